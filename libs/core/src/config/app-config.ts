@@ -1,0 +1,108 @@
+import { z } from 'zod';
+
+/**
+ * Every setting of the stack, validated once at start-up (SPEC §8).
+ * `DO_SPACES_*` are accepted as aliases of the `S3_*` variables.
+ */
+const optional = z
+  .string()
+  .transform((value) => value.trim())
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'log', 'debug', 'verbose']).default('log'),
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/main_character'),
+  REDIS_URL: z
+    .string()
+    .url()
+    .refine((url) => url.startsWith('redis://') || url.startsWith('rediss://'), 'must start with redis:// or rediss://')
+    .default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z.string().min(1).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only').default('mcm'),
+  S3_ENDPOINT: optional.pipe(z.string().url().optional()),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_BUCKET: z.string().min(3).default('main-character'),
+  S3_ACCESS_KEY_ID: optional,
+  S3_SECRET_ACCESS_KEY: optional,
+  S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).optional(),
+  EMBEDDED_S3_PORT: port(4569),
+  EMBEDDED_S3_DIR: z.string().default('.data/s3'),
+  MCP_BASE_URL: optional.pipe(z.string().url().optional()),
+  MCP_AUTH_TOKEN: optional,
+  MCP_HTTP_PORT: port(8080),
+  ELEVENLABS_API_KEY: optional,
+  ELEVENLABS_DEFAULT_VOICE_ID: z.string().min(1).default('21m00Tcm4TlvDq8ikWAM'),
+  ELEVENLABS_BASE_URL: z.string().url().default('https://api.elevenlabs.io'),
+  PORT: port(3000),
+  HOST: z.string().default('0.0.0.0'),
+  PUBLIC_BASE_URL: optional.pipe(z.string().url().optional()),
+  ADMIN_TOKEN: optional.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  MAX_UPLOAD_MB: z.coerce.number().positive().max(1024).default(25),
+  MAX_AUDIO_SECONDS: z.coerce.number().positive().max(3600).default(60),
+  PRESIGN_TTL_SECONDS: z.coerce.number().int().min(1).max(604800).default(900),
+  FFMPEG_PATH: optional,
+  WORKER_STAGES: optional,
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
+  CORS_ORIGINS: optional,
+});
+
+export type AppConfig = Omit<z.infer<typeof schema>, 'MCP_BASE_URL'> & {
+  /** Where the worker and `/readyz` reach music-tools. */
+  MCP_BASE_URL: string;
+  /** Where the stack's objects live; the embedded server's address when no endpoint is configured. */
+  S3_ENDPOINT: string;
+  S3_ACCESS_KEY_ID: string;
+  S3_SECRET_ACCESS_KEY: string;
+  /** True when `S3_ENDPOINT` was not configured and the embedded server serves storage. */
+  embeddedStorage: boolean;
+};
+
+const ALIASES: Record<string, string> = {
+  DO_SPACES_KEY: 'S3_ACCESS_KEY_ID',
+  DO_SPACES_SECRET: 'S3_SECRET_ACCESS_KEY',
+  DO_SPACES_REGION: 'S3_REGION',
+  DO_SPACES_BUCKET: 'S3_BUCKET',
+  DO_SPACES_ENDPOINT: 'S3_ENDPOINT',
+};
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const source: Record<string, string | undefined> = { ...env };
+  for (const [alias, name] of Object.entries(ALIASES)) {
+    if (!source[name] && source[alias]) source[name] = source[alias];
+  }
+  const parsed = schema.safeParse(source);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    // Values are never echoed: they may be secrets.
+    throw new ConfigError(`Invalid configuration: ${issue.path.join('.')} ${issue.message}`);
+  }
+  const config = parsed.data;
+  const embeddedStorage = !config.S3_ENDPOINT;
+  return {
+    ...config,
+    S3_ENDPOINT: config.S3_ENDPOINT ?? `http://127.0.0.1:${config.EMBEDDED_S3_PORT}`,
+    S3_ACCESS_KEY_ID: config.S3_ACCESS_KEY_ID ?? (embeddedStorage ? 'S3RVER' : ''),
+    S3_SECRET_ACCESS_KEY: config.S3_SECRET_ACCESS_KEY ?? (embeddedStorage ? 'S3RVER' : ''),
+    MCP_BASE_URL: config.MCP_BASE_URL ?? `http://127.0.0.1:${config.MCP_HTTP_PORT}`,
+    embeddedStorage,
+  };
+}
+
+/** Loads the configuration or stops the process with one clear line. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,3 @@
+export * from './blueprint.schema';
+export * from './stages';
+export * from './moment.machine';

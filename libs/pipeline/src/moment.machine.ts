@@ -1,0 +1,379 @@
+import { and, assign, initialTransition, not, setup, transition, type SnapshotFrom } from 'xstate';
+import type { Blueprint } from './blueprint.schema';
+import {
+  MomentStatus,
+  OutputKind,
+  STAGE_POLICY,
+  STAGES,
+  type Analysis,
+  type MomentAssets,
+  type MomentError,
+  type Stage,
+  type StageOutput,
+} from './stages';
+
+/**
+ * The whole life of a moment.
+ *
+ *   pending ─▶ analyzing(analyze ─▶ compose ─▶ validate) ─▶ rendering(vocals ∥ instrumental) ─▶ mixing ─▶ completed
+ *   any active state ──CANCEL──▶ canceled;  a stage out of retries ──▶ failed;  failed|canceled ──RETRY──▶ route
+ *
+ * The machine is pure. It never performs work: it emits `runStage` and `cancelStages`
+ * requests that the caller performs after the new snapshot is committed. Every finished
+ * stage goes through `route`, which picks the first stage whose output is missing — so a
+ * resumed job skips what is already done, and a provided blueprint skips `compose`.
+ */
+export const MACHINE_VERSION = 1;
+
+export interface MomentContext {
+  momentId: string;
+  outputKind: OutputKind;
+  analysis: Analysis | null;
+  blueprint: Blueprint | null;
+  validated: boolean;
+  assets: MomentAssets;
+  mix: { duration_ms: number; loudness_lufs: number; true_peak_dbtp: number } | null;
+  /** Attempts of each stage in the current run; an operator's retry starts the failed stage afresh. */
+  attempts: Partial<Record<Stage, number>>;
+  totalAttempts: number;
+  /** How many times the moment was started: 1, plus one per operator retry. Part of every job id. */
+  runs: number;
+  timings: Partial<Record<Stage, number>>;
+  error: MomentError | null;
+}
+
+export interface MomentInput {
+  momentId: string;
+  outputKind: OutputKind;
+  originalKey: string;
+  blueprint?: Blueprint | null;
+}
+
+type Succeeded = { [S in Stage]: { type: 'STAGE_SUCCEEDED'; stage: S; output: StageOutput[S]; durationMs: number } }[Stage];
+
+export type MomentEvent =
+  | { type: 'STAGE_STARTED'; stage: Stage }
+  | Succeeded
+  | { type: 'STAGE_FAILED'; stage: Stage; error: Omit<MomentError, 'stage'> }
+  | { type: 'CANCEL'; reason?: string }
+  | { type: 'RETRY' };
+
+/** One execution of a stage; `run` and `attempt` make its job id unique and repeatable. */
+export interface StageRun {
+  stage: Stage;
+  run: number;
+  attempt: number;
+  delayMs: number;
+}
+
+/** A request the machine makes of the outside world. */
+export type MomentRequest =
+  | { type: 'runStage'; params: StageRun }
+  | { type: 'cancelStages'; params: Record<string, never> };
+
+/** Exponential backoff before the next attempt; the worker adds jitter when it schedules it. */
+export function backoffMs(stage: Stage, failedAttempt: number): number {
+  const policy = STAGE_POLICY[stage];
+  return Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** Math.max(0, failedAttempt - 1));
+}
+
+function applyOutput(context: MomentContext, event: Succeeded): Partial<MomentContext> {
+  switch (event.stage) {
+    case 'analyze':
+      return { analysis: event.output.analysis };
+    case 'compose':
+      return { blueprint: event.output.blueprint };
+    case 'validate':
+      return { validated: event.output.ok };
+    case 'render_vocals':
+      return { assets: { ...context.assets, vocals: event.output.key } };
+    case 'render_instrumental':
+      return { assets: { ...context.assets, instrumental: event.output.key } };
+    case 'mix': {
+      const { preview, master, midi, peaks, ...mix } = event.output;
+      return { assets: { ...context.assets, preview, master, midi, peaks }, mix };
+    }
+  }
+}
+
+const isStage = (stage: Stage) => ({ type: 'isStage', params: { stage } }) as const;
+const runStage = (stage: Stage) => [{ type: 'countAttempt', params: { stage } }, { type: 'runStage', params: ({ context }: { context: MomentContext }): StageRun => ({ stage, run: context.runs, attempt: context.attempts[stage] ?? 1, delayMs: 0 }) }] as const;
+
+export const momentMachine = setup({
+  types: {
+    context: {} as MomentContext,
+    events: {} as MomentEvent,
+    input: {} as MomentInput,
+  },
+  guards: {
+    isStage: ({ event }, params: { stage: Stage }) => 'stage' in event && event.stage === params.stage,
+    canRetry: ({ context, event }) =>
+      event.type === 'STAGE_FAILED' && event.error.retryable && (context.attempts[event.stage] ?? 0) < STAGE_POLICY[event.stage].attempts,
+    blueprintInvalid: ({ event }) => event.type === 'STAGE_SUCCEEDED' && event.stage === 'validate' && !event.output.ok,
+    hasAnalysis: ({ context }) => context.analysis !== null,
+    hasBlueprint: ({ context }) => context.blueprint !== null,
+    isValidated: ({ context }) => context.validated,
+    hasVocals: ({ context }) => Boolean(context.assets.vocals),
+    hasInstrumental: ({ context }) => Boolean(context.assets.instrumental),
+    hasStems: ({ context }) => Boolean(context.assets.vocals && context.assets.instrumental),
+    hasPreview: ({ context }) => Boolean(context.assets.preview),
+  },
+  actions: {
+    countAttempt: assign(({ context }, params: { stage: Stage }) => ({
+      attempts: { ...context.attempts, [params.stage]: (context.attempts[params.stage] ?? 0) + 1 },
+      totalAttempts: context.totalAttempts + 1,
+    })),
+    record: assign(({ context, event }) => {
+      if (event.type !== 'STAGE_SUCCEEDED') return {};
+      return { ...applyOutput(context, event), timings: { ...context.timings, [event.stage]: event.durationMs } };
+    }),
+    retryStage: assign(({ context, event }) => {
+      if (event.type !== 'STAGE_FAILED') return {};
+      return {
+        attempts: { ...context.attempts, [event.stage]: (context.attempts[event.stage] ?? 0) + 1 },
+        totalAttempts: context.totalAttempts + 1,
+      };
+    }),
+    fail: assign(({ event }) => {
+      if (event.type === 'STAGE_FAILED') return { error: { stage: event.stage, ...event.error } };
+      if (event.type === 'STAGE_SUCCEEDED' && event.stage === 'validate' && !event.output.ok) {
+        const detail = event.output.errors.map((e) => `${e.path} ${e.message}`).join('; ');
+        return { error: { stage: 'validate' as const, code: 'BLUEPRINT_INVALID', message: `The blueprint is invalid: ${detail}`, retryable: false } };
+      }
+      return {};
+    }),
+    resetForRetry: assign(({ context }) => ({
+      attempts: context.error?.stage ? { ...context.attempts, [context.error.stage]: 0 } : context.attempts,
+      runs: context.runs + 1,
+      error: null,
+    })),
+    // Requests: performed by the caller after commit, never here.
+    runStage: (_, _params: StageRun) => undefined,
+    cancelStages: () => undefined,
+  },
+}).createMachine({
+  id: 'moment',
+  initial: 'active',
+  context: ({ input }) => ({
+    momentId: input.momentId,
+    outputKind: input.outputKind,
+    analysis: null,
+    blueprint: input.blueprint ?? null,
+    validated: false,
+    assets: { original: input.originalKey },
+    mix: null,
+    attempts: {},
+    totalAttempts: 0,
+    runs: 1,
+    timings: {},
+    error: null,
+  }),
+  states: {
+    active: {
+      initial: 'route',
+      on: { CANCEL: { target: 'canceled', actions: 'cancelStages' } },
+      states: {
+        route: {
+          always: [
+            { guard: not('hasAnalysis'), target: 'pending' },
+            { guard: not('hasBlueprint'), target: 'analyzing.compose' },
+            { guard: not('isValidated'), target: 'analyzing.validate' },
+            { guard: not('hasStems'), target: 'rendering' },
+            { guard: not('hasPreview'), target: 'mixing' },
+            { target: '#moment.completed' },
+          ],
+        },
+        pending: {
+          entry: runStage('analyze'),
+          on: {
+            STAGE_STARTED: { guard: isStage('analyze'), target: 'analyzing.analyze' },
+            ...work('analyze', 'route'),
+          },
+        },
+        analyzing: {
+          initial: 'analyze',
+          states: {
+            analyze: { on: work('analyze', '#moment.active.route') },
+            compose: { entry: runStage('compose'), on: work('compose', '#moment.active.route') },
+            validate: {
+              entry: runStage('validate'),
+              on: {
+                STAGE_SUCCEEDED: [
+                  { guard: and([isStage('validate'), 'blueprintInvalid']), target: '#moment.failed', actions: ['record', 'fail'] },
+                  { guard: isStage('validate'), target: '#moment.active.route', actions: 'record' },
+                ],
+                STAGE_FAILED: failure('validate'),
+              },
+            },
+          },
+        },
+        rendering: {
+          type: 'parallel',
+          onDone: 'route',
+          states: {
+            vocals: {
+              initial: 'check',
+              states: {
+                check: { always: [{ guard: 'hasVocals', target: 'done' }, { target: 'running' }] },
+                running: { entry: runStage('render_vocals'), on: work('render_vocals', 'done') },
+                done: { type: 'final' },
+              },
+            },
+            instrumental: {
+              initial: 'check',
+              states: {
+                check: { always: [{ guard: 'hasInstrumental', target: 'done' }, { target: 'running' }] },
+                running: { entry: runStage('render_instrumental'), on: work('render_instrumental', 'done') },
+                done: { type: 'final' },
+              },
+            },
+          },
+        },
+        mixing: { entry: runStage('mix'), on: work('mix', '#moment.active.route') },
+      },
+    },
+    completed: { type: 'final' },
+    failed: { on: { RETRY: { target: 'active', actions: 'resetForRetry' } } },
+    canceled: { on: { RETRY: { target: 'active', actions: 'resetForRetry' } } },
+  },
+});
+
+/** Transitions of a working stage: its result moves on, its failure retries with backoff or fails the moment. */
+function work(stage: Stage, next: string) {
+  return {
+    STAGE_SUCCEEDED: { guard: isStage(stage), target: next, actions: 'record' as const },
+    STAGE_FAILED: failure(stage),
+  };
+}
+
+function failure(stage: Stage) {
+  return [
+    {
+      guard: and([isStage(stage), 'canRetry']),
+      actions: [
+        'retryStage' as const,
+        {
+          type: 'runStage' as const,
+          params: ({ context }: { context: MomentContext }): StageRun => {
+            const attempt = context.attempts[stage] ?? 1;
+            return { stage, run: context.runs, attempt, delayMs: backoffMs(stage, attempt - 1) };
+          },
+        },
+      ],
+    },
+    { guard: isStage(stage), target: '#moment.failed', actions: 'fail' as const },
+  ];
+}
+
+export type MomentSnapshot = SnapshotFrom<typeof momentMachine>;
+
+/** The JSON stored in Postgres beside `MACHINE_VERSION`. */
+export interface PersistedMoment {
+  value: MomentSnapshot['value'];
+  context: MomentContext;
+}
+
+export interface MomentTransition {
+  snapshot: MomentSnapshot;
+  persisted: PersistedMoment;
+  requests: MomentRequest[];
+  /** False when the event did not apply (a late, duplicate or stale result). */
+  changed: boolean;
+}
+
+function toRequests(actions: ReadonlyArray<{ type: string; params?: unknown }>): MomentRequest[] {
+  return actions
+    .filter((action) => action.type === 'runStage' || action.type === 'cancelStages')
+    .map((action) => ({ type: action.type, params: action.params ?? {} }) as MomentRequest);
+}
+
+function persist(snapshot: MomentSnapshot): PersistedMoment {
+  return { value: snapshot.value, context: snapshot.context };
+}
+
+export function startMoment(input: MomentInput): MomentTransition {
+  const [snapshot, actions] = initialTransition(momentMachine, input);
+  return { snapshot, persisted: persist(snapshot), requests: toRequests(actions), changed: true };
+}
+
+export function restoreMoment(persisted: PersistedMoment): MomentSnapshot {
+  return momentMachine.resolveState({ value: persisted.value, context: persisted.context });
+}
+
+export function applyMomentEvent(persisted: PersistedMoment, event: MomentEvent): MomentTransition {
+  const [snapshot, actions] = transition(momentMachine, restoreMoment(persisted), event);
+  const next = persist(snapshot);
+  const changed = JSON.stringify(next) !== JSON.stringify(persisted);
+  return { snapshot, persisted: next, requests: changed ? toRequests(actions) : [], changed };
+}
+
+const PROGRESS_WEIGHT: Record<Stage, number> = {
+  analyze: 0.15,
+  compose: 0.05,
+  validate: 0.05,
+  render_vocals: 0.2,
+  render_instrumental: 0.25,
+  mix: 0.3,
+};
+
+function stageDone(context: MomentContext, stage: Stage): boolean {
+  switch (stage) {
+    case 'analyze':
+      return context.analysis !== null;
+    case 'compose':
+      return context.blueprint !== null;
+    case 'validate':
+      return context.validated;
+    case 'render_vocals':
+      return Boolean(context.assets.vocals);
+    case 'render_instrumental':
+      return Boolean(context.assets.instrumental);
+    case 'mix':
+      return Boolean(context.assets.preview);
+  }
+}
+
+/**
+ * The stage runs the current state is waiting for. The reconciler re-enqueues exactly these
+ * when their queue messages were lost; the same ids make a message that still exists a no-op.
+ */
+export function awaitedRuns(persisted: PersistedMoment): StageRun[] {
+  const snapshot = restoreMoment(persisted);
+  const { context } = snapshot;
+  const run = (stage: Stage): StageRun => ({ stage, run: context.runs, attempt: context.attempts[stage] ?? 1, delayMs: 0 });
+  if (snapshot.matches({ active: 'pending' }) || snapshot.matches({ active: { analyzing: 'analyze' } })) return [run('analyze')];
+  if (snapshot.matches({ active: { analyzing: 'compose' } })) return [run('compose')];
+  if (snapshot.matches({ active: { analyzing: 'validate' } })) return [run('validate')];
+  if (snapshot.matches({ active: 'mixing' })) return [run('mix')];
+  const runs: StageRun[] = [];
+  if (snapshot.matches({ active: { rendering: { vocals: 'running' } } })) runs.push(run('render_vocals'));
+  if (snapshot.matches({ active: { rendering: { instrumental: 'running' } } })) runs.push(run('render_instrumental'));
+  return runs;
+}
+
+export function stageJobId(momentId: string, run: Pick<StageRun, 'stage' | 'run' | 'attempt'>): string {
+  return `${momentId}.${run.stage}.r${run.run}.a${run.attempt}`;
+}
+
+export interface MomentView {
+  status: MomentStatus;
+  stage: Stage | null;
+  progress: number;
+}
+
+/** Public status, current stage and progress, all derived from the snapshot. */
+export function describeMoment(persisted: PersistedMoment): MomentView {
+  const snapshot = restoreMoment(persisted);
+  const { context } = snapshot;
+  const done = STAGES.filter((stage) => stageDone(context, stage));
+  const progress = Math.round(done.reduce((sum, stage) => sum + PROGRESS_WEIGHT[stage], 0) * 1000) / 1000;
+  const firstOpen = STAGES.find((stage) => !stageDone(context, stage)) ?? null;
+
+  if (snapshot.matches('completed')) return { status: MomentStatus.Completed, stage: null, progress: 1 };
+  if (snapshot.matches('failed')) return { status: MomentStatus.Failed, stage: context.error?.stage ?? null, progress };
+  if (snapshot.matches('canceled')) return { status: MomentStatus.Canceled, stage: null, progress };
+  if (snapshot.matches({ active: 'pending' })) return { status: MomentStatus.Pending, stage: 'analyze', progress };
+  if (snapshot.matches({ active: 'analyzing' })) return { status: MomentStatus.Analyzing, stage: firstOpen, progress };
+  if (snapshot.matches({ active: 'rendering' })) return { status: MomentStatus.Rendering, stage: firstOpen, progress };
+  return { status: MomentStatus.Mixing, stage: 'mix', progress };
+}

@@ -1,0 +1,106 @@
+import type { Blueprint, BlueprintError } from './blueprint.schema';
+
+/** The units of work a moment goes through; each is one BullMQ queue. */
+export const STAGES = ['analyze', 'compose', 'validate', 'render_vocals', 'render_instrumental', 'mix'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export enum MomentStatus {
+  Pending = 'PENDING',
+  Analyzing = 'ANALYZING',
+  Rendering = 'RENDERING',
+  Mixing = 'MIXING',
+  Completed = 'COMPLETED',
+  Failed = 'FAILED',
+  Canceled = 'CANCELED',
+}
+
+export const TERMINAL_STATUSES: readonly MomentStatus[] = [MomentStatus.Completed, MomentStatus.Failed, MomentStatus.Canceled];
+
+export enum OutputKind {
+  Preview = 'preview',
+  Song = 'song',
+}
+
+/** Retry policy per stage: attempts in one run, and the base of the exponential backoff. */
+export const STAGE_POLICY: Record<Stage, { attempts: number; backoffMs: number; maxBackoffMs: number }> = {
+  analyze: { attempts: 3, backoffMs: 500, maxBackoffMs: 30_000 },
+  compose: { attempts: 3, backoffMs: 250, maxBackoffMs: 10_000 },
+  validate: { attempts: 5, backoffMs: 500, maxBackoffMs: 30_000 },
+  render_vocals: { attempts: 3, backoffMs: 1_000, maxBackoffMs: 60_000 },
+  render_instrumental: { attempts: 3, backoffMs: 1_000, maxBackoffMs: 60_000 },
+  mix: { attempts: 5, backoffMs: 1_000, maxBackoffMs: 60_000 },
+};
+
+/** Storage keys of a moment's objects, always under `moments/{id}/`. */
+export interface MomentAssets {
+  original?: string;
+  vocals?: string;
+  instrumental?: string;
+  preview?: string;
+  master?: string;
+  midi?: string;
+  peaks?: string;
+}
+export type AssetName = keyof MomentAssets;
+
+export interface MomentError {
+  stage: Stage | null;
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+export interface DetectedNote {
+  midi: number;
+  onset_s: number;
+  duration_s: number;
+}
+
+/** What the analysis stage learns from the upload. */
+export interface Analysis {
+  duration_s: number;
+  sample_rate: number;
+  channels: number;
+  loudness_lufs: number;
+  peak_dbfs: number;
+  voiced_start_s: number;
+  voiced_end_s: number;
+  median_pitch_hz: number | null;
+  notes: DetectedNote[];
+  tempo_bpm: number;
+  tempo_source: 'onsets' | 'style';
+  key: string;
+  key_confidence: number;
+  energy: number;
+}
+
+export interface MixResult {
+  preview: string;
+  master: string;
+  midi?: string;
+  peaks?: string;
+  duration_ms: number;
+  loudness_lufs: number;
+  true_peak_dbtp: number;
+}
+
+/** The payload of every stage job: ids only, state lives in Postgres. */
+export interface StageJobData {
+  momentId: string;
+  stage: Stage;
+  run: number;
+  attempt: number;
+}
+
+export type StageOutput = {
+  analyze: { analysis: Analysis };
+  compose: { blueprint: Blueprint };
+  validate: { ok: boolean; errors: BlueprintError[] };
+  render_vocals: { key: string };
+  render_instrumental: { key: string };
+  mix: MixResult;
+};
+
+export function storageKey(momentId: string, name: string): string {
+  return `moments/${momentId}/${name}`;
+}

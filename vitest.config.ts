@@ -1,0 +1,42 @@
+import path from 'node:path';
+import swc from 'unplugin-swc';
+import { defineConfig } from 'vitest/config';
+
+const alias = {
+  '@mcm/pipeline': path.resolve(__dirname, 'libs/pipeline/src'),
+  '@mcm/audio': path.resolve(__dirname, 'libs/audio/src'),
+  '@mcm/core': path.resolve(__dirname, 'libs/core/src'),
+};
+
+// SWC keeps decorator metadata, which Nest's dependency injection needs.
+const plugins = [swc.vite({ module: { type: 'es6' } })];
+
+export default defineConfig({
+  plugins,
+  resolve: { alias },
+  test: {
+    projects: [
+      {
+        plugins,
+        resolve: { alias },
+        test: { name: 'unit', include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts'], exclude: ['**/node_modules/**', 'libs/sdk/**'], testTimeout: 30_000 },
+      },
+      {
+        plugins,
+        resolve: { alias },
+        test: { name: 'medium', include: ['test/medium/**/*.spec.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
+      },
+      {
+        plugins,
+        resolve: { alias },
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.e2e-spec.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
