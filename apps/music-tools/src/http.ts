@@ -1,0 +1,119 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { localhostHostValidation } from '@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { createMusicToolsServer, type MusicToolsServerOptions } from './music-tools.server';
+
+export interface MusicToolsHttpOptions extends MusicToolsServerOptions {
+  /** 0 picks a free port. */
+  port?: number;
+  host?: string;
+  /** When set, `/mcp` requires `Authorization: Bearer <token>`. */
+  authToken?: string;
+  /** How long `close()` lets running tool calls finish before cutting connections. */
+  shutdownGraceMs?: number;
+}
+
+export interface MusicToolsHttp {
+  /** The Streamable HTTP endpoint, e.g. `http://127.0.0.1:8080/mcp`. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
+
+function jsonRpcError(response: Response, status: number, code: number, message: string): void {
+  response.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
+}
+
+/** Hashing both sides gives equal-length buffers, so the comparison leaks neither content nor length. */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const presented = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : '';
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(presented), digest(token));
+}
+
+function bearerAuth(token: string) {
+  return (request: Request, response: Response, next: NextFunction) => {
+    if (bearerMatches(request.headers.authorization, token)) return next();
+    response.setHeader('WWW-Authenticate', 'Bearer realm="music-tools"');
+    jsonRpcError(response, 401, -32001, 'Unauthorized: a valid bearer token is required');
+  };
+}
+
+/**
+ * Serves MCP over stateless Streamable HTTP: every POST gets a fresh server and transport,
+ * so any instance behind a load balancer can answer any request.
+ */
+export async function startMusicToolsHttp(options: MusicToolsHttpOptions = {}): Promise<MusicToolsHttp> {
+  const host = options.host ?? '127.0.0.1';
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/healthz', (_request, response) => {
+    response.json({ status: 'ok' });
+  });
+
+  // Browsers on the same machine must not reach a loopback server through DNS rebinding.
+  if (LOOPBACK_HOSTS.has(host)) app.use('/mcp', localhostHostValidation());
+  if (options.authToken) app.use('/mcp', bearerAuth(options.authToken));
+
+  app.post('/mcp', express.json({ limit: '4mb' }), async (request, response) => {
+    const server = createMusicToolsServer(options);
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    response.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    try {
+      await server.connect(transport);
+      await transport.handleRequest(request, response, request.body);
+    } catch (error) {
+      options.log?.(`mcp request failed: ${error instanceof Error ? error.message : String(error)}`);
+      if (!response.headersSent) jsonRpcError(response, 500, -32603, 'Internal server error');
+    }
+  });
+
+  // Stateless: there is no server-initiated stream to open and no session to end.
+  app.all('/mcp', (_request, response) => {
+    response.setHeader('Allow', 'POST');
+    jsonRpcError(response, 405, -32000, 'Method not allowed: this server is stateless, use POST');
+  });
+
+  app.use((error: Error & { status?: number; type?: string }, _request: Request, response: Response, next: NextFunction) => {
+    if (response.headersSent) return next(error);
+    if (error.type === 'entity.too.large') return jsonRpcError(response, 413, -32600, 'Request body too large');
+    if (error.type === 'entity.parse.failed') return jsonRpcError(response, 400, -32700, 'Parse error: body is not valid JSON');
+    jsonRpcError(response, error.status ?? 500, -32603, error.status && error.status < 500 ? error.message : 'Internal server error');
+  });
+
+  const httpServer = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(options.port ?? 0, host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = httpServer.address() as AddressInfo;
+  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+
+  return {
+    url: `http://${shownHost}:${port}/mcp`,
+    port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        const force = setTimeout(() => httpServer.closeAllConnections(), options.shutdownGraceMs ?? 25_000);
+        force.unref();
+        httpServer.close((error) => {
+          clearTimeout(force);
+          if (error) reject(error);
+          else resolve();
+        });
+        httpServer.closeIdleConnections();
+      }),
+  };
+}

@@ -1,0 +1,54 @@
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { loadConfigOrExit } from '@mcm/core/config/app-config';
+import { startMusicToolsHttp } from './http';
+import { createMusicToolsServer } from './music-tools.server';
+
+function onShutdown(stop: () => Promise<void>, log: (line: string) => void): void {
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      log(`music-tools received ${signal}, shutting down`);
+      stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          process.stderr.write(`music-tools shutdown failed: ${String(error)}\n`);
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+
+  if (process.argv.includes('--stdio')) {
+    // stdout carries the protocol in stdio mode, so every log line goes to stderr.
+    const log = (line: string) => process.stderr.write(`${line}\n`);
+    const server = createMusicToolsServer({ log });
+    const transport = new StdioServerTransport();
+    transport.onclose = () => process.exit(0);
+    await server.connect(transport);
+    log('music-tools serving MCP on stdio');
+    onShutdown(() => server.close(), log);
+    return;
+  }
+
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  const http = await startMusicToolsHttp({
+    port: config.MCP_HTTP_PORT,
+    host: config.HOST,
+    authToken: config.MCP_AUTH_TOKEN,
+    log,
+  });
+  if (config.MCP_AUTH_TOKEN) log('music-tools requires a bearer token on /mcp');
+  log(`music-tools listening on ${http.url}`);
+  onShutdown(() => http.close(), log);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`music-tools failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,154 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { AudioError, mixAndMaster, renderInstrumental } from '@mcm/audio';
+import { validateBlueprint } from '@mcm/pipeline';
+import { describeErrors, failureResult, ToolFailure } from '../tool-failure';
+import { errorMessage, StemTransfer } from '../stem-transfer';
+import { blueprintArgument, blueprintErrorOutput } from './blueprint-input';
+
+/** The part of the audio engine this tool drives; tests may pass another. */
+export interface PreviewEngine {
+  renderInstrumental: typeof renderInstrumental;
+  mixAndMaster: typeof mixAndMaster;
+}
+
+export interface SynthesizePreviewDeps {
+  engine?: PreviewEngine;
+  transfer?: StemTransfer;
+  log?: (line: string) => void;
+}
+
+const httpUrl = z.url({ protocol: /^https?$/ });
+
+const inputSchema = {
+  blueprint: blueprintArgument,
+  stems: z
+    .object({
+      instrumental_url: httpUrl.optional().describe('Presigned GET URL of a rendered instrumental; rendered here when absent'),
+      vocals_url: httpUrl.nullable().optional().describe('Presigned GET URL of the vocal stem; the preview is instrumental-only when absent'),
+    })
+    .optional(),
+  upload: z
+    .object({
+      preview_url: httpUrl.describe('Presigned PUT URL for preview.mp3 (Content-Type audio/mpeg)'),
+      master_url: httpUrl.describe('Presigned PUT URL for master.wav (Content-Type audio/wav)'),
+    })
+    .optional()
+    .describe('When absent the preview MP3 comes back as audio content'),
+};
+
+const outputSchema = {
+  ok: z.boolean(),
+  duration_ms: z.int().optional(),
+  mime_type: z.literal('audio/mpeg').optional(),
+  loudness_lufs: z.number().optional().describe('Integrated loudness of the preview'),
+  true_peak_dbtp: z.number().optional(),
+  uploaded: z.boolean().optional().describe('True when preview and master were PUT to the upload URLs'),
+  bytes: z.int().optional().describe('Size of the preview MP3'),
+  code: z.string().optional().describe('Present on failure, e.g. INVALID_BLUEPRINT, STEM_DOWNLOAD_FAILED, UPLOAD_FAILED'),
+  message: z.string().optional(),
+  retryable: z.boolean().optional().describe('Present on failure: whether the same call may succeed later'),
+  errors: z.array(blueprintErrorOutput).optional(),
+};
+
+/** Stem files keep the URL's extension when it has one, which helps ffmpeg pick a demuxer. */
+function stemFileName(name: string, url: string): string {
+  const extension = path.extname(new URL(url).pathname).toLowerCase();
+  return /^\.[a-z0-9]{1,5}$/.test(extension) ? `${name}${extension}` : `${name}.wav`;
+}
+
+/** Like Promise.all, but waits for every task so none still writes into the work directory when it is removed. */
+async function settleAll(tasks: Array<Promise<unknown> | null>): Promise<void> {
+  const results = await Promise.allSettled(tasks);
+  const rejected = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (rejected) throw rejected.reason;
+}
+
+function toFailure(error: unknown): ToolFailure {
+  if (error instanceof ToolFailure) return error;
+  if (error instanceof AudioError) return new ToolFailure(error.code, error.message, error.retryable);
+  if (error instanceof Error && error.name === 'AbortError') return new ToolFailure('CANCELED', 'The request was canceled', true);
+  return new ToolFailure('SYNTHESIS_FAILED', errorMessage(error), true);
+}
+
+export function registerSynthesizePreviewTool(server: McpServer, deps: SynthesizePreviewDeps = {}): void {
+  const engine = deps.engine ?? { renderInstrumental, mixAndMaster };
+  const transfer = deps.transfer ?? new StemTransfer();
+  const log = deps.log ?? (() => undefined);
+
+  server.registerTool(
+    'synthesize_preview',
+    {
+      title: 'Synthesize a preview',
+      description:
+        'Mixes and masters a blueprint into a preview MP3 (−14 LUFS, true peak ≤ −1 dBTP) and a WAV master. ' +
+        'Stems come from presigned URLs; a missing instrumental is rendered from the blueprint. ' +
+        'With `upload` both files are PUT to the given presigned URLs; otherwise the MP3 is returned as audio content.',
+      inputSchema,
+      outputSchema,
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+    },
+    async ({ blueprint, stems, upload }, extra): Promise<CallToolResult> => {
+      const validation = validateBlueprint(blueprint);
+      if (!validation.ok) {
+        return failureResult(new ToolFailure('INVALID_BLUEPRINT', `Blueprint is invalid:\n${describeErrors(validation.errors)}`, false, validation.errors));
+      }
+      const started = Date.now();
+      const workdir = await mkdtemp(path.join(tmpdir(), 'mcm-preview-'));
+      try {
+        const instrumentalUrl = stems?.instrumental_url;
+        const instrumental = path.join(workdir, instrumentalUrl ? stemFileName('instrumental', instrumentalUrl) : 'instrumental.wav');
+        const vocals = stems?.vocals_url ? path.join(workdir, stemFileName('vocals', stems.vocals_url)) : null;
+        await settleAll([
+          instrumentalUrl
+            ? transfer.download(instrumentalUrl, instrumental, extra.signal)
+            : engine.renderInstrumental(validation.blueprint, instrumental),
+          stems?.vocals_url && vocals ? transfer.download(stems.vocals_url, vocals, extra.signal) : null,
+        ]);
+        const outPreviewMp3 = path.join(workdir, 'preview.mp3');
+        const outMasterWav = path.join(workdir, 'master.wav');
+        const report = await engine.mixAndMaster({ blueprint: validation.blueprint, instrumental, vocals, outPreviewMp3, outMasterWav });
+        const { size: bytes } = await stat(outPreviewMp3);
+        if (upload) {
+          await settleAll([
+            transfer.upload(outPreviewMp3, upload.preview_url, 'audio/mpeg', extra.signal),
+            transfer.upload(outMasterWav, upload.master_url, 'audio/wav', extra.signal),
+          ]);
+        }
+        const structuredContent = {
+          ok: true,
+          duration_ms: Math.round(report.duration_ms),
+          mime_type: 'audio/mpeg' as const,
+          loudness_lufs: report.loudness_lufs,
+          true_peak_dbtp: report.true_peak_dbtp,
+          uploaded: Boolean(upload),
+          bytes,
+        };
+        const summary =
+          `Preview of "${validation.blueprint.id}": ${(report.duration_ms / 1000).toFixed(1)} s, ` +
+          `${report.loudness_lufs.toFixed(1)} LUFS, true peak ${report.true_peak_dbtp.toFixed(1)} dBTP, ${bytes} bytes` +
+          (upload ? ', preview and master uploaded.' : '.');
+        log(`synthesize_preview ${validation.blueprint.id} ok in ${Date.now() - started} ms (${upload ? 'uploaded' : 'inline'})`);
+        if (upload) return { content: [{ type: 'text', text: summary }], structuredContent };
+        const audio = await readFile(outPreviewMp3);
+        return {
+          content: [
+            { type: 'text', text: summary },
+            { type: 'audio', data: audio.toString('base64'), mimeType: 'audio/mpeg' },
+          ],
+          structuredContent,
+        };
+      } catch (error) {
+        const failure = toFailure(error);
+        log(`synthesize_preview ${validation.blueprint.id} failed: ${failure.code} ${failure.message}`);
+        return failureResult(failure);
+      } finally {
+        await rm(workdir, { recursive: true, force: true });
+      }
+    },
+  );
+}

@@ -1,0 +1,97 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import S3rver from 's3rver';
+
+/** 4 bars of 4/4 at 120 bpm: 8 seconds. */
+export const VALID_BLUEPRINT = {
+  id: 'bp-music-tools-spec',
+  style: 'anthem',
+  tempo_bpm: 120,
+  key: 'Am',
+  sections: [
+    { name: 'intro', bars: 2, energy: 0.4 },
+    { name: 'hook', bars: 2, energy: 0.9 },
+  ],
+  lyrics: 'This is my moment',
+  voice: { voice_id: 'local' },
+};
+
+/** A mono 16-bit WAV of a few sung-like tones, standing in for a rendered vocal stem. */
+export function toneWav(seconds: number, sampleRate = 44_100): Buffer {
+  const frames = Math.round(seconds * sampleRate);
+  const data = Buffer.alloc(frames * 2);
+  const notes = [220, 261.63, 329.63, 293.66];
+  for (let i = 0; i < frames; i++) {
+    const t = i / sampleRate;
+    const frequency = notes[Math.floor(t / 2) % notes.length];
+    const envelope = Math.min(1, (t % 2) * 8) * 0.5;
+    data.writeInt16LE(Math.round(Math.sin(2 * Math.PI * frequency * t) * envelope * 32767), i * 2);
+  }
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0);
+  header.writeUInt32LE(36 + data.length, 4);
+  header.write('WAVE', 8);
+  header.write('fmt ', 12);
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20);
+  header.writeUInt16LE(1, 22);
+  header.writeUInt32LE(sampleRate, 24);
+  header.writeUInt32LE(sampleRate * 2, 28);
+  header.writeUInt16LE(2, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36);
+  header.writeUInt32LE(data.length, 40);
+  return Buffer.concat([header, data]);
+}
+
+/** True for an MP3 file: an ID3v2 tag or an MPEG audio frame sync at the start. */
+export function looksLikeMp3(bytes: Buffer): boolean {
+  if (bytes.subarray(0, 3).toString('latin1') === 'ID3') return true;
+  return bytes[0] === 0xff && (bytes[1] & 0xe0) === 0xe0;
+}
+
+export interface TestStorage {
+  s3: S3Client;
+  bucket: string;
+  presignGet(key: string): Promise<string>;
+  presignPut(key: string): Promise<string>;
+  put(key: string, body: Buffer, contentType: string): Promise<void>;
+  get(key: string): Promise<{ body: Buffer; contentType?: string }>;
+  close(): Promise<void>;
+}
+
+/** A real S3-compatible server (s3rver) with one bucket, as the worker would use. */
+export async function startTestStorage(): Promise<TestStorage> {
+  const directory = await mkdtemp(path.join(tmpdir(), 'music-tools-s3-'));
+  const server = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true });
+  const { port } = await server.run();
+  const s3 = new S3Client({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  const bucket = 'music-tools-spec';
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  return {
+    s3,
+    bucket,
+    presignGet: (key) => getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 300 }),
+    presignPut: (key) => getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 300 }),
+    put: async (key, body, contentType) => {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    },
+    get: async (key) => {
+      const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return { body: Buffer.from(await object.Body!.transformToByteArray()), contentType: object.ContentType };
+    },
+    close: async () => {
+      s3.destroy();
+      await server.close();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}

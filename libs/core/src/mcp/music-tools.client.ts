@@ -1,0 +1,131 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+
+export interface MusicToolsClientOptions {
+  /** The server root (`http://host:8080`) or its MCP endpoint (`http://host:8080/mcp`). */
+  baseUrl: string;
+  authToken?: string;
+  /** Longest a single tool call may take; rendering a preview takes seconds to minutes. */
+  timeoutMs?: number;
+}
+
+export interface BlueprintCheck {
+  ok: boolean;
+  errors: { path: string; message: string }[];
+}
+
+export interface SynthesizePreviewArgs {
+  blueprint: unknown;
+  stems: { instrumental_url: string; vocals_url?: string | null };
+  upload: { preview_url: string; master_url: string };
+}
+
+export interface PreviewReport {
+  duration_ms: number;
+  loudness_lufs: number;
+  true_peak_dbtp: number;
+  bytes: number;
+}
+
+/** A failed call to music-tools: `retryable` says whether the stage may try again. */
+export class MusicToolsError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = 'MusicToolsError';
+  }
+}
+
+const CLIENT_INFO = { name: 'mcm-worker', version: '0.1.0' };
+
+/**
+ * Talks to the music-tools MCP server over Streamable HTTP. Each call opens its own
+ * connection: the server is stateless, so there is nothing to keep alive or resume.
+ */
+export class MusicToolsClient {
+  private readonly endpoint: URL;
+  private readonly healthUrl: URL;
+  private readonly headers: Record<string, string>;
+  private readonly timeoutMs: number;
+
+  constructor(options: MusicToolsClientOptions) {
+    const root = options.baseUrl.replace(/\/+$/, '').replace(/\/mcp$/, '');
+    this.endpoint = new URL(`${root}/mcp`);
+    this.healthUrl = new URL(`${root}/healthz`);
+    this.headers = options.authToken ? { Authorization: `Bearer ${options.authToken}` } : {};
+    this.timeoutMs = options.timeoutMs ?? 300_000;
+  }
+
+  /** An invalid blueprint is an answer (`ok: false`), not an error. */
+  async validateBlueprint(blueprint: unknown): Promise<BlueprintCheck> {
+    const result = await this.callTool('validate_blueprint', { blueprint });
+    const content = result.structuredContent as Partial<BlueprintCheck> | undefined;
+    if (typeof content?.ok !== 'boolean' || !Array.isArray(content.errors)) throw this.toolError('validate_blueprint', result);
+    return { ok: content.ok, errors: content.errors };
+  }
+
+  async synthesizePreview(args: SynthesizePreviewArgs): Promise<PreviewReport> {
+    const result = await this.callTool('synthesize_preview', { ...args });
+    if (result.isError) throw this.toolError('synthesize_preview', result);
+    const content = result.structuredContent as Partial<PreviewReport & { uploaded: boolean }> | undefined;
+    if (!content || content.uploaded !== true || typeof content.duration_ms !== 'number') {
+      throw new MusicToolsError('MCP_BAD_RESPONSE', 'synthesize_preview answered without an upload report', true);
+    }
+    return {
+      duration_ms: content.duration_ms,
+      loudness_lufs: Number(content.loudness_lufs),
+      true_peak_dbtp: Number(content.true_peak_dbtp),
+      bytes: Number(content.bytes),
+    };
+  }
+
+  /** True when the server answers its health check; never throws. */
+  async health(): Promise<boolean> {
+    try {
+      const response = await fetch(this.healthUrl, { signal: AbortSignal.timeout(Math.min(this.timeoutMs, 5_000)) });
+      if (!response.ok) return false;
+      const body = (await response.json()) as { status?: string };
+      return body.status === 'ok';
+    } catch {
+      return false;
+    }
+  }
+
+  private async callTool(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+    const client = new Client(CLIENT_INFO);
+    const transport = new StreamableHTTPClientTransport(this.endpoint, { requestInit: { headers: this.headers } });
+    try {
+      await client.connect(transport, { timeout: Math.min(this.timeoutMs, 30_000) });
+      return (await client.callTool({ name, arguments: args }, undefined, { timeout: this.timeoutMs })) as CallToolResult;
+    } catch (error) {
+      throw this.transportError(error);
+    } finally {
+      await client.close().catch(() => undefined);
+    }
+  }
+
+  private toolError(name: string, result: CallToolResult): MusicToolsError {
+    const content = (result.structuredContent ?? {}) as { code?: unknown; message?: unknown; retryable?: unknown };
+    const text = result.content.find((part) => part.type === 'text')?.text;
+    const message = typeof content.message === 'string' ? content.message : (text ?? `${name} failed`);
+    if (typeof content.code === 'string') return new MusicToolsError(content.code, message, content.retryable === true);
+    // Errors without a code come from the protocol layer (e.g. arguments refused by the input schema): retrying cannot help.
+    return new MusicToolsError('MCP_TOOL_ERROR', message, false);
+  }
+
+  private transportError(error: unknown): MusicToolsError {
+    if (error instanceof MusicToolsError) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof StreamableHTTPError && (error.code === 401 || error.code === 403)) {
+      return new MusicToolsError('MCP_UNAUTHORIZED', `music-tools refused the credentials: ${message}`, false);
+    }
+    if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
+      return new MusicToolsError('MCP_TIMEOUT', `music-tools did not answer within ${this.timeoutMs} ms`, true);
+    }
+    return new MusicToolsError('MCP_UNAVAILABLE', `music-tools at ${this.endpoint.origin} is unavailable: ${message}`, true);
+  }
+}
