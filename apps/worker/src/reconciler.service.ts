@@ -1,0 +1,42 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { APP_CONFIG, MomentLifecycle, type AppConfig } from '@mcm/core';
+
+/**
+ * Postgres is the source of truth: on an interval, moments in flight whose queue message is
+ * gone (Redis emptied, an enqueue lost) are enqueued again from their rows.
+ */
+@Injectable()
+export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(Reconciler.name);
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+
+  constructor(
+    private readonly lifecycle: MomentLifecycle,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => void this.tick(), this.config.RECONCILE_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  async tick(): Promise<number> {
+    if (this.running) return 0;
+    const pass = this.lifecycle.reconcile(this.config.RECONCILE_INTERVAL_MS);
+    this.running = pass;
+    try {
+      return await pass;
+    } catch (error) {
+      this.logger.warn(`reconcile pass failed: ${(error as Error).message}`);
+      return 0;
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+}

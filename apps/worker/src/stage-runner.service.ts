@@ -1,0 +1,64 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { MomentLifecycle, MomentsRepository } from '@mcm/core';
+import { awaitedRuns, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
+import { STAGE_WORKS, StageError, type StageWork } from './stages/stage-work';
+
+/** What went wrong, as the moment will show it. Unknown errors are worth another attempt. */
+export function describeFailure(error: unknown): Omit<MomentError, 'stage'> {
+  if (error instanceof StageError) return { code: error.code, message: error.message, retryable: error.retryable };
+  const candidate = error as { code?: unknown; retryable?: unknown; message?: unknown; name?: unknown };
+  const message = typeof candidate?.message === 'string' ? candidate.message.slice(0, 1000) : String(error);
+  if (typeof candidate?.code === 'string' && typeof candidate.retryable === 'boolean') {
+    return { code: candidate.code, message, retryable: candidate.retryable };
+  }
+  if (typeof candidate?.name === 'string' && /^(S3|NoSuch|AccessDenied|RequestTimeout|ServiceUnavailable)/.test(candidate.name)) {
+    return { code: 'STORAGE_UNAVAILABLE', message, retryable: true };
+  }
+  return { code: 'STAGE_ERROR', message, retryable: true };
+}
+
+/**
+ * Runs one stage job: checks that the moment still waits for exactly this run, does the work,
+ * and reports the outcome to the moment's machine. It never decides what runs next.
+ */
+@Injectable()
+export class StageRunner {
+  private readonly logger = new Logger(StageRunner.name);
+  private readonly works: Map<Stage, StageWork>;
+
+  constructor(
+    private readonly moments: MomentsRepository,
+    private readonly lifecycle: MomentLifecycle,
+    @Inject(STAGE_WORKS) works: StageWork[],
+  ) {
+    this.works = new Map(works.map((work) => [work.stage, work]));
+  }
+
+  async run(job: StageJobData): Promise<void> {
+    const moment = await this.moments.findById(job.momentId);
+    const awaited = moment && awaitedRuns(moment.snapshot).some((run) => run.stage === job.stage && run.run === job.run && run.attempt === job.attempt);
+    if (!moment || !awaited) {
+      this.logger.debug(`skipping ${job.stage} of ${job.momentId}: the moment no longer waits for it`);
+      return;
+    }
+    if (job.stage === 'analyze') await this.lifecycle.apply(moment.id, { type: 'STAGE_STARTED', stage: 'analyze' });
+
+    const work = this.works.get(job.stage)!;
+    const workdir = await mkdtemp(join(tmpdir(), `mcm-${job.stage}-`));
+    const started = performance.now();
+    try {
+      const output = await work.run(moment, workdir);
+      const durationMs = Math.round(performance.now() - started);
+      await this.lifecycle.apply(moment.id, { type: 'STAGE_SUCCEEDED', stage: job.stage, output, durationMs } as never);
+    } catch (error) {
+      const failure = describeFailure(error);
+      this.logger.warn(`${job.stage} of ${moment.id} failed (${failure.code}, retryable: ${failure.retryable}): ${failure.message}`);
+      await this.lifecycle.apply(moment.id, { type: 'STAGE_FAILED', stage: job.stage, error: failure });
+    } finally {
+      await rm(workdir, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,20 @@
+import { join } from 'node:path';
+import { Injectable } from '@nestjs/common';
+import { analyzeAudio } from '@mcm/audio';
+import { StorageRepository, type MomentEntity } from '@mcm/core';
+import type { StageOutput } from '@mcm/pipeline';
+import { requireValue, type StageWork } from './stage-work';
+
+/** Reads the uploaded clip: loudness, pitch, notes, tempo, key. */
+@Injectable()
+export class AnalyzeStage implements StageWork<'analyze'> {
+  readonly stage = 'analyze' as const;
+
+  constructor(private readonly storage: StorageRepository) {}
+
+  async run(moment: MomentEntity, workdir: string): Promise<StageOutput['analyze']> {
+    const original = join(workdir, 'original');
+    await this.storage.downloadTo(requireValue(moment.assets.original, 'the original upload'), original);
+    return { analysis: await analyzeAudio(original) };
+  }
+}

@@ -1,0 +1,26 @@
+import type { MomentEntity } from '@mcm/core';
+import type { Stage, StageOutput } from '@mcm/pipeline';
+
+/** One stage's work: reads the moment, produces the stage's output. Must be idempotent. */
+export interface StageWork<S extends Stage = Stage> {
+  readonly stage: S;
+  run(moment: MomentEntity, workdir: string): Promise<StageOutput[S]>;
+}
+
+export const STAGE_WORKS = Symbol('STAGE_WORKS');
+
+/** An error that carries the moment's error code and whether trying again can help. */
+export class StageError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+export function requireValue<T>(value: T | null | undefined, what: string): T {
+  if (value === null || value === undefined) throw new StageError('STAGE_INPUT_MISSING', `${what} is missing`, false);
+  return value;
+}

@@ -1,0 +1,42 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { CoreModule, type AppConfig } from '@mcm/core';
+import { STAGES, type Stage } from '@mcm/pipeline';
+import { Reconciler } from './reconciler.service';
+import { StageRunner } from './stage-runner.service';
+import { STAGE_PROCESSORS } from './stage.processors';
+import { AnalyzeStage } from './stages/analyze.stage';
+import { ComposeStage } from './stages/compose.stage';
+import { MixStage } from './stages/mix.stage';
+import { RenderInstrumentalStage } from './stages/render-instrumental.stage';
+import { RenderVocalsStage } from './stages/render-vocals.stage';
+import { STAGE_WORKS } from './stages/stage-work';
+import { ValidateStage } from './stages/validate.stage';
+
+const WORKS = [AnalyzeStage, ComposeStage, ValidateStage, RenderVocalsStage, RenderInstrumentalStage, MixStage];
+
+/** The stages this process serves: `WORKER_STAGES=render_vocals,render_instrumental`, or all. */
+export function selectedStages(config: AppConfig): Stage[] {
+  if (!config.WORKER_STAGES) return [...STAGES];
+  const wanted = config.WORKER_STAGES.split(',').map((stage) => stage.trim()).filter(Boolean);
+  const unknown = wanted.filter((stage) => !(STAGES as readonly string[]).includes(stage));
+  if (unknown.length) throw new Error(`WORKER_STAGES names unknown stages: ${unknown.join(', ')} (known: ${STAGES.join(', ')})`);
+  return wanted as Stage[];
+}
+
+@Module({})
+export class WorkerModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: WorkerModule,
+      imports: [CoreModule.forRoot(config)],
+      providers: [
+        ...WORKS,
+        { provide: STAGE_WORKS, useFactory: (...works: unknown[]) => works, inject: WORKS },
+        StageRunner,
+        Reconciler,
+        ...selectedStages(config).map((stage) => STAGE_PROCESSORS[stage]),
+      ],
+      exports: [StageRunner, Reconciler],
+    };
+  }
+}

@@ -1,0 +1,52 @@
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { BullModule } from '@nestjs/bullmq';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { STAGES } from '@mcm/pipeline';
+import { APP_CONFIG, type AppConfig } from './config';
+import { dataSourceOptions } from './database/database';
+import { MusicToolsClient } from './mcp/music-tools.client';
+import { MomentLifecycle } from './moments/moment-lifecycle.service';
+import { MomentsRepository } from './moments/moments.repository';
+import { redisOptions } from './queue/redis-connection';
+import { StageQueue, stageQueueName } from './queue/stage-queue';
+import { StorageRepository } from './storage/storage.repository';
+
+export function storageFromConfig(config: AppConfig): StorageRepository {
+  return new StorageRepository({
+    endpoint: config.S3_ENDPOINT,
+    region: config.S3_REGION,
+    bucket: config.S3_BUCKET,
+    accessKeyId: config.S3_ACCESS_KEY_ID,
+    secretAccessKey: config.S3_SECRET_ACCESS_KEY,
+    forcePathStyle: config.S3_FORCE_PATH_STYLE ? config.S3_FORCE_PATH_STYLE === 'true' : config.embeddedStorage || !/amazonaws\.com/.test(config.S3_ENDPOINT),
+    presignTtlSeconds: config.PRESIGN_TTL_SECONDS,
+  });
+}
+
+/** Everything the api and the worker share: configuration, Postgres, the stage queues, storage, music-tools. */
+@Global()
+@Module({})
+export class CoreModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: CoreModule,
+      imports: [
+        TypeOrmModule.forRoot({ ...dataSourceOptions(config.DATABASE_URL), retryAttempts: 3, retryDelay: 1000 }),
+        BullModule.forRoot({ connection: redisOptions(config.REDIS_URL), prefix: config.QUEUE_PREFIX }),
+        BullModule.registerQueue(...STAGES.map((stage) => ({ name: stageQueueName(stage) }))),
+      ],
+      providers: [
+        { provide: APP_CONFIG, useValue: config },
+        { provide: StorageRepository, useFactory: () => storageFromConfig(config) },
+        {
+          provide: MusicToolsClient,
+          useFactory: () => new MusicToolsClient({ baseUrl: config.MCP_BASE_URL, authToken: config.MCP_AUTH_TOKEN }),
+        },
+        MomentsRepository,
+        StageQueue,
+        MomentLifecycle,
+      ],
+      exports: [APP_CONFIG, StorageRepository, MusicToolsClient, MomentsRepository, StageQueue, MomentLifecycle, BullModule],
+    };
+  }
+}

@@ -1,0 +1,3 @@
+export * from './database';
+export * from './moment.entity';
+export * from './moment-transition.entity';

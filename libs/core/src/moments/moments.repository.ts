@@ -1,0 +1,99 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { TERMINAL_STATUSES, type MomentStatus } from '@mcm/pipeline';
+import { MomentEntity } from '../database/moment.entity';
+import { MomentTransitionEntity } from '../database/moment-transition.entity';
+
+export interface MomentListQuery {
+  status?: MomentStatus[];
+  owner?: string | null;
+  limit: number;
+  /** Opaque cursor: the `created_at|id` of the last row of the previous page. */
+  cursor?: { createdAt: Date; id: string } | null;
+}
+
+export class IdempotencyConflict extends Error {
+  constructor(public readonly existing: MomentEntity) {
+    super('idempotency key already used');
+  }
+}
+
+@Injectable()
+export class MomentsRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  findById(id: string): Promise<MomentEntity | null> {
+    return this.dataSource.getRepository(MomentEntity).findOneBy({ id });
+  }
+
+  findByIdempotencyKey(key: string, owner: string | null): Promise<MomentEntity | null> {
+    return this.dataSource
+      .getRepository(MomentEntity)
+      .createQueryBuilder('m')
+      .where('m.idempotency_key = :key', { key })
+      .andWhere("COALESCE(m.owner, '') = :owner", { owner: owner ?? '' })
+      .getOne();
+  }
+
+  /** Inserts a new moment and its first history row; a taken idempotency key raises `IdempotencyConflict`. */
+  async insert(moment: MomentEntity, transition: Omit<MomentTransitionEntity, 'id' | 'createdAt' | 'momentId'>): Promise<void> {
+    try {
+      await this.dataSource.transaction(async (manager) => {
+        await manager.insert(MomentEntity, moment as QueryDeepPartialEntity<MomentEntity>);
+        await manager.insert(MomentTransitionEntity, { ...transition, momentId: moment.id });
+      });
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505' && moment.idempotencyKey) {
+        const existing = await this.findByIdempotencyKey(moment.idempotencyKey, moment.owner);
+        if (existing) throw new IdempotencyConflict(existing);
+      }
+      throw error;
+    }
+  }
+
+  /** Runs `work` with the moment's row locked, so events for one moment apply one at a time. */
+  withLockedMoment<T>(id: string, work: (moment: MomentEntity, manager: EntityManager) => Promise<T>): Promise<T | null> {
+    return this.dataSource.transaction(async (manager) => {
+      const moment = await manager.getRepository(MomentEntity).createQueryBuilder('m').setLock('pessimistic_write').where('m.id = :id', { id }).getOne();
+      if (!moment) return null;
+      return work(moment, manager);
+    });
+  }
+
+  async list(query: MomentListQuery): Promise<MomentEntity[]> {
+    const builder = this.dataSource.getRepository(MomentEntity).createQueryBuilder('m');
+    if (query.status?.length) builder.andWhere('m.status IN (:...status)', { status: query.status });
+    if (query.owner !== undefined) builder.andWhere("COALESCE(m.owner, '') = :owner", { owner: query.owner ?? '' });
+    if (query.cursor) {
+      builder.andWhere('(m.created_at, m.id) < (:createdAt, :id)', { createdAt: query.cursor.createdAt, id: query.cursor.id });
+    }
+    return builder.orderBy('m.created_at', 'DESC').addOrderBy('m.id', 'DESC').limit(query.limit).getMany();
+  }
+
+  /** Moments still in flight whose row has not moved for `idleMs`: the reconciler's candidates. */
+  findStale(idleMs: number, limit: number): Promise<MomentEntity[]> {
+    return this.dataSource
+      .getRepository(MomentEntity)
+      .createQueryBuilder('m')
+      .where('m.status NOT IN (:...terminal)', { terminal: [...TERMINAL_STATUSES] })
+      .andWhere('m.updated_at < :before', { before: new Date(Date.now() - idleMs) })
+      .orderBy('m.updated_at', 'ASC')
+      .limit(limit)
+      .getMany();
+  }
+
+  history(id: string): Promise<MomentTransitionEntity[]> {
+    return this.dataSource.getRepository(MomentTransitionEntity).find({ where: { momentId: id }, order: { id: 'ASC' } });
+  }
+
+  async isReachable(): Promise<boolean> {
+    try {
+      await this.dataSource.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

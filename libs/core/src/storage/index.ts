@@ -1,0 +1,2 @@
+export * from './storage.repository';
+export * from './embedded-storage';

@@ -1,0 +1,128 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import {
+  CreateBucketCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+
+export interface StorageOptions {
+  endpoint: string;
+  region: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  forcePathStyle: boolean;
+  presignTtlSeconds: number;
+}
+
+/**
+ * Object storage behind one adapter. Objects are private: nothing is written with a public
+ * ACL, and readers get presigned URLs that expire.
+ */
+export class StorageRepository {
+  private readonly client: S3Client;
+
+  constructor(private readonly options: StorageOptions) {
+    this.client = new S3Client({
+      endpoint: options.endpoint,
+      region: options.region,
+      forcePathStyle: options.forcePathStyle,
+      credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
+      maxAttempts: 3,
+    });
+  }
+
+  get bucket(): string {
+    return this.options.bucket;
+  }
+
+  async ensureBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+    } catch {
+      await this.client.send(new CreateBucketCommand({ Bucket: this.options.bucket })).catch((error: { name?: string }) => {
+        if (error.name !== 'BucketAlreadyOwnedByYou' && error.name !== 'BucketAlreadyExists') throw error;
+      });
+    }
+  }
+
+  async isReachable(): Promise<boolean> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Streams a local file to `key`; multipart for large files, memory stays flat. */
+  async putFile(key: string, file: string, contentType: string): Promise<void> {
+    await this.putStream(key, createReadStream(file), contentType);
+  }
+
+  async putStream(key: string, body: Readable, contentType: string): Promise<void> {
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.options.bucket, Key: key, Body: body, ContentType: contentType },
+      queueSize: 2,
+      partSize: 8 * 1024 * 1024,
+    });
+    await upload.done();
+  }
+
+  async putBuffer(key: string, body: Buffer | string, contentType: string): Promise<void> {
+    await this.client.send(new PutObjectCommand({ Bucket: this.options.bucket, Key: key, Body: body, ContentType: contentType }));
+  }
+
+  async downloadTo(key: string, file: string): Promise<void> {
+    const response = await this.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: key }));
+    await pipeline(response.Body as Readable, createWriteStream(file));
+  }
+
+  async getBuffer(key: string): Promise<Buffer> {
+    const response = await this.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: key }));
+    return Buffer.from(await response.Body!.transformToByteArray());
+  }
+
+  presignGet(key: string, ttlSeconds = this.options.presignTtlSeconds): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.options.bucket, Key: key }), { expiresIn: ttlSeconds });
+  }
+
+  presignPut(key: string, contentType: string, ttlSeconds = this.options.presignTtlSeconds): Promise<string> {
+    return getSignedUrl(this.client, new PutObjectCommand({ Bucket: this.options.bucket, Key: key, ContentType: contentType }), {
+      expiresIn: ttlSeconds,
+    });
+  }
+
+  async listKeys(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: prefix, ContinuationToken: token }));
+      keys.push(...(page.Contents ?? []).map((item) => item.Key!).filter(Boolean));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    const keys = await this.listKeys(prefix);
+    for (let i = 0; i < keys.length; i += 1000) {
+      await this.client.send(
+        new DeleteObjectsCommand({ Bucket: this.options.bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) } }),
+      );
+    }
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { blueprintDurationSeconds, validateBlueprint } from './blueprint.schema';
+
+const original = {
+  id: 'bp-1',
+  style: 'cinematic',
+  tempo_bpm: 120,
+  key: 'F#m',
+  sections: [{ name: 'intro', bars: 4 }, { name: 'chorus', bars: 8, energy: 0.9, prompt: 'big drums' }],
+  lyrics: 'This is my moment',
+  voice: { voice_id: 'abc', stability: 0.5, similarity_boost: 0.7, style_exaggeration: 0.2 },
+};
+
+describe('blueprint schema', () => {
+  it('accepts a blueprint of the original service and fills its defaults', () => {
+    const result = validateBlueprint(original);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.blueprint.time_signature).toBe('4/4');
+    expect(result.blueprint.sections[0].energy).toBe(0.5);
+    expect(result.blueprint.voice).toMatchObject({ model_id: 'eleven_multilingual_v2', speaker_boost: true });
+    expect(result.blueprint.metadata).toEqual({});
+    expect(original).not.toHaveProperty('time_signature');
+  });
+
+  it.each([
+    [{ tempo_bpm: 39 }, '/tempo_bpm'],
+    [{ tempo_bpm: 120.5 }, '/tempo_bpm'],
+    [{ key: 'H' }, '/key'],
+    [{ key: 'Cmaj' }, '/key'],
+    [{ time_signature: '4-4' }, '/time_signature'],
+    [{ sections: [] }, '/sections'],
+    [{ sections: [{ name: 'a', bars: 0 }] }, '/sections/0/bars'],
+    [{ sections: [{ name: 'a', bars: 2, energy: 1.5 }] }, '/sections/0/energy'],
+    [{ sections: [{ name: 'a', bars: 2, mood: 'sad' }] }, '/sections/0/mood'],
+    [{ lyrics: '' }, '/lyrics'],
+    [{ voice: {} }, '/voice/voice_id'],
+    [{ voice: { voice_id: 'v', stability: 2 } }, '/voice/stability'],
+    [{ colour: 'blue' }, '/colour'],
+    [{ id: 'x'.repeat(129) }, '/id'],
+  ])('refuses %j and names %s', (change, path) => {
+    const result = validateBlueprint({ ...original, ...change });
+    expect(result.ok).toBe(false);
+    expect(result.errors.map((error) => error.path)).toContain(path);
+  });
+
+  it('names a missing required field', () => {
+    const { lyrics: _lyrics, ...withoutLyrics } = original;
+    const result = validateBlueprint(withoutLyrics);
+    expect(result.errors).toEqual([{ path: '/lyrics', message: 'is required' }]);
+  });
+
+  it('refuses what is not an object', () => {
+    for (const value of [null, 'text', 42, [original]]) expect(validateBlueprint(value).ok).toBe(false);
+  });
+
+  it('computes the duration from bars, meter and tempo', () => {
+    expect(blueprintDurationSeconds({ tempo_bpm: 120, sections: [{ name: 'a', bars: 4 }, { name: 'b', bars: 8 }] })).toBe(24);
+    expect(blueprintDurationSeconds({ tempo_bpm: 90, time_signature: '6/8', sections: [{ name: 'a', bars: 10 }] })).toBe(40);
+  });
+});

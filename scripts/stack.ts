@@ -1,0 +1,145 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { loadConfig, migrate, startEmbeddedStorage, type EmbeddedStorage } from '@mcm/core';
+
+/**
+ * Runs the whole stack on one machine: embedded storage (when no S3 endpoint is configured),
+ * music-tools (when no MCP_BASE_URL is configured), the api and the workers, each app in its
+ * own process, exactly as they are deployed.
+ */
+export interface StackOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Worker processes to run; each serves every stage unless WORKER_STAGES says otherwise. */
+  workers?: number;
+  /** Where each process's output goes; defaults to this process's stdout, prefixed with its name. */
+  log?: (app: string, line: string) => void;
+}
+
+export interface RunningApp {
+  name: string;
+  child: ChildProcess;
+  /** The line the app prints once it serves. */
+  readyLine: string;
+}
+
+export interface Stack {
+  apiUrl: string;
+  mcpUrl: string;
+  s3Endpoint: string;
+  env: NodeJS.ProcessEnv;
+  apps: RunningApp[];
+  /** Starts one more worker process against the same stack. */
+  addWorker(extraEnv?: NodeJS.ProcessEnv): Promise<RunningApp>;
+  stop(): Promise<void>;
+}
+
+/** The repository root, whether this runs compiled from dist/ or as source under the test runner. */
+function findRoot(from: string): string {
+  let dir = from;
+  while (!existsSync(join(dir, 'nest-cli.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+export const ROOT = findRoot(__dirname);
+const ENTRY = {
+  api: join(ROOT, 'dist/apps/api/src/main.js'),
+  worker: join(ROOT, 'dist/apps/worker/src/main.js'),
+  'music-tools': join(ROOT, 'dist/apps/music-tools/src/main.js'),
+};
+
+const READY = {
+  api: /api listening on (\S+)/,
+  worker: /worker ready/,
+  'music-tools': /music-tools listening on (\S+)/,
+};
+
+function defaultLog(app: string, line: string): void {
+  process.stdout.write(`[${app}] ${line}\n`);
+}
+
+async function startApp(kind: keyof typeof ENTRY, name: string, env: NodeJS.ProcessEnv, log: StackOptions['log']): Promise<RunningApp> {
+  const child = spawn(process.execPath, [ENTRY[kind]], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = (stream: NodeJS.ReadableStream) => createInterface({ input: stream });
+  let readyLine = '';
+  const ready = new Promise<string>((resolvePromise, reject) => {
+    const onLine = (line: string) => {
+      log!(name, line);
+      if (!readyLine && READY[kind].test(line)) {
+        readyLine = line;
+        resolvePromise(line);
+      }
+    };
+    lines(child.stdout!).on('line', onLine);
+    lines(child.stderr!).on('line', (line) => log!(name, line));
+    child.once('exit', (code, signal) => reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`)));
+  });
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${name} was not ready within 60 s`)), 60_000).unref());
+  await Promise.race([ready, timeout]).catch((error) => {
+    child.kill('SIGKILL');
+    throw error;
+  });
+  return { name, child, readyLine };
+}
+
+export async function stopApp(app: RunningApp, graceMs = 15_000): Promise<void> {
+  if (app.child.exitCode !== null || app.child.signalCode !== null) return;
+  const exited = once(app.child, 'exit');
+  app.child.kill('SIGTERM');
+  const timer = setTimeout(() => app.child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const log = options.log ?? defaultLog;
+  const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
+  const config = loadConfig(env);
+  const apps: RunningApp[] = [];
+  let storage: EmbeddedStorage | undefined;
+
+  const stop = async () => {
+    // Entry points first, storage last, so in-flight work can still finish its uploads.
+    const order = ['api', 'worker', 'music-tools'];
+    for (const prefix of order) await Promise.all(apps.filter((app) => app.name.startsWith(prefix)).map((app) => stopApp(app)));
+    await storage?.close();
+  };
+
+  try {
+    if (config.embeddedStorage) {
+      storage = await startEmbeddedStorage({ port: config.EMBEDDED_S3_PORT, directory: resolve(ROOT, config.EMBEDDED_S3_DIR) });
+      env.S3_ENDPOINT = storage.endpoint;
+      env.S3_ACCESS_KEY_ID = config.S3_ACCESS_KEY_ID;
+      env.S3_SECRET_ACCESS_KEY = config.S3_SECRET_ACCESS_KEY;
+      env.S3_FORCE_PATH_STYLE = 'true';
+      log('storage', `embedded S3-compatible storage at ${storage.endpoint}`);
+    }
+    await migrate(config.DATABASE_URL);
+
+    let mcpUrl = config.MCP_BASE_URL;
+    if (!env.MCP_BASE_URL) {
+      const musicTools = await startApp('music-tools', 'music-tools', env, log);
+      apps.push(musicTools);
+      mcpUrl = new URL(READY['music-tools'].exec(musicTools.readyLine)![1]).origin;
+      env.MCP_BASE_URL = mcpUrl;
+    }
+
+    const addWorker = async (extraEnv: NodeJS.ProcessEnv = {}) => {
+      const worker = await startApp('worker', `worker-${apps.filter((app) => app.name.startsWith('worker')).length + 1}`, { ...env, ...extraEnv }, log);
+      apps.push(worker);
+      return worker;
+    };
+    const workers = await Promise.all(Array.from({ length: options.workers ?? 1 }, () => addWorker()));
+    void workers;
+
+    const api = await startApp('api', 'api', env, log);
+    apps.push(api);
+    const apiUrl = READY.api.exec(api.readyLine)![1];
+    return { apiUrl, mcpUrl, s3Endpoint: env.S3_ENDPOINT ?? config.S3_ENDPOINT, env, apps, addWorker, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

@@ -1,0 +1,30 @@
+import { startStack } from './stack';
+
+/** `npm start`: the whole stack in the foreground until Ctrl-C. */
+async function main(): Promise<void> {
+  const stack = await startStack({ workers: Number(process.env.WORKER_PROCESSES ?? 1) });
+  process.stdout.write(`\nMain Character Moment is running.\n  API      ${stack.apiUrl}/v1\n  Swagger  ${stack.apiUrl}/docs\n  MCP      ${stack.mcpUrl}/mcp\nPress Ctrl-C to stop.\n\n`);
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write('\nstopping…\n');
+    await stack.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  for (const app of stack.apps) {
+    app.child.once('exit', (code) => {
+      if (!stopping) {
+        process.stderr.write(`${app.name} exited unexpectedly (code ${code}); stopping the stack\n`);
+        void shutdown().then(() => process.exit(1));
+      }
+    });
+  }
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`${error.message}\n`);
+  process.exit(1);
+});
