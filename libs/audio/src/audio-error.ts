@@ -1,0 +1,13 @@
+export type AudioErrorCode = 'AUDIO_UNDECODABLE' | 'AUDIO_EMPTY' | 'AUDIO_SILENT' | 'AUDIO_TOO_LONG' | 'AUDIO_ENGINE_FAILED';
+
+/** A failure of the audio engine; `retryable` tells the pipeline whether running the stage again can help. */
+export class AudioError extends Error {
+  constructor(
+    public readonly code: AudioErrorCode,
+    message: string,
+    public readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = 'AudioError';
+  }
+}

@@ -1,0 +1,129 @@
+import type { Analysis, Blueprint, BlueprintSection, MelodyNote, SectionArrangement } from '@mcm/pipeline';
+import { defaultProgression, parseKey, snapToScale } from './harmony';
+
+export interface ComposeOptions {
+  momentId: string;
+  style?: string | null;
+  title?: string | null;
+  lyrics?: string | null;
+  outputKind: 'preview' | 'song';
+}
+
+export const DEFAULT_STYLE = 'cinematic';
+const BEATS_PER_BAR = 4;
+const GRID = 0.25;
+
+interface SectionShape {
+  name: string;
+  energy: number;
+  share: number;
+  arrangement: SectionArrangement;
+  prompt: string;
+}
+
+// Relative lengths of each section; bar counts are scaled to the target duration at the song's tempo.
+const PREVIEW_FORM: SectionShape[] = [
+  { name: 'intro', energy: 0.35, share: 2, arrangement: { drums: false, bass: true, pads: true, lead: false, vocals: false }, prompt: 'pads swell, the scene is set' },
+  { name: 'verse', energy: 0.55, share: 4, arrangement: { drums: true, bass: true, pads: true, lead: false, vocals: false }, prompt: 'the beat comes in' },
+  { name: 'chorus', energy: 0.9, share: 6, arrangement: { drums: true, bass: true, pads: true, lead: true, vocals: true }, prompt: 'the main character moment' },
+  { name: 'outro', energy: 0.45, share: 2, arrangement: { drums: false, bass: true, pads: true, lead: false, vocals: false }, prompt: 'settles and fades' },
+];
+
+const SONG_FORM: SectionShape[] = [
+  { name: 'intro', energy: 0.3, share: 2, arrangement: { drums: false, bass: false, pads: true, lead: false, vocals: false }, prompt: 'pads swell, the scene is set' },
+  { name: 'verse', energy: 0.5, share: 4, arrangement: { drums: true, bass: true, pads: true, lead: false, vocals: false }, prompt: 'the beat comes in' },
+  { name: 'pre-chorus', energy: 0.65, share: 2, arrangement: { drums: true, bass: true, pads: true, lead: false, vocals: false }, prompt: 'tension rises' },
+  { name: 'chorus', energy: 0.9, share: 4, arrangement: { drums: true, bass: true, pads: true, lead: true, vocals: true }, prompt: 'the main character moment' },
+  { name: 'bridge', energy: 0.55, share: 2, arrangement: { drums: true, bass: true, pads: true, lead: false, vocals: false }, prompt: 'a breath before the last chorus' },
+  { name: 'final chorus', energy: 1, share: 4, arrangement: { drums: true, bass: true, pads: true, lead: true, vocals: true }, prompt: 'everything at once' },
+  { name: 'outro', energy: 0.4, share: 2, arrangement: { drums: false, bass: true, pads: true, lead: false, vocals: false }, prompt: 'settles and fades' },
+];
+
+/** Splits a bar total over the form's shares, giving each section at least one bar and even bar counts where possible. */
+function distributeBars(form: SectionShape[], totalBars: number): number[] {
+  const shareSum = form.reduce((sum, section) => sum + section.share, 0);
+  const bars = form.map((section) => Math.max(1, Math.round((section.share / shareSum) * totalBars)));
+  let difference = totalBars - bars.reduce((sum, count) => sum + count, 0);
+  // Adjust the longest sections first so the small ones keep their shape.
+  const order = form.map((_, index) => index).sort((a, b) => form[b].share - form[a].share || a - b);
+  for (let step = 0; difference !== 0 && step < 1000; step++) {
+    const index = order[step % order.length];
+    if (difference > 0) {
+      bars[index]++;
+      difference--;
+    } else if (bars[index] > 1) {
+      bars[index]--;
+      difference++;
+    }
+  }
+  return bars;
+}
+
+/** The hummed notes on a quarter-beat grid, snapped to the key, starting where the vocals enter. */
+function quantiseMelody(analysis: Analysis, entryBeat: number, totalBeats: number, key: ReturnType<typeof parseKey>): MelodyNote[] {
+  const secondsPerBeat = 60 / Math.round(analysis.tempo_bpm);
+  const origin = analysis.voiced_start_s;
+  const melody: MelodyNote[] = [];
+  for (const note of analysis.notes) {
+    const start = entryBeat + Math.round((note.onset_s - origin) / secondsPerBeat / GRID) * GRID;
+    const beats = Math.max(GRID, Math.round(note.duration_s / secondsPerBeat / GRID) * GRID);
+    if (start < 0 || start >= totalBeats) continue;
+    const previous = melody.at(-1);
+    if (previous && previous.start_beat === start) continue;
+    if (previous && previous.start_beat + previous.beats > start) previous.beats = start - previous.start_beat;
+    let midi = snapToScale(Math.round(note.midi), key);
+    while (midi < 36) midi += 12;
+    while (midi > 96) midi -= 12;
+    melody.push({ midi, start_beat: start, beats: Math.min(beats, totalBeats - start), velocity: 0.8 });
+  }
+  return melody.slice(0, 4096);
+}
+
+function lyricsFor(options: ComposeOptions): string {
+  const given = options.lyrics?.trim();
+  if (given) return given;
+  const title = options.title?.trim();
+  if (title) return `${title}, this is my moment`;
+  const style = options.style?.trim();
+  return style ? `This is my ${style} moment` : 'This is my moment';
+}
+
+/** Turns an analysis into a blueprint: tempo and key from the take, a form that rises to the chorus, and the hummed melody. */
+export function composeBlueprint(analysis: Analysis, options: ComposeOptions): Blueprint {
+  const tempo = Math.min(220, Math.max(40, Math.round(analysis.tempo_bpm)));
+  const key = parseKey(analysis.key);
+  const form = options.outputKind === 'song' ? SONG_FORM : PREVIEW_FORM;
+  const targetSeconds = options.outputKind === 'song' ? 75 : 30;
+  const [minSeconds, maxSeconds] = options.outputKind === 'song' ? [60, 90] : [24, 36];
+  const barSeconds = (BEATS_PER_BAR * 60) / tempo;
+  const totalBars = Math.max(form.length, Math.min(Math.floor(maxSeconds / barSeconds), Math.max(Math.ceil(minSeconds / barSeconds), Math.round(targetSeconds / barSeconds))));
+  const barCounts = distributeBars(form, totalBars);
+  const sections: BlueprintSection[] = form.map((shape, index) => ({ name: shape.name, bars: barCounts[index], energy: shape.energy, prompt: shape.prompt }));
+
+  const entrySection = Math.max(0, sections.findIndex((section) => (section.energy ?? 0.5) >= 0.6));
+  const entryBeat = barCounts.slice(0, entrySection).reduce((sum, bars) => sum + bars, 0) * BEATS_PER_BAR;
+  const melody = quantiseMelody(analysis, entryBeat, totalBars * BEATS_PER_BAR, key);
+  const style = options.style?.trim() || DEFAULT_STYLE;
+
+  const blueprint: Blueprint = {
+    id: options.momentId,
+    style: style.slice(0, 120),
+    tempo_bpm: tempo,
+    key: analysis.key,
+    time_signature: `${BEATS_PER_BAR}/4`,
+    sections,
+    lyrics: lyricsFor(options),
+    voice: { voice_id: 'local-voice' },
+    metadata: {
+      output_kind: options.outputKind,
+      tempo_source: analysis.tempo_source,
+      key_confidence: analysis.key_confidence,
+      ...(options.title?.trim() ? { title: options.title.trim() } : {}),
+    },
+    chords: defaultProgression(key),
+    arrangement: form.map((shape) => ({ ...shape.arrangement, lead: shape.arrangement.lead && melody.length > 0 })),
+    mix: { vocal_gain_db: 0, ducking: 0.5, fade_out_seconds: 2 },
+  };
+  if (melody.length) blueprint.melody = melody;
+  return blueprint;
+}

@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process';
+import { AudioError, type AudioErrorCode } from './audio-error';
+
+/** The ffmpeg binary: `FFMPEG_PATH` when set, else the one shipped inside `@ffmpeg-installer/ffmpeg`. */
+export function ffmpegPath(): string {
+  const fromEnv = process.env.FFMPEG_PATH;
+  if (fromEnv) return fromEnv;
+  // Loaded lazily so a deployment that sets FFMPEG_PATH needs no bundled binary.
+  return (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+}
+
+export interface FfmpegRun {
+  stdout: Buffer;
+  stderr: string;
+}
+
+export interface FfmpegOptions {
+  /** Collect stdout (for `pipe:1` outputs); otherwise it is discarded. */
+  stdout?: boolean;
+  /** The error code used when ffmpeg exits non-zero. */
+  failureCode?: AudioErrorCode;
+  failureRetryable?: boolean;
+}
+
+/** Runs ffmpeg with an argument list (no shell) and rejects with an AudioError when it fails. */
+export function runFfmpeg(args: string[], options: FfmpegOptions = {}): Promise<FfmpegRun> {
+  const code = options.failureCode ?? 'AUDIO_ENGINE_FAILED';
+  const retryable = options.failureRetryable ?? code === 'AUDIO_ENGINE_FAILED';
+  return new Promise((resolve, reject) => {
+    const child = spawn(ffmpegPath(), ['-hide_banner', '-nostdin', ...args], {
+      stdio: ['ignore', options.stdout ? 'pipe' : 'ignore', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', (error) => reject(new AudioError('AUDIO_ENGINE_FAILED', `ffmpeg could not start: ${error.message}`, true)));
+    child.on('close', (exitCode, signal) => {
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (exitCode === 0) return resolve({ stdout: Buffer.concat(out), stderr });
+      const reason = lastLines(stderr, 3) || `exit ${exitCode ?? signal}`;
+      reject(new AudioError(code, `ffmpeg failed: ${reason}`, retryable));
+    });
+  });
+}
+
+function lastLines(text: string, count: number): string {
+  return text
+    .split(/\r?\n|\r/)
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .slice(-count)
+    .join(' | ');
+}

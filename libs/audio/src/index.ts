@@ -1,0 +1,10 @@
+export * from './audio-error';
+export { ffmpegPath } from './ffmpeg';
+export * from './probe';
+export * from './loudness';
+export * from './analysis';
+export * from './compose';
+export { renderInstrumental } from './instrumental';
+export { renderVocals } from './vocals';
+export * from './mix';
+export { closeAudioWorkers } from './dsp.pool';

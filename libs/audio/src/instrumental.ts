@@ -1,0 +1,22 @@
+import { blueprintDurationSeconds, parseTimeSignature, type Blueprint } from '@mcm/pipeline';
+import { renderInstrumentalInWorker } from './dsp.pool';
+
+export const RENDER_RATE = 44_100;
+
+/** Exact frame count of a blueprint at the render rate; every stem and the master share it. */
+export function blueprintFrames(blueprint: Blueprint, sampleRate = RENDER_RATE): number {
+  return Math.round(blueprintDurationSeconds(blueprint) * sampleRate);
+}
+
+/** Synthesises the backing track (44.1 kHz stereo 16-bit WAV, exactly the blueprint's length) in a worker thread. */
+export async function renderInstrumental(blueprint: Blueprint, outWav: string): Promise<{ duration_s: number }> {
+  const totalFrames = blueprintFrames(blueprint);
+  const { frames } = await renderInstrumentalInWorker({
+    blueprint,
+    beatsPerBar: parseTimeSignature(blueprint.time_signature).beatsPerBar,
+    totalFrames,
+    sampleRate: RENDER_RATE,
+    outWav,
+  });
+  return { duration_s: frames / RENDER_RATE };
+}

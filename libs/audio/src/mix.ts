@@ -1,0 +1,107 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Blueprint } from '@mcm/pipeline';
+import { AudioError } from './audio-error';
+import { runFfmpeg } from './ffmpeg';
+import { blueprintFrames, RENDER_RATE } from './instrumental';
+import { measureLoudness } from './loudness';
+
+export interface MixOptions {
+  blueprint: Blueprint;
+  instrumental: string;
+  vocals?: string | null;
+  outPreviewMp3: string;
+  outMasterWav: string;
+}
+
+export interface MixReport {
+  duration_ms: number;
+  loudness_lufs: number;
+  true_peak_dbtp: number;
+}
+
+export const TARGET_LUFS = -14;
+export const MAX_TRUE_PEAK_DBTP = -1;
+// The limiter's ceiling sits under the true-peak limit so inter-sample peaks and MP3 encoding stay below −1 dBTP.
+const LIMIT_DBFS = -2;
+
+/**
+ * Mixes vocals over the instrumental (the instrumental ducks under the voice), shapes and fades it,
+ * then masters to −14 LUFS with a limiter: master.wav (16-bit) and preview.mp3 (192 kbps CBR).
+ */
+export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
+  const { blueprint } = options;
+  const frames = blueprintFrames(blueprint);
+  const duration = frames / RENDER_RATE;
+  const fade = Math.min(duration / 2, blueprint.mix?.fade_out_seconds ?? 2);
+  const work = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
+  try {
+    const premix = path.join(work, 'premix.wav');
+    await runFfmpeg([...mixInputs(options), '-filter_complex', mixGraph(options, frames, fade), '-map', '[mix]', '-ar', String(RENDER_RATE), '-c:a', 'pcm_f32le', '-y', premix]);
+
+    const measured = await measureLoudness(premix);
+    if (measured.integrated_lufs <= -69) throw new AudioError('AUDIO_ENGINE_FAILED', 'the mix is silent', false);
+    let gain = TARGET_LUFS - measured.integrated_lufs;
+    let ceiling = LIMIT_DBFS;
+    let report = await master(premix, options, gain, ceiling, frames);
+    // The limiter takes back some loudness on dense mixes; one measured correction closes the gap.
+    if (Math.abs(report.integrated_lufs - TARGET_LUFS) > 0.5 || report.true_peak_dbtp > MAX_TRUE_PEAK_DBTP) {
+      gain += TARGET_LUFS - report.integrated_lufs;
+      if (report.true_peak_dbtp > MAX_TRUE_PEAK_DBTP) ceiling -= report.true_peak_dbtp - MAX_TRUE_PEAK_DBTP + 0.3;
+      report = await master(premix, options, gain, ceiling, frames);
+    }
+    return {
+      duration_ms: Math.round(duration * 1000),
+      loudness_lufs: report.integrated_lufs,
+      true_peak_dbtp: report.true_peak_dbtp,
+    };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+function mixInputs(options: MixOptions): string[] {
+  return options.vocals ? ['-i', options.instrumental, '-i', options.vocals] : ['-i', options.instrumental];
+}
+
+function mixGraph(options: MixOptions, frames: number, fade: number): string {
+  const duration = frames / RENDER_RATE;
+  const shape = [
+    'equalizer=f=250:t=q:w=1.2:g=-1.5',
+    'equalizer=f=3500:t=q:w=1:g=1.5',
+    'acompressor=threshold=0.2:ratio=2:attack=15:release=200:makeup=1',
+    `afade=t=out:st=${(duration - fade).toFixed(4)}:d=${fade.toFixed(4)}`,
+    `apad=whole_len=${frames}`,
+    `atrim=end_sample=${frames}`,
+  ].join(',');
+  const instrumental = `[0:a]aresample=${RENDER_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo`;
+  if (!options.vocals) return `${instrumental},${shape}[mix]`;
+  const vocalGain = options.blueprint.mix?.vocal_gain_db ?? 0;
+  const ducking = options.blueprint.mix?.ducking ?? 0.5;
+  return [
+    `${instrumental}[inst]`,
+    `[1:a]aresample=${RENDER_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo,volume=${vocalGain}dB,asplit=2[key][voice]`,
+    // The voice keys a compressor on the instrumental so the backing dips while the user sings.
+    `[inst][key]sidechaincompress=threshold=0.03:ratio=${(1 + ducking * 7).toFixed(2)}:attack=15:release=300:mix=${Math.min(1, ducking * 1.6).toFixed(2)}[ducked]`,
+    `[ducked][voice]amix=inputs=2:duration=first:dropout_transition=0,volume=2,${shape}[mix]`,
+  ].join(';');
+}
+
+interface Mastered {
+  integrated_lufs: number;
+  true_peak_dbtp: number;
+}
+
+async function master(premix: string, options: MixOptions, gainDb: number, ceilingDb: number, frames: number): Promise<Mastered> {
+  const limit = 10 ** (ceilingDb / 20);
+  const chain = `volume=${gainDb.toFixed(2)}dB,alimiter=limit=${limit.toFixed(4)}:attack=5:release=80:level=false,atrim=end_sample=${frames}`;
+  await runFfmpeg([
+    '-i', premix,
+    '-filter_complex', `[0:a]${chain},asplit=2[wav][mp3]`,
+    '-map', '[wav]', '-c:a', 'pcm_s16le', '-ar', String(RENDER_RATE), '-ac', '2', '-y', options.outMasterWav,
+    '-map', '[mp3]', '-c:a', 'libmp3lame', '-b:a', '192k', '-ar', String(RENDER_RATE), '-ac', '2', '-y', options.outPreviewMp3,
+  ]);
+  const loudness = await measureLoudness(options.outPreviewMp3);
+  return { integrated_lufs: loudness.integrated_lufs, true_peak_dbtp: loudness.true_peak_dbtp };
+}

@@ -1,0 +1,63 @@
+/** 16-bit PCM RIFF/WAVE encoding: the 44-byte canonical header followed by interleaved samples. */
+export function encodeWav16(channels: Float32Array[], sampleRate: number): Buffer {
+  const channelCount = channels.length;
+  const frames = channels[0]?.length ?? 0;
+  const dataBytes = frames * channelCount * 2;
+  const buffer = Buffer.alloc(44 + dataBytes);
+  buffer.write('RIFF', 0, 'ascii');
+  buffer.writeUInt32LE(36 + dataBytes, 4);
+  buffer.write('WAVE', 8, 'ascii');
+  buffer.write('fmt ', 12, 'ascii');
+  buffer.writeUInt32LE(16, 16);
+  buffer.writeUInt16LE(1, 20);
+  buffer.writeUInt16LE(channelCount, 22);
+  buffer.writeUInt32LE(sampleRate, 24);
+  buffer.writeUInt32LE(sampleRate * channelCount * 2, 28);
+  buffer.writeUInt16LE(channelCount * 2, 32);
+  buffer.writeUInt16LE(16, 34);
+  buffer.write('data', 36, 'ascii');
+  buffer.writeUInt32LE(dataBytes, 40);
+  const samples = new Int16Array(buffer.buffer, buffer.byteOffset + 44, frames * channelCount);
+  for (let i = 0; i < frames; i++) {
+    for (let c = 0; c < channelCount; c++) {
+      const value = Math.max(-1, Math.min(1, channels[c][i]));
+      samples[i * channelCount + c] = Math.round(value * 32767);
+    }
+  }
+  return buffer;
+}
+
+export interface DecodedWav {
+  sampleRate: number;
+  channels: Float32Array[];
+}
+
+/** Reads a 16-bit PCM WAV (as written by encodeWav16 or ffmpeg's pcm_s16le), skipping chunks other than fmt and data. */
+export function decodeWav16(buffer: Buffer): DecodedWav {
+  if (buffer.toString('ascii', 0, 4) !== 'RIFF' || buffer.toString('ascii', 8, 12) !== 'WAVE') throw new Error('not a RIFF/WAVE file');
+  let offset = 12;
+  let channelCount = 0;
+  let sampleRate = 0;
+  let bits = 0;
+  while (offset + 8 <= buffer.length) {
+    const id = buffer.toString('ascii', offset, offset + 4);
+    const size = buffer.readUInt32LE(offset + 4);
+    const body = offset + 8;
+    if (id === 'fmt ') {
+      channelCount = buffer.readUInt16LE(body + 2);
+      sampleRate = buffer.readUInt32LE(body + 4);
+      bits = buffer.readUInt16LE(body + 14);
+    } else if (id === 'data') {
+      if (bits !== 16 || channelCount === 0) throw new Error(`unsupported WAV: ${bits}-bit, ${channelCount} channels`);
+      const end = Math.min(buffer.length, body + size);
+      const frames = Math.floor((end - body) / (2 * channelCount));
+      const channels = Array.from({ length: channelCount }, () => new Float32Array(frames));
+      for (let i = 0; i < frames; i++) {
+        for (let c = 0; c < channelCount; c++) channels[c][i] = buffer.readInt16LE(body + (i * channelCount + c) * 2) / 32768;
+      }
+      return { sampleRate, channels };
+    }
+    offset = body + size + (size % 2);
+  }
+  throw new Error('WAV has no data chunk');
+}
