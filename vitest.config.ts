@@ -37,6 +37,12 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        plugins,
+        // Unit tests exercise the SDK's source; sdk-pack.spec.ts covers the built, packed package.
+        resolve: { alias: { ...alias, '@main-character/sdk': path.resolve(__dirname, 'libs/sdk/src') } },
+        test: { name: 'sdk', include: ['test/sdk/**/*.spec.ts'], testTimeout: 120_000, hookTimeout: 120_000 },
+      },
     ],
   },
 });

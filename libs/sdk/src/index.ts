@@ -1,0 +1,19 @@
+export { MomentsClient } from './moments-client';
+export type { CreateMomentOptions, ListJobsQuery, MomentsClientOptions, RequestOptions, WaitForMomentOptions } from './moments-client';
+export { MomentFailedError, MomentTimeoutError, MomentsApiError } from './errors';
+export type {
+  AdminJob,
+  AudioInput,
+  Bytes,
+  CreateMomentResponse,
+  JobList,
+  Moment,
+  MomentAssets,
+  MomentError,
+  MomentStatus,
+  OutputKind,
+  Problem,
+  RetryFailedFilter,
+  RetryFailedResult,
+} from './types';
+export type { components, operations, paths } from './schema';

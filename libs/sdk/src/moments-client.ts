@@ -1,0 +1,236 @@
+import createClient, { type Client } from 'openapi-fetch';
+import { loadFs, toAudioFile } from './audio-file';
+import { MomentFailedError, MomentTimeoutError, MomentsApiError } from './errors';
+import type { paths } from './schema';
+import type {
+  AdminJob,
+  AudioInput,
+  Bytes,
+  CreateMomentResponse,
+  JobList,
+  Moment,
+  MomentStatus,
+  OutputKind,
+  RetryFailedBody,
+  RetryFailedFilter,
+  RetryFailedResult,
+} from './types';
+
+export interface MomentsClientOptions {
+  /** Where the API lives, e.g. `https://api.example.com` (without `/v1`). */
+  baseUrl: string;
+  /** Client key, sent as `X-Api-Key` on every request. */
+  apiKey?: string;
+  /** Operator token for the `/v1/admin` endpoints, sent as a bearer token on those only. */
+  adminToken?: string;
+  /** A fetch implementation to use instead of the global one (tests, proxies, instrumentation). */
+  fetch?: typeof fetch;
+  /** Extra headers sent on every API request. */
+  headers?: Record<string, string>;
+}
+
+export interface CreateMomentOptions {
+  /** Name of the uploaded file; defaults to the path's basename, a File's name, or `audio`. */
+  filename?: string;
+  /** MIME type of the upload; inferred from the filename when omitted (the server checks the content anyway). */
+  contentType?: string;
+  style?: string;
+  title?: string;
+  lyrics?: string;
+  outputKind?: OutputKind;
+  /** A blueprint to use instead of the one generated from the audio; validated by the server. */
+  blueprint?: object;
+  /** Makes a retried create return the first result instead of starting a second moment. */
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+}
+
+export interface WaitForMomentOptions {
+  /** Default 120000. */
+  timeoutMs?: number;
+  /** Delay between polls; default 250. */
+  intervalMs?: number;
+  /** Called with the moment whenever its status, stage or progress changes (and once at the start). */
+  onProgress?: (moment: Moment) => void;
+  signal?: AbortSignal;
+}
+
+export interface ListJobsQuery {
+  status?: MomentStatus[] | string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+interface ApiResult<T> {
+  data?: T;
+  error?: unknown;
+  response: Response;
+}
+
+type CreateMomentBody = NonNullable<paths['/v1/moments']['post']['requestBody']>['content']['multipart/form-data'];
+type MultipartFields = Record<string, string | undefined>;
+
+const TERMINAL_FAILURES: ReadonlySet<string> = new Set(['FAILED', 'CANCELED']);
+
+/** Typed client for the Main Character Moment API. */
+export class MomentsClient {
+  /** The underlying openapi-fetch client, for operations without a helper (e.g. the compatibility routes). */
+  readonly api: Client<paths>;
+  private readonly baseUrl: string;
+  private readonly fetchImpl: typeof fetch;
+  private readonly adminHeaders: Record<string, string>;
+
+  constructor(options: MomentsClientOptions) {
+    if (!options?.baseUrl) throw new TypeError('MomentsClient: baseUrl is required');
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    // Resolved per call so a fetch installed after construction (polyfills, test mocks) is used.
+    this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.apiKey) headers['X-Api-Key'] = options.apiKey;
+    this.adminHeaders = options.adminToken ? { Authorization: `Bearer ${options.adminToken}` } : {};
+    this.api = createClient<paths>({ baseUrl: this.baseUrl, headers, fetch: (request) => this.fetchImpl(request) });
+  }
+
+  /** Uploads a clip and starts a moment. Resolves as soon as the server has accepted it (202). */
+  async createMoment(audio: AudioInput, options: CreateMomentOptions = {}): Promise<CreateMomentResponse> {
+    const { blob, filename } = await toAudioFile(audio, options);
+    const fields: MultipartFields = {
+      output_kind: options.outputKind,
+      style: options.style,
+      title: options.title,
+      lyrics: options.lyrics,
+      blueprint_json: options.blueprint === undefined ? undefined : JSON.stringify(options.blueprint),
+    };
+    return unwrap(
+      await this.api.POST('/v1/moments', {
+        // The schema types a binary field as string; the serializer below sends the Blob as a file part.
+        body: { ...fields, file: blob } as unknown as CreateMomentBody,
+        bodySerializer: () => toFormData(fields, blob, filename),
+        headers: options.idempotencyKey ? { 'Idempotency-Key': options.idempotencyKey } : {},
+        signal: options.signal,
+      }),
+    );
+  }
+
+  async getMoment(id: string, options: RequestOptions = {}): Promise<Moment> {
+    return unwrap(await this.api.GET('/v1/moments/{id}', { params: { path: { id } }, signal: options.signal }));
+  }
+
+  async cancelMoment(id: string, options: RequestOptions = {}): Promise<Moment> {
+    return unwrap(await this.api.POST('/v1/moments/{id}/cancel', { params: { path: { id } }, signal: options.signal }));
+  }
+
+  /**
+   * Polls until the moment is COMPLETED. Rejects with MomentFailedError when it ends FAILED or CANCELED,
+   * with MomentTimeoutError after `timeoutMs`, and with the signal's reason when aborted.
+   * Transient poll failures (network, 429, 5xx) are retried until the deadline.
+   */
+  async waitForMoment(id: string, options: WaitForMomentOptions = {}): Promise<Moment> {
+    const { timeoutMs = 120_000, intervalMs = 250, onProgress, signal } = options;
+    const deadline = Date.now() + timeoutMs;
+    let last: Moment | undefined;
+    let lastKey: string | undefined;
+    for (;;) {
+      signal?.throwIfAborted();
+      let moment: Moment | undefined;
+      try {
+        moment = await this.getMoment(id, { signal });
+      } catch (error) {
+        if (signal?.aborted || !isTransient(error) || Date.now() >= deadline) throw error;
+      }
+      if (moment) {
+        last = moment;
+        const key = `${moment.status}|${moment.stage ?? ''}|${moment.progress}`;
+        if (key !== lastKey) {
+          lastKey = key;
+          onProgress?.(moment);
+        }
+        if (moment.status === 'COMPLETED') return moment;
+        if (TERMINAL_FAILURES.has(moment.status)) throw new MomentFailedError(moment);
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new MomentTimeoutError(id, timeoutMs, last);
+      await sleep(Math.min(intervalMs, remaining), signal);
+    }
+  }
+
+  /** Admin: one page of moments, newest first. Pass `next_cursor` back as `cursor` for the next page. */
+  async listJobs(query: ListJobsQuery = {}, options: RequestOptions = {}): Promise<JobList> {
+    const status = typeof query.status === 'string' ? (query.status.split(',').map((s) => s.trim()).filter(Boolean) as MomentStatus[]) : query.status;
+    return unwrap(
+      await this.api.GET('/v1/admin/jobs', {
+        params: { query: { status: status?.length ? status : undefined, limit: query.limit, cursor: query.cursor } },
+        headers: this.adminHeaders,
+        signal: options.signal,
+      }),
+    );
+  }
+
+  /** Admin: a moment plus its machine state and transition history. */
+  async getJob(id: string, options: RequestOptions = {}): Promise<AdminJob> {
+    return unwrap(await this.api.GET('/v1/admin/jobs/{id}', { params: { path: { id } }, headers: this.adminHeaders, signal: options.signal }));
+  }
+
+  /** Admin: resumes a FAILED or CANCELED moment from the stage that stopped it. */
+  async retryJob(id: string, options: RequestOptions = {}): Promise<Moment> {
+    return unwrap(await this.api.POST('/v1/admin/jobs/{id}/retry', { params: { path: { id } }, headers: this.adminHeaders, signal: options.signal }));
+  }
+
+  /** Admin: retries every failed moment matching the filter. */
+  async retryFailedJobs(filter?: RetryFailedFilter, options: RequestOptions = {}): Promise<RetryFailedResult> {
+    return unwrap(await this.api.POST('/v1/admin/jobs/retry-failed', { body: (filter ?? {}) as RetryFailedBody, headers: this.adminHeaders, signal: options.signal }));
+  }
+
+  /**
+   * Fetches an asset URL from a moment (presigned, so no API credentials are sent) and returns its bytes.
+   * With `path` (Node only) the bytes are also written to that file.
+   */
+  async download(url: string, path?: string, options: RequestOptions = {}): Promise<Bytes> {
+    const response = await this.fetchImpl(new URL(url, `${this.baseUrl}/`).toString(), { signal: options.signal });
+    if (!response.ok) throw MomentsApiError.fromResponse(response, await response.text().catch(() => ''));
+    const arrayBuffer = await response.arrayBuffer();
+    const NodeBuffer = (globalThis as { Buffer?: { from(data: ArrayBuffer): Uint8Array } }).Buffer;
+    const bytes = (NodeBuffer ? NodeBuffer.from(arrayBuffer) : new Uint8Array(arrayBuffer)) as Bytes;
+    if (path !== undefined) {
+      const fs = await loadFs();
+      await fs.promises.writeFile(path, bytes as Uint8Array);
+    }
+    return bytes;
+  }
+}
+
+function toFormData(fields: MultipartFields, file: Blob, filename: string): FormData {
+  const form = new FormData();
+  // Text fields first: the server can refuse a bad request before the audio has streamed in.
+  for (const [name, value] of Object.entries(fields)) if (value !== undefined) form.append(name, value);
+  form.append('file', file, filename);
+  return form;
+}
+
+function unwrap<T>(result: ApiResult<T>): T {
+  if (result.response.ok) return result.data as T;
+  throw MomentsApiError.fromResponse(result.response, result.error);
+}
+
+function isTransient(error: unknown): boolean {
+  if (error instanceof MomentsApiError) return error.status === 429 || error.status >= 500;
+  return error instanceof TypeError; // fetch reports network failures as TypeError
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
