@@ -7,13 +7,14 @@ import { parseEbur128 } from './loudness';
 import { parseProbe } from './probe';
 import { clampTempo, estimateTempo } from './tempo';
 
-const ANALYSIS_RATE = 16_000;
+// 8 kHz keeps four harmonics of a hum while making YIN four times cheaper than at 16 kHz.
+const ANALYSIS_RATE = 8_000;
 /** Used when the take has too few notes to show a pulse. */
 export const DEFAULT_TEMPO = 100;
 
 /**
  * Reads what the take holds: loudness, where the voice is, the sung notes, tempo, key and energy.
- * One ffmpeg pass decodes, measures EBU R128 loudness, then band-limits to the voice and resamples to 16 kHz mono for pitch tracking.
+ * One ffmpeg pass decodes, measures EBU R128 loudness, then band-limits to the voice and resamples to 8 kHz mono for pitch tracking.
  */
 export async function analyzeAudio(file: string): Promise<Analysis> {
   const { stdout, stderr } = await runFfmpeg(

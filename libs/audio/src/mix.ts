@@ -5,7 +5,7 @@ import type { Blueprint } from '@mcm/pipeline';
 import { AudioError } from './audio-error';
 import { runFfmpeg } from './ffmpeg';
 import { blueprintFrames, RENDER_RATE } from './instrumental';
-import { measureLoudness } from './loudness';
+import { measureLoudness, parseEbur128 } from './loudness';
 
 export interface MixOptions {
   blueprint: Blueprint;
@@ -39,8 +39,9 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
   try {
     const premix = path.join(work, 'premix.wav');
     await runFfmpeg([...mixInputs(options), '-filter_complex', mixGraph(options, frames, fade), '-map', '[mix]', '-ar', String(RENDER_RATE), '-c:a', 'pcm_f32le', '-y', premix]);
-
-    const measured = await measureLoudness(premix);
+    // Integrated loudness only: the true-peak scan (4× oversampling) is kept for the final file.
+    const { stderr } = await runFfmpeg(['-nostats', '-i', premix, '-af', 'ebur128', '-f', 'null', '-']);
+    const measured = parseEbur128(stderr);
     if (measured.integrated_lufs <= -69) throw new AudioError('AUDIO_ENGINE_FAILED', 'the mix is silent', false);
     let gain = TARGET_LUFS - measured.integrated_lufs;
     let ceiling = LIMIT_DBFS;
@@ -100,7 +101,8 @@ async function master(premix: string, options: MixOptions, gainDb: number, ceili
     '-i', premix,
     '-filter_complex', `[0:a]${chain},asplit=2[wav][mp3]`,
     '-map', '[wav]', '-c:a', 'pcm_s16le', '-ar', String(RENDER_RATE), '-ac', '2', '-y', options.outMasterWav,
-    '-map', '[mp3]', '-c:a', 'libmp3lame', '-b:a', '192k', '-ar', String(RENDER_RATE), '-ac', '2', '-y', options.outPreviewMp3,
+    // LAME's quality level 7 keeps 192 kbps CBR transparent enough for a preview at several times the default speed.
+    '-map', '[mp3]', '-c:a', 'libmp3lame', '-b:a', '192k', '-compression_level', '7', '-ar', String(RENDER_RATE), '-ac', '2', '-y', options.outPreviewMp3,
   ]);
   const loudness = await measureLoudness(options.outPreviewMp3);
   return { integrated_lufs: loudness.integrated_lufs, true_peak_dbtp: loudness.true_peak_dbtp };

@@ -25,8 +25,8 @@ export const toDb = (amplitude: number): number => (amplitude > 0 ? 20 * Math.lo
 export function pitchContour(pcm: Float32Array, options: ContourOptions): VoiceContour {
   const { sampleRate } = options;
   const hop = Math.max(1, Math.round(sampleRate * (options.hopSeconds ?? 0.01)));
-  // pitchfinder analyses half of the buffer it is given, so 2048 samples give it a 1024-sample (64 ms) window.
-  const frameSize = options.frameSize ?? 2048;
+  // pitchfinder analyses half of the buffer it is given: a 128 ms buffer gives it a 64 ms window (lags down to 31 Hz).
+  const frameSize = options.frameSize ?? 2 ** Math.round(Math.log2(sampleRate * 0.128));
   const analysed = frameSize / 2;
   const rmsHalf = Math.round(1.5 * hop);
   const minHz = options.minHz ?? 65;

@@ -62,18 +62,18 @@ function hashString(text: string): number {
 
 const midiHz = (midi: number): number => 440 * 2 ** ((midi - 69) / 12);
 
-function oscillator(wave: Wave, phase: number): number {
-  switch (wave) {
-    case 'saw':
-      return 2 * phase - 1;
-    case 'square':
-      return phase < 0.5 ? 0.8 : -0.8;
-    case 'triangle':
-      return 4 * Math.abs(phase - 0.5) - 1;
-    default:
-      return Math.sin(2 * Math.PI * phase);
-  }
-}
+const TABLE_SIZE = 2048;
+
+/** One cycle of each waveform, so every oscillator reads a table instead of branching per sample. */
+const WAVETABLES: Record<Wave, Float32Array> = (() => {
+  const make = (shape: (phase: number) => number) => Float32Array.from({ length: TABLE_SIZE + 1 }, (_, i) => shape((i % TABLE_SIZE) / TABLE_SIZE));
+  return {
+    saw: make((phase) => 2 * phase - 1),
+    square: make((phase) => (phase < 0.5 ? 0.8 : -0.8)),
+    triangle: make((phase) => 4 * Math.abs(phase - 0.5) - 1),
+    sine: make((phase) => Math.sin(2 * Math.PI * phase)),
+  };
+})();
 
 interface ToneSpec {
   start: number;
@@ -89,6 +89,8 @@ interface ToneSpec {
   cutoff: number;
   detuneCents?: number;
   vibrato?: number;
+  /** A second oscillator's waveform (e.g. a sine sub under a bass saw); by default a detuned copy of the first. */
+  subWave?: Wave;
 }
 
 class Mixer {
@@ -116,110 +118,159 @@ class Mixer {
     const end = Math.min(this.frames, spec.start + spec.length + release);
     if (spec.start >= end) return;
     const detune = 2 ** ((spec.detuneCents ?? 0) / 1200);
-    const stepA = (spec.hz * detune) / rate;
-    const stepB = spec.hz / detune / rate;
+    const table = WAVETABLES[spec.wave];
+    const tableB = WAVETABLES[spec.subWave ?? spec.wave];
+    const weightA = spec.subWave ? 0.55 : 0.5;
+    const weightB = spec.subWave ? 0.7 : 0.5;
+    const sine = WAVETABLES.sine;
+    const stepA = (spec.hz * detune * TABLE_SIZE) / rate;
+    const stepB = (spec.hz * TABLE_SIZE) / detune / rate;
+    const vibratoStep = (5.2 * TABLE_SIZE) / rate;
+    const vibratoFrom = Math.round(rate * 0.15);
+    const vibrato = spec.vibrato ?? 0;
     const alpha = 1 - Math.exp((-2 * Math.PI * Math.min(spec.cutoff, rate * 0.45)) / rate);
     const gainL = spec.level * Math.cos(((spec.pan + 1) * Math.PI) / 4);
     const gainR = spec.level * Math.sin(((spec.pan + 1) * Math.PI) / 4);
+    const sendL = gainL * send;
+    const sendR = gainR * send;
+    const decayEnd = attack + decay;
+    const { left, right, sendLeft, sendRight } = this;
+    const noteStart = spec.start;
+    const noteLength = spec.length;
+    const sustain = spec.sustain;
+    const decaySlope = (1 - sustain) / decay;
+    const hasSend = send > 0;
     let phaseA = 0;
-    let phaseB = 0.37;
+    let phaseB = 0.37 * TABLE_SIZE;
+    let vibratoPhase = 0;
     let filtered = 0;
-    let releaseFrom = 0;
-    for (let i = Math.max(0, spec.start); i < end; i++) {
-      const t = i - spec.start;
+    let held = sustain;
+    for (let i = Math.max(0, noteStart); i < end; i++) {
+      const t = i - noteStart;
       let env: number;
-      if (t < spec.length) {
-        env = t < attack ? t / attack : t < attack + decay ? 1 - ((1 - spec.sustain) * (t - attack)) / decay : spec.sustain;
-        releaseFrom = env;
-      } else {
-        env = releaseFrom * (1 - (t - spec.length) / release);
+      if (t < attack) env = t / attack;
+      else if (t < decayEnd) env = 1 - decaySlope * (t - attack);
+      else env = sustain;
+      if (t < noteLength) held = env;
+      else env = held * (1 - (t - noteLength) / release);
+      let wobble = 1;
+      if (vibrato > 0 && t > vibratoFrom) {
+        vibratoPhase += vibratoStep;
+        if (vibratoPhase >= TABLE_SIZE) vibratoPhase -= TABLE_SIZE;
+        wobble += vibrato * sine[vibratoPhase | 0];
       }
-      const wobble = spec.vibrato && t > rate * 0.15 ? 1 + spec.vibrato * Math.sin((2 * Math.PI * 5.2 * t) / rate) : 1;
       phaseA += stepA * wobble;
       phaseB += stepB * wobble;
-      phaseA -= Math.floor(phaseA);
-      phaseB -= Math.floor(phaseB);
-      const raw = 0.5 * (oscillator(spec.wave, phaseA) + oscillator(spec.wave, phaseB));
-      filtered += alpha * (raw - filtered);
+      if (phaseA >= TABLE_SIZE) phaseA -= TABLE_SIZE;
+      if (phaseB >= TABLE_SIZE) phaseB -= TABLE_SIZE;
+      filtered += alpha * (table[phaseA | 0] * weightA + tableB[phaseB | 0] * weightB - filtered);
       const sample = filtered * env;
-      this.left[i] += sample * gainL;
-      this.right[i] += sample * gainR;
-      if (send > 0) {
-        this.sendLeft[i] += sample * gainL * send;
-        this.sendRight[i] += sample * gainR * send;
+      left[i] += sample * gainL;
+      right[i] += sample * gainR;
+      if (hasSend) {
+        sendLeft[i] += sample * sendL;
+        sendRight[i] += sample * sendR;
       }
     }
   }
 
-  kick(at: number, level: number): void {
-    const length = Math.min(this.frames - at, Math.round(0.35 * this.rate));
-    let phase = 0;
-    for (let t = 0; t < length; t++) {
-      const seconds = t / this.rate;
-      const hz = 48 + 110 * Math.exp(-seconds * 28);
-      phase += hz / this.rate;
-      const sample = Math.sin(2 * Math.PI * phase) * Math.exp(-seconds * 9) * level;
-      this.left[at + t] += sample;
-      this.right[at + t] += sample;
-    }
-  }
-
-  noiseHit(at: number, level: number, decaySeconds: number, brightness: number, random: () => number, pan = 0, toneHz = 0, send = 0): void {
-    const length = Math.min(this.frames - at, Math.round(decaySeconds * 5 * this.rate));
+  /** Adds a pre-rendered one-shot (drum hit) at a frame, panned and optionally sent to the reverb. */
+  hit(sample: Float32Array, at: number, level: number, pan = 0, send = 0): void {
+    const length = Math.min(sample.length, this.frames - at);
     const gainL = level * Math.cos(((pan + 1) * Math.PI) / 4);
     const gainR = level * Math.sin(((pan + 1) * Math.PI) / 4);
-    let previous = 0;
-    for (let t = 0; t < length; t++) {
-      const seconds = t / this.rate;
-      const white = random() * 2 - 1;
-      // A first difference tilts white noise towards the top for hats; brightness 0 keeps it full-band.
-      const noise = brightness * (white - previous) + (1 - brightness) * white;
-      previous = white;
-      const body = toneHz ? 0.5 * Math.sin(2 * Math.PI * toneHz * seconds) * Math.exp(-seconds * 30) : 0;
-      const sample = (noise * 0.6 + body) * Math.exp(-seconds / decaySeconds);
-      this.left[at + t] += sample * gainL;
-      this.right[at + t] += sample * gainR;
+    const { left, right, sendLeft, sendRight } = this;
+    for (let t = Math.max(0, -at); t < length; t++) {
+      const value = sample[t];
+      left[at + t] += value * gainL;
+      right[at + t] += value * gainR;
       if (send > 0) {
-        this.sendLeft[at + t] += sample * gainL * send;
-        this.sendRight[at + t] += sample * gainR * send;
+        sendLeft[at + t] += value * gainL * send;
+        sendRight[at + t] += value * gainR * send;
       }
     }
   }
 
-  /** A small Schroeder reverb (parallel combs, series all-passes) over the send bus, different per side. */
+  /**
+   * A small Schroeder reverb: one comb bank over the summed send, decorrelated per side by different
+   * all-passes. It runs at half the sample rate (the tail is dark anyway), which halves its cost.
+   */
   reverb(amount: number): void {
     if (amount <= 0) return;
-    const scale = this.rate / 44100;
-    const process = (input: Float32Array, output: Float32Array, offsets: number[]) => {
-      const wet = new Float32Array(this.frames);
-      for (const delaySamples of offsets.map((d) => Math.round(d * scale))) {
-        const line = new Float32Array(delaySamples);
-        let index = 0;
-        let damp = 0;
-        for (let i = 0; i < this.frames; i++) {
-          const out = line[index];
-          damp = out * 0.7 + damp * 0.3;
-          line[index] = input[i] + damp * 0.8;
-          wet[i] += out;
-          index = index + 1 === delaySamples ? 0 : index + 1;
-        }
+    const scale = this.rate / 2 / 44100;
+    const half = Math.ceil(this.frames / 2);
+    const input = new Float32Array(half);
+    for (let i = 0; i < half; i++) {
+      const j = 2 * i;
+      input[i] = 0.25 * (this.sendLeft[j] + this.sendRight[j] + (this.sendLeft[j + 1] ?? 0) + (this.sendRight[j + 1] ?? 0));
+    }
+    const combed = new Float32Array(half);
+    for (const delay of [1116, 1188, 1277, 1356]) {
+      const length = Math.round(delay * scale);
+      const line = new Float32Array(length);
+      let index = 0;
+      let damp = 0;
+      for (let i = 0; i < half; i++) {
+        const out = line[index];
+        damp = out * 0.6 + damp * 0.4;
+        line[index] = input[i] + damp * 0.84;
+        combed[i] += out;
+        if (++index === length) index = 0;
       }
-      for (const delaySamples of [556, 441].map((d) => Math.round(d * scale))) {
-        const line = new Float32Array(delaySamples);
+    }
+    const diffuse = (target: Float32Array, delays: number[]) => {
+      const wet = Float32Array.from(combed);
+      for (const delay of delays) {
+        const length = Math.round(delay * scale);
+        const line = new Float32Array(length);
         let index = 0;
-        for (let i = 0; i < this.frames; i++) {
+        for (let i = 0; i < half; i++) {
           const buffered = line[index];
-          const value = wet[i] + buffered * -0.5;
+          const value = wet[i] - buffered * 0.5;
           line[index] = value;
           wet[i] = buffered + value * 0.5;
-          index = index + 1 === delaySamples ? 0 : index + 1;
+          if (++index === length) index = 0;
         }
       }
-      for (let i = 0; i < this.frames; i++) output[i] += wet[i] * amount * 0.25;
+      const gain = amount * 0.25;
+      for (let i = 0; i < this.frames; i++) {
+        const position = i / 2;
+        const k = position | 0;
+        const next = k + 1 < half ? wet[k + 1] : wet[k];
+        target[i] += (wet[k] + (next - wet[k]) * (position - k)) * gain;
+      }
     };
-    process(this.sendLeft, this.left, [1116, 1188, 1277, 1356]);
-    process(this.sendRight, this.right, [1139, 1211, 1300, 1379]);
+    diffuse(this.left, [556, 441]);
+    diffuse(this.right, [579, 464]);
   }
+}
+
+/** Drum one-shots rendered once per track: a pitch-swept sine kick, a noisy snare, short hats and a crash. */
+function drumKit(rate: number, random: () => number) {
+  const render = (seconds: number, voice: (t: number, noise: number) => number) => {
+    const out = new Float32Array(Math.round(seconds * rate));
+    for (let i = 0; i < out.length; i++) out[i] = voice(i / rate, random() * 2 - 1);
+    return out;
+  };
+  let kickPhase = 0;
+  const kick = render(0.35, (t) => {
+    kickPhase += (48 + 110 * Math.exp(-t * 28)) / rate;
+    return Math.sin(2 * Math.PI * kickPhase) * Math.exp(-t * 9);
+  });
+  const snare = render(0.3, (t, noise) => (noise * 0.6 + 0.5 * Math.sin(2 * Math.PI * 190 * t) * Math.exp(-t * 30)) * Math.exp(-t / 0.06));
+  const hats = [0, 1, 2, 3].map(() => {
+    let previous = 0;
+    // A first difference tilts white noise towards the top end.
+    return render(0.06, (t, noise) => {
+      const bright = noise - previous;
+      previous = noise;
+      return bright * 0.6 * Math.exp(-t / 0.012);
+    });
+  });
+  const crash = render(2.5, (t, noise) => {
+    return noise * 0.6 * Math.exp(-t / 0.5);
+  });
+  return { kick, snare, hats, crash };
 }
 
 interface SectionPlan {
@@ -240,7 +291,7 @@ function planSections(blueprint: Blueprint): SectionPlan[] {
       bars: section.bars,
       energy,
       layers: {
-        drums: given.drums ?? energy >= 0.3,
+        drums: given.drums ?? energy >= 0.4,
         bass: given.bass ?? energy >= 0.25,
         pads: given.pads ?? true,
         lead: given.lead ?? (hasMelody && energy >= 0.6),
@@ -258,6 +309,7 @@ export function synthesizeInstrumental(score: InstrumentalScore): [Float32Array,
   const preset = stylePreset(blueprint.style);
   const mixer = new Mixer(totalFrames, sampleRate);
   const random = mulberry32(hashString(blueprint.id));
+  const kit = drumKit(sampleRate, random);
   const key = parseKey(blueprint.key);
   const fallback = defaultProgression(key).map((symbol) => parseChord(symbol) as Chord);
   const chords = blueprint.chords?.length ? blueprint.chords.map((symbol, index) => parseChord(symbol) ?? fallback[index % fallback.length]) : fallback;
@@ -285,7 +337,7 @@ export function synthesizeInstrumental(score: InstrumentalScore): [Float32Array,
               length: barLength,
               hz: midiHz(midi),
               wave: preset.padWave,
-              level: (preset.padLevel * (0.55 + 0.45 * energy)) / Math.sqrt(voicing.length),
+              level: (preset.padLevel * (0.3 + 0.7 * energy)) / Math.sqrt(voicing.length),
               pan: voice % 2 ? 0.35 : -0.35,
               attack: preset.padAttack,
               decay: 0.3,
@@ -305,8 +357,7 @@ export function synthesizeInstrumental(score: InstrumentalScore): [Float32Array,
         for (let beat = 0; beat < beatsPerBar - 1e-9; beat += step) {
           const start = frameAt(barBeat + beat);
           const length = frameAt(barBeat + beat + step) - start;
-          mixer.tone({ start, length: Math.round(length * 0.9), hz, wave: preset.bassWave, level: 0.32, pan: 0, attack: 0.005, decay: 0.12, sustain: 0.7, release: 0.04, cutoff: 380 + 500 * energy });
-          mixer.tone({ start, length: Math.round(length * 0.9), hz, wave: 'sine', level: 0.22, pan: 0, attack: 0.005, decay: 0.1, sustain: 0.9, release: 0.04, cutoff: 2000 });
+          mixer.tone({ start, length: Math.round(length * 0.9), hz, wave: preset.bassWave, subWave: 'sine', level: 0.42 * (0.4 + 0.6 * energy), pan: 0, attack: 0.005, decay: 0.12, sustain: 0.75, release: 0.04, cutoff: 380 + 500 * energy });
         }
       }
 
@@ -317,23 +368,23 @@ export function synthesizeInstrumental(score: InstrumentalScore): [Float32Array,
         for (let beat = 0; beat < beatsPerBar; beat++) {
           const at = frameAt(barBeat + beat);
           const downbeat = beat === 0 || (beatsPerBar % 2 === 0 && beat === beatsPerBar / 2);
-          if (downbeat || energy >= 0.7) mixer.kick(at, 0.75 * drum);
+          if (downbeat || energy >= 0.7) mixer.hit(kit.kick, at, 0.75 * drum);
           const backbeat = beat % 2 === 1;
-          if (backbeat && energy >= 0.45 && !(fill && beat === beatsPerBar - 1)) mixer.noiseHit(at, 0.35 * drum, 0.06, 0.2, random, 0.05, 190, 0.3);
+          if (backbeat && energy >= 0.45 && !(fill && beat === beatsPerBar - 1)) mixer.hit(kit.snare, at, 0.35 * drum, 0.05, 0.3);
           if (energy >= 0.5) {
             const subdivisions = energy >= 0.85 ? 4 : 2;
             for (let sub = 0; sub < subdivisions; sub++) {
               const offbeat = sub % 2 === 1;
               const swing = offbeat ? preset.swing : 0;
               const hatAt = frameAt(barBeat + beat + sub / subdivisions + swing / subdivisions);
-              mixer.noiseHit(hatAt, preset.hatLevel * drum * (offbeat ? 0.09 : 0.14), 0.012, 0.95, random, 0.3);
+              mixer.hit(kit.hats[(beat * subdivisions + sub) % kit.hats.length], hatAt, preset.hatLevel * drum * (offbeat ? 0.09 : 0.14), 0.3);
             }
           }
         }
         if (fill) {
-          for (let sub = 0; sub < 4; sub++) mixer.noiseHit(frameAt(barBeat + beatsPerBar - 1 + sub / 4), (0.15 + 0.06 * sub) * drum, 0.05, 0.2, random, -0.05, 200, 0.3);
+          for (let sub = 0; sub < 4; sub++) mixer.hit(kit.snare, frameAt(barBeat + beatsPerBar - 1 + sub / 4), (0.15 + 0.06 * sub) * drum, -0.05, 0.3);
         }
-        if (barInSection === 0 && energy >= 0.7) mixer.noiseHit(barStart, 0.12 * drum, 0.5, 0.7, random, 0.2, 0, 0.5);
+        if (barInSection === 0 && energy >= 0.7) mixer.hit(kit.crash, barStart, 0.12 * drum, 0.2, 0.5);
       }
     }
   });
@@ -380,13 +431,18 @@ export function synthesizeInstrumental(score: InstrumentalScore): [Float32Array,
   return finish(mixer.left, mixer.right);
 }
 
-/** Soft-saturates and scales the mix so its peak sits at −3 dBFS, leaving the mastering stage headroom. */
+/** Soft-saturates (a Padé tanh) and scales the mix so its peak sits at −3 dBFS, leaving the mastering stage headroom. */
 function finish(left: Float32Array, right: Float32Array): [Float32Array, Float32Array] {
   let peak = 0;
-  for (let i = 0; i < left.length; i++) {
-    left[i] = Math.tanh(left[i] * 1.2);
-    right[i] = Math.tanh(right[i] * 1.2);
-    peak = Math.max(peak, Math.abs(left[i]), Math.abs(right[i]));
+  for (const channel of [left, right]) {
+    for (let i = 0; i < channel.length; i++) {
+      const x = Math.max(-3, Math.min(3, channel[i] * 1.2));
+      const x2 = x * x;
+      const y = (x * (27 + x2)) / (27 + 9 * x2);
+      channel[i] = y;
+      if (y > peak) peak = y;
+      else if (-y > peak) peak = -y;
+    }
   }
   if (peak > 0) {
     const gain = 0.708 / peak;

@@ -1,0 +1,90 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { blueprintDurationSeconds } from '@mcm/pipeline';
+import { analyzeAudio } from './analysis';
+import { composeBlueprint } from './compose';
+import { closeAudioWorkers } from './dsp.pool';
+import { renderInstrumental } from './instrumental';
+import { measureLoudness } from './loudness';
+import { mixAndMaster } from './mix';
+import { probeAudio } from './probe';
+import { renderVocals, vocalEntryBeat } from './vocals';
+import { decodeWav16 } from './wav';
+
+const fixtures = path.resolve(__dirname, '../../../test/fixtures');
+
+afterAll(() => closeAudioWorkers());
+
+function rms(samples: Float32Array, from: number, to: number): number {
+  let sum = 0;
+  for (let i = from; i < to; i++) sum += samples[i] * samples[i];
+  return Math.sqrt(sum / Math.max(1, to - from));
+}
+
+describe('the hum-phone fixture through the whole engine', () => {
+  it('analyse → compose → vocals + instrumental → mix gives a mastered preview', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
+    const input = path.join(fixtures, 'hum-phone.m4a');
+    const analysis = await analyzeAudio(input);
+    const blueprint = composeBlueprint(analysis, { momentId: 'mix-test', title: 'Hum', outputKind: 'preview' });
+    const expectedSeconds = blueprintDurationSeconds(blueprint);
+    const frames = Math.round(expectedSeconds * 44100);
+
+    const vocals = path.join(dir, 'vocals.wav');
+    const instrumental = path.join(dir, 'instrumental.wav');
+    const [vocalResult, instrumentalResult] = await Promise.all([renderVocals(input, blueprint, analysis, vocals), renderInstrumental(blueprint, instrumental)]);
+    expect(vocalResult.duration_s).toBeCloseTo(expectedSeconds, 4);
+    expect(instrumentalResult.duration_s).toBeCloseTo(expectedSeconds, 4);
+
+    const voice = decodeWav16(await readFile(vocals));
+    expect(voice.sampleRate).toBe(44100);
+    expect(voice.channels).toHaveLength(2);
+    expect(voice.channels[0].length).toBe(frames);
+    const entry = Math.round(((vocalEntryBeat(blueprint) * 60) / blueprint.tempo_bpm) * 44100);
+    expect(entry).toBeGreaterThan(0);
+    // Silence before the entry, the (normalised, no longer −45 LUFS) voice after it.
+    expect(rms(voice.channels[0], 0, entry)).toBe(0);
+    expect(20 * Math.log10(rms(voice.channels[0], entry, Math.min(frames, entry + 44100 * 6)))).toBeGreaterThan(-32);
+
+    const outPreviewMp3 = path.join(dir, 'preview.mp3');
+    const outMasterWav = path.join(dir, 'master.wav');
+    const report = await mixAndMaster({ blueprint, instrumental, vocals, outPreviewMp3, outMasterWav });
+
+    const measured = await measureLoudness(outPreviewMp3);
+    expect(Math.abs(measured.integrated_lufs - -14)).toBeLessThanOrEqual(1);
+    expect(measured.true_peak_dbtp).toBeLessThanOrEqual(-1);
+    expect(report.loudness_lufs).toBeCloseTo(measured.integrated_lufs, 1);
+    expect(report.true_peak_dbtp).toBeCloseTo(measured.true_peak_dbtp, 1);
+    expect(report.duration_ms).toBe(Math.round(expectedSeconds * 1000));
+
+    const mp3 = await probeAudio(outPreviewMp3);
+    expect(mp3).toMatchObject({ codec: 'mp3', sample_rate: 44100, channels: 2 });
+    expect(Math.abs(mp3.duration_s - expectedSeconds)).toBeLessThanOrEqual(0.05);
+
+    const master = await probeAudio(outMasterWav);
+    expect(master).toMatchObject({ codec: 'pcm_s16le', sample_rate: 44100, channels: 2 });
+    expect(decodeWav16(await readFile(outMasterWav)).channels[0].length).toBe(frames);
+    const masterLoudness = await measureLoudness(outMasterWav);
+    expect(Math.abs(masterLoudness.integrated_lufs - -14)).toBeLessThanOrEqual(1);
+    expect(masterLoudness.true_peak_dbtp).toBeLessThanOrEqual(-1);
+
+    // The fade-out leaves the last moments much quieter than the chorus.
+    const mastered = decodeWav16(await readFile(outMasterWav)).channels[0];
+    expect(rms(mastered, frames - 4410, frames)).toBeLessThan(rms(mastered, entry, entry + 44100 * 4) / 10);
+  });
+
+  it('masters an instrumental on its own', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
+    const analysis = await analyzeAudio(path.join(fixtures, 'voice-clean.wav'));
+    const blueprint = composeBlueprint(analysis, { momentId: 'solo', style: 'lofi', outputKind: 'preview' });
+    const instrumental = path.join(dir, 'instrumental.wav');
+    await renderInstrumental(blueprint, instrumental);
+    const report = await mixAndMaster({ blueprint, instrumental, vocals: null, outPreviewMp3: path.join(dir, 'p.mp3'), outMasterWav: path.join(dir, 'm.wav') });
+    expect(Math.abs(report.loudness_lufs - -14)).toBeLessThanOrEqual(1);
+    expect(report.true_peak_dbtp).toBeLessThanOrEqual(-1);
+    const mp3 = await probeAudio(path.join(dir, 'p.mp3'));
+    expect(Math.abs(mp3.duration_s - blueprintDurationSeconds(blueprint))).toBeLessThanOrEqual(0.05);
+  });
+});
