@@ -1,4 +1,5 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { closeAudioWorkers } from '@mcm/audio';
 import { loadConfigOrExit } from '@mcm/core/config/app-config';
 import { startMusicToolsHttp } from './http';
 import { createMusicToolsServer } from './music-tools.server';
@@ -31,8 +32,13 @@ async function main(): Promise<void> {
     const transport = new StdioServerTransport();
     transport.onclose = () => process.exit(0);
     await server.connect(transport);
+    // The client closing our stdin means it is gone; the SDK transport does not watch for that itself.
+    process.stdin.once('end', () => void server.close());
     log('music-tools serving MCP on stdio');
-    onShutdown(() => server.close(), log);
+    onShutdown(async () => {
+      await server.close();
+      await closeAudioWorkers();
+    }, log);
     return;
   }
 
@@ -45,7 +51,11 @@ async function main(): Promise<void> {
   });
   if (config.MCP_AUTH_TOKEN) log('music-tools requires a bearer token on /mcp');
   log(`music-tools listening on ${http.url}`);
-  onShutdown(() => http.close(), log);
+  // In-flight previews finish before the render threads are stopped.
+  onShutdown(async () => {
+    await http.close();
+    await closeAudioWorkers();
+  }, log);
 }
 
 main().catch((error: unknown) => {
