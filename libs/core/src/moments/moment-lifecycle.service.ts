@@ -85,6 +85,8 @@ export class MomentLifecycle {
       owner: input.owner ?? null,
       idempotencyKey: input.idempotencyKey ?? null,
       requestHash: input.requestHash ?? null,
+      // Millisecond precision (not Postgres' microseconds), so a `created_at|id` list cursor is exact.
+      createdAt: new Date(),
     });
     await this.moments.insert(moment, {
       eventType: 'CREATED',

@@ -1,0 +1,64 @@
+import { Module, ValidationPipe, type DynamicModule, type INestApplication } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import helmet from 'helmet';
+import { CoreModule, type AppConfig } from '@mcm/core';
+import { AdminController } from './controllers/admin.controller';
+import { CompatController } from './controllers/compat.controller';
+import { HealthController } from './controllers/health.controller';
+import { MomentsController } from './controllers/moments.controller';
+import { AdminGuard } from './guards/admin.guard';
+import { setupOpenApi } from './openapi';
+import { ProblemDetailsFilter } from './problem/problem-details.filter';
+import { validationProblem } from './problem/validation';
+import { AdminService } from './services/admin.service';
+import { HealthService } from './services/health.service';
+import { MomentViewService } from './services/moment-view.service';
+import { MomentsService } from './services/moments.service';
+import { UploadService, gateExpectContinue } from './services/upload.service';
+
+/** The HTTP app: `/v1` endpoints, admin, health and docs over the shared core. */
+@Module({})
+export class ApiModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: ApiModule,
+      imports: [CoreModule.forRoot(config)],
+      controllers: [MomentsController, CompatController, AdminController, HealthController],
+      providers: [
+        MomentsService,
+        UploadService,
+        MomentViewService,
+        AdminService,
+        HealthService,
+        AdminGuard,
+        { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+        {
+          provide: APP_PIPE,
+          useValue: new ValidationPipe({
+            whitelist: true,
+            forbidNonWhitelisted: true,
+            transform: true,
+            exceptionFactory: (errors) => validationProblem(errors),
+          }),
+        },
+      ],
+    };
+  }
+}
+
+/** Everything the running app adds around the module; the tests call it too. */
+export function configureApi(app: INestApplication, config: Pick<AppConfig, 'CORS_ORIGINS' | 'MAX_UPLOAD_MB'>): void {
+  app.use(
+    helmet({
+      // Swagger UI at /docs runs inline scripts and styles of its own.
+      contentSecurityPolicy: { directives: { 'script-src': ["'self'", "'unsafe-inline'"], 'style-src': ["'self'", "'unsafe-inline'", 'https:'] } },
+    }),
+  );
+  const origins = config.CORS_ORIGINS?.split(',').map((origin) => origin.trim()).filter(Boolean) ?? [];
+  if (origins.length) {
+    app.enableCors({ origin: origins, allowedHeaders: ['Content-Type', 'Authorization', 'Idempotency-Key'], maxAge: 600 });
+  }
+  gateExpectContinue(app.getHttpServer(), config.MAX_UPLOAD_MB);
+  app.enableShutdownHooks();
+  setupOpenApi(app);
+}

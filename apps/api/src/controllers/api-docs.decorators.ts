@@ -1,0 +1,28 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiHeader, ApiParam } from '@nestjs/swagger';
+import { MOMENT_ID_EXAMPLE } from '../dtos/moment.dto';
+import { ApiProblem } from '../problem/api-problem.decorator';
+
+/** Every way an upload can be refused, shared by both create routes. */
+export function ApiUploadProblems() {
+  return applyDecorators(
+    ApiProblem(400, ['FILE_REQUIRED', 'FILE_EMPTY', 'INVALID_MULTIPART', 'TOO_MANY_FILES', 'UNEXPECTED_FILE_FIELD', 'TOO_MANY_FIELDS', 'DUPLICATE_FIELD', 'VALIDATION_FAILED', 'INVALID_IDEMPOTENCY_KEY'], 'The form is incomplete or malformed.'),
+    ApiProblem(413, ['UPLOAD_TOO_LARGE', 'FIELD_TOO_LARGE'], 'The file is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so).'),
+    ApiProblem(415, ['UNSUPPORTED_MEDIA_TYPE', 'MULTIPART_REQUIRED'], 'The file is not audio (checked by content), or the body is not multipart/form-data.'),
+    ApiProblem(422, ['AUDIO_UNDECODABLE', 'AUDIO_EMPTY', 'AUDIO_TOO_LONG', 'BLUEPRINT_INVALID', 'IDEMPOTENCY_KEY_REUSED'], 'The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request.'),
+  );
+}
+
+export function ApiIdempotencyKey() {
+  return ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description:
+      'Makes a retried create safe: the same key with the same request (file bytes and fields) answers with the first moment; the same key with a different request is refused (422 IDEMPOTENCY_KEY_REUSED). 1–255 visible ASCII characters.',
+    schema: { type: 'string', maxLength: 255, example: 'b3f1c9e2-upload-1' },
+  });
+}
+
+export function ApiMomentId() {
+  return ApiParam({ name: 'id', format: 'uuid', description: 'The moment id.', example: MOMENT_ID_EXAMPLE });
+}

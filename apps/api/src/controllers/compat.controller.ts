@@ -1,0 +1,40 @@
+import { Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { CompatCreateMomentResponseDto, CreateMomentFormDto } from '../dtos/create-moment.dto';
+import { MOMENT_ID_EXAMPLE, MomentDto } from '../dtos/moment.dto';
+import { ApiProblem } from '../problem/api-problem.decorator';
+import { MomentsService } from '../services/moments.service';
+import { ApiIdempotencyKey, ApiUploadProblems } from './api-docs.decorators';
+
+/** The original service's routes, kept so its clients keep working. */
+@ApiTags('Compatibility')
+@Controller('v1')
+export class CompatController {
+  constructor(private readonly service: MomentsService) {}
+
+  @Post('create-moment')
+  @HttpCode(200)
+  @ApiOperation({
+    operationId: 'createMomentCompat',
+    summary: 'Upload a recording (original API)',
+    description: 'The original create endpoint: same input and checks as `createMoment`, answers 200 with the job id. Prefer `POST /v1/moments`.',
+  })
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ type: CreateMomentFormDto })
+  @ApiIdempotencyKey()
+  @ApiOkResponse({ type: CompatCreateMomentResponseDto })
+  @ApiUploadProblems()
+  create(@Req() request: Request): Promise<CompatCreateMomentResponseDto> {
+    return this.service.createMomentCompat(request);
+  }
+
+  @Get('status/:job_id')
+  @ApiOperation({ operationId: 'getStatusCompat', summary: 'Get a job (original API)', description: 'The moment object, as `GET /v1/moments/{id}`.' })
+  @ApiParam({ name: 'job_id', format: 'uuid', example: MOMENT_ID_EXAMPLE })
+  @ApiOkResponse({ type: MomentDto })
+  @ApiProblem(404, ['MOMENT_NOT_FOUND'], 'No job has this id.')
+  status(@Param('job_id') jobId: string): Promise<MomentDto> {
+    return this.service.get(jobId);
+  }
+}

@@ -1,0 +1,59 @@
+import { Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { CreateMomentFormDto, CreateMomentResponseDto } from '../dtos/create-moment.dto';
+import { MomentDto } from '../dtos/moment.dto';
+import { ApiProblem } from '../problem/api-problem.decorator';
+import { MomentsService } from '../services/moments.service';
+import { ApiIdempotencyKey, ApiMomentId, ApiUploadProblems } from './api-docs.decorators';
+
+@ApiTags('Moments')
+@Controller('v1/moments')
+export class MomentsController {
+  constructor(private readonly service: MomentsService) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiOperation({
+    operationId: 'createMoment',
+    summary: 'Upload a recording and start a moment',
+    description:
+      'Streams the recording to storage after checking it is real audio (by content) within the size and length limits, then starts the pipeline: analyze, compose, validate, render vocals and instrumental, mix. Nothing is stored when a check fails. Poll `status_url` for progress. A replay with the same Idempotency-Key answers 202 with the first moment.',
+  })
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ type: CreateMomentFormDto, description: 'The recording and optional settings.' })
+  @ApiIdempotencyKey()
+  @ApiAcceptedResponse({ type: CreateMomentResponseDto, description: 'The moment was created (or replayed) and is queued.' })
+  @ApiUploadProblems()
+  create(@Req() request: Request): Promise<CreateMomentResponseDto> {
+    return this.service.createMoment(request);
+  }
+
+  @Get(':id')
+  @ApiOperation({
+    operationId: 'getMoment',
+    summary: 'Get a moment',
+    description: 'Status, current stage, progress, analysis, error and presigned URLs (valid for PRESIGN_TTL_SECONDS) of every stored object.',
+  })
+  @ApiMomentId()
+  @ApiOkResponse({ type: MomentDto })
+  @ApiProblem(404, ['MOMENT_NOT_FOUND'], 'No moment has this id (malformed ids included).')
+  get(@Param('id') id: string): Promise<MomentDto> {
+    return this.service.get(id);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(202)
+  @ApiOperation({
+    operationId: 'cancelMoment',
+    summary: 'Cancel a moment in progress',
+    description: 'Stops the moment: queued stages are removed, a running stage finishes and its result is ignored. An operator can resume it later.',
+  })
+  @ApiMomentId()
+  @ApiAcceptedResponse({ type: MomentDto, description: 'The moment, now CANCELED.' })
+  @ApiProblem(404, ['MOMENT_NOT_FOUND'], 'No moment has this id.')
+  @ApiProblem(409, ['MOMENT_NOT_CANCELABLE'], 'The moment already finished (COMPLETED, FAILED or CANCELED).')
+  cancel(@Param('id') id: string): Promise<MomentDto> {
+    return this.service.cancel(id);
+  }
+}
