@@ -41,7 +41,7 @@ describe('MomentsClient', () => {
   let tmp: string;
 
   beforeEach(async () => {
-    handler = (_req, res) => sendProblem(res, 404, 'not_found', 'Not Found');
+    handler = (_req, res) => sendProblem(res, 404, 'MOMENT_NOT_FOUND', 'Not Found');
     api = await startFakeApi((req, res) => handler(req, res));
     tmp = await mkdtemp(path.join(tmpdir(), 'mcm-sdk-client-'));
   });
@@ -109,15 +109,15 @@ describe('MomentsClient', () => {
     });
 
     it('maps a refused upload to MomentsApiError carrying the problem', async () => {
-      handler = (_req, res) => sendProblem(res, 415, 'unsupported_audio', 'Unsupported Media Type', 'The upload is not audio');
+      handler = (_req, res) => sendProblem(res, 415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported Media Type', 'The upload is not audio');
       const error = await new MomentsClient({ baseUrl: api.baseUrl }).createMoment(Buffer.from('not audio')).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MomentsApiError);
       expect(error).toMatchObject({
         name: 'MomentsApiError',
         status: 415,
-        code: 'unsupported_audio',
+        code: 'UNSUPPORTED_MEDIA_TYPE',
         message: 'Unsupported Media Type: The upload is not audio',
-        problem: { type: 'https://errors.main-character.dev/unsupported_audio', title: 'Unsupported Media Type', status: 415, instance: '/v1/test' },
+        problem: { type: 'https://errors.main-character.dev/UNSUPPORTED_MEDIA_TYPE', title: 'Unsupported Media Type', status: 415, instance: '/v1/test' },
       });
     });
   });
@@ -139,7 +139,7 @@ describe('MomentsClient', () => {
     it('maps an unknown id to a 404 MomentsApiError', async () => {
       const error = await new MomentsClient({ baseUrl: api.baseUrl }).getMoment('nope').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MomentsApiError);
-      expect(error).toMatchObject({ status: 404, code: 'not_found' });
+      expect(error).toMatchObject({ status: 404, code: 'MOMENT_NOT_FOUND' });
     });
 
     it('still gives a MomentsApiError when the body is not problem JSON', async () => {
@@ -149,7 +149,7 @@ describe('MomentsClient', () => {
       };
       const error = await new MomentsClient({ baseUrl: api.baseUrl }).getMoment('x').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MomentsApiError);
-      expect(error).toMatchObject({ status: 502, code: 'http_502', problem: { type: 'about:blank', status: 502, detail: '<html>bad gateway</html>' } });
+      expect(error).toMatchObject({ status: 502, code: 'HTTP_502', problem: { type: 'about:blank', status: 502, detail: '<html>bad gateway</html>' } });
     });
   });
 
@@ -158,7 +158,7 @@ describe('MomentsClient', () => {
       let i = 0;
       return (_req, res) => {
         const next = moments[Math.min(i++, moments.length - 1)];
-        if (next === 'unavailable') sendProblem(res, 503, 'unavailable', 'Service Unavailable');
+        if (next === 'unavailable') sendProblem(res, 503, 'SERVICE_UNAVAILABLE', 'Service Unavailable');
         else sendJson(res, 200, cannedMoment(next));
       };
     }
@@ -189,12 +189,12 @@ describe('MomentsClient', () => {
     });
 
     it('rejects with MomentFailedError carrying the moment and its error on FAILED', async () => {
-      const failure = { stage: 'render_vocals', code: 'render_failed', message: 'synth crashed', retryable: true };
+      const failure = { stage: 'render_vocals', code: 'AUDIO_ENGINE_FAILED', message: 'synth crashed', retryable: true };
       handler = sequence([{ status: 'RENDERING', stage: 'render_vocals', progress: 0.4 }, { status: 'FAILED', stage: 'render_vocals', error: failure }]);
       const error = await new MomentsClient({ baseUrl: api.baseUrl }).waitForMoment('m1', { intervalMs: 5 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MomentFailedError);
       expect(error).toMatchObject({ name: 'MomentFailedError', status: 'FAILED', error: failure, moment: { status: 'FAILED' } });
-      expect((error as Error).message).toContain('render_failed');
+      expect((error as Error).message).toContain('AUDIO_ENGINE_FAILED');
     });
 
     it('rejects with MomentFailedError on CANCELED', async () => {
@@ -268,9 +268,9 @@ describe('MomentsClient', () => {
     });
 
     it('reports a missing or wrong token as a 401 MomentsApiError', async () => {
-      handler = (_req, res) => sendProblem(res, 401, 'unauthorized', 'Unauthorized');
+      handler = (_req, res) => sendProblem(res, 401, 'UNAUTHORIZED', 'Unauthorized');
       const error = await new MomentsClient({ baseUrl: api.baseUrl }).listJobs().catch((e: unknown) => e);
-      expect(error).toMatchObject({ name: 'MomentsApiError', status: 401, code: 'unauthorized' });
+      expect(error).toMatchObject({ name: 'MomentsApiError', status: 401, code: 'UNAUTHORIZED' });
     });
   });
 
@@ -300,7 +300,7 @@ describe('MomentsClient', () => {
         res.end('<Error><Code>AccessDenied</Code></Error>');
       };
       const error = await new MomentsClient({ baseUrl: api.baseUrl }).download(`${api.baseUrl}/bucket/x.mp3`).catch((e: unknown) => e);
-      expect(error).toMatchObject({ name: 'MomentsApiError', status: 403, code: 'http_403' });
+      expect(error).toMatchObject({ name: 'MomentsApiError', status: 403, code: 'HTTP_403' });
     });
   });
 

@@ -27,7 +27,7 @@ export async function startFakeApi(handler: FakeHandler): Promise<FakeApi> {
     try {
       await handler(request, res);
     } catch (error) {
-      sendJson(res, 500, { type: 'about:blank', title: 'Fake API failure', status: 500, code: 'fake_failure', detail: String(error) });
+      sendJson(res, 500, { type: 'about:blank', title: 'Fake API failure', status: 500, code: 'FAKE_FAILURE', detail: String(error) });
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -18,7 +18,7 @@ describe('the packed @main-character/sdk', () => {
   beforeAll(async () => {
     [sdk, api] = await Promise.all([
       packAndInstallSdk(),
-      startFakeApi((req, res) => (req.url === `/v1/moments/${moment.id}` ? sendJson(res, 200, moment) : sendProblem(res, 404, 'not_found', 'Not Found'))),
+      startFakeApi((req, res) => (req.url === `/v1/moments/${moment.id}` ? sendJson(res, 200, moment) : sendProblem(res, 404, 'MOMENT_NOT_FOUND', 'Not Found'))),
     ]);
   });
 
@@ -73,12 +73,13 @@ console.log(JSON.stringify({ moment, sameClass: sdk.MomentsClient === MomentsCli
     const consumer = path.join(sdk.dir, `consumer-${resolution}.ts`);
     await writeFile(
       consumer,
-      `import { MomentsClient, MomentsApiError, MomentFailedError, type Moment, type MomentStatus, type CreateMomentResponse, type Problem, type paths, type components } from '@main-character/sdk';
+      `import { MomentsClient, MomentsApiError, MomentFailedError, type Moment, type MomentStatus, type CreateMomentResponse, type Blueprint, type Problem, type paths, type components } from '@main-character/sdk';
 
 const client = new MomentsClient({ baseUrl: 'http://localhost:3000', apiKey: 'k', headers: { 'X-App': 'demo' } });
 
 export async function make(clip: Blob): Promise<string | null> {
-  const created: CreateMomentResponse = await client.createMoment(clip, { style: 'lofi', outputKind: 'preview', idempotencyKey: 'a' });
+  const blueprint: Blueprint = { id: 'b1', style: 'lofi', tempo_bpm: 90, key: 'Am', sections: [{ name: 'hook', bars: 4 }], lyrics: 'here I go', voice: { voice_id: 'v' } };
+  const created: CreateMomentResponse = await client.createMoment(clip, { style: 'lofi', outputKind: 'preview', idempotencyKey: 'a', blueprint });
   const moment: Moment = await client.waitForMoment(created.id, { onProgress: (m) => m.progress.toFixed(2) });
   const status: MomentStatus = moment.status;
   if (status === 'COMPLETED') return moment.assets.preview ?? moment.final_audio_url;
@@ -96,7 +97,7 @@ export const failed: MomentStatus = 'FAILED';
 export const bogus: MomentStatus = 'DONE';
 export type GetMoment = paths['/v1/moments/{id}']['get'];
 export type Schemas = keyof components['schemas'];
-export const problem: Pick<Problem, 'status' | 'code'> = { status: 404, code: 'not_found' };
+export const problem: Pick<Problem, 'status' | 'code'> = { status: 404, code: 'MOMENT_NOT_FOUND' };
 export const page = client.listJobs({ status: ['FAILED'], limit: 5 }).then((p) => p.items.map((m) => m.id).concat(p.next_cursor ?? []));
 export const raw = client.api.GET('/v1/moments/{id}', { params: { path: { id: 'x' } } });
 `,

@@ -23,7 +23,7 @@ export class MomentsApiError extends Error {
       type: typeof fields.type === 'string' ? fields.type : 'about:blank',
       title: typeof fields.title === 'string' ? fields.title : response.statusText || `HTTP ${response.status}`,
       status: typeof fields.status === 'number' ? fields.status : response.status,
-      code: typeof fields.code === 'string' ? fields.code : `http_${response.status}`,
+      code: typeof fields.code === 'string' ? fields.code : `HTTP_${response.status}`,
       detail: typeof fields.detail === 'string' ? fields.detail : text,
     });
   }

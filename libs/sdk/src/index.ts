@@ -4,6 +4,7 @@ export { MomentFailedError, MomentTimeoutError, MomentsApiError } from './errors
 export type {
   AdminJob,
   AudioInput,
+  Blueprint,
   Bytes,
   CreateMomentResponse,
   JobList,

@@ -5,13 +5,13 @@ import type { paths } from './schema';
 import type {
   AdminJob,
   AudioInput,
+  Blueprint,
   Bytes,
   CreateMomentResponse,
   JobList,
   Moment,
   MomentStatus,
   OutputKind,
-  RetryFailedBody,
   RetryFailedFilter,
   RetryFailedResult,
 } from './types';
@@ -39,7 +39,7 @@ export interface CreateMomentOptions {
   lyrics?: string;
   outputKind?: OutputKind;
   /** A blueprint to use instead of the one generated from the audio; validated by the server. */
-  blueprint?: object;
+  blueprint?: Blueprint;
   /** Makes a retried create return the first result instead of starting a second moment. */
   idempotencyKey?: string;
   signal?: AbortSignal;
@@ -182,7 +182,7 @@ export class MomentsClient {
 
   /** Admin: retries every failed moment matching the filter. */
   async retryFailedJobs(filter?: RetryFailedFilter, options: RequestOptions = {}): Promise<RetryFailedResult> {
-    return unwrap(await this.api.POST('/v1/admin/jobs/retry-failed', { body: (filter ?? {}) as RetryFailedBody, headers: this.adminHeaders, signal: options.signal }));
+    return unwrap(await this.api.POST('/v1/admin/jobs/retry-failed', { body: filter ?? {}, headers: this.adminHeaders, signal: options.signal }));
   }
 
   /**

@@ -4,31 +4,18 @@
  */
 
 export interface paths {
-    "/v1/moments": {
+    "/healthz": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
-        put?: never;
-        /** Create a moment from an audio clip */
-        post: operations["createMoment"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/moments/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get: operations["getMoment"];
+        /**
+         * Liveness
+         * @description Answers while the process serves HTTP; checks no dependency.
+         */
+        get: operations["healthz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -37,46 +24,18 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/moments/{id}/cancel": {
+    "/readyz": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
-        put?: never;
-        post: operations["cancelMoment"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/create-moment": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post: operations["createMomentCompat"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/status/{job_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get: operations["getStatusCompat"];
+        /**
+         * Readiness
+         * @description Checks Postgres, Redis, storage and music-tools. 503 (a problem with `checks`) when one is down.
+         */
+        get: operations["readyz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -92,9 +51,33 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * List jobs
+         * @description Newest first, optionally filtered by status; page with `next_cursor`.
+         */
         get: operations["listJobs"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/jobs/retry-failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry finished jobs in bulk
+         * @description Resumes FAILED (or CANCELED) jobs matching the filters, newest first, each from the stage that stopped.
+         */
+        post: operations["retryFailedJobs"];
         delete?: never;
         options?: never;
         head?: never;
@@ -108,6 +91,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * Inspect a job
+         * @description The moment plus its machine state and every transition it went through.
+         */
         get: operations["getJob"];
         put?: never;
         post?: never;
@@ -126,6 +113,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /**
+         * Retry a job
+         * @description Resumes a FAILED or CANCELED job from the stage that stopped; finished stages are not redone.
+         */
         post: operations["retryJob"];
         delete?: never;
         options?: never;
@@ -133,7 +124,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/admin/jobs/retry-failed": {
+    "/v1/create-moment": {
         parameters: {
             query?: never;
             header?: never;
@@ -142,7 +133,91 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["retryFailedJobs"];
+        /**
+         * Upload a recording (original API)
+         * @description The original create endpoint: same input and checks as `createMoment`, answers 200 with the job id. Prefer `POST /v1/moments`.
+         */
+        post: operations["createMomentCompat"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/moments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a recording and start a moment
+         * @description Streams the recording to storage after checking it is real audio (by content) within the size and length limits, then starts the pipeline: analyze, compose, validate, render vocals and instrumental, mix. Nothing is stored when a check fails. Poll `status_url` for progress. A replay with the same Idempotency-Key answers 202 with the first moment.
+         */
+        post: operations["createMoment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/moments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a moment
+         * @description Status, current stage, progress, analysis, error and presigned URLs (valid for PRESIGN_TTL_SECONDS) of every stored object.
+         */
+        get: operations["getMoment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/moments/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a moment in progress
+         * @description Stops the moment: queued stages are removed, a running stage finishes and its result is ignored. An operator can resume it later.
+         */
+        post: operations["cancelMoment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/status/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a job (original API)
+         * @description The moment object, as `GET /v1/moments/{id}`.
+         */
+        get: operations["getStatusCompat"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -153,115 +228,611 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @enum {string} */
-        MomentStatus: "PENDING" | "ANALYZING" | "RENDERING" | "MIXING" | "COMPLETED" | "FAILED" | "CANCELED";
-        /** @enum {string} */
-        Stage: "analyze" | "compose" | "validate" | "render_vocals" | "render_instrumental" | "mix";
-        /** @enum {string} */
-        OutputKind: "preview" | "song";
-        CreateMomentDto: {
-            /** Format: binary */
-            file: string;
-            blueprint_json?: string;
-            output_kind?: components["schemas"]["OutputKind"];
-            style?: string;
-            title?: string;
-            lyrics?: string;
-        };
-        CreateMomentResponseDto: {
-            job_id: string;
+        AdminJobDto: {
+            analysis: components["schemas"]["AnalysisDto"] | null;
+            /** @description Presigned URLs of every object of the moment; null until it exists. */
+            assets: components["schemas"]["MomentAssetsDto"];
+            /**
+             * @description Stage attempts so far, over all stages and runs.
+             * @example 4
+             */
+            attempts: number;
+            /** @description The blueprint given at upload or composed from the analysis. */
+            blueprint_json: components["schemas"]["Blueprint"] | null;
+            /**
+             * Format: date-time
+             * @example null
+             */
+            completed_at: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:00.000Z
+             */
+            created_at: string;
+            /** @description Why the moment FAILED; null otherwise. */
+            error: components["schemas"]["MomentErrorDto"] | null;
+            /**
+             * @description Presigned URL of the finished preview once COMPLETED (expires).
+             * @example null
+             */
+            final_audio_url: string | null;
+            /** @description Every event offered to the machine, oldest first. */
+            history: components["schemas"]["TransitionDto"][];
+            /**
+             * Format: uuid
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
             id: string;
+            /**
+             * Format: uuid
+             * @description Same as `id`; kept for clients of the original API.
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            job_id: string;
+            machine: components["schemas"]["MachineStateDto"];
+            /**
+             * @description Presigned URL of the upload (expires).
+             * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
+             */
+            original_audio_url: string | null;
+            /**
+             * @description The uploaded file name, sanitised; metadata only.
+             * @example hum.m4a
+             */
+            original_filename: string | null;
+            /** @example preview */
+            output_kind: components["schemas"]["OutputKind"];
+            /**
+             * @description Share of the work done, 0..1.
+             * @example 0.45
+             */
+            progress: number;
+            /**
+             * @description The stage in progress (or that failed); null when finished.
+             * @example render_vocals
+             */
+            stage: components["schemas"]["Stage"] | null;
+            /** @example RENDERING */
             status: components["schemas"]["MomentStatus"];
+            /** @example cinematic */
+            style: string | null;
+            timings_ms: components["schemas"]["StageTimingsDto"];
+            /** @example Monday Morning Hero */
+            title: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:05.120Z
+             */
+            updated_at: string;
+        };
+        AnalysisDto: {
+            /** @example 1 */
+            channels: number;
+            /** @example 12.04 */
+            duration_s: number;
+            /** @example 0.35 */
+            energy: number;
+            /** @example Am */
+            key: string;
+            /** @example 0.71 */
+            key_confidence: number;
+            /**
+             * @description Integrated loudness of the upload.
+             * @example -45.2
+             */
+            loudness_lufs: number;
+            /** @example 196.4 */
+            median_pitch_hz: number | null;
+            notes: components["schemas"]["DetectedNoteDto"][];
+            /** @example -24.1 */
+            peak_dbfs: number;
+            /** @example 48000 */
+            sample_rate: number;
+            /** @example 96 */
+            tempo_bpm: number;
+            /** @example onsets */
+            tempo_source: components["schemas"]["TempoSource"];
+            /** @example 11.6 */
+            voiced_end_s: number;
+            /** @example 0.42 */
+            voiced_start_s: number;
+        };
+        /**
+         * Blueprint
+         * @description Everything needed to render a moment: tempo, key, sections, lyrics and voice.
+         */
+        Blueprint: {
+            /** @description Per-section layers; the index matches `sections`. */
+            arrangement?: {
+                bass?: boolean;
+                drums?: boolean;
+                lead?: boolean;
+                pads?: boolean;
+                vocals?: boolean;
+            }[];
+            /** @description Chord progression as symbols (e.g. "Am", "F", "C", "G"), one per bar, repeated over each section. */
+            chords?: string[];
+            id: string;
+            key: string;
+            lyrics: string;
+            /** @description The hummed melody, quantised to the beat grid: one entry per note. */
+            melody?: {
+                beats: number;
+                midi: number;
+                start_beat: number;
+                velocity?: number;
+            }[];
+            /** @default {} */
+            metadata?: Record<string, unknown>;
+            mix?: {
+                ducking?: number;
+                fade_out_seconds?: number;
+                vocal_gain_db?: number;
+            };
+            sections: {
+                bars: number;
+                /** @default 0.5 */
+                energy?: number;
+                name: string;
+                prompt?: string;
+            }[];
+            style: string;
+            tempo_bpm: number;
+            /** @default 4/4 */
+            time_signature?: string;
+            voice: {
+                /** @default eleven_multilingual_v2 */
+                model_id?: string;
+                similarity_boost?: number;
+                /** @default true */
+                speaker_boost?: boolean;
+                stability?: number;
+                style_exaggeration?: number;
+                voice_id: string;
+            };
+        };
+        /** @enum {string} */
+        CheckState: "up" | "down";
+        CompatCreateMomentResponseDto: {
+            /**
+             * Format: uuid
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            job_id: string;
+            /** @example PENDING */
+            status: components["schemas"]["MomentStatus"];
+            /**
+             * @description Where to poll the job.
+             * @example /v1/status/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
             status_url: string;
         };
-        MomentAssetsDto: {
-            original?: string | null;
-            vocals?: string | null;
-            instrumental?: string | null;
-            preview?: string | null;
-            master?: string | null;
-            midi?: string | null;
-            peaks?: string | null;
+        CreateMomentFormDto: {
+            /**
+             * @description A blueprint as a JSON string (see the `Blueprint` schema). When given it is validated and used instead of the composed one.
+             * @example {"id":"bp-1","style":"cinematic","tempo_bpm":96,"key":"Am","sections":[{"name":"intro","bars":2},{"name":"hook","bars":4,"energy":0.9}],"lyrics":"Here I come, the main character","voice":{"voice_id":"local-warm"}}
+             */
+            blueprint_json?: string;
+            /**
+             * Format: binary
+             * @description The recording: wav, mp3, m4a/aac, ogg/opus, webm or flac, checked by content. At most `MAX_UPLOAD_MB` and `MAX_AUDIO_SECONDS`.
+             */
+            file: string;
+            /**
+             * @description Lyrics to sing instead of generated ones.
+             * @example Here I come, the main character
+             */
+            lyrics?: string;
+            /**
+             * @description What to render.
+             * @default preview
+             */
+            output_kind?: components["schemas"]["OutputKind"];
+            /**
+             * @description Musical style, e.g. cinematic, anthem, lofi, synthwave.
+             * @example anthem
+             */
+            style?: string;
+            /**
+             * @description A title for the song.
+             * @example Monday Morning Hero
+             */
+            title?: string;
         };
-        MomentErrorDto: {
-            stage: string | null;
-            code: string;
-            message: string;
-            retryable: boolean;
-        };
-        MomentDto: {
+        CreateMomentResponseDto: {
+            /**
+             * Format: uuid
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
             id: string;
+            /**
+             * Format: uuid
+             * @description Same as `id`; kept for clients of the original API.
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            job_id: string;
+            /** @example PENDING */
             status: components["schemas"]["MomentStatus"];
-            stage: string | null;
-            progress: number;
-            original_audio_url: string | null;
-            blueprint_json: {
-                [key: string]: unknown;
-            } | null;
-            final_audio_url: string | null;
-            assets: components["schemas"]["MomentAssetsDto"];
-            analysis: {
-                [key: string]: unknown;
-            } | null;
-            error: components["schemas"]["MomentErrorDto"] | null;
-            attempts: number;
-            /** Format: date-time */
-            created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-            /** Format: date-time */
-            completed_at: string | null;
-            timings_ms: {
-                [key: string]: number;
-            };
-            output_kind: components["schemas"]["OutputKind"];
-            style: string | null;
-            title: string | null;
+            /**
+             * @description Where to poll the moment.
+             * @example /v1/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            status_url: string;
         };
-        MomentListDto: {
+        DetectedNoteDto: {
+            /**
+             * @description Length in seconds.
+             * @example 0.5
+             */
+            duration_s: number;
+            /**
+             * @description MIDI note number.
+             * @example 62
+             */
+            midi: number;
+            /**
+             * @description Start, seconds from the beginning of the upload.
+             * @example 1.25
+             */
+            onset_s: number;
+        };
+        FieldErrorDto: {
+            /**
+             * @description What is wrong with it.
+             * @example must be <= 220
+             */
+            message: string;
+            /**
+             * @description JSON Pointer of the offending value; `/` for the whole value.
+             * @example /tempo_bpm
+             */
+            path: string;
+        };
+        HealthDto: {
+            /**
+             * @example ok
+             * @enum {string}
+             */
+            status: "ok";
+        };
+        JobListDto: {
+            /** @description Newest first. */
             items: components["schemas"]["MomentDto"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page.
+             * @example null
+             */
             next_cursor: string | null;
         };
-        TransitionDto: {
-            event_type: string;
-            stage: components["schemas"]["Stage"] | null;
-            from_state: string;
-            to_state: string;
-            applied: boolean;
-            detail: string | null;
-            /** Format: date-time */
-            created_at: string;
+        MachineContextDto: {
+            /**
+             * @description Names of the objects stored so far.
+             * @example [
+             *       "original"
+             *     ]
+             */
+            assets: string[];
+            /**
+             * @description Attempts per stage in the current run.
+             * @example {
+             *       "analyze": 1,
+             *       "compose": 1
+             *     }
+             */
+            attempts: {
+                [key: string]: number;
+            };
+            /** @example true */
+            has_analysis: boolean;
+            /** @example true */
+            has_blueprint: boolean;
+            mix: components["schemas"]["MixSummaryDto"] | null;
+            /**
+             * @description How many times the moment was started: 1, plus one per retry.
+             * @example 1
+             */
+            runs: number;
+            /** @example 2 */
+            total_attempts: number;
+            /** @example false */
+            validated: boolean;
         };
-        AdminJobDto: components["schemas"]["MomentDto"] & {
-            machine: {
+        MachineStateDto: {
+            context: components["schemas"]["MachineContextDto"];
+            /**
+             * @description The state value as one label.
+             * @example active.analyzing.compose
+             */
+            state: string;
+            /**
+             * @description The raw XState state value.
+             * @example {
+             *       "active": {
+             *         "analyzing": "compose"
+             *       }
+             *     }
+             */
+            value: string | {
                 [key: string]: unknown;
             };
-            history: components["schemas"]["TransitionDto"][];
+            /**
+             * @description Version of the machine that saved the snapshot.
+             * @example 1
+             */
+            version: number;
         };
-        RetryFailedDto: {
-            status?: ("FAILED" | "CANCELED")[];
-            stage?: components["schemas"]["Stage"];
-            code?: string;
-            /** Format: date-time */
-            created_after?: string;
-            limit?: number;
+        MixSummaryDto: {
+            /** @example 30000 */
+            duration_ms: number;
+            /** @example -14.1 */
+            loudness_lufs: number;
+            /** @example -1.3 */
+            true_peak_dbtp: number;
         };
-        RetryFailedResponseDto: {
-            retried: string[];
-            count: number;
+        MomentAssetsDto: {
+            /** @description Rendered instrumental stem (WAV). */
+            instrumental: string | null;
+            /** @description Lossless master (WAV). */
+            master: string | null;
+            /** @description The melody as a standard MIDI file. */
+            midi: string | null;
+            /**
+             * @description The upload as received.
+             * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
+             */
+            original: string | null;
+            /** @description Waveform peaks (JSON) for drawing the preview. */
+            peaks: string | null;
+            /**
+             * @description Mixed and mastered preview (MP3, −14 LUFS).
+             * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
+             */
+            preview: string | null;
+            /** @description Rendered vocal stem (WAV). */
+            vocals: string | null;
         };
-        ProblemFieldErrorDto: {
-            path: string;
-            message: string;
+        MomentDto: {
+            analysis: components["schemas"]["AnalysisDto"] | null;
+            /** @description Presigned URLs of every object of the moment; null until it exists. */
+            assets: components["schemas"]["MomentAssetsDto"];
+            /**
+             * @description Stage attempts so far, over all stages and runs.
+             * @example 4
+             */
+            attempts: number;
+            /** @description The blueprint given at upload or composed from the analysis. */
+            blueprint_json: components["schemas"]["Blueprint"] | null;
+            /**
+             * Format: date-time
+             * @example null
+             */
+            completed_at: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:00.000Z
+             */
+            created_at: string;
+            /** @description Why the moment FAILED; null otherwise. */
+            error: components["schemas"]["MomentErrorDto"] | null;
+            /**
+             * @description Presigned URL of the finished preview once COMPLETED (expires).
+             * @example null
+             */
+            final_audio_url: string | null;
+            /**
+             * Format: uuid
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Same as `id`; kept for clients of the original API.
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            job_id: string;
+            /**
+             * @description Presigned URL of the upload (expires).
+             * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
+             */
+            original_audio_url: string | null;
+            /**
+             * @description The uploaded file name, sanitised; metadata only.
+             * @example hum.m4a
+             */
+            original_filename: string | null;
+            /** @example preview */
+            output_kind: components["schemas"]["OutputKind"];
+            /**
+             * @description Share of the work done, 0..1.
+             * @example 0.45
+             */
+            progress: number;
+            /**
+             * @description The stage in progress (or that failed); null when finished.
+             * @example render_vocals
+             */
+            stage: components["schemas"]["Stage"] | null;
+            /** @example RENDERING */
+            status: components["schemas"]["MomentStatus"];
+            /** @example cinematic */
+            style: string | null;
+            timings_ms: components["schemas"]["StageTimingsDto"];
+            /** @example Monday Morning Hero */
+            title: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:05.120Z
+             */
+            updated_at: string;
         };
-        ProblemDto: {
-            type: string;
-            title: string;
-            status: number;
-            detail?: string;
+        MomentErrorDto: {
+            /**
+             * @description Stable error code.
+             * @example AUDIO_UNDECODABLE
+             */
             code: string;
-            instance?: string;
-            errors?: components["schemas"]["ProblemFieldErrorDto"][];
+            /**
+             * @description What went wrong.
+             * @example ffmpeg failed: Invalid data found when processing input
+             */
+            message: string;
+            /**
+             * @description Whether an operator retry can help.
+             * @example false
+             */
+            retryable: boolean;
+            /**
+             * @description The stage that failed.
+             * @example analyze
+             */
+            stage: components["schemas"]["Stage"] | null;
+        };
+        /** @enum {string} */
+        MomentStatus: "PENDING" | "ANALYZING" | "RENDERING" | "MIXING" | "COMPLETED" | "FAILED" | "CANCELED";
+        /**
+         * @description What to render.
+         * @enum {string}
+         */
+        OutputKind: "preview" | "song";
+        ProblemDto: {
+            /**
+             * @description Stable machine-readable code (UPPER_SNAKE); branch on this, not on `detail`.
+             * @example MOMENT_NOT_FOUND
+             */
+            code: string;
+            /**
+             * @description What went wrong, for humans.
+             * @example No moment with id 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20.
+             */
+            detail: string;
+            /** @description Every invalid field, for `VALIDATION_FAILED` and `BLUEPRINT_INVALID`. */
+            errors?: components["schemas"]["FieldErrorDto"][];
+            /**
+             * @description The request path that produced the problem.
+             * @example /v1/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            instance: string;
+            /**
+             * @description The HTTP status code.
+             * @example 404
+             */
+            status: number;
+            /**
+             * @description The HTTP reason phrase of `status`.
+             * @example Not Found
+             */
+            title: string;
+            /**
+             * @description A URI naming the kind of problem.
+             * @example https://main-character.app/problems/moment-not-found
+             */
+            type: string;
+        };
+        ReadinessChecksDto: {
+            /** @example up */
+            database: components["schemas"]["CheckState"];
+            /** @example up */
+            music_tools: components["schemas"]["CheckState"];
+            /** @example up */
+            redis: components["schemas"]["CheckState"];
+            /** @example up */
+            storage: components["schemas"]["CheckState"];
+        };
+        ReadinessDto: {
+            checks: components["schemas"]["ReadinessChecksDto"];
+            /**
+             * @description `ok` when every dependency answers.
+             * @example ok
+             * @enum {string}
+             */
+            status: "ok" | "error";
+        };
+        RetryFailedJobsDto: {
+            /**
+             * @description Only jobs whose error has this code.
+             * @example AUDIO_ENGINE_FAILED
+             */
+            code?: string;
+            /**
+             * Format: date-time
+             * @description Only jobs created at or after this instant.
+             * @example 2025-11-24T00:00:00Z
+             */
+            created_after?: string;
+            /**
+             * @description At most this many jobs.
+             * @default 100
+             */
+            limit?: number;
+            /**
+             * @description Only jobs that failed in this stage.
+             * @example render_vocals
+             */
+            stage?: components["schemas"]["Stage"];
+            /**
+             * @description Which finished jobs to retry.
+             * @default [
+             *       "FAILED"
+             *     ]
+             */
+            status?: components["schemas"]["RetryableStatus"][];
+        };
+        RetryFailedResultDto: {
+            /** @example 3 */
+            count: number;
+            /** @description Ids of the jobs that were resumed. */
+            retried: string[];
+        };
+        /**
+         * @description Which finished jobs to retry.
+         * @enum {string}
+         */
+        RetryableStatus: "FAILED" | "CANCELED";
+        /**
+         * @description The stage in progress (or that failed); null when finished.
+         * @enum {string}
+         */
+        Stage: "analyze" | "compose" | "validate" | "render_vocals" | "render_instrumental" | "mix";
+        StageTimingsDto: {
+            /** @example 840 */
+            analyze?: number;
+            /** @example 12 */
+            compose?: number;
+            /** @example 1500 */
+            mix?: number;
+            /** @example 1800 */
+            render_instrumental?: number;
+            /** @example 2100 */
+            render_vocals?: number;
+            /** @example 30 */
+            validate?: number;
+        };
+        /** @enum {string} */
+        TempoSource: "onsets" | "style";
+        TransitionDto: {
+            /**
+             * @description False when the machine ignored the event (late, duplicate or stale).
+             * @example true
+             */
+            applied: boolean;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:01.000Z
+             */
+            created_at: string;
+            /** @example null */
+            detail: string | null;
+            /**
+             * @description CREATED, STAGE_STARTED, STAGE_SUCCEEDED, STAGE_FAILED, CANCEL or RETRY.
+             * @example STAGE_SUCCEEDED
+             */
+            event_type: string;
+            /** @example active.analyzing.analyze */
+            from_state: string;
+            /** @example analyze */
+            stage: components["schemas"]["Stage"] | null;
+            /** @example active.analyzing.compose */
+            to_state: string;
         };
     };
     responses: never;
@@ -272,10 +843,372 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    createMoment: {
+    healthz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthDto"];
+                };
+            };
+        };
+    };
+    readyz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadinessDto"];
+                };
+            };
+            /** @description A dependency is down; the body has `checks` naming which. Codes: `NOT_READY`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "NOT_READY",
+                     *       "detail": "A dependency is down; the body has `checks` naming which.",
+                     *       "instance": "/v1/…",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "https://main-character.app/problems/not-ready"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    listJobs: {
+        parameters: {
+            query?: {
+                /** @description Only these statuses; repeat the parameter or separate with commas. */
+                status?: components["schemas"]["MomentStatus"][];
+                /** @description Page size. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobListDto"];
+                };
+            };
+            /** @description A query parameter is invalid. Codes: `VALIDATION_FAILED`, `INVALID_CURSOR`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "VALIDATION_FAILED",
+                     *       "detail": "A query parameter is invalid.",
+                     *       "instance": "/v1/…",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "https://main-character.app/problems/validation-failed"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UNAUTHORIZED",
+                     *       "detail": "The bearer token is missing or wrong.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "ADMIN_DISABLED",
+                     *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/admin-disabled"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    retryFailedJobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RetryFailedJobsDto"];
+            };
+        };
+        responses: {
+            /** @description These jobs were resumed. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetryFailedResultDto"];
+                };
+            };
+            /** @description The filter is invalid. Codes: `VALIDATION_FAILED`, `INVALID_JSON`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "VALIDATION_FAILED",
+                     *       "detail": "The filter is invalid.",
+                     *       "instance": "/v1/…",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "https://main-character.app/problems/validation-failed"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UNAUTHORIZED",
+                     *       "detail": "The bearer token is missing or wrong.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "ADMIN_DISABLED",
+                     *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/admin-disabled"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    getJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The moment id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminJobDto"];
+                };
+            };
+            /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UNAUTHORIZED",
+                     *       "detail": "The bearer token is missing or wrong.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "ADMIN_DISABLED",
+                     *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/admin-disabled"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    retryJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The moment id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job, active again. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MomentDto"];
+                };
+            };
+            /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UNAUTHORIZED",
+                     *       "detail": "The bearer token is missing or wrong.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "ADMIN_DISABLED",
+                     *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/admin-disabled"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The job is not FAILED or CANCELED. Codes: `MOMENT_NOT_RETRYABLE`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_NOT_RETRYABLE",
+                     *       "detail": "The job is not FAILED or CANCELED.",
+                     *       "instance": "/v1/…",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "https://main-character.app/problems/moment-not-retryable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    createMomentCompat: {
         parameters: {
             query?: never;
             header?: {
+                /** @description Makes a retried create safe: the same key with the same request (file bytes and fields) answers with the first moment; the same key with a different request is refused (422 IDEMPOTENCY_KEY_REUSED). 1–255 visible ASCII characters. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -283,11 +1216,114 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "multipart/form-data": components["schemas"]["CreateMomentDto"];
+                "multipart/form-data": components["schemas"]["CreateMomentFormDto"];
             };
         };
         responses: {
-            /** @description Accepted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompatCreateMomentResponseDto"];
+                };
+            };
+            /** @description The form is incomplete or malformed. Codes: `FILE_REQUIRED`, `FILE_EMPTY`, `INVALID_MULTIPART`, `TOO_MANY_FILES`, `UNEXPECTED_FILE_FIELD`, `TOO_MANY_FIELDS`, `DUPLICATE_FIELD`, `VALIDATION_FAILED`, `INVALID_IDEMPOTENCY_KEY`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "FILE_REQUIRED",
+                     *       "detail": "The form is incomplete or malformed.",
+                     *       "instance": "/v1/…",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "https://main-character.app/problems/file-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The file is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so). Codes: `UPLOAD_TOO_LARGE`, `FIELD_TOO_LARGE`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UPLOAD_TOO_LARGE",
+                     *       "detail": "The file is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so).",
+                     *       "instance": "/v1/…",
+                     *       "status": 413,
+                     *       "title": "Payload Too Large",
+                     *       "type": "https://main-character.app/problems/upload-too-large"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The file is not audio (checked by content), or the body is not multipart/form-data. Codes: `UNSUPPORTED_MEDIA_TYPE`, `MULTIPART_REQUIRED`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "detail": "The file is not audio (checked by content), or the body is not multipart/form-data.",
+                     *       "instance": "/v1/…",
+                     *       "status": 415,
+                     *       "title": "Unsupported Media Type",
+                     *       "type": "https://main-character.app/problems/unsupported-media-type"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_EMPTY`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `IDEMPOTENCY_KEY_REUSED`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "AUDIO_UNDECODABLE",
+                     *       "detail": "The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request.",
+                     *       "instance": "/v1/…",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "https://main-character.app/problems/audio-undecodable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    createMoment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retried create safe: the same key with the same request (file bytes and fields) answers with the first moment; the same key with a different request is refused (422 IDEMPOTENCY_KEY_REUSED). 1–255 visible ASCII characters. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The recording and optional settings. */
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["CreateMomentFormDto"];
+            };
+        };
+        responses: {
+            /** @description The moment was created (or replayed) and is queued. */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -296,39 +1332,79 @@ export interface operations {
                     "application/json": components["schemas"]["CreateMomentResponseDto"];
                 };
             };
-            /** @description Bad request */
+            /** @description The form is incomplete or malformed. Codes: `FILE_REQUIRED`, `FILE_EMPTY`, `INVALID_MULTIPART`, `TOO_MANY_FILES`, `UNEXPECTED_FILE_FIELD`, `TOO_MANY_FIELDS`, `DUPLICATE_FIELD`, `VALIDATION_FAILED`, `INVALID_IDEMPOTENCY_KEY`. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "code": "FILE_REQUIRED",
+                     *       "detail": "The form is incomplete or malformed.",
+                     *       "instance": "/v1/…",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "https://main-character.app/problems/file-required"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description Too large */
+            /** @description The file is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so). Codes: `UPLOAD_TOO_LARGE`, `FIELD_TOO_LARGE`. */
             413: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "code": "UPLOAD_TOO_LARGE",
+                     *       "detail": "The file is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so).",
+                     *       "instance": "/v1/…",
+                     *       "status": 413,
+                     *       "title": "Payload Too Large",
+                     *       "type": "https://main-character.app/problems/upload-too-large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description Not audio */
+            /** @description The file is not audio (checked by content), or the body is not multipart/form-data. Codes: `UNSUPPORTED_MEDIA_TYPE`, `MULTIPART_REQUIRED`. */
             415: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "detail": "The file is not audio (checked by content), or the body is not multipart/form-data.",
+                     *       "instance": "/v1/…",
+                     *       "status": 415,
+                     *       "title": "Unsupported Media Type",
+                     *       "type": "https://main-character.app/problems/unsupported-media-type"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description Invalid */
+            /** @description The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_EMPTY`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `IDEMPOTENCY_KEY_REUSED`. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "code": "AUDIO_UNDECODABLE",
+                     *       "detail": "The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request.",
+                     *       "instance": "/v1/…",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "https://main-character.app/problems/audio-undecodable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -339,6 +1415,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The moment id. */
                 id: string;
             };
             cookie?: never;
@@ -353,12 +1430,22 @@ export interface operations {
                     "application/json": components["schemas"]["MomentDto"];
                 };
             };
-            /** @description Unknown id */
+            /** @description No moment has this id (malformed ids included). Codes: `MOMENT_NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_NOT_FOUND",
+                     *       "detail": "No moment has this id (malformed ids included).",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/moment-not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -369,12 +1456,14 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The moment id. */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description The moment, now CANCELED. */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -383,53 +1472,41 @@ export interface operations {
                     "application/json": components["schemas"]["MomentDto"];
                 };
             };
-            /** @description Unknown id */
+            /** @description No moment has this id. Codes: `MOMENT_NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_NOT_FOUND",
+                     *       "detail": "No moment has this id.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/moment-not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description Already finished */
+            /** @description The moment already finished (COMPLETED, FAILED or CANCELED). Codes: `MOMENT_NOT_CANCELABLE`. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-        };
-    };
-    createMomentCompat: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "multipart/form-data": components["schemas"]["CreateMomentDto"];
-            };
-        };
-        responses: {
-            202: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CreateMomentResponseDto"];
-                };
-            };
-            /** @description Bad request */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_NOT_CANCELABLE",
+                     *       "detail": "The moment already finished (COMPLETED, FAILED or CANCELED).",
+                     *       "instance": "/v1/…",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "https://main-character.app/problems/moment-not-cancelable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -454,146 +1531,22 @@ export interface operations {
                     "application/json": components["schemas"]["MomentDto"];
                 };
             };
-            /** @description Unknown id */
+            /** @description No job has this id. Codes: `MOMENT_NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-        };
-    };
-    listJobs: {
-        parameters: {
-            query?: {
-                /** @description Only these statuses; repeat the parameter or separate with commas. */
-                status?: components["schemas"]["MomentStatus"][];
-                limit?: number;
-                cursor?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MomentListDto"];
-                };
-            };
-            /** @description Unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-        };
-    };
-    getJob: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AdminJobDto"];
-                };
-            };
-            /** @description Unknown id */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-        };
-    };
-    retryJob: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            202: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["MomentDto"];
-                };
-            };
-            /** @description Unknown id */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-            /** @description Not retryable */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-        };
-    };
-    retryFailedJobs: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: {
-            content: {
-                "application/json": components["schemas"]["RetryFailedDto"];
-            };
-        };
-        responses: {
-            202: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["RetryFailedResponseDto"];
-                };
-            };
-            /** @description Unauthorized */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_NOT_FOUND",
+                     *       "detail": "No job has this id.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/moment-not-found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };

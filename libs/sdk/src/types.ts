@@ -9,6 +9,8 @@ export type MomentStatus = Moment['status'];
 export type MomentAssets = Moment['assets'];
 export type MomentError = NonNullable<Moment['error']>;
 export type OutputKind = NonNullable<Moment['output_kind']>;
+/** The song plan: given at upload or composed from the analysis (JSON Schema in `components.schemas.Blueprint`). */
+export type Blueprint = NonNullable<Moment['blueprint_json']>;
 
 /** The `202` answer to a create: poll `status_url` or call `waitForMoment(id)`. */
 export type CreateMomentResponse = JsonBody<operations['createMoment']['responses'][202]>;
@@ -16,9 +18,7 @@ export type CreateMomentResponse = JsonBody<operations['createMoment']['response
 /** A moment plus its machine state and transition history (admin). */
 export type AdminJob = JsonBody<operations['getJob']['responses'][200]>;
 export type JobList = JsonBody<operations['listJobs']['responses'][200]>;
-export type RetryFailedBody = RequestJson<operations['retryFailedJobs']>;
-/** Every filter is optional: the server fills in its defaults. */
-export type RetryFailedFilter = Partial<RetryFailedBody>;
+export type RetryFailedFilter = RequestJson<operations['retryFailedJobs']>;
 export type RetryFailedResult = JsonBody<operations['retryFailedJobs']['responses'][202]>;
 
 /** RFC 9457 problem details, plus the API's stable machine-readable `code`. */
