@@ -20,6 +20,8 @@ export interface StackOptions {
 
 export interface RunningApp {
   name: string;
+  kind: AppKind;
+  env: NodeJS.ProcessEnv;
   child: ChildProcess;
   /** The line the app prints once it serves. */
   readyLine: string;
@@ -33,6 +35,8 @@ export interface Stack {
   apps: RunningApp[];
   /** Starts one more worker process against the same stack. */
   addWorker(extraEnv?: NodeJS.ProcessEnv): Promise<RunningApp>;
+  /** Starts a stopped (or killed) app again with the same settings. */
+  restart(name: string): Promise<RunningApp>;
   stop(): Promise<void>;
 }
 
@@ -50,7 +54,9 @@ const ENTRY = {
   'music-tools': join(ROOT, 'dist/apps/music-tools/src/main.js'),
 };
 
-const READY = {
+type AppKind = keyof typeof ENTRY;
+
+const READY: Record<AppKind, RegExp> = {
   api: /api listening on (\S+)/,
   worker: /worker ready/,
   'music-tools': /music-tools listening on (\S+)/,
@@ -60,7 +66,7 @@ function defaultLog(app: string, line: string): void {
   process.stdout.write(`[${app}] ${line}\n`);
 }
 
-async function startApp(kind: keyof typeof ENTRY, name: string, env: NodeJS.ProcessEnv, log: StackOptions['log']): Promise<RunningApp> {
+async function startApp(kind: AppKind, name: string, env: NodeJS.ProcessEnv, log: StackOptions['log']): Promise<RunningApp> {
   const child = spawn(process.execPath, [ENTRY[kind]], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = (stream: NodeJS.ReadableStream) => createInterface({ input: stream });
   let readyLine = '';
@@ -81,7 +87,7 @@ async function startApp(kind: keyof typeof ENTRY, name: string, env: NodeJS.Proc
     child.kill('SIGKILL');
     throw error;
   });
-  return { name, child, readyLine };
+  return { name, kind, env, child, readyLine };
 }
 
 export async function stopApp(app: RunningApp, graceMs = 15_000): Promise<void> {
@@ -131,13 +137,21 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       apps.push(worker);
       return worker;
     };
-    const workers = await Promise.all(Array.from({ length: options.workers ?? 1 }, () => addWorker()));
-    void workers;
+    await Promise.all(Array.from({ length: options.workers ?? 1 }, () => addWorker()));
 
     const api = await startApp('api', 'api', env, log);
     apps.push(api);
     const apiUrl = READY.api.exec(api.readyLine)![1];
-    return { apiUrl, mcpUrl, s3Endpoint: env.S3_ENDPOINT ?? config.S3_ENDPOINT, env, apps, addWorker, stop };
+    const restart = async (name: string) => {
+      const index = apps.findIndex((app) => app.name === name);
+      if (index < 0) throw new Error(`no app named ${name}`);
+      const previous = apps[index];
+      await stopApp(previous);
+      const next = await startApp(previous.kind, name, previous.env, log);
+      apps[index] = next;
+      return next;
+    };
+    return { apiUrl, mcpUrl, s3Endpoint: env.S3_ENDPOINT ?? config.S3_ENDPOINT, env, apps, addWorker, restart, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client } from 'pg';
+import { MomentsClient, type Moment } from '@main-character/sdk';
+import { ROOT, startStack } from '../scripts/stack';
+
+/**
+ * Latency from create to COMPLETED for the phone fixture, over RUNS moments one after another:
+ * p50/p95, each stage's own compute, and the orchestration overhead (latency minus the
+ * compute on the critical path: analyze + compose + validate + max(render) + mix).
+ */
+const RUNS = Number(process.env.BENCH_RUNS ?? 20);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
+const INPUT = resolve(process.argv[2] ?? resolve(ROOT, 'test/fixtures/hum-phone.m4a'));
+
+type Timings = Record<string, number>;
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index];
+}
+
+const round = (value: number) => Math.round(value);
+
+async function main(): Promise<void> {
+  const suffix = randomBytes(4).toString('hex');
+  const database = `mcm_bench_${suffix}`;
+  const s3Dir = join(tmpdir(), `mcm-bench-s3-${suffix}`);
+  mkdirSync(s3Dir, { recursive: true });
+  const env = {
+    ...process.env,
+    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
+    QUEUE_PREFIX: `bench-${suffix}`,
+    PORT: '0',
+    MCP_HTTP_PORT: '0',
+    EMBEDDED_S3_PORT: '0',
+    EMBEDDED_S3_DIR: s3Dir,
+    LOG_LEVEL: 'warn',
+  };
+  const stack = await startStack({ env, log: (app, line) => /error/i.test(line) && process.stderr.write(`[${app}] ${line}\n`) });
+  const client = new MomentsClient({ baseUrl: stack.apiUrl });
+  const rows: { clientMs: number; serverMs: number; computeMs: number; overheadMs: number; timings: Timings }[] = [];
+  try {
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      const started = performance.now();
+      const created = await client.createMoment(INPUT, { style: 'cinematic' });
+      const moment: Moment = await client.waitForMoment(created.id, { intervalMs: 10, timeoutMs: 120_000 });
+      const clientMs = performance.now() - started;
+      if (i < WARMUP) continue;
+      const timings = (moment.timings_ms ?? {}) as Timings;
+      const serverMs = new Date(moment.completed_at!).getTime() - new Date(moment.created_at).getTime();
+      const computeMs =
+        timings.analyze + timings.compose + timings.validate + Math.max(timings.render_vocals, timings.render_instrumental) + timings.mix;
+      rows.push({ clientMs, serverMs, computeMs, overheadMs: serverMs - computeMs, timings });
+      process.stdout.write(`run ${i - WARMUP + 1}/${RUNS}: ${round(clientMs)} ms (server ${serverMs} ms, compute ${computeMs} ms)\n`);
+    }
+  } finally {
+    await stack.stop();
+    const admin = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    await admin.end();
+    rmSync(s3Dir, { recursive: true, force: true });
+  }
+
+  const stages = ['analyze', 'compose', 'validate', 'render_vocals', 'render_instrumental', 'mix'];
+  const summary = {
+    runs: RUNS,
+    input: INPUT.replace(`${ROOT}/`, ''),
+    latency_ms: {
+      client_p50: round(percentile(rows.map((r) => r.clientMs), 50)),
+      client_p95: round(percentile(rows.map((r) => r.clientMs), 95)),
+      server_p50: round(percentile(rows.map((r) => r.serverMs), 50)),
+      server_p95: round(percentile(rows.map((r) => r.serverMs), 95)),
+    },
+    overhead_ms: {
+      p50: round(percentile(rows.map((r) => r.overheadMs), 50)),
+      p95: round(percentile(rows.map((r) => r.overheadMs), 95)),
+    },
+    stage_ms_p50: Object.fromEntries(stages.map((stage) => [stage, round(percentile(rows.map((r) => r.timings[stage]), 50))])),
+    stage_ms_p95: Object.fromEntries(stages.map((stage) => [stage, round(percentile(rows.map((r) => r.timings[stage]), 95))])),
+    machine: { cpus: require('node:os').cpus().length, node: process.version },
+  };
+  process.stdout.write(`\n${JSON.stringify(summary, null, 2)}\n`);
+  writeFileSync(resolve(ROOT, 'bench/latency.results.json'), `${JSON.stringify(summary, null, 2)}\n`);
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`benchmark failed: ${error.message}\n`);
+  process.exit(1);
+});
