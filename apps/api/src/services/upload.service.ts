@@ -107,7 +107,8 @@ export class UploadService {
         // Stop reading: what is left of the body is never buffered.
         request.unpipe(parser);
         parser.removeAllListeners('close');
-        file?.destroy();
+        // With an error, so the write pipeline settles even when the part had already ended.
+        file?.destroy(new Error('upload refused'));
         const done = () => reject(new AppError(error.status, error.code, error.detail, { ...error.extras, bodyUnread: !request.complete }));
         (written ?? Promise.resolve()).then(done, done);
       };
