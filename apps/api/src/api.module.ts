@@ -50,8 +50,8 @@ export class ApiModule {
 export function configureApi(app: INestApplication, config: Pick<AppConfig, 'CORS_ORIGINS' | 'MAX_UPLOAD_MB'>): void {
   app.use(
     helmet({
-      // Swagger UI at /docs runs inline scripts and styles of its own.
-      contentSecurityPolicy: { directives: { 'script-src': ["'self'", "'unsafe-inline'"], 'style-src': ["'self'", "'unsafe-inline'", 'https:'] } },
+      // Swagger UI at /docs uses inline styles; plain-http deployments must not have their assets upgraded.
+      contentSecurityPolicy: { directives: { 'style-src': ["'self'", "'unsafe-inline'", 'https:'], 'upgrade-insecure-requests': null } },
     }),
   );
   const origins = config.CORS_ORIGINS?.split(',').map((origin) => origin.trim()).filter(Boolean) ?? [];
