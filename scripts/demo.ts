@@ -16,8 +16,9 @@ async function main(): Promise<void> {
     EMBEDDED_S3_PORT: process.env.EMBEDDED_S3_PORT ?? '0',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };
+  // The AWS SDK's notice about its future Node 22 requirement is not about this run.
   const quiet = (app: string, line: string) => {
-    if (/error|warn|fail/i.test(line)) process.stderr.write(`[${app}] ${line}\n`);
+    if (/error|warn|fail/i.test(line) && !/NodeVersionSupportWarning|trace-warnings/.test(line)) process.stderr.write(`[${app}] ${line}\n`);
   };
   process.stdout.write('Starting the stack (storage, music-tools, worker, api)…\n');
   const stack = await startStack({ env, log: quiet });
