@@ -29,6 +29,11 @@ export default defineConfig({
       {
         plugins,
         resolve: { alias },
+        test: { name: 'faults', include: ['test/faults/**/*.spec.ts'], testTimeout: 1_500_000, hookTimeout: 300_000 },
+      },
+      {
+        plugins,
+        resolve: { alias },
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.e2e-spec.ts'],

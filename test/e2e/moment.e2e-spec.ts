@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
@@ -16,17 +15,6 @@ const FIXTURES = resolve(__dirname, '../fixtures');
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 
 type Sdk = typeof import('@main-character/sdk');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 /**
  * The whole stack as separate processes — api, two workers, music-tools — over real Postgres,
@@ -44,7 +32,7 @@ describe('a moment, end to end', () => {
   const logs: string[] = [];
 
   beforeAll(async () => {
-    const [installed, env] = await Promise.all([packAndInstallSdk(), createTestEnv({ ADMIN_TOKEN, MCP_HTTP_PORT: String(await freePort()) })]);
+    const [installed, env] = await Promise.all([packAndInstallSdk(), createTestEnv({ ADMIN_TOKEN, MCP_AUTH_TOKEN: 'e2e-music-tools-token' })]);
     testEnv = env;
     sdk = installed.require('@main-character/sdk') as Sdk;
     stack = await startStack({ env: testEnv.env, workers: 2, log: (app, line) => logs.push(`[${app}] ${line}`) });
@@ -142,18 +130,21 @@ describe('a moment, end to end', () => {
   });
 
   it('lets an operator resume a moment that failed at a stage, without redoing finished stages', async () => {
-    const musicTools = stack.apps.find((app) => app.name === 'music-tools')!;
-    await stopApp(musicTools);
+    // A deployment mistake: the only worker running holds the wrong music-tools token.
+    const healthy = stack.apps.filter((app) => app.name.startsWith('worker'));
+    await Promise.all(healthy.map((app) => stopApp(app)));
+    const misconfigured = await stack.addWorker({ MCP_AUTH_TOKEN: 'not-the-music-tools-token' });
     const created = await client.createMoment(join(FIXTURES, 'hum-phone.m4a'), { style: 'lofi' });
     const failed = await client.waitForMoment(created.id, { timeoutMs: 60_000 }).catch((error: { moment?: { status: string } }) => error.moment);
     expect(failed?.status).toBe('FAILED');
     const inspected = await admin.getJob(created.id);
-    expect(inspected.error).toMatchObject({ stage: 'validate', code: 'MCP_UNAVAILABLE', retryable: true });
+    expect(inspected.error).toMatchObject({ stage: 'validate', code: 'MCP_UNAUTHORIZED', retryable: false });
 
     const analyzedBefore = inspected.history.filter((row) => row.event_type === 'STAGE_SUCCEEDED' && row.stage === 'analyze' && row.applied);
     expect(analyzedBefore).toHaveLength(1);
 
-    await stack.restart('music-tools');
+    await stopApp(misconfigured);
+    await Promise.all(healthy.map((app) => stack.restart(app.name)));
     const retried = await admin.retryJob(created.id);
     expect(['ANALYZING', 'RENDERING', 'MIXING', 'COMPLETED']).toContain(retried.status);
     const completed = await client.waitForMoment(created.id, { timeoutMs: 90_000 });

@@ -10,6 +10,10 @@ export interface TestEnv {
   env: NodeJS.ProcessEnv;
   config: AppConfig;
   storage: EmbeddedStorage;
+  /** Takes the S3-compatible server down; its objects stay on disk. */
+  stopStorage(): Promise<void>;
+  /** Brings it back on the same port with the same objects. */
+  startStorage(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -46,12 +50,20 @@ export async function createTestEnv(overrides: NodeJS.ProcessEnv = {}): Promise<
   };
   const config = loadConfig(env);
   await migrate(config.DATABASE_URL);
+  let running: EmbeddedStorage | null = storage;
   return {
     env,
     config,
     storage,
+    async stopStorage() {
+      await running?.close();
+      running = null;
+    },
+    async startStorage() {
+      running ??= await startEmbeddedStorage({ port: storage.port, directory });
+    },
     async cleanup() {
-      await storage.close().catch(() => undefined);
+      await running?.close().catch(() => undefined);
       rmSync(directory, { recursive: true, force: true });
       await dropQueues(config.REDIS_URL, config.QUEUE_PREFIX);
       await dropDatabase(config.DATABASE_URL);

@@ -1,32 +1,30 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
-import { Inject, Logger, type OnApplicationBootstrap, type Type } from '@nestjs/common';
-import type { Job } from 'bullmq';
-import { APP_CONFIG, stageQueueName, type AppConfig } from '@mcm/core';
+import { Inject, Logger, type Type } from '@nestjs/common';
+import type { Job, WorkerOptions } from 'bullmq';
+import { stageQueueName, type AppConfig } from '@mcm/core';
 import type { Stage, StageJobData } from '@mcm/pipeline';
 import { StageRunner } from './stage-runner.service';
 
 /**
- * Queue settings for every stage, in one place. A lock outlives the longest render and is
- * renewed while the job runs; a job whose worker died is taken over once its lock lapses.
+ * Queue settings for every stage, in one place. The lock is renewed while a job runs (the
+ * event loop stays free: heavy work runs in threads and child processes), so a live render is
+ * never taken over; a job whose worker died is picked up again once its lock lapses.
  */
-export const STAGE_WORKER_OPTIONS = {
-  lockDuration: 60_000,
-  stalledInterval: 30_000,
-  maxStalledCount: 3,
-} as const;
+export function stageWorkerOptions(config: AppConfig): Partial<WorkerOptions> {
+  return {
+    concurrency: config.WORKER_CONCURRENCY,
+    lockDuration: config.WORKER_LOCK_MS,
+    stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+    maxStalledCount: 3,
+  };
+}
 
-abstract class StageProcessor extends WorkerHost implements OnApplicationBootstrap {
+abstract class StageProcessor extends WorkerHost {
   private readonly logger = new Logger(this.constructor.name);
 
-  constructor(
-    private readonly runner: StageRunner,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {
+  // Explicit: the processors are subclasses made at run time, without metadata of their own.
+  constructor(@Inject(StageRunner) private readonly runner: StageRunner) {
     super();
-  }
-
-  onApplicationBootstrap(): void {
-    this.worker.concurrency = this.config.WORKER_CONCURRENCY;
   }
 
   process(job: Job<StageJobData>): Promise<void> {
@@ -39,18 +37,10 @@ abstract class StageProcessor extends WorkerHost implements OnApplicationBootstr
   }
 }
 
-function processorFor(stage: Stage): Type<StageProcessor> {
-  @Processor(stageQueueName(stage), STAGE_WORKER_OPTIONS)
+/** A processor class for one stage's queue, with the worker options of this deployment. */
+export function stageProcessor(stage: Stage, options: Partial<WorkerOptions>): Type<StageProcessor> {
+  @Processor(stageQueueName(stage), options)
   class Processor_ extends StageProcessor {}
   Object.defineProperty(Processor_, 'name', { value: `${stage.replace(/(^|_)(\w)/g, (_, __, c: string) => c.toUpperCase())}Processor` });
   return Processor_;
 }
-
-export const STAGE_PROCESSORS: Record<Stage, Type<StageProcessor>> = {
-  analyze: processorFor('analyze'),
-  compose: processorFor('compose'),
-  validate: processorFor('validate'),
-  render_vocals: processorFor('render_vocals'),
-  render_instrumental: processorFor('render_instrumental'),
-  mix: processorFor('mix'),
-};

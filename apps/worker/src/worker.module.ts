@@ -3,7 +3,7 @@ import { CoreModule, type AppConfig } from '@mcm/core';
 import { STAGES, type Stage } from '@mcm/pipeline';
 import { Reconciler } from './reconciler.service';
 import { StageRunner } from './stage-runner.service';
-import { STAGE_PROCESSORS } from './stage.processors';
+import { stageProcessor, stageWorkerOptions } from './stage.processors';
 import { AnalyzeStage } from './stages/analyze.stage';
 import { ComposeStage } from './stages/compose.stage';
 import { MixStage } from './stages/mix.stage';
@@ -34,7 +34,7 @@ export class WorkerModule {
         { provide: STAGE_WORKS, useFactory: (...works: unknown[]) => works, inject: WORKS },
         StageRunner,
         Reconciler,
-        ...selectedStages(config).map((stage) => STAGE_PROCESSORS[stage]),
+        ...selectedStages(config).map((stage) => stageProcessor(stage, stageWorkerOptions(config))),
       ],
       exports: [StageRunner, Reconciler],
     };

@@ -21,14 +21,17 @@ export enum OutputKind {
   Song = 'song',
 }
 
-/** Retry policy per stage: attempts in one run, and the base of the exponential backoff. */
+/**
+ * Retry policy per stage: attempts in one run, and the base and cap of the exponential backoff.
+ * Stages that reach storage or music-tools ride out an outage of a minute before failing.
+ */
 export const STAGE_POLICY: Record<Stage, { attempts: number; backoffMs: number; maxBackoffMs: number }> = {
-  analyze: { attempts: 3, backoffMs: 500, maxBackoffMs: 30_000 },
-  compose: { attempts: 3, backoffMs: 250, maxBackoffMs: 10_000 },
-  validate: { attempts: 5, backoffMs: 500, maxBackoffMs: 30_000 },
-  render_vocals: { attempts: 3, backoffMs: 1_000, maxBackoffMs: 60_000 },
-  render_instrumental: { attempts: 3, backoffMs: 1_000, maxBackoffMs: 60_000 },
-  mix: { attempts: 5, backoffMs: 1_000, maxBackoffMs: 60_000 },
+  analyze: { attempts: 8, backoffMs: 1_000, maxBackoffMs: 30_000 },
+  compose: { attempts: 3, backoffMs: 250, maxBackoffMs: 5_000 },
+  validate: { attempts: 8, backoffMs: 1_000, maxBackoffMs: 30_000 },
+  render_vocals: { attempts: 8, backoffMs: 1_000, maxBackoffMs: 30_000 },
+  render_instrumental: { attempts: 8, backoffMs: 1_000, maxBackoffMs: 30_000 },
+  mix: { attempts: 8, backoffMs: 1_000, maxBackoffMs: 30_000 },
 };
 
 /** Storage keys of a moment's objects, always under `moments/{id}/`. */

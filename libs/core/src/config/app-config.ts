@@ -46,6 +46,8 @@ const schema = z.object({
   FFMPEG_PATH: optional,
   WORKER_STAGES: optional,
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  WORKER_LOCK_MS: z.coerce.number().int().min(2000).max(3_600_000).default(30_000),
+  WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).max(3_600_000).default(15_000),
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
   CORS_ORIGINS: optional,
 });

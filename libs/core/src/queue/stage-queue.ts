@@ -40,7 +40,9 @@ export class StageQueue {
     await this.queue(run.stage).add(
       run.stage,
       { momentId, stage: run.stage, run: run.run, attempt: run.attempt },
-      { jobId, delay, attempts: 1, removeOnComplete: RETAIN, removeOnFail: RETAIN },
+      // A stage's own failures are the machine's to retry; these attempts cover a worker that
+      // could not report its result (Postgres unreachable), and rerun the idempotent stage.
+      { jobId, delay, attempts: 4, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: RETAIN, removeOnFail: RETAIN },
     );
     this.logger.debug(`enqueued ${jobId}${delay ? ` in ${delay} ms` : ''}`);
   }
