@@ -3,9 +3,9 @@ import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
 const alias = {
-  '@mcm/pipeline': path.resolve(__dirname, 'libs/pipeline/src'),
-  '@mcm/audio': path.resolve(__dirname, 'libs/audio/src'),
-  '@mcm/core': path.resolve(__dirname, 'libs/core/src'),
+  '@mcm/pipeline': path.resolve(import.meta.dirname, 'libs/pipeline/src'),
+  '@mcm/audio': path.resolve(import.meta.dirname, 'libs/audio/src'),
+  '@mcm/core': path.resolve(import.meta.dirname, 'libs/core/src'),
 };
 
 // SWC keeps decorator metadata, which Nest's dependency injection needs.
@@ -45,7 +45,7 @@ export default defineConfig({
       {
         plugins,
         // Unit tests exercise the SDK's source; sdk-pack.spec.ts covers the built, packed package.
-        resolve: { alias: { ...alias, '@main-character/sdk': path.resolve(__dirname, 'libs/sdk/src') } },
+        resolve: { alias: { ...alias, '@main-character/sdk': path.resolve(import.meta.dirname, 'libs/sdk/src') } },
         test: { name: 'sdk', include: ['test/sdk/**/*.spec.ts'], testTimeout: 120_000, hookTimeout: 120_000 },
       },
     ],
