@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { AudioError, type AudioErrorCode } from './audio-error';
 
 /** The ffmpeg binary: `FFMPEG_PATH` when set, else the one shipped inside `@ffmpeg-installer/ffmpeg`. */
@@ -17,6 +18,10 @@ export interface FfmpegRun {
 export interface FfmpegOptions {
   /** Collect stdout (for `pipe:1` outputs); otherwise it is discarded. */
   stdout?: boolean;
+  /** Streamed into ffmpeg's stdin (for `pipe:0` inputs). */
+  input?: Readable;
+  /** Receives ffmpeg's stdout as it is written (for `pipe:1` outputs feeding another process); ended with it. */
+  output?: Writable;
   /** The error code used when ffmpeg exits non-zero. */
   failureCode?: AudioErrorCode;
   failureRetryable?: boolean;
@@ -28,14 +33,22 @@ export function runFfmpeg(args: string[], options: FfmpegOptions = {}): Promise<
   const retryable = options.failureRetryable ?? code === 'AUDIO_ENGINE_FAILED';
   return new Promise((resolve, reject) => {
     const child = spawn(ffmpegPath(), ['-hide_banner', '-nostdin', ...args], {
-      stdio: ['ignore', options.stdout ? 'pipe' : 'ignore', 'pipe'],
+      stdio: [options.input ? 'pipe' : 'ignore', options.stdout || options.output ? 'pipe' : 'ignore', 'pipe'],
     });
+    if (options.input && child.stdin) {
+      // A reader that stops early (ffmpeg failed) must not crash the caller with EPIPE; its exit code tells.
+      child.stdin.on('error', () => undefined);
+      options.input.pipe(child.stdin);
+    }
+    if (options.output && child.stdout) child.stdout.pipe(options.output);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
+    if (options.stdout) child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
     child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
     child.on('error', (error) => reject(new AudioError('AUDIO_ENGINE_FAILED', `ffmpeg could not start: ${error.message}`, true)));
     child.on('close', (exitCode, signal) => {
+      // Whatever still flows in is drained, so a writer upstream never stalls on a reader that has gone.
+      if (options.input) options.input.unpipe().resume();
       const stderr = Buffer.concat(err).toString('utf8');
       if (exitCode === 0) return resolve({ stdout: Buffer.concat(out), stderr });
       const reason = lastLines(stderr, 3) || `exit ${exitCode ?? signal}`;

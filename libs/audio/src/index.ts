@@ -7,4 +7,5 @@ export * from './compose';
 export { renderInstrumental } from './instrumental';
 export { renderVocals } from './vocals';
 export * from './mix';
+export * from './peaks';
 export { closeAudioWorkers } from './dsp.pool';

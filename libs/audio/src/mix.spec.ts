@@ -50,7 +50,8 @@ describe('the hum-phone fixture through the whole engine', () => {
 
     const outPreviewMp3 = path.join(dir, 'preview.mp3');
     const outMasterWav = path.join(dir, 'master.wav');
-    const report = await mixAndMaster({ blueprint, instrumental, vocals, outPreviewMp3, outMasterWav });
+    const outPeaksJson = path.join(dir, 'peaks.json');
+    const report = await mixAndMaster({ blueprint, instrumental, vocals, outPreviewMp3, outMasterWav, outPeaksJson });
 
     const measured = await measureLoudness(outPreviewMp3);
     expect(Math.abs(measured.integrated_lufs - -14)).toBeLessThanOrEqual(1);
@@ -69,6 +70,11 @@ describe('the hum-phone fixture through the whole engine', () => {
     const masterLoudness = await measureLoudness(outMasterWav);
     expect(Math.abs(masterLoudness.integrated_lufs - -14)).toBeLessThanOrEqual(1);
     expect(masterLoudness.true_peak_dbtp).toBeLessThanOrEqual(-1);
+
+    const peaks = JSON.parse(await readFile(outPeaksJson, 'utf8')) as { length: number; samples_per_pixel: number; data: number[] };
+    expect(peaks.length).toBe(Math.ceil(frames / peaks.samples_per_pixel));
+    expect(peaks.data).toHaveLength(peaks.length * 2);
+    expect(Math.max(...peaks.data)).toBeGreaterThan(32);
 
     // The fade-out leaves the last moments much quieter than the chorus.
     const mastered = decodeWav16(await readFile(outMasterWav)).channels[0];

@@ -1,11 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import type { Blueprint } from '@mcm/pipeline';
 import { AudioError } from './audio-error';
 import { runFfmpeg } from './ffmpeg';
 import { blueprintFrames, RENDER_RATE } from './instrumental';
-import { measureLoudness, parseEbur128 } from './loudness';
+import { parseEbur128 } from './loudness';
+import { waveformPeaks, type WaveformPeaks } from './peaks';
 
 export interface MixOptions {
   blueprint: Blueprint;
@@ -13,6 +15,8 @@ export interface MixOptions {
   vocals?: string | null;
   outPreviewMp3: string;
   outMasterWav: string;
+  /** Where to write the master's waveform peaks (audiowaveform JSON); skipped when absent. */
+  outPeaksJson?: string;
 }
 
 export interface MixReport {
@@ -28,7 +32,11 @@ const LIMIT_DBFS = -2;
 
 /**
  * Mixes vocals over the instrumental (the instrumental ducks under the voice), shapes and fades it,
- * then masters to −14 LUFS with a limiter: master.wav (16-bit) and preview.mp3 (192 kbps CBR).
+ * then masters to −14 LUFS with a limiter: master.wav (16-bit), preview.mp3 (192 kbps CBR) and,
+ * when asked, waveform peaks of the master.
+ *
+ * Two ffmpeg passes: the premix, measured for loudness as it is written; then gain and limiter into
+ * the master and the MP3 at once, the MP3 measured by a second process while it is being encoded.
  */
 export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
   const { blueprint } = options;
@@ -37,10 +45,13 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
   const fade = Math.min(duration / 2, blueprint.mix?.fade_out_seconds ?? 2);
   const work = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
   try {
-    const premix = path.join(work, 'premix.wav');
-    await runFfmpeg([...mixInputs(options), '-filter_complex', mixGraph(options, frames, fade), '-map', '[mix]', '-ar', String(RENDER_RATE), '-c:a', 'pcm_f32le', '-y', premix]);
-    // Integrated loudness only: the true-peak scan (4× oversampling) is kept for the final file.
-    const { stderr } = await runFfmpeg(['-nostats', '-i', premix, '-af', 'ebur128', '-f', 'null', '-']);
+    const premix = path.join(work, 'premix.f32');
+    const { stderr } = await runFfmpeg([
+      ...mixInputs(options),
+      // ebur128 takes 48 kHz only: its resampler is pinned to the meter's leg, else format negotiation moves the whole graph to 48 kHz.
+      '-filter_complex', `${mixGraph(options, frames, fade)};[mix]aformat=sample_rates=${RENDER_RATE},asplit=2[premix][measure];[measure]aresample=48000,ebur128,anullsink`,
+      '-map', '[premix]', '-f', 'f32le', '-c:a', 'pcm_f32le', '-y', premix,
+    ]);
     const measured = parseEbur128(stderr);
     if (measured.integrated_lufs <= -69) throw new AudioError('AUDIO_ENGINE_FAILED', 'the mix is silent', false);
     let gain = TARGET_LUFS - measured.integrated_lufs;
@@ -52,6 +63,7 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
       if (report.true_peak_dbtp > MAX_TRUE_PEAK_DBTP) ceiling -= report.true_peak_dbtp - MAX_TRUE_PEAK_DBTP + 0.3;
       report = await master(premix, options, gain, ceiling, frames);
     }
+    if (options.outPeaksJson) await writeFile(options.outPeaksJson, JSON.stringify(await masterPeaks(options.outMasterWav)));
     return {
       duration_ms: Math.round(duration * 1000),
       loudness_lufs: report.integrated_lufs,
@@ -97,13 +109,60 @@ interface Mastered {
 async function master(premix: string, options: MixOptions, gainDb: number, ceilingDb: number, frames: number): Promise<Mastered> {
   const limit = 10 ** (ceilingDb / 20);
   const chain = `volume=${gainDb.toFixed(2)}dB,alimiter=limit=${limit.toFixed(4)}:attack=5:release=80:level=false,atrim=end_sample=${frames}`;
-  await runFfmpeg([
-    '-i', premix,
-    '-filter_complex', `[0:a]${chain},asplit=2[wav][mp3]`,
-    '-map', '[wav]', '-c:a', 'pcm_s16le', '-ar', String(RENDER_RATE), '-ac', '2', '-y', options.outMasterWav,
-    // At 192 kbps CBR, LAME's quality level 7 with plain stereo stays clean for a preview and encodes twice as fast.
-    '-map', '[mp3]', '-c:a', 'libmp3lame', '-b:a', '192k', '-compression_level', '7', '-joint_stereo', '0', '-ar', String(RENDER_RATE), '-ac', '2', '-y', options.outPreviewMp3,
+  const encoded = new PassThrough();
+  // The MP3 is verified as it comes out of the encoder (the tee's second leg), not re-read afterwards.
+  const [, verified] = await Promise.all([
+    runFfmpeg(
+      [
+        '-f', 'f32le', '-ar', String(RENDER_RATE), '-ac', '2', '-i', premix,
+        '-filter_complex', `[0:a]${chain},asplit=2[wav][mp3]`,
+        '-map', '[wav]', '-c:a', 'pcm_s16le', '-y', options.outMasterWav,
+        // At 192 kbps CBR, LAME's quality level 7 with plain stereo stays clean for a preview and encodes twice as fast.
+        '-map', '[mp3]', '-c:a', 'libmp3lame', '-b:a', '192k', '-compression_level', '7', '-joint_stereo', '0',
+        // The file leg is seekable, so it gets its Xing/LAME header (exact length, gapless padding); the pipe leg feeds the meter.
+        '-y', '-f', 'tee', `[f=mp3]${teePath(options.outPreviewMp3)}|[f=mp3]pipe:1`,
+      ],
+      { output: encoded },
+    ),
+    runFfmpeg(['-nostats', '-f', 'mp3', '-i', 'pipe:0', '-af', 'ebur128=peak=true', '-f', 'null', '-'], { input: encoded }),
   ]);
-  const loudness = await measureLoudness(options.outPreviewMp3);
+  const written = await wavFrames(options.outMasterWav);
+  if (written !== frames) throw new AudioError('AUDIO_ENGINE_FAILED', `the master has ${written} frames, the blueprint ${frames}`, true);
+  const loudness = parseEbur128(verified.stderr);
   return { integrated_lufs: loudness.integrated_lufs, true_peak_dbtp: loudness.true_peak_dbtp };
+}
+
+/** Escapes the characters the tee muxer's slave syntax gives meaning to. */
+function teePath(file: string): string {
+  return file.replace(/[\\|[\]:]/g, (character) => `\\${character}`);
+}
+
+/** Where the samples of a WAV written by ffmpeg start and how many bytes they take, from its chunk list. */
+function wavDataChunk(header: Buffer): { offset: number; bytes: number } | null {
+  for (let offset = 12; offset + 8 <= header.length; ) {
+    const size = header.readUInt32LE(offset + 4);
+    if (header.toString('ascii', offset, offset + 4) === 'data') return { offset: offset + 8, bytes: size };
+    offset += 8 + size + (size % 2);
+  }
+  return null;
+}
+
+/** Frame count of the 16-bit stereo master, read from its header alone. */
+async function wavFrames(file: string): Promise<number> {
+  const handle = await open(file, 'r');
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(512), 0, 512, 0);
+    return (wavDataChunk(buffer.subarray(0, bytesRead))?.bytes ?? 0) / 4;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function masterPeaks(file: string): Promise<WaveformPeaks> {
+  const wav = await readFile(file);
+  const chunk = wavDataChunk(wav.subarray(0, 512));
+  if (!chunk) throw new AudioError('AUDIO_ENGINE_FAILED', 'the master has no data chunk', true);
+  // A fresh copy: the data chunk's offset need not be 2-byte aligned inside the file buffer.
+  const pcm = new Int16Array(wav.buffer.slice(wav.byteOffset + chunk.offset, wav.byteOffset + chunk.offset + chunk.bytes));
+  return waveformPeaks(pcm, 2, RENDER_RATE);
 }

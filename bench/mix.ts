@@ -1,0 +1,53 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { analyzeAudio, closeAudioWorkers, composeBlueprint, measureLoudness, mixAndMaster, renderInstrumental, renderVocals } from '@mcm/audio';
+
+/**
+ * mixAndMaster alone on ~30 s stems (the phone fixture's preview): p50/min of wall time and the
+ * loudness and true peak of each result, so a faster mix is never bought with a broken master.
+ */
+const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+const ROOT = resolve(__dirname, __dirname.includes(`${join('dist', 'bench')}`) ? '../..' : '..');
+const INPUT = resolve(process.argv[2] ?? join(ROOT, 'test/fixtures/hum-phone.m4a'));
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'mcm-bench-mix-'));
+  try {
+    const analysis = await analyzeAudio(INPUT);
+    const blueprint = composeBlueprint(analysis, { momentId: 'bench-mix', style: 'cinematic', outputKind: 'preview' });
+    const instrumental = join(dir, 'instrumental.wav');
+    const vocals = join(dir, 'vocals.wav');
+    await Promise.all([renderInstrumental(blueprint, instrumental), renderVocals(INPUT, blueprint, analysis, vocals)]);
+    const times: number[] = [];
+    const results: { lufs: number; tp: number }[] = [];
+    for (let i = 0; i < RUNS + 1; i++) {
+      const outPreviewMp3 = join(dir, `preview-${i}.mp3`);
+      const started = performance.now();
+      await mixAndMaster({ blueprint, instrumental, vocals, outPreviewMp3, outMasterWav: join(dir, `master-${i}.wav`) });
+      const elapsed = performance.now() - started;
+      // The first run warms the page cache and the ffmpeg binary; it is not counted.
+      if (i === 0) continue;
+      times.push(elapsed);
+      const measured = await measureLoudness(outPreviewMp3);
+      results.push({ lufs: measured.integrated_lufs, tp: measured.true_peak_dbtp });
+    }
+    times.sort((a, b) => a - b);
+    const summary = {
+      runs: RUNS,
+      seconds_of_audio: Math.round(blueprint.sections.reduce((sum, s) => sum + s.bars, 0) * 4 * 60 / blueprint.tempo_bpm * 100) / 100,
+      mix_ms: { p50: Math.round(times[Math.floor((times.length - 1) / 2)]), min: Math.round(times[0]), max: Math.round(times.at(-1)!) },
+      preview_lufs: { min: Math.min(...results.map((r) => r.lufs)), max: Math.max(...results.map((r) => r.lufs)) },
+      preview_true_peak_dbtp_max: Math.max(...results.map((r) => r.tp)),
+    };
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  } finally {
+    await closeAudioWorkers();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`mix benchmark failed: ${error.message}\n`);
+  process.exit(1);
+});
