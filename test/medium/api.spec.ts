@@ -13,7 +13,6 @@ import { createTestEnv, type TestEnv } from '../support/test-env';
 
 const ADMIN_TOKEN = 'medium-test-admin-token';
 const M4A = readFileSync(join(__dirname, '../fixtures/hum-phone.m4a'));
-const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '1f15c4890000000d49444154789c6300010000050001' + '0d0a2db40000000049454e44ae426082', 'hex');
 const BLUEPRINT = {
   id: 'bp-medium',
   style: 'cinematic',
@@ -141,62 +140,13 @@ describe('api against Postgres, Redis and S3', () => {
     expect(new Date(moment.created_at).getTime()).toBeGreaterThan(Date.now() - 60_000);
   });
 
+  // The bad-input corpus (test/medium/bad-input.spec.ts) covers refused uploads case by case.
   describe('refuses bad uploads before storing anything', () => {
-    const cases: Array<[string, () => Promise<Response>, number, string]> = [
-      ['no file', () => post(api, '/v1/moments', form(null, { style: 'lofi' })), 400, 'FILE_REQUIRED'],
-      ['an empty file', () => post(api, '/v1/moments', form({ data: Buffer.alloc(0), name: 'a.wav' })), 400, 'FILE_EMPTY'],
-      ['text renamed .wav', () => post(api, '/v1/moments', form({ data: Buffer.from('hello, this is not audio at all\n'.repeat(20)), name: 'a.wav' })), 415, 'UNSUPPORTED_MEDIA_TYPE'],
-      ['a PNG', () => post(api, '/v1/moments', form({ data: PNG, name: 'a.m4a' })), 415, 'UNSUPPORTED_MEDIA_TYPE'],
-      ['a truncated m4a', () => post(api, '/v1/moments', form({ data: M4A.subarray(0, Math.floor(M4A.length / 3)), name: 'a.m4a' })), 422, 'AUDIO_UNDECODABLE'],
-      ['a file over MAX_UPLOAD_MB (streamed)', () => post(api, '/v1/moments', form({ data: Buffer.alloc(1536 * 1024, 1), name: 'a.wav' })), 413, 'UPLOAD_TOO_LARGE'],
-      ['a body over MAX_UPLOAD_MB (Content-Length)', () => post(api, '/v1/moments', form({ data: Buffer.alloc(8 * 1024 * 1024, 1), name: 'a.wav' })), 413, 'UPLOAD_TOO_LARGE'],
-      ['audio over MAX_AUDIO_SECONDS', () => post(strict, '/v1/moments', form({ data: M4A, name: 'a.m4a' })), 422, 'AUDIO_TOO_LONG'],
-      ['invalid blueprint_json', () => post(api, '/v1/moments', form({ data: M4A, name: 'a.m4a' }, { blueprint_json: JSON.stringify({ ...BLUEPRINT, tempo_bpm: 500 }) })), 422, 'BLUEPRINT_INVALID'],
-      ['blueprint_json that is not JSON', () => post(api, '/v1/moments', form({ data: M4A, name: 'a.m4a' }, { blueprint_json: '{oops' })), 422, 'BLUEPRINT_INVALID'],
-      ['an unknown output_kind', () => post(api, '/v1/moments', form({ data: M4A, name: 'a.m4a' }, { output_kind: 'album' })), 400, 'VALIDATION_FAILED'],
-      ['an unknown field', () => post(api, '/v1/moments', form({ data: M4A, name: 'a.m4a' }, { colour: 'red' })), 400, 'VALIDATION_FAILED'],
-      ['a title over 200 characters', () => post(api, '/v1/moments', form({ data: M4A, name: 'a.m4a' }, { title: 't'.repeat(201) })), 400, 'VALIDATION_FAILED'],
-      [
-        'two files',
-        () => {
-          const body = form({ data: M4A, name: 'a.m4a' });
-          body.append('file', new Blob([new Uint8Array(M4A)]), 'b.m4a');
-          return post(api, '/v1/moments', body);
-        },
-        400,
-        'TOO_MANY_FILES',
-      ],
-      ['a JSON body', () => fetch(`${api.base}/v1/moments`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }), 415, 'MULTIPART_REQUIRED'],
-      ['multipart without a boundary', () => fetch(`${api.base}/v1/moments`, { method: 'POST', body: 'x', headers: { 'content-type': 'multipart/form-data' } }), 400, 'INVALID_MULTIPART'],
-    ];
-
-    it.each(cases)('%s', async (_name, send, status, code) => {
-      const [rows, objects] = [await rowCount(), await objectCount()];
-      const problem = await expectProblem(await send(), status, code);
-      expect(problem.instance).toMatch(/^\/v1\/moments$/);
-      expect(await rowCount()).toBe(rows);
-      expect(await objectCount()).toBe(objects);
-    });
-
     it('lists every blueprint error with its JSON path', async () => {
       const response = await post(api, '/v1/moments', form({ data: M4A, name: 'a.m4a' }, { blueprint_json: JSON.stringify({ ...BLUEPRINT, tempo_bpm: 500, extra: 1 }) }));
       const problem = await expectProblem(response, 422, 'BLUEPRINT_INVALID');
       expect(problem.errors).toEqual(expect.arrayContaining([{ path: '/tempo_bpm', message: 'must be <= 220' }, { path: '/extra', message: 'unknown property' }]));
     });
-  });
-
-  it('keeps a hostile filename only as sanitised metadata', async () => {
-    const response = await post(api, '/v1/moments', form({ data: M4A, name: `../../${'x'.repeat(10_000)}/../../etc/passwd` }));
-    expect(response.status).toBe(202);
-    const { id } = await response.json();
-    const row = (await db.query('SELECT original_filename, assets FROM moments WHERE id = $1', [id])).rows[0];
-    expect(row.original_filename).toBe('passwd');
-    expect(row.assets.original).toBe(`moments/${id}/original.m4a`);
-    expect(await storage.listKeys(`moments/${id}/`)).toEqual([`moments/${id}/original.m4a`]);
-
-    const long = await post(api, '/v1/moments', form({ data: M4A, name: `${'y'.repeat(10_000)}.m4a` }));
-    const moment = await (await fetch(`${api.base}/v1/moments/${(await long.json()).id}`)).json();
-    expect(moment.original_filename).toBe('y'.repeat(255));
   });
 
   describe('Idempotency-Key', () => {
@@ -221,12 +171,15 @@ describe('api against Postgres, Redis and S3', () => {
     it('creates exactly one moment from concurrent duplicates and leaves no stray objects', async () => {
       const key = `race-${randomUUID()}`;
       const [rows, objects] = [await rowCount(), await objectCount()];
-      const responses = await Promise.all(Array.from({ length: 6 }, () => post(api, '/v1/moments', form({ data: M4A, name: 'hum.m4a' }), { 'idempotency-key': key })));
+      const responses = await Promise.all(Array.from({ length: 10 }, () => post(api, '/v1/moments', form({ data: M4A, name: 'hum.m4a' }), { 'idempotency-key': key })));
       const bodies = await Promise.all(responses.map((response) => response.json()));
-      expect(responses.map((response) => response.status)).toEqual(Array(6).fill(202));
-      expect(new Set(bodies.map((body) => body.id)).size).toBe(1);
+      expect(responses.map((response) => response.status)).toEqual(Array(10).fill(202));
+      const ids = new Set(bodies.map((body) => body.id));
+      expect(ids.size).toBe(1);
       expect(await rowCount()).toBe(rows + 1);
       expect(await objectCount()).toBe(objects + 1);
+      const [id] = ids;
+      expect(await storage.listKeys(`moments/${id}/`)).toEqual([`moments/${id}/original.m4a`]);
     });
 
     it('refuses a key over 255 characters', async () => {

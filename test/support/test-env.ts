@@ -46,6 +46,8 @@ export async function createTestEnv(overrides: NodeJS.ProcessEnv = {}): Promise<
     PORT: '0',
     MCP_HTTP_PORT: '0',
     RECONCILE_INTERVAL_MS: '2000',
+    // Tests create moments in bursts from one address; the rate-limit tests set their own.
+    RATE_LIMIT_CREATE_PER_MINUTE: '100000',
     ...overrides,
   };
   const config = loadConfig(env);

@@ -1,15 +1,20 @@
 import { Module, ValidationPipe, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { ThrottlerModule } from '@nestjs/throttler';
+import type { Express } from 'express';
 import helmet from 'helmet';
-import { CoreModule, type AppConfig } from '@mcm/core';
+import { APP_CONFIG, CoreModule, type AppConfig } from '@mcm/core';
 import { AdminController } from './controllers/admin.controller';
 import { CompatController } from './controllers/compat.controller';
 import { HealthController } from './controllers/health.controller';
 import { MomentsController } from './controllers/moments.controller';
 import { AdminGuard } from './guards/admin.guard';
+import { ApiKeyGuard } from './guards/api-key.guard';
+import { CREATE_THROTTLER, CreateRateLimitGuard } from './guards/create-rate-limit.guard';
 import { setupOpenApi } from './openapi';
 import { ProblemDetailsFilter } from './problem/problem-details.filter';
 import { validationProblem } from './problem/validation';
+import { RedisThrottlerStorage } from './rate-limit/redis-throttler.storage';
 import { AdminService } from './services/admin.service';
 import { HealthService } from './services/health.service';
 import { MomentViewService } from './services/moment-view.service';
@@ -22,7 +27,16 @@ export class ApiModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: ApiModule,
-      imports: [CoreModule.forRoot(config)],
+      imports: [
+        CoreModule.forRoot(config),
+        ThrottlerModule.forRootAsync({
+          inject: [APP_CONFIG],
+          useFactory: (appConfig: AppConfig) => ({
+            throttlers: [{ name: CREATE_THROTTLER, ttl: 60_000, limit: appConfig.RATE_LIMIT_CREATE_PER_MINUTE }],
+            storage: new RedisThrottlerStorage(appConfig.REDIS_URL, appConfig.QUEUE_PREFIX),
+          }),
+        }),
+      ],
       controllers: [MomentsController, CompatController, AdminController, HealthController],
       providers: [
         MomentsService,
@@ -31,6 +45,8 @@ export class ApiModule {
         AdminService,
         HealthService,
         AdminGuard,
+        ApiKeyGuard,
+        CreateRateLimitGuard,
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         {
           provide: APP_PIPE,
@@ -48,6 +64,7 @@ export class ApiModule {
 
 /** Everything the running app adds around the module; the tests call it too. */
 export function configureApi(app: INestApplication, config: Pick<AppConfig, 'CORS_ORIGINS' | 'MAX_UPLOAD_MB'>): void {
+  (app.getHttpAdapter().getInstance() as Express).disable('x-powered-by');
   app.use(
     helmet({
       // Swagger UI at /docs uses inline styles; plain-http deployments must not have their assets upgraded.
@@ -56,7 +73,12 @@ export function configureApi(app: INestApplication, config: Pick<AppConfig, 'COR
   );
   const origins = config.CORS_ORIGINS?.split(',').map((origin) => origin.trim()).filter(Boolean) ?? [];
   if (origins.length) {
-    app.enableCors({ origin: origins, allowedHeaders: ['Content-Type', 'Authorization', 'Idempotency-Key'], maxAge: 600 });
+    app.enableCors({
+      origin: origins,
+      allowedHeaders: ['Content-Type', 'Authorization', 'X-Api-Key', 'Idempotency-Key'],
+      exposedHeaders: ['Retry-After'],
+      maxAge: 600,
+    });
   }
   gateExpectContinue(app.getHttpServer(), config.MAX_UPLOAD_MB);
   app.enableShutdownHooks();

@@ -1,26 +1,18 @@
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
-import { ConsoleLogger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { StorageRepository, loadConfigOrExit, migrate } from '@mcm/core';
+import { StorageRepository, loadConfigOrExit, logLevels, migrate, redactSecrets, secretValues, type AppConfig } from '@mcm/core';
 import { ApiModule, configureApi } from './api.module';
+import { ApiLogger } from './logging/api-logger';
 
-const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
-
-/** Logs go to stderr: stdout carries only the "listening" line other processes wait for. */
-class StderrLogger extends ConsoleLogger {
-  protected override printMessages(messages: unknown[], context?: string, logLevel?: LogLevel, _stream?: 'stdout' | 'stderr', errorStack?: unknown): void {
-    super.printMessages(messages, context, logLevel, 'stderr', errorStack);
-  }
-}
+let config: AppConfig | undefined;
 
 async function bootstrap(): Promise<void> {
-  const config = loadConfigOrExit();
+  config = loadConfigOrExit();
   await migrate(config.DATABASE_URL);
-  const logger = new StderrLogger('api', { logLevels: LEVELS.slice(0, LEVELS.indexOf(config.LOG_LEVEL) + 1) });
+  const logger = new ApiLogger('api', { logLevels: logLevels(config.LOG_LEVEL) }, secretValues(config));
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { logger });
-  app.disable('x-powered-by');
   configureApi(app, config);
   await app.get(StorageRepository).ensureBucket();
   await app.listen(config.PORT, config.HOST);
@@ -29,6 +21,6 @@ async function bootstrap(): Promise<void> {
 }
 
 bootstrap().catch((error: Error) => {
-  process.stderr.write(`api failed to start: ${error.message}\n`);
+  process.stderr.write(`api failed to start: ${redactSecrets(error.message, config ? secretValues(config) : [])}\n`);
   process.exit(1);
 });

@@ -2,6 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { BLUEPRINT_SCHEMA } from '@mcm/pipeline';
 import { ADMIN_SECURITY } from './controllers/admin.controller';
+import { CLIENT_BEARER_SECURITY, CLIENT_KEY_SECURITY } from './controllers/api-docs.decorators';
 import { ProblemDto } from './dtos/problem.dto';
 
 export const DOCS_PATH = 'docs';
@@ -27,6 +28,8 @@ function documentConfig(): Omit<OpenAPIObject, 'paths'> {
     .addTag('Admin', 'Operator endpoints: inspect and retry jobs. Bearer ADMIN_TOKEN.')
     .addTag('Health', 'Liveness and readiness probes.')
     .addSecurity(ADMIN_SECURITY, { type: 'http', scheme: 'bearer', description: 'The ADMIN_TOKEN of the deployment.' })
+    .addSecurity(CLIENT_KEY_SECURITY, { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'A client key from API_KEYS, when the deployment configures them.' })
+    .addSecurity(CLIENT_BEARER_SECURITY, { type: 'http', scheme: 'bearer', description: 'The same client key, as a bearer token.' })
     .build();
 }
 

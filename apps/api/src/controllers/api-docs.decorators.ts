@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiHeader, ApiParam } from '@nestjs/swagger';
+import { ApiHeader, ApiParam, ApiSecurity } from '@nestjs/swagger';
 import { MOMENT_ID_EXAMPLE } from '../dtos/moment.dto';
 import { ApiProblem } from '../problem/api-problem.decorator';
 
@@ -11,6 +11,23 @@ export function ApiUploadProblems() {
     ApiProblem(415, ['UNSUPPORTED_MEDIA_TYPE', 'MULTIPART_REQUIRED'], 'The file is not audio (checked by content), or the body is not multipart/form-data.'),
     ApiProblem(422, ['AUDIO_UNDECODABLE', 'AUDIO_EMPTY', 'AUDIO_TOO_LONG', 'BLUEPRINT_INVALID', 'IDEMPOTENCY_KEY_REUSED'], 'The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request.'),
   );
+}
+
+export const CLIENT_KEY_SECURITY = 'api_key';
+export const CLIENT_BEARER_SECURITY = 'client_bearer';
+
+/** Client routes: an API key when the deployment configures API_KEYS, anonymous otherwise. */
+export function ApiClientKey() {
+  return applyDecorators(
+    ApiSecurity(CLIENT_KEY_SECURITY),
+    ApiSecurity(CLIENT_BEARER_SECURITY),
+    ApiSecurity({}),
+    ApiProblem(401, ['API_KEY_REQUIRED', 'API_KEY_INVALID'], 'The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.'),
+  );
+}
+
+export function ApiCreateRateLimit() {
+  return ApiProblem(429, ['RATE_LIMITED'], 'Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE. `Retry-After` says when to try again.');
 }
 
 export function ApiIdempotencyKey() {

@@ -1,19 +1,24 @@
-import { Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Req, UseGuards } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { CreateMomentFormDto, CreateMomentResponseDto } from '../dtos/create-moment.dto';
 import { MomentDto } from '../dtos/moment.dto';
+import { ApiKeyGuard, ClientOwner } from '../guards/api-key.guard';
+import { CreateRateLimitGuard } from '../guards/create-rate-limit.guard';
 import { ApiProblem } from '../problem/api-problem.decorator';
 import { MomentsService } from '../services/moments.service';
-import { ApiIdempotencyKey, ApiMomentId, ApiUploadProblems } from './api-docs.decorators';
+import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentId, ApiUploadProblems } from './api-docs.decorators';
 
 @ApiTags('Moments')
+@ApiClientKey()
+@UseGuards(ApiKeyGuard)
 @Controller('v1/moments')
 export class MomentsController {
   constructor(private readonly service: MomentsService) {}
 
   @Post()
   @HttpCode(202)
+  @UseGuards(CreateRateLimitGuard)
   @ApiOperation({
     operationId: 'createMoment',
     summary: 'Upload a recording and start a moment',
@@ -25,8 +30,9 @@ export class MomentsController {
   @ApiIdempotencyKey()
   @ApiAcceptedResponse({ type: CreateMomentResponseDto, description: 'The moment was created (or replayed) and is queued.' })
   @ApiUploadProblems()
-  create(@Req() request: Request): Promise<CreateMomentResponseDto> {
-    return this.service.createMoment(request);
+  @ApiCreateRateLimit()
+  create(@Req() request: Request, @ClientOwner() owner: string | null): Promise<CreateMomentResponseDto> {
+    return this.service.createMoment(request, owner);
   }
 
   @Get(':id')
@@ -37,9 +43,9 @@ export class MomentsController {
   })
   @ApiMomentId()
   @ApiOkResponse({ type: MomentDto })
-  @ApiProblem(404, ['MOMENT_NOT_FOUND'], 'No moment has this id (malformed ids included).')
-  get(@Param('id') id: string): Promise<MomentDto> {
-    return this.service.get(id);
+  @ApiProblem(404, ['MOMENT_NOT_FOUND'], 'No moment has this id (malformed ids included), or it belongs to another API key.')
+  get(@Param('id') id: string, @ClientOwner() owner: string | null): Promise<MomentDto> {
+    return this.service.get(id, owner);
   }
 
   @Post(':id/cancel')
@@ -53,7 +59,7 @@ export class MomentsController {
   @ApiAcceptedResponse({ type: MomentDto, description: 'The moment, now CANCELED.' })
   @ApiProblem(404, ['MOMENT_NOT_FOUND'], 'No moment has this id.')
   @ApiProblem(409, ['MOMENT_NOT_CANCELABLE'], 'The moment already finished (COMPLETED, FAILED or CANCELED).')
-  cancel(@Param('id') id: string): Promise<MomentDto> {
-    return this.service.cancel(id);
+  cancel(@Param('id') id: string, @ClientOwner() owner: string | null): Promise<MomentDto> {
+    return this.service.cancel(id, owner);
   }
 }

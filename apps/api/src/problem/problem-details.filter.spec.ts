@@ -1,4 +1,4 @@
-import { BadRequestException, NotFoundException, type ArgumentsHost } from '@nestjs/common';
+import { BadRequestException, Logger, NotFoundException, type ArgumentsHost } from '@nestjs/common';
 import { describe, expect, it, vi } from 'vitest';
 import { AppError } from './app-error';
 import { ProblemDetailsFilter, renderProblem } from './problem-details.filter';
@@ -53,9 +53,14 @@ describe('ProblemDetailsFilter', () => {
 
   it('never leaks internals of an unexpected error', () => {
     const { argumentsHost, response } = host();
-    const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
-    new ProblemDetailsFilter().catch(new Error('connect ECONNREFUSED postgres://user:secret@db'), argumentsHost);
+    const logged = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const filter = new ProblemDetailsFilter({ ADMIN_TOKEN: 'admin-token-0123456789', MCP_AUTH_TOKEN: 'mcp-token-abcdef' });
+    filter.catch(new Error('connect ECONNREFUSED postgres://user:secret@db; sent admin-token-0123456789 and mcp-token-abcdef'), argumentsHost);
+    const lines = logged.mock.calls.map((call) => String(call[0]));
     logged.mockRestore();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('postgres://***@db');
+    for (const secret of ['secret', 'admin-token-0123456789', 'mcp-token-abcdef']) expect(lines[0]).not.toContain(secret);
     expect(response.statusCode).toBe(500);
     const body = JSON.parse(response.body);
     expect(body).toMatchObject({ status: 500, code: 'INTERNAL_ERROR', title: 'Internal Server Error' });

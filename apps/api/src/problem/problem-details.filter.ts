@@ -1,5 +1,6 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { Catch, HttpException, Inject, Logger, Optional, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { APP_CONFIG, redactSecrets, secretValues, type AppConfig } from '@mcm/core';
 import { AppError, type FieldError } from './app-error';
 
 export const PROBLEM_BASE_URL = 'https://main-character.app/problems/';
@@ -143,6 +144,11 @@ export function sendProblem(request: IncomingMessage, response: ServerResponse, 
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Problem');
+  private readonly secrets: string[];
+
+  constructor(@Optional() @Inject(APP_CONFIG) config?: Partial<AppConfig>) {
+    this.secrets = config ? secretValues(config) : [];
+  }
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
@@ -150,7 +156,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const response = http.getResponse<ServerResponse>();
     const rendered = renderProblem(exception);
     if (rendered.problem.status >= 500) {
-      this.logger.error(`${request.method} ${request.url?.split('?')[0]}: ${(exception as Error)?.stack ?? String(exception)}`);
+      // Errors of drivers quote connection strings and requests: mask credentials before logging.
+      const what = (exception as Error)?.stack ?? String(exception);
+      this.logger.error(redactSecrets(`${request.method} ${request.url?.split('?')[0]}: ${what}`, this.secrets));
     }
     sendProblem(request, response, rendered);
   }

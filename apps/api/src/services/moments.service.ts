@@ -26,6 +26,28 @@ interface CreateInput {
   upload: ReceivedUpload & { path: string };
   idempotencyKey: string | null;
   requestHash: string;
+  owner: string | null;
+}
+
+/** A blueprint nests a few levels; anything deeper is refused before JSON.parse recurses into it. */
+export const MAX_BLUEPRINT_DEPTH = 32;
+
+/** True when the JSON text opens more than `max` arrays/objects at once (strings are skipped). */
+export function nestsDeeperThan(json: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i += 1) {
+    const char = json.charCodeAt(i);
+    if (inString) {
+      if (char === 0x5c) i += 1; // backslash: skip the escaped character
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) inString = true;
+    else if (char === 0x5b || char === 0x7b) {
+      depth += 1;
+      if (depth > max) return true;
+    } else if (char === 0x5d || char === 0x7d) depth -= 1;
+  }
+  return false;
 }
 
 /** JSON with sorted keys, so equal values hash equally. */
@@ -52,42 +74,46 @@ export class MomentsService {
     private readonly view: MomentViewService,
   ) {}
 
-  /** Loads a moment; a malformed id is just another unknown id. */
-  async findOrFail(id: string): Promise<MomentEntity> {
-    const moment = UUID.test(id) ? await this.moments.findById(id.toLowerCase()) : null;
-    if (!moment) throw new AppError(404, 'MOMENT_NOT_FOUND', `No moment with id ${id.slice(0, 64)}.`);
+  /**
+   * Loads a moment; a malformed id is just another unknown id. With an `owner` (a client's key,
+   * or null for anonymous clients) another client's moment is unknown too; admin passes none.
+   */
+  async findOrFail(id: string, owner?: string | null): Promise<MomentEntity> {
+    const found = UUID.test(id) ? await this.moments.findById(id.toLowerCase()) : null;
+    const moment = found && (owner === undefined || (found.owner ?? null) === owner) ? found : null;
+    if (!moment) throw new AppError(404, 'MOMENT_NOT_FOUND', 'No moment has this id.');
     return moment;
   }
 
-  async get(id: string): Promise<MomentDto> {
-    return this.view.toDto(await this.findOrFail(id));
+  async get(id: string, owner: string | null): Promise<MomentDto> {
+    return this.view.toDto(await this.findOrFail(id, owner));
   }
 
-  async cancel(id: string): Promise<MomentDto> {
-    const moment = await this.findOrFail(id);
+  async cancel(id: string, owner: string | null): Promise<MomentDto> {
+    const moment = await this.findOrFail(id, owner);
     const notCancelable = () => new AppError(409, 'MOMENT_NOT_CANCELABLE', `The moment is ${moment.status.toLowerCase()}; only a moment in progress can be canceled.`);
     if (TERMINAL_STATUSES.includes(moment.status)) throw notCancelable();
     const outcome = await this.lifecycle.apply(moment.id, { type: 'CANCEL', reason: 'canceled by the client' });
-    if (!outcome) throw new AppError(404, 'MOMENT_NOT_FOUND', `No moment with id ${id}.`);
+    if (!outcome) throw new AppError(404, 'MOMENT_NOT_FOUND', 'No moment has this id.');
     if (!outcome.applied) throw notCancelable();
     return this.view.toDto(outcome.moment);
   }
 
-  async createMoment(request: IncomingMessage): Promise<CreateMomentResponseDto> {
-    const { moment } = await this.create(request);
+  async createMoment(request: IncomingMessage, owner: string | null): Promise<CreateMomentResponseDto> {
+    const { moment } = await this.create(request, owner);
     return { job_id: moment.id, id: moment.id, status: moment.status, status_url: this.view.url(`/v1/moments/${moment.id}`) };
   }
 
-  async createMomentCompat(request: IncomingMessage): Promise<CompatCreateMomentResponseDto> {
-    const { moment } = await this.create(request);
+  async createMomentCompat(request: IncomingMessage, owner: string | null): Promise<CompatCreateMomentResponseDto> {
+    const { moment } = await this.create(request, owner);
     return { job_id: moment.id, status: moment.status, status_url: this.view.url(`/v1/status/${moment.id}`) };
   }
 
   /**
    * Creates a moment from an upload. Every check runs before anything is stored; a retried
-   * request with the same Idempotency-Key returns the moment the first one made.
+   * request with the same Idempotency-Key (and the same owner) returns the moment the first one made.
    */
-  async create(request: IncomingMessage): Promise<CreatedMoment> {
+  async create(request: IncomingMessage, owner: string | null): Promise<CreatedMoment> {
     const header = request.headers['idempotency-key'];
     const idempotencyKey = Array.isArray(header) ? header.join(',') : (header ?? null);
     if (idempotencyKey !== null && (idempotencyKey.length === 0 || idempotencyKey.length > 255 || !/^[\x21-\x7e]+$/.test(idempotencyKey))) {
@@ -104,10 +130,10 @@ export class MomentsService {
         .digest('hex');
 
       if (idempotencyKey) {
-        const existing = await this.moments.findByIdempotencyKey(idempotencyKey, null);
+        const existing = await this.moments.findByIdempotencyKey(idempotencyKey, owner);
         if (existing) return { moment: this.replay(existing, requestHash), replayed: true };
       }
-      return await this.store({ form, blueprint, upload: upload as CreateInput['upload'], idempotencyKey, requestHash });
+      return await this.store({ form, blueprint, upload: upload as CreateInput['upload'], idempotencyKey, requestHash, owner });
     } finally {
       await upload.cleanup();
     }
@@ -122,6 +148,11 @@ export class MomentsService {
 
   private parseBlueprint(json: string | undefined): Blueprint | null {
     if (json === undefined || json.trim() === '') return null;
+    if (nestsDeeperThan(json, MAX_BLUEPRINT_DEPTH)) {
+      throw new AppError(422, 'BLUEPRINT_INVALID', `blueprint_json nests deeper than ${MAX_BLUEPRINT_DEPTH} levels.`, {
+        errors: [{ path: '/', message: `nests deeper than ${MAX_BLUEPRINT_DEPTH} levels` }],
+      });
+    }
     let value: unknown;
     try {
       value = JSON.parse(json);
@@ -146,7 +177,7 @@ export class MomentsService {
     return existing;
   }
 
-  private async store({ form, blueprint, upload, idempotencyKey, requestHash }: CreateInput): Promise<CreatedMoment> {
+  private async store({ form, blueprint, upload, idempotencyKey, requestHash, owner }: CreateInput): Promise<CreatedMoment> {
     const type = await this.uploads.sniff(upload.path);
     await this.uploads.probe(upload.path);
 
@@ -163,6 +194,7 @@ export class MomentsService {
         title: form.title ?? null,
         lyrics: form.lyrics ?? null,
         originalFilename: upload.filename,
+        owner,
         idempotencyKey,
         requestHash,
       });

@@ -40,6 +40,12 @@ export interface SniffedType {
   mime: string;
 }
 
+/** What busboy's lenient UTF-8 decoding puts where bytes were not UTF-8. */
+const REPLACEMENT_CHARACTER = '\uFFFD';
+
+const invalidEncoding = (what: string) =>
+  new AppError(400, 'INVALID_ENCODING', `${what} is not valid UTF-8. Send text fields and the file name as UTF-8.`);
+
 /** A file name fit to keep as metadata: the last path segment, printable, at most 255 characters. */
 export function sanitizeFilename(raw: string | undefined | null): string | null {
   if (!raw) return null;
@@ -118,6 +124,10 @@ export class UploadService {
           stream.resume();
           return fail(new AppError(400, 'UNEXPECTED_FILE_FIELD', `Only one file part, named \`file\`, is accepted (got \`${name.slice(0, 64)}\`).`));
         }
+        if (info.filename?.includes(REPLACEMENT_CHARACTER)) {
+          stream.resume();
+          return fail(invalidEncoding('The file name'));
+        }
         file = stream;
         filename = sanitizeFilename(info.filename);
         stream.on('limit', () => fail(this.tooLarge()));
@@ -136,6 +146,7 @@ export class UploadService {
         if (info.nameTruncated) return fail(new AppError(400, 'INVALID_MULTIPART', 'A field name is too long.'));
         if (info.valueTruncated) return fail(new AppError(413, 'FIELD_TOO_LARGE', `The field \`${name}\` is larger than ${FIELD_LIMITS.fieldSize} bytes.`));
         if (name === 'file') return; // text where the recording belongs: reported as FILE_REQUIRED
+        if (value.includes(REPLACEMENT_CHARACTER)) return fail(invalidEncoding(`The field \`${name.slice(0, 64)}\``));
         if (name in fields) return fail(new AppError(400, 'DUPLICATE_FIELD', `The field \`${name.slice(0, 64)}\` is given twice.`));
         fields[name] = value;
       });
@@ -151,6 +162,13 @@ export class UploadService {
         });
       });
       request.on('aborted', () => fail(new AppError(400, 'REQUEST_ABORTED', 'The client closed the request before it ended.')));
+      // A chunked body declares no length: count it, so no part (a text field included) can be endless.
+      let received = 0;
+      const maxBodyBytes = this.maxFileBytes + MULTIPART_SLACK_BYTES;
+      request.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > maxBodyBytes) fail(this.tooLarge());
+      });
       request.pipe(parser);
     });
   }

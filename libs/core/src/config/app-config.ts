@@ -50,6 +50,14 @@ const schema = z.object({
   WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).max(3_600_000).default(15_000),
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
   CORS_ORIGINS: optional,
+  API_KEYS: optional.pipe(
+    z
+      .string()
+      .transform((value) => value.split(',').map((key) => key.trim()).filter(Boolean))
+      .pipe(z.array(z.string().min(16, 'each key must be at least 16 characters').regex(/^[\x21-\x7e]+$/, 'keys are visible ASCII without spaces')))
+      .optional(),
+  ),
+  RATE_LIMIT_CREATE_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
 });
 
 export type AppConfig = Omit<z.infer<typeof schema>, 'MCP_BASE_URL'> & {
