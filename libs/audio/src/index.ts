@@ -5,7 +5,7 @@ export * from './loudness';
 export * from './analysis';
 export * from './compose';
 export { renderInstrumental } from './instrumental';
-export { renderVocals } from './vocals';
+export { closeVocalWorkers, hookSections, renderVocals, type VocalOptions, type VocalReport } from './vocals';
 export * from './mix';
 export * from './peaks';
 export { closeAudioWorkers } from './dsp.pool';

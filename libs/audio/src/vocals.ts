@@ -1,62 +1,237 @@
 import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { availableParallelism } from 'node:os';
+import Piscina from 'piscina';
 import { parseTimeSignature, type Analysis, type Blueprint } from '@mcm/pipeline';
 import { AudioError } from './audio-error';
 import { runFfmpeg } from './ffmpeg';
+import { parseKey, scaleOf, type MusicalKey } from './harmony';
 import { blueprintFrames, RENDER_RATE } from './instrumental';
+import type { NotePitchTask } from './vocal.worker';
 import { encodeWav16 } from './wav';
 
 const VOCAL_TARGET_LUFS = -18;
-const FADE_IN_SECONDS = 0.01;
-const FADE_OUT_SECONDS = 0.08;
+// Spoken lyrics sit a little under the sung hook so the user's own voice stays the lead.
+const SPEECH_TARGET_LUFS = -20;
+const FADE_IN_SECONDS = 0.02;
+const FADE_OUT_SECONDS = 0.15;
+// The pitch tracker works on a band-limited 8 kHz copy, as the analysis does.
+const PITCH_RATE = 8_000;
+// Pitch shifting at half the render rate halves rubberband's cost; a phone take holds nothing above 11 kHz that matters.
+const SHIFT_RATE = 22_050;
 
-/** Beat where the voice enters: the first section with energy ≥ 0.6, else the second section, else the top. */
-export function vocalEntryBeat(blueprint: Blueprint): number {
+export interface VocalOptions {
+  /** A rendition of the blueprint's lyrics (ElevenLabs text-to-speech); spoken over the verse when given. */
+  speech?: string | null;
+}
+
+export interface VocalReport {
+  duration_s: number;
+  /** Start of each placement of the user's clip, in beats. */
+  hook_beats: number[];
+  /** Per detected note: the correction applied, in cents (NaN where the note had no stable pitch). */
+  corrections_cents: number[];
+  /** Start of the spoken lyrics, in beats, when a speech rendition was given. */
+  speech_beat: number | null;
+}
+
+interface SectionSpan {
+  index: number;
+  startBeat: number;
+  beats: number;
+}
+
+function sectionSpans(blueprint: Blueprint): SectionSpan[] {
   const { beatsPerBar } = parseTimeSignature(blueprint.time_signature);
-  let index = blueprint.sections.findIndex((section) => (section.energy ?? 0.5) >= 0.6);
-  if (index < 0) index = blueprint.sections.length > 1 ? 1 : 0;
-  const bars = blueprint.sections.slice(0, index).reduce((sum, section) => sum + section.bars, 0);
-  return bars * beatsPerBar;
+  let beat = 0;
+  return blueprint.sections.map((section, index) => {
+    const span = { index, startBeat: beat, beats: section.bars * beatsPerBar };
+    beat += span.beats;
+    return span;
+  });
 }
 
 /**
- * The user's own take, cleaned (80 Hz high-pass, light denoise, silence trimmed at both ends), brought to
- * about −18 LUFS and placed on the beat grid at the vocal entry, padded to exactly the blueprint's length.
+ * The sections the user's clip is sung over: those the arrangement gives vocals, else those named
+ * chorus or hook, else the highest-energy ones.
  */
-export async function renderVocals(input: string, blueprint: Blueprint, analysis: Analysis, outWav: string): Promise<{ duration_s: number }> {
+export function hookSections(blueprint: Blueprint): SectionSpan[] {
+  const spans = sectionSpans(blueprint);
+  const arranged = spans.filter((span) => blueprint.arrangement?.[span.index]?.vocals === true);
+  if (arranged.length) return arranged;
+  const named = spans.filter((span) => /chorus|hook/i.test(blueprint.sections[span.index].name));
+  if (named.length) return named;
+  const top = Math.max(...blueprint.sections.map((section) => section.energy ?? 0.5));
+  return spans.filter((span) => (blueprint.sections[span.index].energy ?? 0.5) >= top - 1e-9);
+}
+
+/** Beat where the voice first enters: the start of the first hook section. */
+export function vocalEntryBeat(blueprint: Blueprint): number {
+  return hookSections(blueprint)[0]?.startBeat ?? 0;
+}
+
+/** Where spoken lyrics go: the last section before the first hook that has no vocals (the verse), else the first hook. */
+export function speechSection(blueprint: Blueprint): SectionSpan {
+  const hooks = hookSections(blueprint);
+  const first = hooks[0];
+  const before = sectionSpans(blueprint).filter((span) => span.startBeat < (first?.startBeat ?? 0));
+  const verse = before.filter((span) => /verse/i.test(blueprint.sections[span.index].name)).at(-1) ?? before.at(-1);
+  return verse ?? first;
+}
+
+/** The scale tone nearest to a fractional MIDI pitch (ties go down). */
+export function nearestScaleTone(midi: number, key: MusicalKey): number {
+  const scale = new Set(scaleOf(key));
+  let best = Math.round(midi);
+  let bestDistance = Infinity;
+  for (let candidate = Math.floor(midi) - 2; candidate <= Math.ceil(midi) + 2; candidate++) {
+    if (!scale.has(((candidate % 12) + 12) % 12)) continue;
+    const distance = Math.abs(candidate - midi);
+    if (distance < bestDistance - 1e-9) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+let pool: Piscina | undefined;
+
+function vocalPool(): Piscina {
+  const filename = __filename.endsWith('.js') ? path.join(__dirname, 'vocal.worker.js') : path.join(__dirname, 'vocal-worker.loader.cjs');
+  pool ??= new Piscina({ filename, maxThreads: Math.max(1, Math.min(2, availableParallelism())), idleTimeout: 30_000 });
+  return pool;
+}
+
+/** Stops the vocal engine's worker threads (tests and graceful shutdown); the pool restarts on next use. */
+export async function closeVocalWorkers(): Promise<void> {
+  const current = pool;
+  pool = undefined;
+  await current?.destroy();
+}
+
+async function measureNotePitches(input: string, notes: NotePitchTask['notes']): Promise<number[]> {
+  if (notes.length === 0) return [];
+  const { stdout } = await runFfmpeg(['-i', input, '-map', '0:a:0', '-af', 'highpass=f=70,lowpass=f=1000', '-ac', '1', '-ar', String(PITCH_RATE), '-f', 'f32le', 'pipe:1'], {
+    stdout: true,
+    failureCode: 'AUDIO_UNDECODABLE',
+    failureRetryable: false,
+  });
+  const pcm = new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
+  try {
+    return (await vocalPool().run({ pcm, sampleRate: PITCH_RATE, notes } satisfies NotePitchTask, { name: 'notePitches', transferList: [pcm.buffer as ArrayBuffer] })) as number[];
+  } catch (error) {
+    throw new AudioError('AUDIO_ENGINE_FAILED', `vocal pitch worker failed: ${(error as Error).message}`, true);
+  }
+}
+
+/**
+ * rubberband pitch ratios for each note, switched by asendcmd at the note's onset (in seconds of the
+ * trimmed clip) and held through the gap that follows, so one continuous pass needs no splices.
+ */
+function correctionCommands(notes: Analysis['notes'], pitches: number[], key: MusicalKey, clipStart: number): { commands: string; cents: number[] } {
+  const cents: number[] = [];
+  const entries: string[] = [];
+  notes.forEach((note, index) => {
+    const pitch = pitches[index];
+    if (!Number.isFinite(pitch)) {
+      cents.push(NaN);
+      return;
+    }
+    const shift = nearestScaleTone(pitch, key) - pitch;
+    cents.push(Math.round(shift * 1000) / 10);
+    // A few milliseconds early, so the new ratio is in place when the note's attack reaches the shifter.
+    const at = Math.max(0, note.onset_s - clipStart - 0.02);
+    entries.push(`${at.toFixed(3)} rubberband pitch ${(2 ** (shift / 12)).toFixed(6)}`);
+  });
+  return { commands: entries.join(';'), cents };
+}
+
+async function decodeStereo(input: string, inputFormat: string[], filters: string[], stream?: Readable): Promise<Float32Array> {
+  const { stdout } = await runFfmpeg([...inputFormat, '-i', input, '-map', '0:a:0', '-af', filters.join(','), '-ac', '2', '-f', 'f32le', 'pipe:1'], {
+    stdout: true,
+    input: stream,
+  });
+  const frames = Math.floor(stdout.length / 8);
+  return new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + frames * 8));
+}
+
+/** Copies an interleaved stereo clip into the stem at `startFrame`, at most `maxFrames` long, with short fades at both ends. */
+function place(clip: Float32Array, left: Float32Array, right: Float32Array, startFrame: number, maxFrames: number): void {
+  const length = Math.max(0, Math.min(clip.length / 2, maxFrames, left.length - startFrame));
+  const fadeIn = Math.min(length, Math.round(FADE_IN_SECONDS * RENDER_RATE));
+  const fadeOut = Math.min(length, Math.round(FADE_OUT_SECONDS * RENDER_RATE));
+  for (let i = 0; i < length; i++) {
+    const envelope = Math.min(1, i < fadeIn ? i / fadeIn : 1, i >= length - fadeOut ? (length - i) / fadeOut : 1);
+    left[startFrame + i] += clip[i * 2] * envelope;
+    right[startFrame + i] += clip[i * 2 + 1] * envelope;
+  }
+}
+
+/**
+ * The user's own take, pitch-corrected towards the key's scale (each hummed note moved by the cents to
+ * its nearest scale tone), cleaned (80 Hz high-pass, light denoise, silence trimmed), brought to about
+ * −18 LUFS and sung at the start of every hook section on the beat grid, with fades; with a speech
+ * rendition, the lyrics are spoken over the verse. Padded to exactly the blueprint's length, 44.1 kHz stereo.
+ */
+export async function renderVocals(input: string, blueprint: Blueprint, analysis: Analysis, outWav: string, options: VocalOptions = {}): Promise<VocalReport> {
   // Gain from the analysis' measurement so a −45 LUFS phone take reaches the target before the silence gate sees it.
   const gainDb = Math.max(-20, Math.min(40, VOCAL_TARGET_LUFS - (Number.isFinite(analysis.loudness_lufs) ? analysis.loudness_lufs : VOCAL_TARGET_LUFS)));
   const start = Math.max(0, analysis.voiced_start_s - 0.05);
   const end = analysis.voiced_end_s > start ? analysis.voiced_end_s + 0.1 : analysis.duration_s;
-  const filters = [
+  const notes = analysis.notes.filter((note) => note.onset_s + note.duration_s > start && note.onset_s < end);
+  const cleaning = [
     `atrim=start=${start.toFixed(3)}:end=${end.toFixed(3)}`,
     'asetpts=PTS-STARTPTS',
     `volume=${gainDb.toFixed(2)}dB`,
     'highpass=f=80',
     'afftdn=nr=10:nf=-50',
+    'aformat=channel_layouts=mono',
+    `aresample=${SHIFT_RATE}`,
+  ];
+  // Cleaning and pitch measurement run side by side; the shift needs both.
+  const [cleaned, pitches, speech] = await Promise.all([
+    runFfmpeg(['-i', input, '-map', '0:a:0', '-af', cleaning.join(','), '-f', 'f32le', 'pipe:1'], { stdout: true }).then(({ stdout }) => stdout),
+    measureNotePitches(
+      input,
+      notes.map((note) => ({ start_s: note.onset_s, end_s: note.onset_s + note.duration_s })),
+    ),
+    options.speech
+      ? decodeStereo(options.speech, [], ['highpass=f=80', `loudnorm=I=${SPEECH_TARGET_LUFS}:TP=-3:LRA=11`, `aresample=${RENDER_RATE}`, 'alimiter=limit=0.71:level=false'])
+      : null,
+  ]);
+  const { commands, cents } = correctionCommands(notes, pitches, parseKey(blueprint.key), start);
+  const shaping = [
+    ...(commands ? [`asendcmd=c='${commands}'`, 'rubberband=pitch=1:transients=smooth'] : []),
+    `aresample=${RENDER_RATE}`,
     'silenceremove=start_periods=1:start_threshold=-50dB:start_silence=0.02',
     'areverse',
     'silenceremove=start_periods=1:start_threshold=-50dB:start_silence=0.05',
     'areverse',
     'alimiter=limit=0.89:level=false',
-    `aresample=${RENDER_RATE}`,
   ];
-  const { stdout } = await runFfmpeg(['-i', input, '-map', '0:a:0', '-af', filters.join(','), '-ac', '2', '-f', 'f32le', 'pipe:1'], { stdout: true });
-  const clipFrames = Math.floor(stdout.length / 8);
-  if (clipFrames === 0) throw new AudioError('AUDIO_SILENT', 'no voice left after trimming silence', false);
-  const clip = new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + clipFrames * 8));
+  const clip = await decodeStereo('pipe:0', ['-f', 'f32le', '-ar', String(SHIFT_RATE), '-ac', '1'], shaping, Readable.from([cleaned]));
+  if (clip.length === 0) throw new AudioError('AUDIO_SILENT', 'no voice left after trimming silence', false);
 
   const totalFrames = blueprintFrames(blueprint);
-  const entryFrame = Math.round(((vocalEntryBeat(blueprint) * 60) / blueprint.tempo_bpm) * RENDER_RATE);
-  const length = Math.max(0, Math.min(clipFrames, totalFrames - entryFrame));
+  const framesPerBeat = (60 / blueprint.tempo_bpm) * RENDER_RATE;
   const left = new Float32Array(totalFrames);
   const right = new Float32Array(totalFrames);
-  const fadeIn = Math.min(length, Math.round(FADE_IN_SECONDS * RENDER_RATE));
-  const fadeOut = Math.min(length, Math.round(FADE_OUT_SECONDS * RENDER_RATE));
-  for (let i = 0; i < length; i++) {
-    const envelope = Math.min(1, i < fadeIn ? i / fadeIn : 1, i >= length - fadeOut ? (length - i) / fadeOut : 1);
-    left[entryFrame + i] = clip[i * 2] * envelope;
-    right[entryFrame + i] = clip[i * 2 + 1] * envelope;
+  const hooks = hookSections(blueprint);
+  for (const hook of hooks) place(clip, left, right, Math.round(hook.startBeat * framesPerBeat), Math.round(hook.beats * framesPerBeat));
+  let speechBeat: number | null = null;
+  if (speech && speech.length) {
+    const section = speechSection(blueprint);
+    speechBeat = section.startBeat;
+    const hookStart = hooks.find((hook) => hook.startBeat > section.startBeat)?.startBeat ?? section.startBeat + section.beats;
+    // The spoken line may run on to the next hook but never over it.
+    place(speech, left, right, Math.round(section.startBeat * framesPerBeat), Math.round((Math.max(hookStart, section.startBeat + section.beats) - section.startBeat) * framesPerBeat));
+  }
+  for (let i = 0; i < totalFrames; i++) {
+    left[i] = Math.max(-1, Math.min(1, left[i]));
+    right[i] = Math.max(-1, Math.min(1, right[i]));
   }
   await writeFile(outWav, encodeWav16([left, right], RENDER_RATE));
-  return { duration_s: totalFrames / RENDER_RATE };
+  return { duration_s: totalFrames / RENDER_RATE, hook_beats: hooks.map((hook) => hook.startBeat), corrections_cents: cents, speech_beat: speechBeat };
 }
