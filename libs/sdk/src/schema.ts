@@ -1228,7 +1228,7 @@ export interface operations {
                     "application/json": components["schemas"]["CompatCreateMomentResponseDto"];
                 };
             };
-            /** @description The form is incomplete or malformed. Codes: `FILE_REQUIRED`, `FILE_EMPTY`, `INVALID_MULTIPART`, `TOO_MANY_FILES`, `UNEXPECTED_FILE_FIELD`, `TOO_MANY_FIELDS`, `DUPLICATE_FIELD`, `VALIDATION_FAILED`, `INVALID_IDEMPOTENCY_KEY`. */
+            /** @description The form is incomplete or malformed, or a text field or the file name is not UTF-8. Codes: `FILE_REQUIRED`, `FILE_EMPTY`, `INVALID_MULTIPART`, `TOO_MANY_FILES`, `UNEXPECTED_FILE_FIELD`, `TOO_MANY_FIELDS`, `DUPLICATE_FIELD`, `INVALID_ENCODING`, `VALIDATION_FAILED`, `INVALID_IDEMPOTENCY_KEY`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1237,7 +1237,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "FILE_REQUIRED",
-                     *       "detail": "The form is incomplete or malformed.",
+                     *       "detail": "The form is incomplete or malformed, or a text field or the file name is not UTF-8.",
                      *       "instance": "/v1/…",
                      *       "status": 400,
                      *       "title": "Bad Request",
@@ -1247,7 +1247,26 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The file is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so). Codes: `UPLOAD_TOO_LARGE`, `FIELD_TOO_LARGE`. */
+            /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "API_KEY_REQUIRED",
+                     *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/api-key-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB. Codes: `UPLOAD_TOO_LARGE`, `FIELD_TOO_LARGE`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1256,7 +1275,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "UPLOAD_TOO_LARGE",
-                     *       "detail": "The file is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so).",
+                     *       "detail": "The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB.",
                      *       "instance": "/v1/…",
                      *       "status": 413,
                      *       "title": "Payload Too Large",
@@ -1299,6 +1318,25 @@ export interface operations {
                      *       "status": 422,
                      *       "title": "Unprocessable Entity",
                      *       "type": "https://main-character.app/problems/audio-undecodable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE. `Retry-After` says when to try again. Codes: `RATE_LIMITED`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "RATE_LIMITED",
+                     *       "detail": "Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE. `Retry-After` says when to try again.",
+                     *       "instance": "/v1/…",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "https://main-character.app/problems/rate-limited"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -1332,7 +1370,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreateMomentResponseDto"];
                 };
             };
-            /** @description The form is incomplete or malformed. Codes: `FILE_REQUIRED`, `FILE_EMPTY`, `INVALID_MULTIPART`, `TOO_MANY_FILES`, `UNEXPECTED_FILE_FIELD`, `TOO_MANY_FIELDS`, `DUPLICATE_FIELD`, `VALIDATION_FAILED`, `INVALID_IDEMPOTENCY_KEY`. */
+            /** @description The form is incomplete or malformed, or a text field or the file name is not UTF-8. Codes: `FILE_REQUIRED`, `FILE_EMPTY`, `INVALID_MULTIPART`, `TOO_MANY_FILES`, `UNEXPECTED_FILE_FIELD`, `TOO_MANY_FIELDS`, `DUPLICATE_FIELD`, `INVALID_ENCODING`, `VALIDATION_FAILED`, `INVALID_IDEMPOTENCY_KEY`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1341,7 +1379,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "FILE_REQUIRED",
-                     *       "detail": "The form is incomplete or malformed.",
+                     *       "detail": "The form is incomplete or malformed, or a text field or the file name is not UTF-8.",
                      *       "instance": "/v1/…",
                      *       "status": 400,
                      *       "title": "Bad Request",
@@ -1351,7 +1389,26 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The file is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so). Codes: `UPLOAD_TOO_LARGE`, `FIELD_TOO_LARGE`. */
+            /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "API_KEY_REQUIRED",
+                     *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/api-key-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB. Codes: `UPLOAD_TOO_LARGE`, `FIELD_TOO_LARGE`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1360,7 +1417,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "UPLOAD_TOO_LARGE",
-                     *       "detail": "The file is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so).",
+                     *       "detail": "The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB.",
                      *       "instance": "/v1/…",
                      *       "status": 413,
                      *       "title": "Payload Too Large",
@@ -1408,6 +1465,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE. `Retry-After` says when to try again. Codes: `RATE_LIMITED`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "RATE_LIMITED",
+                     *       "detail": "Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE. `Retry-After` says when to try again.",
+                     *       "instance": "/v1/…",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "https://main-character.app/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
         };
     };
     getMoment: {
@@ -1430,7 +1506,26 @@ export interface operations {
                     "application/json": components["schemas"]["MomentDto"];
                 };
             };
-            /** @description No moment has this id (malformed ids included). Codes: `MOMENT_NOT_FOUND`. */
+            /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "API_KEY_REQUIRED",
+                     *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/api-key-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No moment has this id (malformed ids included), or it belongs to another API key. Codes: `MOMENT_NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1439,7 +1534,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "MOMENT_NOT_FOUND",
-                     *       "detail": "No moment has this id (malformed ids included).",
+                     *       "detail": "No moment has this id (malformed ids included), or it belongs to another API key.",
                      *       "instance": "/v1/…",
                      *       "status": 404,
                      *       "title": "Not Found",
@@ -1470,6 +1565,25 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MomentDto"];
+                };
+            };
+            /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "API_KEY_REQUIRED",
+                     *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/api-key-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description No moment has this id. Codes: `MOMENT_NOT_FOUND`. */
@@ -1531,7 +1645,26 @@ export interface operations {
                     "application/json": components["schemas"]["MomentDto"];
                 };
             };
-            /** @description No job has this id. Codes: `MOMENT_NOT_FOUND`. */
+            /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "API_KEY_REQUIRED",
+                     *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/api-key-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No job has this id, or it belongs to another API key. Codes: `MOMENT_NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1540,7 +1673,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "MOMENT_NOT_FOUND",
-                     *       "detail": "No job has this id.",
+                     *       "detail": "No job has this id, or it belongs to another API key.",
                      *       "instance": "/v1/…",
                      *       "status": 404,
                      *       "title": "Not Found",

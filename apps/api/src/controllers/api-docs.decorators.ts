@@ -6,8 +6,8 @@ import { ApiProblem } from '../problem/api-problem.decorator';
 /** Every way an upload can be refused, shared by both create routes. */
 export function ApiUploadProblems() {
   return applyDecorators(
-    ApiProblem(400, ['FILE_REQUIRED', 'FILE_EMPTY', 'INVALID_MULTIPART', 'TOO_MANY_FILES', 'UNEXPECTED_FILE_FIELD', 'TOO_MANY_FIELDS', 'DUPLICATE_FIELD', 'VALIDATION_FAILED', 'INVALID_IDEMPOTENCY_KEY'], 'The form is incomplete or malformed.'),
-    ApiProblem(413, ['UPLOAD_TOO_LARGE', 'FIELD_TOO_LARGE'], 'The file is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so).'),
+    ApiProblem(400, ['FILE_REQUIRED', 'FILE_EMPTY', 'INVALID_MULTIPART', 'TOO_MANY_FILES', 'UNEXPECTED_FILE_FIELD', 'TOO_MANY_FIELDS', 'DUPLICATE_FIELD', 'INVALID_ENCODING', 'VALIDATION_FAILED', 'INVALID_IDEMPOTENCY_KEY'], 'The form is incomplete or malformed, or a text field or the file name is not UTF-8.'),
+    ApiProblem(413, ['UPLOAD_TOO_LARGE', 'FIELD_TOO_LARGE'], 'The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB.'),
     ApiProblem(415, ['UNSUPPORTED_MEDIA_TYPE', 'MULTIPART_REQUIRED'], 'The file is not audio (checked by content), or the body is not multipart/form-data.'),
     ApiProblem(422, ['AUDIO_UNDECODABLE', 'AUDIO_EMPTY', 'AUDIO_TOO_LONG', 'BLUEPRINT_INVALID', 'IDEMPOTENCY_KEY_REUSED'], 'The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request.'),
   );

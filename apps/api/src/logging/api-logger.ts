@@ -22,7 +22,8 @@ export class ApiLogger extends ConsoleLogger {
     return redactSecrets(super.formatMessage(logLevel, message, pid, level, context, diff, params), this.secrets);
   }
 
+  /** Nest calls this for every error line, with no stack when the message came without one. */
   protected override printStackTrace(stack: string): void {
-    super.printStackTrace(redactSecrets(stack, this.secrets));
+    super.printStackTrace(stack ? redactSecrets(stack, this.secrets) : stack);
   }
 }

@@ -155,10 +155,13 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const request = http.getRequest<IncomingMessage>();
     const response = http.getResponse<ServerResponse>();
     const rendered = renderProblem(exception);
-    if (rendered.problem.status >= 500) {
+    const where = `${request.method} ${request.url?.split('?')[0]}`;
+    if (exception instanceof AppError) {
+      // Answered on purpose (not ready, engine unavailable): worth a line, not a stack.
+      if (exception.status >= 500) this.logger.warn(`${where}: ${exception.code} ${exception.detail}`);
+    } else if (rendered.problem.status >= 500) {
       // Errors of drivers quote connection strings and requests: mask credentials before logging.
-      const what = (exception as Error)?.stack ?? String(exception);
-      this.logger.error(redactSecrets(`${request.method} ${request.url?.split('?')[0]}: ${what}`, this.secrets));
+      this.logger.error(redactSecrets(`${where}: ${(exception as Error)?.stack ?? String(exception)}`, this.secrets));
     }
     sendProblem(request, response, rendered);
   }

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './app-config';
+import { redactSecrets, secretValues } from './redact';
+
+describe('secret redaction', () => {
+  it('masks the credentials of any URL', () => {
+    expect(redactSecrets('connect ECONNREFUSED postgres://user:secret@db:5432/x')).toBe('connect ECONNREFUSED postgres://***@db:5432/x');
+    expect(redactSecrets('rediss://:pa%40ss@cache:6380 and https://token@host/path')).toBe('rediss://***@cache:6380 and https://***@host/path');
+    expect(redactSecrets('see https://example.com/a@b')).toBe('see https://example.com/a@b');
+  });
+
+  it('masks every configured secret, wherever it appears', () => {
+    const config = loadConfig({
+      ADMIN_TOKEN: 'admin-token-0123456789',
+      API_KEYS: 'client-key-aaaaaaaa,client-key-bbbbbbbb',
+      DATABASE_URL: 'postgres://app:db%2Fpass@127.0.0.1:5432/x',
+      MCP_AUTH_TOKEN: 'mcp-token-xyz',
+      ELEVENLABS_API_KEY: 'eleven-key-123',
+      S3_ENDPOINT: 'http://127.0.0.1:9000',
+      S3_SECRET_ACCESS_KEY: 's3-secret-456',
+    });
+    const secrets = secretValues(config);
+    expect(secrets).toEqual(expect.arrayContaining(['admin-token-0123456789', 'client-key-aaaaaaaa', 'client-key-bbbbbbbb', 'db/pass', 'db%2Fpass', 'mcp-token-xyz', 'eleven-key-123', 's3-secret-456']));
+    const line = redactSecrets('sent admin-token-0123456789 with client-key-bbbbbbbb; password db/pass; s3-secret-456', secrets);
+    expect(line).toBe('sent *** with ***; password ***; ***');
+  });
+
+  it('keeps user names and short values: they are not secrets', () => {
+    expect(secretValues(loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/x' }))).not.toContain('postgres');
+  });
+});
