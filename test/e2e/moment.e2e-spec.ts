@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Midi } from '@tonejs/midi';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { measureLoudness, probeAudio } from '@mcm/audio';
@@ -87,8 +88,28 @@ describe('a moment, end to end', () => {
 
     const keys = await storage.listKeys(`moments/${moment.id}/`);
     expect(keys.sort()).toEqual(
-      [`moments/${moment.id}/master.wav`, `moments/${moment.id}/original.m4a`, `moments/${moment.id}/preview.mp3`, `moments/${moment.id}/stems/instrumental.wav`, `moments/${moment.id}/stems/vocals.wav`].sort(),
+      [
+        `moments/${moment.id}/arrangement.mid`,
+        `moments/${moment.id}/master.wav`,
+        `moments/${moment.id}/original.m4a`,
+        `moments/${moment.id}/peaks.json`,
+        `moments/${moment.id}/preview.mp3`,
+        `moments/${moment.id}/stems/instrumental.wav`,
+        `moments/${moment.id}/stems/vocals.wav`,
+      ].sort(),
     );
+    expect(moment.assets.midi).toMatch(/^http/);
+    expect(moment.assets.peaks).toMatch(/^http/);
+
+    // The arrangement opens as MIDI with the song's tracks and length; the peaks cover the preview at their resolution.
+    const midi = new Midi(await storage.getBuffer(`moments/${moment.id}/arrangement.mid`));
+    expect(midi.tracks.map((track) => track.name)).toEqual(['Lead', 'Chords', 'Bass', 'Drums']);
+    expect(midi.header.tempos[0].bpm).toBeCloseTo(blueprint.tempo_bpm, 3);
+    expect(Math.abs(midi.duration - blueprintDurationSeconds(blueprint))).toBeLessThan(0.1);
+    const peaks = JSON.parse((await storage.getBuffer(`moments/${moment.id}/peaks.json`)).toString('utf8')) as { version: number; sample_rate: number; samples_per_pixel: number; length: number; data: number[] };
+    expect(peaks).toMatchObject({ version: 2, channels: 1, bits: 8, sample_rate: 44100 });
+    expect(peaks.length).toBe(Math.ceil(Math.round(blueprintDurationSeconds(blueprint) * 44100) / peaks.samples_per_pixel));
+    expect(peaks.data).toHaveLength(peaks.length * 2);
     const { rows } = await db.query('SELECT assets, snapshot FROM moments WHERE id = $1', [moment.id]);
     expect(JSON.stringify(rows[0].assets)).not.toMatch(/X-Amz|https?:/);
   });

@@ -1,3 +1,4 @@
+import { Midi } from '@tonejs/midi';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -58,6 +59,9 @@ describe('music-tools over Streamable HTTP', () => {
     expect(blueprintSchema.required).toEqual(BLUEPRINT_SCHEMA.required);
     expect(blueprintSchema.additionalProperties).toBe(false);
     expect(Object.keys(synthesize.inputSchema.properties!)).toEqual(['blueprint', 'stems', 'upload']);
+    const upload = synthesize.inputSchema.properties!.upload as { properties: Record<string, unknown>; required: string[] };
+    expect(Object.keys(upload.properties)).toEqual(['preview_url', 'master_url', 'midi_url', 'peaks_url']);
+    expect(upload.required).toEqual(['preview_url', 'master_url']);
     expect(Object.keys(synthesize.outputSchema!.properties!)).toEqual(
       expect.arrayContaining(['duration_ms', 'mime_type', 'loudness_lufs', 'true_peak_dbtp', 'uploaded', 'bytes', 'code', 'retryable']),
     );
@@ -186,13 +190,18 @@ describe('music-tools over Streamable HTTP', () => {
       expect(await previewWorkdirs()).toEqual([]);
     });
 
-    it('mixes stored stems through MusicToolsClient, as the worker does', async () => {
+    it('mixes stored stems through MusicToolsClient, as the worker does, with the MIDI arrangement and waveform peaks', async () => {
       await storage.put('moments/m2/instrumental.wav', toneWav(8), 'audio/wav');
       const tools = new MusicToolsClient({ baseUrl: `http://127.0.0.1:${server.port}`, timeoutMs: 120_000 });
       const report = await tools.synthesizePreview({
         blueprint: VALID_BLUEPRINT,
         stems: { instrumental_url: await storage.presignGet('moments/m2/instrumental.wav'), vocals_url: await storage.presignGet('moments/m1/vocals.wav') },
-        upload: { preview_url: await storage.presignPut('moments/m2/preview.mp3'), master_url: await storage.presignPut('moments/m2/master.wav') },
+        upload: {
+          preview_url: await storage.presignPut('moments/m2/preview.mp3'),
+          master_url: await storage.presignPut('moments/m2/master.wav'),
+          midi_url: await storage.presignPut('moments/m2/arrangement.mid'),
+          peaks_url: await storage.presignPut('moments/m2/peaks.json'),
+        },
       });
       const preview = await storage.get('moments/m2/preview.mp3');
       expect(looksLikeMp3(preview.body)).toBe(true);
@@ -200,6 +209,19 @@ describe('music-tools over Streamable HTTP', () => {
       expect(report.duration_ms).toBeGreaterThan(7_500);
       expect(Math.abs(report.loudness_lufs + 14)).toBeLessThanOrEqual(1);
       expect(report.true_peak_dbtp).toBeLessThanOrEqual(-0.9);
+
+      const midiFile = await storage.get('moments/m2/arrangement.mid');
+      expect(midiFile.body.subarray(0, 4).toString('latin1')).toBe('MThd');
+      const midi = new Midi(midiFile.body);
+      expect(midi.tracks.map((track) => track.name)).toEqual(['Lead', 'Chords', 'Bass', 'Drums']);
+      expect(Math.abs(midi.duration - report.duration_ms / 1000)).toBeLessThan(0.1);
+
+      const peaksFile = await storage.get('moments/m2/peaks.json');
+      expect(peaksFile.contentType).toBe('application/json');
+      const peaks = JSON.parse(peaksFile.body.toString('utf8')) as { version: number; samples_per_pixel: number; sample_rate: number; length: number; data: number[] };
+      expect(peaks).toMatchObject({ version: 2, channels: 1, bits: 8, sample_rate: 44100 });
+      expect(peaks.length).toBe(Math.ceil(((report.duration_ms / 1000) * 44100) / peaks.samples_per_pixel));
+      expect(peaks.data).toHaveLength(peaks.length * 2);
     });
 
     it('fails with STEM_DOWNLOAD_FAILED when a stem is missing, and cleans up', async () => {

@@ -8,4 +8,5 @@ export { renderInstrumental } from './instrumental';
 export { closeVocalWorkers, hookSections, renderVocals, type VocalOptions, type VocalReport } from './vocals';
 export * from './mix';
 export * from './peaks';
+export { arrangementMidi, writeArrangementMidi } from './midi';
 export { closeAudioWorkers } from './dsp.pool';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { AudioError, mixAndMaster, renderInstrumental } from '@mcm/audio';
+import { AudioError, mixAndMaster, renderInstrumental, writeArrangementMidi } from '@mcm/audio';
 import { validateBlueprint } from '@mcm/pipeline';
 import { describeErrors, failureResult, ToolFailure } from '../tool-failure';
 import { errorMessage, StemTransfer } from '../stem-transfer';
@@ -36,6 +36,8 @@ const inputSchema = {
     .object({
       preview_url: httpUrl.describe('Presigned PUT URL for preview.mp3 (Content-Type audio/mpeg)'),
       master_url: httpUrl.describe('Presigned PUT URL for master.wav (Content-Type audio/wav)'),
+      midi_url: httpUrl.optional().describe('Presigned PUT URL for arrangement.mid, the arrangement as a MIDI file (Content-Type audio/midi)'),
+      peaks_url: httpUrl.optional().describe('Presigned PUT URL for the waveform peaks of the master, audiowaveform JSON (Content-Type application/json)'),
     })
     .optional()
     .describe('When absent the preview MP3 comes back as audio content'),
@@ -47,7 +49,7 @@ const outputSchema = {
   mime_type: z.literal('audio/mpeg').optional(),
   loudness_lufs: z.number().optional().describe('Integrated loudness of the preview'),
   true_peak_dbtp: z.number().optional(),
-  uploaded: z.boolean().optional().describe('True when preview and master were PUT to the upload URLs'),
+  uploaded: z.boolean().optional().describe('True when preview and master (and MIDI and peaks when asked) were PUT to the upload URLs'),
   bytes: z.int().optional().describe('Size of the preview MP3'),
   code: z.string().optional().describe('Present on failure, e.g. INVALID_BLUEPRINT, STEM_DOWNLOAD_FAILED, UPLOAD_FAILED'),
   message: z.string().optional(),
@@ -87,7 +89,7 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
       description:
         'Mixes and masters a blueprint into a preview MP3 (−14 LUFS, true peak ≤ −1 dBTP) and a WAV master. ' +
         'Stems come from presigned URLs; a missing instrumental is rendered from the blueprint. ' +
-        'With `upload` both files are PUT to the given presigned URLs; otherwise the MP3 is returned as audio content.',
+        'With `upload` the files are PUT to the given presigned URLs (optionally also arrangement.mid and waveform peaks JSON); otherwise the MP3 is returned as audio content.',
       inputSchema,
       outputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
@@ -111,12 +113,20 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
         ]);
         const outPreviewMp3 = path.join(workdir, 'preview.mp3');
         const outMasterWav = path.join(workdir, 'master.wav');
-        const report = await engine.mixAndMaster({ blueprint: validation.blueprint, instrumental, vocals, outPreviewMp3, outMasterWav });
+        const outPeaksJson = upload?.peaks_url ? path.join(workdir, 'peaks.json') : undefined;
+        const outMid = path.join(workdir, 'arrangement.mid');
+        const [report] = await Promise.all([
+          engine.mixAndMaster({ blueprint: validation.blueprint, instrumental, vocals, outPreviewMp3, outMasterWav, outPeaksJson }),
+          upload?.midi_url ? writeArrangementMidi(validation.blueprint, outMid) : null,
+        ]);
         const { size: bytes } = await stat(outPreviewMp3);
         if (upload) {
+          // All PUTs at once: storage takes them in parallel and the master dominates.
           await settleAll([
             transfer.upload(outPreviewMp3, upload.preview_url, 'audio/mpeg', extra.signal),
             transfer.upload(outMasterWav, upload.master_url, 'audio/wav', extra.signal),
+            upload.midi_url ? transfer.upload(outMid, upload.midi_url, 'audio/midi', extra.signal) : null,
+            upload.peaks_url && outPeaksJson ? transfer.upload(outPeaksJson, upload.peaks_url, 'application/json', extra.signal) : null,
           ]);
         }
         const structuredContent = {
@@ -131,7 +141,7 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
         const summary =
           `Preview of "${validation.blueprint.id}": ${(report.duration_ms / 1000).toFixed(1)} s, ` +
           `${report.loudness_lufs.toFixed(1)} LUFS, true peak ${report.true_peak_dbtp.toFixed(1)} dBTP, ${bytes} bytes` +
-          (upload ? ', preview and master uploaded.' : '.');
+          (upload ? `, ${['preview', 'master', upload.midi_url && 'MIDI', upload.peaks_url && 'peaks'].filter(Boolean).join(', ')} uploaded.` : '.');
         log(`synthesize_preview ${validation.blueprint.id} ok in ${Date.now() - started} ms (${upload ? 'uploaded' : 'inline'})`);
         if (upload) return { content: [{ type: 'text', text: summary }], structuredContent };
         const audio = await readFile(outPreviewMp3);

@@ -19,21 +19,28 @@ export class MixStage implements StageWork<'mix'> {
   async run(moment: MomentEntity): Promise<StageOutput['mix']> {
     const preview = storageKey(moment.id, 'preview.mp3');
     const master = storageKey(moment.id, 'master.wav');
+    const midi = storageKey(moment.id, 'arrangement.mid');
+    const peaks = storageKey(moment.id, 'peaks.json');
     const vocals = moment.assets.vocals;
+    const instrumental = requireValue(moment.assets.instrumental, 'the instrumental stem');
+    const [instrumentalUrl, vocalsUrl, previewUrl, masterUrl, midiUrl, peaksUrl] = await Promise.all([
+      this.storage.presignGet(instrumental),
+      vocals ? this.storage.presignGet(vocals) : null,
+      this.storage.presignPut(preview, 'audio/mpeg'),
+      this.storage.presignPut(master, 'audio/wav'),
+      this.storage.presignPut(midi, 'audio/midi'),
+      this.storage.presignPut(peaks, 'application/json'),
+    ]);
     const report = await this.musicTools.synthesizePreview({
       blueprint: requireValue(moment.blueprint, 'the blueprint'),
-      stems: {
-        instrumental_url: await this.storage.presignGet(requireValue(moment.assets.instrumental, 'the instrumental stem')),
-        vocals_url: vocals ? await this.storage.presignGet(vocals) : null,
-      },
-      upload: {
-        preview_url: await this.storage.presignPut(preview, 'audio/mpeg'),
-        master_url: await this.storage.presignPut(master, 'audio/wav'),
-      },
+      stems: { instrumental_url: instrumentalUrl, vocals_url: vocalsUrl },
+      upload: { preview_url: previewUrl, master_url: masterUrl, midi_url: midiUrl, peaks_url: peaksUrl },
     });
     return {
       preview,
       master,
+      midi,
+      peaks,
       duration_ms: report.duration_ms,
       loudness_lufs: report.loudness_lufs,
       true_peak_dbtp: report.true_peak_dbtp,

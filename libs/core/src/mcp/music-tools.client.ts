@@ -18,7 +18,8 @@ export interface BlueprintCheck {
 export interface SynthesizePreviewArgs {
   blueprint: unknown;
   stems: { instrumental_url: string; vocals_url?: string | null };
-  upload: { preview_url: string; master_url: string };
+  /** Presigned PUT URLs; the MIDI arrangement and the waveform peaks are produced only when their URL is given. */
+  upload: { preview_url: string; master_url: string; midi_url?: string; peaks_url?: string };
 }
 
 export interface PreviewReport {
