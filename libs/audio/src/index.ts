@@ -1,5 +1,5 @@
 export * from './audio-error';
-export { ffmpegPath } from './ffmpeg';
+export { ffmpegPath, runFfmpeg } from './ffmpeg';
 export * from './probe';
 export * from './loudness';
 export * from './analysis';
@@ -9,4 +9,5 @@ export { closeVocalWorkers, hookSections, renderVocals, type VocalOptions, type 
 export * from './mix';
 export * from './peaks';
 export { arrangementMidi, writeArrangementMidi } from './midi';
+export { conformToBlueprint } from './conform';
 export { closeAudioWorkers } from './dsp.pool';

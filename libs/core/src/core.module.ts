@@ -4,6 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { STAGES } from '@mcm/pipeline';
 import { APP_CONFIG, type AppConfig } from './config';
 import { dataSourceOptions } from './database/database';
+import { ElevenLabsClient } from './elevenlabs/elevenlabs.client';
 import { MusicToolsClient } from './mcp/music-tools.client';
 import { MomentLifecycle } from './moments/moment-lifecycle.service';
 import { MomentsRepository } from './moments/moments.repository';
@@ -42,11 +43,23 @@ export class CoreModule {
           provide: MusicToolsClient,
           useFactory: () => new MusicToolsClient({ baseUrl: config.MCP_BASE_URL, authToken: config.MCP_AUTH_TOKEN }),
         },
+        {
+          // Always provided; `enabled` is false without ELEVENLABS_API_KEY and the local engines render.
+          provide: ElevenLabsClient,
+          useFactory: () =>
+            new ElevenLabsClient({
+              apiKey: config.ELEVENLABS_API_KEY,
+              baseUrl: config.ELEVENLABS_BASE_URL,
+              defaultVoiceId: config.ELEVENLABS_DEFAULT_VOICE_ID,
+              speechTimeoutMs: config.ELEVENLABS_TIMEOUT_MS,
+              musicTimeoutMs: config.ELEVENLABS_MUSIC_TIMEOUT_MS,
+            }),
+        },
         MomentsRepository,
         StageQueue,
         MomentLifecycle,
       ],
-      exports: [APP_CONFIG, StorageRepository, MusicToolsClient, MomentsRepository, StageQueue, MomentLifecycle, BullModule],
+      exports: [APP_CONFIG, StorageRepository, MusicToolsClient, ElevenLabsClient, MomentsRepository, StageQueue, MomentLifecycle, BullModule],
     };
   }
 }

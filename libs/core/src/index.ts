@@ -3,6 +3,7 @@ export * from './database';
 export * from './storage';
 export * from './queue';
 export * from './mcp';
+export * from './elevenlabs';
 export * from './moments/moments.repository';
 export * from './moments/moment-lifecycle.service';
 export * from './core.module';

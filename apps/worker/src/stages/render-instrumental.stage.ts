@@ -1,20 +1,34 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Injectable } from '@nestjs/common';
-import { renderInstrumental } from '@mcm/audio';
-import { StorageRepository, type MomentEntity } from '@mcm/core';
-import { storageKey, type StageOutput } from '@mcm/pipeline';
+import { conformToBlueprint, renderInstrumental } from '@mcm/audio';
+import { compositionPlan, ElevenLabsClient, StorageRepository, type MomentEntity } from '@mcm/core';
+import { OutputKind, storageKey, type StageOutput } from '@mcm/pipeline';
 import { requireValue, type StageWork } from './stage-work';
 
-/** The instrumental stem, synthesised from the blueprint. */
+/**
+ * The instrumental stem: synthesised from the blueprint by the local engine, or, for a full song with
+ * ElevenLabs configured, composed by ElevenLabs music from a plan derived from the blueprint.
+ */
 @Injectable()
 export class RenderInstrumentalStage implements StageWork<'render_instrumental'> {
   readonly stage = 'render_instrumental' as const;
 
-  constructor(private readonly storage: StorageRepository) {}
+  constructor(
+    private readonly storage: StorageRepository,
+    private readonly elevenLabs: ElevenLabsClient,
+  ) {}
 
   async run(moment: MomentEntity, workdir: string): Promise<StageOutput['render_instrumental']> {
+    const blueprint = requireValue(moment.blueprint, 'the blueprint');
     const stem = join(workdir, 'instrumental.wav');
-    await renderInstrumental(requireValue(moment.blueprint, 'the blueprint'), stem);
+    if (this.elevenLabs.enabled && moment.outputKind === OutputKind.Song) {
+      const composed = join(workdir, 'composed.mp3');
+      await writeFile(composed, await this.elevenLabs.composeMusic({ compositionPlan: compositionPlan(blueprint), outputFormat: 'mp3_44100_128' }));
+      await conformToBlueprint(composed, blueprint, stem);
+    } else {
+      await renderInstrumental(blueprint, stem);
+    }
     const key = storageKey(moment.id, 'stems/instrumental.wav');
     await this.storage.putFile(key, stem, 'audio/wav');
     return { key };

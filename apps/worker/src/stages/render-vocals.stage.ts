@@ -1,24 +1,56 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { renderVocals } from '@mcm/audio';
-import { StorageRepository, type MomentEntity } from '@mcm/core';
-import { storageKey, type StageOutput } from '@mcm/pipeline';
+import { ElevenLabsClient, StorageRepository, type MomentEntity } from '@mcm/core';
+import { storageKey, type Blueprint, type StageOutput } from '@mcm/pipeline';
 import { requireValue, type StageWork } from './stage-work';
 
-/** The vocal stem: the user's own clip, cleaned and placed on the song's grid. */
+// The blueprint's voice when no ElevenLabs voice was chosen: the user's own take only.
+const LOCAL_VOICE = 'local-voice';
+
+/**
+ * The vocal stem: the user's own clip, pitch-corrected and sung at the hooks; with ElevenLabs
+ * configured, the lyrics are also spoken by an ElevenLabs voice over the verse.
+ */
 @Injectable()
 export class RenderVocalsStage implements StageWork<'render_vocals'> {
   readonly stage = 'render_vocals' as const;
 
-  constructor(private readonly storage: StorageRepository) {}
+  constructor(
+    private readonly storage: StorageRepository,
+    private readonly elevenLabs: ElevenLabsClient,
+  ) {}
 
   async run(moment: MomentEntity, workdir: string): Promise<StageOutput['render_vocals']> {
+    const blueprint = requireValue(moment.blueprint, 'the blueprint');
     const original = join(workdir, 'original');
     const stem = join(workdir, 'vocals.wav');
-    await this.storage.downloadTo(requireValue(moment.assets.original, 'the original upload'), original);
-    await renderVocals(original, requireValue(moment.blueprint, 'the blueprint'), requireValue(moment.analysis, 'the analysis'), stem);
+    const [, speech] = await Promise.all([
+      this.storage.downloadTo(requireValue(moment.assets.original, 'the original upload'), original),
+      this.elevenLabs.enabled ? this.speak(blueprint, join(workdir, 'speech.mp3')) : null,
+    ]);
+    await renderVocals(original, blueprint, requireValue(moment.analysis, 'the analysis'), stem, { speech });
     const key = storageKey(moment.id, 'stems/vocals.wav');
     await this.storage.putFile(key, stem, 'audio/wav');
     return { key };
+  }
+
+  private async speak(blueprint: Blueprint, file: string): Promise<string> {
+    const voice = blueprint.voice;
+    const audio = await this.elevenLabs.textToSpeech({
+      voiceId: voice.voice_id === LOCAL_VOICE ? this.elevenLabs.defaultVoiceId : voice.voice_id,
+      text: blueprint.lyrics,
+      modelId: voice.model_id ?? 'eleven_multilingual_v2',
+      voiceSettings: {
+        stability: voice.stability ?? 0.5,
+        similarity_boost: voice.similarity_boost ?? 0.75,
+        style: voice.style_exaggeration ?? 0,
+        use_speaker_boost: voice.speaker_boost ?? true,
+      },
+      outputFormat: 'mp3_44100_128',
+    });
+    await writeFile(file, audio);
+    return file;
   }
 }

@@ -36,6 +36,8 @@ const schema = z.object({
   ELEVENLABS_API_KEY: optional,
   ELEVENLABS_DEFAULT_VOICE_ID: z.string().min(1).default('21m00Tcm4TlvDq8ikWAM'),
   ELEVENLABS_BASE_URL: z.string().url().default('https://api.elevenlabs.io'),
+  ELEVENLABS_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
+  ELEVENLABS_MUSIC_TIMEOUT_MS: z.coerce.number().int().min(1000).max(1_800_000).default(300_000),
   PORT: port(3000),
   HOST: z.string().default('0.0.0.0'),
   PUBLIC_BASE_URL: optional.pipe(z.string().url().optional()),

@@ -1,0 +1,2 @@
+export * from './elevenlabs.client';
+export * from './composition-plan';
