@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { blueprintDurationSeconds, validateBlueprint, type Analysis } from '@mcm/pipeline';
 import { composeBlueprint } from './compose';
 import { parseKey, scaleOf } from './harmony';
+import { STYLE_TEMPO } from './styles';
 
 function analysis(overrides: Partial<Analysis> = {}): Analysis {
   return {
@@ -47,7 +48,7 @@ describe('composeBlueprint', () => {
         const validation = validateBlueprint(blueprint);
         expect(validation.errors).toEqual([]);
         expect(validation.ok).toBe(true);
-        expect(blueprint.tempo_bpm).toBe(Math.round(input.tempo_bpm));
+        expect(blueprint.tempo_bpm).toBe(input.tempo_source === 'style' ? STYLE_TEMPO.cinematic : Math.round(input.tempo_bpm));
         expect(blueprint.key).toBe(input.key);
         expect(blueprint.id).toBe('moment-1');
         expect(blueprint.style).toBe('cinematic');
@@ -77,16 +78,27 @@ describe('composeBlueprint', () => {
           expect((note.beats * 4) % 1).toBe(0);
           expect(note.start_beat + note.beats).toBeLessThanOrEqual(totalBeats);
         }
-        expect(blueprint.melody?.length ?? 0).toBe(input.notes.length);
+        // Every chorus opens with the whole hummed phrase on its downbeat.
+        const leadSections = blueprint.arrangement!.map((layers, index) => (layers.lead ? index : -1)).filter((index) => index >= 0);
+        expect(leadSections.length).toBe(input.notes.length ? (outputKind === 'song' ? 2 : 1) : 0);
+        for (const index of leadSections) {
+          const downbeat = blueprint.sections.slice(0, index).reduce((sum, section) => sum + section.bars, 0) * 4;
+          expect(blueprint.melody?.filter((note) => note.start_beat >= downbeat && note.start_beat < downbeat + input.notes.length * 2).length).toBeGreaterThanOrEqual(input.notes.length);
+          expect(blueprint.melody?.find((note) => note.start_beat >= downbeat)?.start_beat).toBe(downbeat);
+        }
       });
     }
   }
 
-  it('places the melody at the first high-energy section, on a quarter-beat grid', () => {
+  it('places the melody on the chorus downbeat, on a 16th-note grid, looped on whole bars', () => {
     const blueprint = composeBlueprint(analysis(), { momentId: 'm', outputKind: 'preview' });
-    const entry = blueprint.sections.findIndex((section) => (section.energy ?? 0) >= 0.6);
+    const entry = blueprint.sections.findIndex((section) => section.name === 'chorus');
     const entryBeat = blueprint.sections.slice(0, entry).reduce((sum, section) => sum + section.bars, 0) * 4;
-    expect(blueprint.melody?.map((note) => note.start_beat - entryBeat)).toEqual([0, 1, 2, 2.5, 4.25, 5]);
+    const chorusBeats = blueprint.sections[entry].bars * 4;
+    // The phrase spans 1.5 bars, so it loops every 2 bars until the chorus ends.
+    const expected: number[] = [];
+    for (let loop = 0; loop < chorusBeats; loop += 8) for (const beat of [0, 1, 2, 2.5, 4.25, 5]) if (loop + beat < chorusBeats) expected.push(loop + beat);
+    expect(blueprint.melody?.map((note) => note.start_beat - entryBeat)).toEqual(expected);
     expect(blueprint.melody?.slice(0, 4).map((note) => note.midi)).toEqual([55, 57, 57, 60]);
     expect(blueprint.melody?.[4].midi).toBe(42);
     expect(blueprint.melody?.[5].midi).toBe(91);
@@ -97,6 +109,8 @@ describe('composeBlueprint', () => {
     const first = composeBlueprint(analysis(), options);
     const second = composeBlueprint(analysis(), options);
     expect(JSON.stringify(first)).toBe(JSON.stringify(second));
+    expect(first.chords).toEqual(['G', 'C', 'Em', 'D']);
+    expect(composeBlueprint(analysis({ key: 'Am' }), { momentId: 'x', style: 'epic film score', outputKind: 'preview' }).chords).toEqual(['Am', 'F', 'Dm', 'E', 'Am', 'F', 'C', 'E']);
     expect(first.style).toBe('synthwave');
     expect(first.lyrics).toBe('City lights are mine');
     expect(composeBlueprint(analysis(), { momentId: 'x', style: 'lofi', outputKind: 'preview' }).lyrics).toBe('This is my lofi moment');

@@ -1,5 +1,6 @@
 import type { Analysis, Blueprint, BlueprintSection, MelodyNote, SectionArrangement } from '@mcm/pipeline';
-import { defaultProgression, parseKey, snapToScale } from './harmony';
+import { parseKey, snapToScale, styleProgression } from './harmony';
+import { resolveStyle, STYLE_TEMPO } from './styles';
 
 export interface ComposeOptions {
   momentId: string;
@@ -11,6 +12,7 @@ export interface ComposeOptions {
 
 export const DEFAULT_STYLE = 'cinematic';
 const BEATS_PER_BAR = 4;
+// Melody grid: 16th notes.
 const GRID = 0.25;
 
 interface SectionShape {
@@ -59,22 +61,45 @@ function distributeBars(form: SectionShape[], totalBars: number): number[] {
   return bars;
 }
 
-/** The hummed notes on a quarter-beat grid, snapped to the key, starting where the vocals enter. */
-function quantiseMelody(analysis: Analysis, entryBeat: number, totalBeats: number, key: ReturnType<typeof parseKey>): MelodyNote[] {
-  const secondsPerBeat = 60 / Math.round(analysis.tempo_bpm);
-  const origin = analysis.voiced_start_s;
-  const melody: MelodyNote[] = [];
+/** The hummed phrase on a 16th-note grid from beat 0, snapped to the key and kept in a singable register. */
+function quantisePhrase(analysis: Analysis, tempo: number, key: ReturnType<typeof parseKey>): MelodyNote[] {
+  const secondsPerBeat = 60 / tempo;
+  const origin = analysis.notes[0]?.onset_s ?? analysis.voiced_start_s;
+  const phrase: MelodyNote[] = [];
   for (const note of analysis.notes) {
-    const start = entryBeat + Math.round((note.onset_s - origin) / secondsPerBeat / GRID) * GRID;
+    const start = Math.round((note.onset_s - origin) / secondsPerBeat / GRID) * GRID;
     const beats = Math.max(GRID, Math.round(note.duration_s / secondsPerBeat / GRID) * GRID);
-    if (start < 0 || start >= totalBeats) continue;
-    const previous = melody.at(-1);
+    if (start < 0) continue;
+    const previous = phrase.at(-1);
     if (previous && previous.start_beat === start) continue;
     if (previous && previous.start_beat + previous.beats > start) previous.beats = start - previous.start_beat;
     let midi = snapToScale(Math.round(note.midi), key);
     while (midi < 36) midi += 12;
     while (midi > 96) midi -= 12;
-    melody.push({ midi, start_beat: start, beats: Math.min(beats, totalBeats - start), velocity: 0.8 });
+    phrase.push({ midi, start_beat: start, beats, velocity: 0.8 });
+  }
+  return phrase;
+}
+
+/**
+ * The phrase placed at the start of every section the lead plays, looped on whole bars to fill it and
+ * cut at its end, so each chorus carries the hummed tune from its downbeat.
+ */
+function placeMelody(phrase: MelodyNote[], sections: { startBeat: number; beats: number; lead: boolean }[], beatsPerBar: number): MelodyNote[] {
+  if (!phrase.length) return [];
+  const last = phrase[phrase.length - 1];
+  const loopBeats = Math.max(beatsPerBar, Math.ceil((last.start_beat + last.beats) / beatsPerBar) * beatsPerBar);
+  const melody: MelodyNote[] = [];
+  for (const section of sections) {
+    if (!section.lead) continue;
+    const end = section.startBeat + section.beats;
+    for (let loop = section.startBeat; loop < end; loop += loopBeats) {
+      for (const note of phrase) {
+        const start = loop + note.start_beat;
+        if (start >= end) break;
+        melody.push({ ...note, start_beat: start, beats: Math.min(note.beats, end - start) });
+      }
+    }
   }
   return melody.slice(0, 4096);
 }
@@ -88,9 +113,15 @@ function lyricsFor(options: ComposeOptions): string {
   return style ? `This is my ${style} moment` : 'This is my moment';
 }
 
-/** Turns an analysis into a blueprint: tempo and key from the take, a form that rises to the chorus, and the hummed melody. */
+/**
+ * Turns an analysis into a blueprint: tempo and key from the take (the style's home tempo when the take
+ * shows no pulse), the style's progression in that key, a form that rises to the chorus, and the hummed
+ * melody on the beat grid, played by the lead in every chorus. Same input, same blueprint.
+ */
 export function composeBlueprint(analysis: Analysis, options: ComposeOptions): Blueprint {
-  const tempo = Math.min(220, Math.max(40, Math.round(analysis.tempo_bpm)));
+  const style = options.style?.trim() || DEFAULT_STYLE;
+  const preset = resolveStyle(style);
+  const tempo = Math.min(220, Math.max(40, Math.round(analysis.tempo_source === 'style' ? STYLE_TEMPO[preset] : analysis.tempo_bpm)));
   const key = parseKey(analysis.key);
   const form = options.outputKind === 'song' ? SONG_FORM : PREVIEW_FORM;
   const targetSeconds = options.outputKind === 'song' ? 75 : 30;
@@ -100,10 +131,14 @@ export function composeBlueprint(analysis: Analysis, options: ComposeOptions): B
   const barCounts = distributeBars(form, totalBars);
   const sections: BlueprintSection[] = form.map((shape, index) => ({ name: shape.name, bars: barCounts[index], energy: shape.energy, prompt: shape.prompt }));
 
-  const entrySection = Math.max(0, sections.findIndex((section) => (section.energy ?? 0.5) >= 0.6));
-  const entryBeat = barCounts.slice(0, entrySection).reduce((sum, bars) => sum + bars, 0) * BEATS_PER_BAR;
-  const melody = quantiseMelody(analysis, entryBeat, totalBars * BEATS_PER_BAR, key);
-  const style = options.style?.trim() || DEFAULT_STYLE;
+  const phrase = quantisePhrase(analysis, tempo, key);
+  let startBeat = 0;
+  const placed = form.map((shape, index) => {
+    const section = { startBeat, beats: barCounts[index] * BEATS_PER_BAR, lead: shape.arrangement.lead };
+    startBeat += section.beats;
+    return section;
+  });
+  const melody = placeMelody(phrase, placed, BEATS_PER_BAR);
 
   const blueprint: Blueprint = {
     id: options.momentId,
@@ -118,9 +153,10 @@ export function composeBlueprint(analysis: Analysis, options: ComposeOptions): B
       output_kind: options.outputKind,
       tempo_source: analysis.tempo_source,
       key_confidence: analysis.key_confidence,
+      sound: preset,
       ...(options.title?.trim() ? { title: options.title.trim() } : {}),
     },
-    chords: defaultProgression(key),
+    chords: styleProgression(key, preset),
     arrangement: form.map((shape) => ({ ...shape.arrangement, lead: shape.arrangement.lead && melody.length > 0 })),
     mix: { vocal_gain_db: 0, ducking: 0.5, fade_out_seconds: 2 },
   };

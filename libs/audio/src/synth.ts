@@ -1,5 +1,6 @@
 import type { Blueprint, SectionArrangement } from '@mcm/pipeline';
-import { defaultProgression, parseChord, parseKey, type Chord } from './harmony';
+import { parseChord, parseKey, styleProgression, type Chord } from './harmony';
+import { resolveStyle, type StyleName } from './styles';
 
 /** Everything the synthesiser needs; the caller resolves the time signature and the exact length. */
 export interface InstrumentalScore {
@@ -11,36 +12,88 @@ export interface InstrumentalScore {
 
 type Wave = 'saw' | 'square' | 'triangle' | 'sine';
 
+type DrumPattern = 'toms' | 'rock' | 'four' | 'boombap';
+type BassPattern = 'sustain' | 'eighths' | 'octaves' | 'boombap';
+type ChordPattern = 'swell' | 'sustain' | 'comp';
+
 interface StylePreset {
+  name: StyleName;
   padWave: Wave;
+  padSubWave?: Wave;
   padCutoff: number;
   padAttack: number;
+  padRelease: number;
   padLevel: number;
+  chordPattern: ChordPattern;
   bassWave: Wave;
+  bassPattern: BassPattern;
+  bassCutoff: number;
   leadWave: Wave;
   leadLevel: number;
+  leadCutoff: number;
+  leadVibrato: number;
+  drums: DrumPattern;
   drumLevel: number;
   hatLevel: number;
+  /** Delay of off-beat 8ths as a fraction of an 8th: 0 straight, ~0.33 a triplet feel. */
   swing: number;
+  /** 16th-note arpeggio of the chord (synthwave); 0 turns it off. */
+  arpLevel: number;
+  /** A high string section an octave over the pads in loud sections (cinematic). */
+  stringsLevel: number;
   reverb: number;
   crackle: number;
+  /** Ceiling of the whole-mix low-pass that opens with a section's energy. */
+  brightness: number;
 }
 
-const PRESETS: Record<'cinematic' | 'anthem' | 'lofi' | 'synthwave', StylePreset> = {
-  cinematic: { padWave: 'saw', padCutoff: 1600, padAttack: 0.45, padLevel: 0.16, bassWave: 'saw', leadWave: 'triangle', leadLevel: 0.2, drumLevel: 0.85, hatLevel: 0.5, swing: 0, reverb: 0.35, crackle: 0 },
-  anthem: { padWave: 'saw', padCutoff: 3200, padAttack: 0.06, padLevel: 0.15, bassWave: 'saw', leadWave: 'saw', leadLevel: 0.16, drumLevel: 1, hatLevel: 0.7, swing: 0, reverb: 0.2, crackle: 0 },
-  lofi: { padWave: 'triangle', padCutoff: 1100, padAttack: 0.08, padLevel: 0.22, bassWave: 'sine', leadWave: 'sine', leadLevel: 0.22, drumLevel: 0.75, hatLevel: 0.45, swing: 0.12, reverb: 0.15, crackle: 0.004 },
-  synthwave: { padWave: 'square', padCutoff: 2400, padAttack: 0.12, padLevel: 0.12, bassWave: 'square', leadWave: 'saw', leadLevel: 0.15, drumLevel: 0.95, hatLevel: 0.6, swing: 0, reverb: 0.3, crackle: 0 },
+const PRESETS: Record<StyleName, StylePreset> = {
+  cinematic: {
+    name: 'cinematic', padWave: 'saw', padCutoff: 1500, padAttack: 0.6, padRelease: 0.6, padLevel: 0.16, chordPattern: 'swell',
+    bassWave: 'saw', bassPattern: 'sustain', bassCutoff: 420, leadWave: 'triangle', leadLevel: 0.24, leadCutoff: 3000, leadVibrato: 0.005,
+    drums: 'toms', drumLevel: 0.9, hatLevel: 0.25, swing: 0, arpLevel: 0, stringsLevel: 0.09, reverb: 0.45, crackle: 0, brightness: 9000,
+  },
+  anthem: {
+    name: 'anthem', padWave: 'saw', padSubWave: 'square', padCutoff: 3400, padAttack: 0.02, padRelease: 0.12, padLevel: 0.14, chordPattern: 'sustain',
+    bassWave: 'saw', bassPattern: 'eighths', bassCutoff: 700, leadWave: 'saw', leadLevel: 0.17, leadCutoff: 4200, leadVibrato: 0.004,
+    drums: 'rock', drumLevel: 1, hatLevel: 0.75, swing: 0, arpLevel: 0, stringsLevel: 0, reverb: 0.22, crackle: 0, brightness: 14000,
+  },
+  lofi: {
+    name: 'lofi', padWave: 'sine', padSubWave: 'triangle', padCutoff: 1300, padAttack: 0.01, padRelease: 0.3, padLevel: 0.28, chordPattern: 'comp',
+    bassWave: 'sine', bassPattern: 'boombap', bassCutoff: 300, leadWave: 'sine', leadLevel: 0.26, leadCutoff: 1800, leadVibrato: 0.003,
+    drums: 'boombap', drumLevel: 0.8, hatLevel: 0.5, swing: 0.33, arpLevel: 0, stringsLevel: 0, reverb: 0.15, crackle: 0.004, brightness: 4200,
+  },
+  synthwave: {
+    name: 'synthwave', padWave: 'square', padCutoff: 2200, padAttack: 0.15, padRelease: 0.3, padLevel: 0.1, chordPattern: 'sustain',
+    bassWave: 'square', bassPattern: 'octaves', bassCutoff: 900, leadWave: 'saw', leadLevel: 0.16, leadCutoff: 3600, leadVibrato: 0.006,
+    drums: 'four', drumLevel: 0.95, hatLevel: 0.6, swing: 0, arpLevel: 0.07, stringsLevel: 0, reverb: 0.35, crackle: 0, brightness: 12000,
+  },
 };
 
 /** Picks a timbre preset from the free-text style; anything unrecognised sounds cinematic. */
 export function stylePreset(style: string): StylePreset {
-  const text = style.toLowerCase();
-  if (/lo-?fi|chill|jazz|study/.test(text)) return PRESETS.lofi;
-  if (/synth|80s|retro|wave|neon/.test(text)) return PRESETS.synthwave;
-  if (/anthem|rock|pop|epic|stadium|punk/.test(text)) return PRESETS.anthem;
-  return PRESETS.cinematic;
+  return PRESETS[resolveStyle(style)];
 }
+
+/** 16-step bar patterns per drum style: `x` a hit, `o` a softer one; a section's energy picks the busy or the calm one. */
+const DRUM_PATTERNS: Record<DrumPattern, { calm: Record<string, string>; busy: Record<string, string> }> = {
+  toms: {
+    calm: { tom: 'x.......x.......', kick: 'x...............', hat: '' },
+    busy: { tom: 'x..x..x.x.o.x.oo', kick: 'x.......x.......', snare: '........x.......', hat: 'o...o...o...o...' },
+  },
+  rock: {
+    calm: { kick: 'x.......x.x.....', snare: '....x.......x...', hat: 'x.x.x.x.x.x.x.x.' },
+    busy: { kick: 'x...x...x...x.x.', snare: '....x.......x...', hat: 'x.o.x.o.x.o.x.o.' },
+  },
+  four: {
+    calm: { kick: 'x...x...x...x...', snare: '....x.......x...', hat: '..x...x...x...x.' },
+    busy: { kick: 'x...x...x...x...', snare: '....x.......x...', hat: 'oxoxoxoxoxoxoxox' },
+  },
+  boombap: {
+    calm: { kick: 'x......x..x.....', snare: '....x.......x...', hat: 'x.o.x.o.x.o.x.o.' },
+    busy: { kick: 'x......x.xx.....', snare: '....x.......x..o', hat: 'x.o.x.o.x.o.x.o.' },
+  },
+};
 
 /** A small deterministic PRNG so the same blueprint always renders the same noise. */
 function mulberry32(seed: number): () => number {
@@ -107,6 +160,10 @@ class Mixer {
     this.right = new Float32Array(frames);
     this.sendLeft = new Float32Array(frames);
     this.sendRight = new Float32Array(frames);
+  }
+
+  clampFrame(frame: number): number {
+    return Math.max(0, Math.min(this.frames, frame));
   }
 
   /** An enveloped, one-pole low-passed oscillator pair (detuned for width), optionally sent to the reverb. */
@@ -270,7 +327,13 @@ function drumKit(rate: number, random: () => number) {
   const crash = render(2.5, (t, noise) => {
     return noise * 0.6 * Math.exp(-t / 0.5);
   });
-  return { kick, snare, hats, crash };
+  let tomPhase = 0;
+  // A big low tom (taiko-like): a slow pitch fall from 120 to 70 Hz with a long body and a noisy skin.
+  const tom = render(0.9, (t, noise) => {
+    tomPhase += (70 + 50 * Math.exp(-t * 12)) / rate;
+    return (Math.sin(2 * Math.PI * tomPhase) * 0.9 + noise * 0.25 * Math.exp(-t * 40)) * Math.exp(-t * 4.5);
+  });
+  return { kick, snare, hats, crash, tom };
 }
 
 interface SectionPlan {
@@ -303,7 +366,7 @@ function planSections(blueprint: Blueprint): SectionPlan[] {
   });
 }
 
-/** Renders the blueprint's instrumental: drums, bass, pads and lead, shaped per section by energy and arrangement. */
+/** Renders the blueprint's instrumental: drums, bass, chords and lead in the style's sound, shaped per section by energy and arrangement. */
 export function synthesizeInstrumental(score: InstrumentalScore): [Float32Array, Float32Array] {
   const { blueprint, beatsPerBar, totalFrames, sampleRate } = score;
   const preset = stylePreset(blueprint.style);
@@ -311,86 +374,59 @@ export function synthesizeInstrumental(score: InstrumentalScore): [Float32Array,
   const random = mulberry32(hashString(blueprint.id));
   const kit = drumKit(sampleRate, random);
   const key = parseKey(blueprint.key);
-  const fallback = defaultProgression(key).map((symbol) => parseChord(symbol) as Chord);
+  const fallback = styleProgression(key, preset.name).map((symbol) => parseChord(symbol) as Chord);
   const chords = blueprint.chords?.length ? blueprint.chords.map((symbol, index) => parseChord(symbol) ?? fallback[index % fallback.length]) : fallback;
+  const tonicChord = chords.find((chord) => chord.root === key.tonic) ?? chords[0];
   const secondsPerBeat = 60 / blueprint.tempo_bpm;
+  // A 16th's position in beats after swing: off-beat 8ths are pushed late by the preset's swing.
+  const swung = (sixteenth: number) => sixteenth / 4 + (sixteenth % 4 === 2 ? preset.swing / 2 : 0);
   const frameAt = (beat: number) => Math.round(beat * secondsPerBeat * sampleRate);
   const sections = planSections(blueprint);
+  const totalBars = sections.reduce((sum, section) => sum + section.bars, 0);
+  const energyAtBar: number[] = [];
 
   sections.forEach((section, index) => {
     const next = sections[index + 1];
     const { energy, layers } = section;
     for (let barInSection = 0; barInSection < section.bars; barInSection++) {
       const bar = section.startBar + barInSection;
+      energyAtBar[bar] = energy;
       const barBeat = bar * beatsPerBar;
-      const chord = chords[barInSection % chords.length];
+      // The song's last bar comes home to the tonic.
+      const chord = bar === totalBars - 1 ? tonicChord : chords[barInSection % chords.length];
       const barStart = frameAt(barBeat);
       const barLength = frameAt(barBeat + beatsPerBar) - barStart;
+      const lastBar = barInSection === section.bars - 1;
+      const fill = lastBar && next !== undefined && next.energy > energy;
 
-      if (layers.pads) {
-        const voicing = chord.intervals.map((interval) => 48 + ((chord.root + interval) % 12));
-        if (energy >= 0.6) voicing.push(60 + chord.root);
-        voicing.forEach((midi, voice) => {
+      if (layers.pads) renderChords(mixer, preset, chord, energy, barBeat, beatsPerBar, frameAt, swung);
+      if (layers.pads && preset.stringsLevel > 0 && energy >= 0.6) {
+        const voicing = [0, ...chord.intervals.slice(1, 3)].map((interval) => 72 + ((chord.root + interval) % 12));
+        voicing.forEach((midi, voice) =>
           mixer.tone(
-            {
-              start: barStart,
-              length: barLength,
-              hz: midiHz(midi),
-              wave: preset.padWave,
-              level: (preset.padLevel * (0.3 + 0.7 * energy)) / Math.sqrt(voicing.length),
-              pan: voice % 2 ? 0.35 : -0.35,
-              attack: preset.padAttack,
-              decay: 0.3,
-              sustain: 0.85,
-              release: 0.25,
-              cutoff: preset.padCutoff * (0.6 + 0.6 * energy),
-              detuneCents: 7,
-            },
-            0.6,
+            { start: barStart, length: barLength, hz: midiHz(midi), wave: 'saw', level: preset.stringsLevel * energy, pan: voice - 1, attack: 0.35, decay: 0.4, sustain: 0.9, release: 0.5, cutoff: 3200, detuneCents: 9, vibrato: 0.003 },
+            0.8,
+          ),
+        );
+      }
+      if (layers.pads && preset.arpLevel > 0 && energy >= 0.5) {
+        const tones = [...chord.intervals.slice(0, 3), 12].map((interval) => 60 + ((chord.root + interval) % 12) + (interval >= 12 ? 12 : 0));
+        const step = energy >= 0.75 ? 0.25 : 0.5;
+        for (let i = 0; i * step < beatsPerBar - 1e-9; i++) {
+          const start = frameAt(barBeat + i * step);
+          mixer.tone(
+            { start, length: frameAt(barBeat + (i + 0.7) * step) - start, hz: midiHz(tones[i % tones.length]), wave: 'saw', level: preset.arpLevel * (0.6 + 0.5 * energy), pan: i % 2 ? 0.45 : -0.45, attack: 0.003, decay: 0.08, sustain: 0.4, release: 0.05, cutoff: 1200 + 3000 * energy },
+            0.5,
           );
-        });
-      }
-
-      if (layers.bass) {
-        const hz = midiHz(36 + chord.root);
-        const step = energy >= 0.75 ? 0.5 : energy >= 0.45 ? 1 : beatsPerBar;
-        for (let beat = 0; beat < beatsPerBar - 1e-9; beat += step) {
-          const start = frameAt(barBeat + beat);
-          const length = frameAt(barBeat + beat + step) - start;
-          mixer.tone({ start, length: Math.round(length * 0.9), hz, wave: preset.bassWave, subWave: 'sine', level: 0.42 * (0.4 + 0.6 * energy), pan: 0, attack: 0.005, decay: 0.12, sustain: 0.75, release: 0.04, cutoff: 380 + 500 * energy });
         }
       }
-
-      if (layers.drums) {
-        const drum = preset.drumLevel;
-        const lastBar = barInSection === section.bars - 1;
-        const fill = lastBar && next !== undefined && (next.energy ?? 0.5) > energy;
-        for (let beat = 0; beat < beatsPerBar; beat++) {
-          const at = frameAt(barBeat + beat);
-          const downbeat = beat === 0 || (beatsPerBar % 2 === 0 && beat === beatsPerBar / 2);
-          if (downbeat || energy >= 0.7) mixer.hit(kit.kick, at, 0.75 * drum);
-          const backbeat = beat % 2 === 1;
-          if (backbeat && energy >= 0.45 && !(fill && beat === beatsPerBar - 1)) mixer.hit(kit.snare, at, 0.35 * drum, 0.05, 0.3);
-          if (energy >= 0.5) {
-            const subdivisions = energy >= 0.85 ? 4 : 2;
-            for (let sub = 0; sub < subdivisions; sub++) {
-              const offbeat = sub % 2 === 1;
-              const swing = offbeat ? preset.swing : 0;
-              const hatAt = frameAt(barBeat + beat + sub / subdivisions + swing / subdivisions);
-              mixer.hit(kit.hats[(beat * subdivisions + sub) % kit.hats.length], hatAt, preset.hatLevel * drum * (offbeat ? 0.09 : 0.14), 0.3);
-            }
-          }
-        }
-        if (fill) {
-          for (let sub = 0; sub < 4; sub++) mixer.hit(kit.snare, frameAt(barBeat + beatsPerBar - 1 + sub / 4), (0.15 + 0.06 * sub) * drum, -0.05, 0.3);
-        }
-        if (barInSection === 0 && energy >= 0.7) mixer.hit(kit.crash, barStart, 0.12 * drum, 0.2, 0.5);
-      }
+      if (layers.bass) renderBass(mixer, preset, chord, energy, barBeat, beatsPerBar, frameAt, swung);
+      if (layers.drums) renderDrums(mixer, kit, preset, energy, barBeat, beatsPerBar, fill, barInSection === 0, frameAt, swung);
     }
   });
 
   const melody = blueprint.melody ?? [];
-  const totalBeats = sections.reduce((sum, section) => sum + section.bars, 0) * beatsPerBar;
+  const totalBeats = totalBars * beatsPerBar;
   for (const note of melody) {
     if (note.start_beat >= totalBeats) continue;
     const section = sections.find((plan) => note.start_beat < (plan.startBar + plan.bars) * beatsPerBar);
@@ -403,15 +439,15 @@ export function synthesizeInstrumental(score: InstrumentalScore): [Float32Array,
         length,
         hz: midiHz(note.midi),
         wave: preset.leadWave,
-        level: preset.leadLevel * (note.velocity ?? 0.8),
+        level: preset.leadLevel * (note.velocity ?? 0.8) * (0.7 + 0.3 * section.energy),
         pan: 0.1,
         attack: 0.02,
         decay: 0.15,
         sustain: 0.75,
         release: 0.12,
-        cutoff: 2600,
+        cutoff: preset.leadCutoff * (0.6 + 0.4 * section.energy),
         detuneCents: 4,
-        vibrato: 0.004,
+        vibrato: preset.leadVibrato,
       },
       0.5,
     );
@@ -427,8 +463,148 @@ export function synthesizeInstrumental(score: InstrumentalScore): [Float32Array,
     }
   }
 
+  sectionFilter(mixer, energyAtBar, (bar) => frameAt(bar * beatsPerBar), preset.brightness);
   mixer.reverb(preset.reverb);
   return finish(mixer.left, mixer.right);
+}
+
+type FrameAt = (beat: number) => number;
+type Swung = (sixteenth: number) => number;
+
+/** Chords per style: slow swells (cinematic), held bright stacks (anthem, synthwave), or a swung electric-piano comp (lofi). */
+function renderChords(mixer: Mixer, preset: StylePreset, chord: Chord, energy: number, barBeat: number, beatsPerBar: number, frameAt: FrameAt, swung: Swung): void {
+  const voicing = chord.intervals.map((interval) => 48 + ((chord.root + interval) % 12));
+  if (energy >= 0.6) voicing.push(60 + chord.root);
+  const level = (preset.padLevel * (0.3 + 0.7 * energy)) / Math.sqrt(voicing.length);
+  const cutoff = preset.padCutoff * (0.6 + 0.6 * energy);
+  // The comp strikes on 1 and the swung "and" of 2 (plus beat 4 when busy); the other styles hold the bar.
+  const strikes = preset.chordPattern === 'comp' ? (energy >= 0.7 ? [0, 6, 12] : [0, 6]).filter((s) => s < beatsPerBar * 4) : [0];
+  strikes.forEach((sixteenth, index) => {
+    const from = barBeat + swung(sixteenth);
+    const to = index + 1 < strikes.length ? barBeat + swung(strikes[index + 1]) : barBeat + beatsPerBar;
+    const start = mixer.clampFrame(frameAt(from));
+    const length = frameAt(to) - start;
+    voicing.forEach((midi, voice) => {
+      mixer.tone(
+        {
+          start,
+          length: preset.chordPattern === 'comp' ? Math.round(length * 0.85) : length,
+          hz: midiHz(midi),
+          wave: preset.padWave,
+          subWave: preset.padSubWave,
+          level,
+          pan: voice % 2 ? 0.35 : -0.35,
+          attack: preset.chordPattern === 'swell' ? preset.padAttack * (1.4 - energy) : preset.padAttack,
+          decay: preset.chordPattern === 'comp' ? 0.6 : 0.3,
+          sustain: preset.chordPattern === 'comp' ? 0.35 : 0.85,
+          release: preset.padRelease,
+          cutoff,
+          detuneCents: preset.chordPattern === 'comp' ? 3 : 7,
+          vibrato: preset.chordPattern === 'comp' ? 0.002 : 0,
+        },
+        0.6,
+      );
+    });
+  });
+}
+
+/** Bass lines per style: held roots (cinematic), driving 8ths (anthem), octave 8ths (synthwave), a swung root–fifth figure (lofi). */
+function renderBass(mixer: Mixer, preset: StylePreset, chord: Chord, energy: number, barBeat: number, beatsPerBar: number, frameAt: FrameAt, swung: Swung): void {
+  const root = 36 + chord.root;
+  const fifth = root + (chord.intervals[2] ?? 7);
+  let notes: { at: number; beats: number; midi: number }[];
+  const eighths = (pick: (i: number) => number) => Array.from({ length: beatsPerBar * 2 }, (_, i) => ({ at: i / 2, beats: 0.5, midi: pick(i) }));
+  switch (preset.bassPattern) {
+    case 'eighths':
+      notes = energy >= 0.5 ? eighths(() => root) : [{ at: 0, beats: beatsPerBar / 2, midi: root }, { at: beatsPerBar / 2, beats: beatsPerBar / 2, midi: root }];
+      break;
+    case 'octaves':
+      notes = energy >= 0.5 ? eighths((i) => root + (i % 2 ? 12 : 0)) : [{ at: 0, beats: beatsPerBar, midi: root }];
+      break;
+    case 'boombap':
+      notes = [{ at: 0, beats: 1.5, midi: root }, { at: swung(6), beats: 1, midi: root }, { at: 2.5, beats: 1, midi: fifth }].filter((note) => note.at < beatsPerBar);
+      break;
+    default:
+      notes = energy >= 0.75 ? [{ at: 0, beats: beatsPerBar / 2, midi: root }, { at: beatsPerBar / 2, beats: beatsPerBar / 2, midi: root }] : [{ at: 0, beats: beatsPerBar, midi: root }];
+  }
+  for (const note of notes) {
+    const start = frameAt(barBeat + note.at);
+    const length = frameAt(barBeat + note.at + note.beats) - start;
+    mixer.tone({
+      start,
+      length: Math.round(length * 0.9),
+      hz: midiHz(note.midi),
+      wave: preset.bassWave,
+      subWave: 'sine',
+      level: 0.42 * (0.4 + 0.6 * energy),
+      pan: 0,
+      attack: 0.005,
+      decay: 0.12,
+      sustain: preset.bassPattern === 'sustain' ? 0.85 : 0.7,
+      release: 0.04,
+      cutoff: preset.bassCutoff * (0.6 + 0.8 * energy),
+    });
+  }
+}
+
+type DrumKit = ReturnType<typeof drumKit>;
+
+/** One bar of the style's drum pattern (calm or busy by energy), a snare or tom fill before a lift, a crash on a loud section's first bar. */
+function renderDrums(mixer: Mixer, kit: DrumKit, preset: StylePreset, energy: number, barBeat: number, beatsPerBar: number, fill: boolean, firstBar: boolean, frameAt: FrameAt, swung: Swung): void {
+  const drum = preset.drumLevel;
+  const pattern = DRUM_PATTERNS[preset.drums][energy >= 0.7 ? 'busy' : 'calm'];
+  const steps = beatsPerBar * 4;
+  const fillFrom = fill ? steps - 4 : steps;
+  const play = (voice: string | undefined, sixteenth: number) => {
+    const mark = voice?.[sixteenth % 16];
+    return mark === 'x' ? 1 : mark === 'o' ? 0.55 : 0;
+  };
+  for (let step = 0; step < steps; step++) {
+    const at = frameAt(barBeat + swung(step));
+    const kick = play(pattern.kick, step);
+    if (kick) mixer.hit(kit.kick, at, 0.75 * drum * kick);
+    if (step >= fillFrom) continue;
+    const snare = play(pattern.snare, step);
+    if (snare && energy >= 0.45) mixer.hit(kit.snare, at, 0.35 * drum * snare, 0.05, preset.drums === 'four' ? 0.7 : 0.3);
+    const tom = play(pattern.tom, step);
+    if (tom) mixer.hit(kit.tom, at, 0.5 * drum * tom * (0.6 + 0.5 * energy), -0.1, 0.6);
+    const hat = play(pattern.hat, step);
+    if (hat && energy >= 0.5) mixer.hit(kit.hats[step % kit.hats.length], at, preset.hatLevel * drum * 0.13 * hat, 0.3);
+  }
+  if (fill) {
+    const fillVoice = preset.drums === 'toms' ? kit.tom : kit.snare;
+    for (let sub = 0; sub < 4; sub++) mixer.hit(fillVoice, frameAt(barBeat + beatsPerBar - 1 + sub / 4), (0.15 + 0.06 * sub) * drum * (preset.drums === 'toms' ? 2 : 1), -0.05, 0.3);
+  }
+  if (firstBar && energy >= 0.7) mixer.hit(kit.crash, frameAt(barBeat), 0.12 * drum, 0.2, 0.5);
+}
+
+/**
+ * A 12 dB/octave low-pass over the dry mix whose cutoff follows each bar's energy (glided over ~0.3 s):
+ * quiet sections sound muffled and distant, the chorus opens up to the style's full brightness.
+ */
+function sectionFilter(mixer: Mixer, energyAtBar: number[], barFrame: (bar: number) => number, brightness: number): void {
+  const { rate } = mixer;
+  const glide = 1 - Math.exp(-1 / (0.3 * rate));
+  let alpha = -1;
+  const stateL = [0, 0];
+  const stateR = [0, 0];
+  const { left, right } = mixer;
+  for (let bar = 0; bar < energyAtBar.length; bar++) {
+    const energy = energyAtBar[bar] ?? 0.5;
+    const cutoff = Math.min(brightness, 500 * 2 ** (energy * 5.5));
+    const target = 1 - Math.exp((-2 * Math.PI * cutoff) / rate);
+    if (alpha < 0) alpha = target;
+    const end = bar + 1 < energyAtBar.length ? Math.min(mixer.frames, barFrame(bar + 1)) : mixer.frames;
+    for (let i = Math.max(0, barFrame(bar)); i < end; i++) {
+      alpha += (target - alpha) * glide;
+      stateL[0] += alpha * (left[i] - stateL[0]);
+      stateL[1] += alpha * (stateL[0] - stateL[1]);
+      left[i] = stateL[1];
+      stateR[0] += alpha * (right[i] - stateR[0]);
+      stateR[1] += alpha * (stateR[0] - stateR[1]);
+      right[i] = stateR[1];
+    }
+  }
 }
 
 /** Soft-saturates (a Padé tanh) and scales the mix so its peak sits at −3 dBFS, leaving the mastering stage headroom. */

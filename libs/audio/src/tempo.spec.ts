@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { blueprintDurationSeconds, type Blueprint } from '@mcm/pipeline';
+import { monoOf } from './spectrum';
+import { STYLE_NAMES } from './styles';
+import { synthesizeInstrumental } from './synth';
+import { estimateAudioTempo, estimateTempo } from './tempo';
+
+const RATE = 44_100;
+
+function render(style: string, tempo: number): Float32Array {
+  const blueprint: Blueprint = {
+    id: `tempo-${style}-${tempo}`,
+    style,
+    tempo_bpm: tempo,
+    key: 'Am',
+    sections: [
+      { name: 'intro', bars: 2, energy: 0.35 },
+      { name: 'verse', bars: 4, energy: 0.55 },
+      { name: 'chorus', bars: 6, energy: 0.9 },
+      { name: 'outro', bars: 2, energy: 0.45 },
+    ],
+    lyrics: 'la',
+    voice: { voice_id: 'local-voice' },
+  };
+  const channels = synthesizeInstrumental({ blueprint, beatsPerBar: 4, totalFrames: Math.round(blueprintDurationSeconds(blueprint) * RATE), sampleRate: RATE });
+  return monoOf(channels);
+}
+
+describe('estimateAudioTempo on rendered instrumentals', () => {
+  // Slow and fast ends of the engine's 70–160 range, where a beat is easily read at half or double speed.
+  const tempos = [72, 97, 128, 156];
+  for (const style of STYLE_NAMES) {
+    it(`${style}: reads ${tempos.join(', ')} BPM within ±2 BPM`, () => {
+      const measured = tempos.map((tempo) => estimateAudioTempo(render(style, tempo), RATE)?.bpm);
+      measured.forEach((bpm, index) => expect(Math.abs((bpm ?? 0) - tempos[index]), `${style} at ${tempos[index]}: read ${bpm}`).toBeLessThanOrEqual(2));
+    });
+  }
+
+  it('finds no pulse in a steady tone', () => {
+    const tone = Float32Array.from({ length: RATE * 10 }, (_, i) => 0.3 * Math.sin((2 * Math.PI * 220 * i) / RATE));
+    const result = estimateAudioTempo(tone, RATE);
+    expect(result === null || result.confidence < 0.3).toBe(true);
+  });
+});
+
+describe('estimateTempo from hummed note onsets', () => {
+  it('reads a steady quarter-note hum and needs three notes', () => {
+    const notes = Array.from({ length: 8 }, (_, i) => ({ midi: 60, onset_s: 0.5 + (i * 60) / 104, duration_s: 0.4 }));
+    expect(estimateTempo(notes)).toBeGreaterThanOrEqual(102);
+    expect(estimateTempo(notes)).toBeLessThanOrEqual(106);
+    expect(estimateTempo(notes.slice(0, 2))).toBeNull();
+  });
+});
