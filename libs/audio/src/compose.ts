@@ -134,7 +134,7 @@ export function composeBlueprint(analysis: Analysis, options: ComposeOptions): B
   const phrase = quantisePhrase(analysis, tempo, key);
   let startBeat = 0;
   const placed = form.map((shape, index) => {
-    const section = { startBeat, beats: barCounts[index] * BEATS_PER_BAR, lead: shape.arrangement.lead };
+    const section = { startBeat, beats: barCounts[index] * BEATS_PER_BAR, lead: shape.arrangement.lead ?? false };
     startBeat += section.beats;
     return section;
   });

@@ -79,15 +79,19 @@ function pearson(a: number[], b: number[]): number {
 
 export type KeyProfiles = 'krumhansl' | 'temperley';
 
+/** Pearson correlation of a pitch-class histogram with one key's profile. */
+function keyCorrelation(histogram: number[], tonic: number, minor: boolean, profiles: KeyProfiles): number {
+  const profile = profiles === 'temperley' ? (minor ? TEMPERLEY_MINOR : TEMPERLEY_MAJOR) : minor ? MINOR_PROFILE : MAJOR_PROFILE;
+  return pearson(histogram, histogram.map((_, pc) => profile[(pc - tonic + 12) % 12]));
+}
+
 /** Krumhansl–Schmuckler: the key whose rotated profile best correlates with the pitch-class histogram. */
 export function detectKey(histogram: number[], profiles: KeyProfiles = 'krumhansl'): { key: MusicalKey; confidence: number } {
   let best = { key: { tonic: 0, minor: false }, confidence: 0 };
   let bestR = -Infinity;
   for (let tonic = 0; tonic < 12; tonic++) {
     for (const minor of [false, true]) {
-      const profile = profiles === 'temperley' ? (minor ? TEMPERLEY_MINOR : TEMPERLEY_MAJOR) : minor ? MINOR_PROFILE : MAJOR_PROFILE;
-      const rotated = histogram.map((_, pc) => profile[(pc - tonic + 12) % 12]);
-      const r = pearson(histogram, rotated);
+      const r = keyCorrelation(histogram, tonic, minor, profiles);
       if (r > bestR) {
         bestR = r;
         best = { key: { tonic, minor }, confidence: Math.max(0, r) };
@@ -130,7 +134,7 @@ const PROGRESSIONS: Record<StyleName, { major: [number, string][]; minor: [numbe
   },
   anthem: {
     major: [[0, ''], [7, ''], [9, 'm'], [5, '']],
-    minor: [[0, 'm'], [8, ''], [3, ''], [10, ''], [0, 'm'], [8, ''], [5, 'm'], [7, '']],
+    minor: [[0, 'm'], [8, ''], [3, ''], [10, ''], [0, 'm'], [5, 'm'], [7, ''], [0, 'm']],
   },
   lofi: {
     major: [[0, 'maj7'], [9, 'm7'], [2, 'm7'], [7, '7']],
@@ -170,15 +174,15 @@ export function defaultProgression(key: MusicalKey): string[] {
  * Pitch-class profiles over time: STFT peaks between 55 Hz and 1.8 kHz folded onto the semitone they fall
  * nearest, root-compressed magnitudes with the bass doubled, each frame normalised to sum 1 (silent frames stay 0).
  */
-export function chromaFrames(samples: Float32Array, sampleRate: number, windowSeconds: number, hopSeconds: number): { chroma: Float32Array[]; hopSeconds: number } {
+export function chromaFrames(samples: Float32Array, sampleRate: number, windowSeconds: number, hopSeconds: number, band = { lowHz: 55, highHz: 1_800 }): { chroma: Float32Array[]; hopSeconds: number } {
   const factor = Math.max(1, Math.floor(sampleRate / 8_000));
   const rate = sampleRate / factor;
   const reduced = decimate(samples, factor);
   const size = 2 ** Math.round(Math.log2(rate * windowSeconds));
   const hop = Math.max(1, Math.round(rate * hopSeconds));
   const { magnitudes, frames, bins, binHz } = stft(reduced, rate, size, hop);
-  const low = Math.ceil(55 / binHz);
-  const high = Math.min(bins - 2, Math.floor(1_800 / binHz));
+  const low = Math.max(1, Math.ceil(band.lowHz / binHz));
+  const high = Math.min(bins - 2, Math.floor(band.highHz / binHz));
   const classOf = new Int8Array(bins).fill(-1);
   for (let k = low; k <= high; k++) {
     const midi = 69 + 12 * Math.log2((k * binHz) / 440);
@@ -205,14 +209,24 @@ export function chromaFrames(samples: Float32Array, sampleRate: number, windowSe
 }
 
 /** A recording's 12-bin pitch-class profile: ~0.5 s windows (semitones resolved down to the bass), every frame counting alike. */
-export function chromagram(samples: Float32Array, sampleRate: number): number[] {
+export function chromagram(samples: Float32Array, sampleRate: number, band?: { lowHz: number; highHz: number }): number[] {
   const total = new Array<number>(12).fill(0);
-  for (const frame of chromaFrames(samples, sampleRate, 0.5, 0.25).chroma) for (let pc = 0; pc < 12; pc++) total[pc] += frame[pc];
+  for (const frame of chromaFrames(samples, sampleRate, 0.5, 0.25, band).chroma) for (let pc = 0; pc < 12; pc++) total[pc] += frame[pc];
   return total;
 }
 
-/** The key of a recording: its chromagram matched against key profiles (Krumhansl's read audio chroma better than Temperley's here). */
+/**
+ * The key of a recording: its chromagram matched against key profiles (Krumhansl's read audio chroma
+ * better than Temperley's here). A key and its relative share every note, so between the two the bass
+ * decides: the one whose tonic the bass register (62–125 Hz: above the kick's tail, below the chords)
+ * sounds more often wins, when its own correlation is within 0.15 of the best.
+ */
 export function estimateAudioKey(samples: Float32Array, sampleRate: number, profiles: KeyProfiles = 'krumhansl'): { key: string; confidence: number } {
-  const { key, confidence } = detectKey(chromagram(samples, sampleRate), profiles);
-  return { key: keyName(key), confidence: Math.round(confidence * 1000) / 1000 };
+  const chroma = chromagram(samples, sampleRate);
+  const { key, confidence } = detectKey(chroma, profiles);
+  const relative = key.minor ? { tonic: (key.tonic + 3) % 12, minor: false } : { tonic: (key.tonic + 9) % 12, minor: true };
+  const relativeR = keyCorrelation(chroma, relative.tonic, relative.minor, profiles);
+  const bass = chromagram(samples, sampleRate, { lowHz: 62, highHz: 125 });
+  const chosen = relativeR >= confidence - 0.15 && bass[relative.tonic] > bass[key.tonic] ? { key: relative, r: relativeR } : { key, r: confidence };
+  return { key: keyName(chosen.key), confidence: Math.round(Math.max(0, chosen.r) * 1000) / 1000 };
 }

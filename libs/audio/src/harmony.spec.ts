@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { blueprintDurationSeconds, type Blueprint } from '@mcm/pipeline';
+import { detectKey, estimateAudioKey, keyName, parseKey, snapToScale, styleProgression } from './harmony';
+import { monoOf } from './spectrum';
+import { STYLE_NAMES, type StyleName } from './styles';
+import { synthesizeInstrumental } from './synth';
+
+const RATE = 44_100;
+
+function render(style: StyleName, key: string, tempo: number): Float32Array {
+  const blueprint: Blueprint = {
+    id: `key-${style}-${key}`,
+    style,
+    tempo_bpm: tempo,
+    key,
+    sections: [
+      { name: 'intro', bars: 2, energy: 0.35 },
+      { name: 'verse', bars: 4, energy: 0.55 },
+      { name: 'chorus', bars: 6, energy: 0.9 },
+      { name: 'outro', bars: 2, energy: 0.45 },
+    ],
+    lyrics: 'la',
+    voice: { voice_id: 'local-voice' },
+    chords: styleProgression(parseKey(key), style),
+  };
+  const channels = synthesizeInstrumental({ blueprint, beatsPerBar: 4, totalFrames: Math.round(blueprintDurationSeconds(blueprint) * RATE), sampleRate: RATE });
+  return monoOf(channels);
+}
+
+describe('estimateAudioKey on rendered instrumentals', () => {
+  const keys = ['C', 'Am', 'Eb', 'F#m', 'G', 'Bbm', 'E', 'C#m'];
+  for (const style of STYLE_NAMES) {
+    it(`${style}: reads ${keys.join(', ')}`, () => {
+      const read = keys.map((key, index) => estimateAudioKey(render(style, key, 90 + 9 * index), RATE).key);
+      expect(read.join(' ')).toBe(keys.join(' '));
+    });
+  }
+});
+
+describe('key helpers', () => {
+  it('finds the key of a note histogram and snaps to its scale', () => {
+    // A D-major scale with the tonic triad held longest.
+    const histogram = new Array<number>(12).fill(0);
+    for (const [pc, weight] of [[2, 4], [4, 1], [6, 3], [7, 1], [9, 3], [11, 1], [1, 1]]) histogram[pc] = weight;
+    expect(keyName(detectKey(histogram).key)).toBe('D');
+    expect(keyName(detectKey(histogram, 'temperley').key)).toBe('D');
+    expect(snapToScale(61, parseKey('Am'))).toBe(60);
+    expect(snapToScale(66, parseKey('Bb'))).toBe(65);
+  });
+});
