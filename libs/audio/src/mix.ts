@@ -29,6 +29,8 @@ export const TARGET_LUFS = -14;
 export const MAX_TRUE_PEAK_DBTP = -1;
 // The limiter's ceiling sits under the true-peak limit so inter-sample peaks and MP3 encoding stay below −1 dBTP.
 const LIMIT_DBFS = -2;
+// LAME's encoder delay (576) plus the decoder's 529-sample filterbank delay, as recorded in the LAME tag of the file leg.
+const LAME_DELAY_SAMPLES = 1105;
 
 /**
  * Mixes vocals over the instrumental (the instrumental ducks under the voice), shapes and fades it,
@@ -124,7 +126,8 @@ async function master(premix: string, options: MixOptions, gainDb: number, ceili
       ],
       { output: encoded },
     ),
-    runFfmpeg(['-nostats', '-f', 'mp3', '-i', 'pipe:0', '-af', 'ebur128=peak=true', '-f', 'null', '-'], { input: encoded }),
+    // The pipe leg has no LAME tag, so the decoder keeps the encoder delay and padding: cut them as a player would.
+    runFfmpeg(['-nostats', '-f', 'mp3', '-i', 'pipe:0', '-af', `atrim=start_sample=${LAME_DELAY_SAMPLES}:end_sample=${LAME_DELAY_SAMPLES + frames},ebur128=peak=true`, '-f', 'null', '-'], { input: encoded }),
   ]);
   const written = await wavFrames(options.outMasterWav);
   if (written !== frames) throw new AudioError('AUDIO_ENGINE_FAILED', `the master has ${written} frames, the blueprint ${frames}`, true);
