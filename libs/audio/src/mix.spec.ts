@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { blueprintDurationSeconds } from '@mcm/pipeline';
@@ -15,7 +15,11 @@ import { decodeWav16 } from './wav';
 
 const fixtures = path.resolve(__dirname, '../../../test/fixtures');
 
-afterAll(() => closeAudioWorkers());
+const workdirs: string[] = [];
+afterAll(async () => {
+  await closeAudioWorkers();
+  await Promise.all(workdirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
 
 function rms(samples: Float32Array, from: number, to: number): number {
   let sum = 0;
@@ -26,6 +30,7 @@ function rms(samples: Float32Array, from: number, to: number): number {
 describe('the hum-phone fixture through the whole engine', () => {
   it('analyse → compose → vocals + instrumental → mix gives a mastered preview', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
+    workdirs.push(dir);
     const input = path.join(fixtures, 'hum-phone.m4a');
     const analysis = await analyzeAudio(input);
     const blueprint = composeBlueprint(analysis, { momentId: 'mix-test', title: 'Hum', outputKind: 'preview' });
@@ -83,6 +88,7 @@ describe('the hum-phone fixture through the whole engine', () => {
 
   it('masters an instrumental on its own', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
+    workdirs.push(dir);
     const analysis = await analyzeAudio(path.join(fixtures, 'voice-clean.wav'));
     const blueprint = composeBlueprint(analysis, { momentId: 'solo', style: 'lofi', outputKind: 'preview' });
     const instrumental = path.join(dir, 'instrumental.wav');
