@@ -11,3 +11,7 @@ export * from './peaks';
 export { arrangementMidi, writeArrangementMidi } from './midi';
 export { conformToBlueprint } from './conform';
 export { closeAudioWorkers } from './dsp.pool';
+export { estimateAudioTempo, estimateTempo, onsetEnvelope, type AudioTempo } from './tempo';
+export { chromagram, estimateAudioKey, styleProgression } from './harmony';
+export { resolveStyle, STYLE_NAMES, STYLE_TEMPO, type StyleName } from './styles';
+export { noteFMeasure, type NoteScore } from './melody-score';
