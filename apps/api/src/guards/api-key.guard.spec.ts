@@ -30,7 +30,7 @@ describe('ApiKeyGuard', () => {
 
   it('accepts a configured key as X-Api-Key or bearer and names its owner', () => {
     const guard = new ApiKeyGuard({ API_KEYS: [KEY_A, KEY_B] });
-    for (const headers of [{ 'x-api-key': KEY_B }, { authorization: `Bearer ${KEY_B}` }]) {
+    for (const headers of [{ 'x-api-key': KEY_B }, { authorization: `Bearer ${KEY_B}` }] as Record<string, string>[]) {
       const { context: ctx, request } = context(headers);
       expect(guard.canActivate(ctx)).toBe(true);
       expect(request.clientOwner).toBe(ownerOf(KEY_B));
