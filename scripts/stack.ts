@@ -132,8 +132,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       env.MCP_BASE_URL = mcpUrl;
     }
 
+    let workersStarted = 0;
     const addWorker = async (extraEnv: NodeJS.ProcessEnv = {}) => {
-      const worker = await startApp('worker', `worker-${apps.filter((app) => app.name.startsWith('worker')).length + 1}`, { ...env, ...extraEnv }, log);
+      workersStarted += 1;
+      const worker = await startApp('worker', `worker-${workersStarted}`, { ...env, ...extraEnv }, log);
       apps.push(worker);
       return worker;
     };

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { storageFromConfig, type StorageRepository } from '@mcm/core';
+import { Queue } from 'bullmq';
+import { redisOptions, stageQueueName, storageFromConfig, type StorageRepository } from '@mcm/core';
+import { awaitedRuns, stageJobId, STAGES, type PersistedMoment, type Stage } from '@mcm/pipeline';
 import { startStack, type Stack } from '../../scripts/stack';
 import { packAndInstallSdk } from '../sdk/pack-sdk';
 import { freePort } from '../support/free-port';
@@ -138,6 +140,7 @@ describe(`fault suite (${FULL ? 'full' : 'short'} profile)`, () => {
       }
     };
 
+    const orphans = watchForOrphans(testEnv.config.DATABASE_URL, redis.url, testEnv.config.QUEUE_PREFIX);
     const creations: Promise<string>[] = [];
     const faultsDone = injectFaults();
     for (let i = 0; i < PROFILE.moments; i++) {
@@ -158,6 +161,16 @@ describe(`fault suite (${FULL ? 'full' : 'short'} profile)`, () => {
       await sleep(500);
     }
     const settledS = at();
+    const stuck: string[] = [];
+    for (const id of ids.filter((candidate) => !finished.has(candidate))) {
+      const db = new Client({ connectionString: testEnv.config.DATABASE_URL });
+      await db.connect();
+      const { rows } = await db.query<{ snapshot: PersistedMoment; status: string }>('SELECT status, snapshot FROM moments WHERE id = $1', [id]);
+      await db.end();
+      stuck.push(`${id} ${rows[0]?.status}: ${await orphans.describe(id, rows[0].snapshot)}`);
+    }
+    const longestOrphanMs = await orphans.stop();
+    if (stuck.length) process.stdout.write(`\nStill in flight:\n${stuck.join('\n')}\n`);
 
     const db = new Client({ connectionString: testEnv.config.DATABASE_URL });
     await db.connect();
@@ -196,6 +209,7 @@ describe(`fault suite (${FULL ? 'full' : 'short'} profile)`, () => {
       'latency p50 (s)': Math.round((latencies[Math.floor(latencies.length / 2)] ?? 0) / 100) / 10,
       'latency max (s)': Math.round((latencies.at(-1) ?? 0) / 100) / 10,
       'all settled after the last fault (s)': Math.round((settledS - faultsEndedS) * 10) / 10,
+      'longest a moment had no live queue message (s)': Math.round(longestOrphanMs / 100) / 10,
     };
     process.stdout.write(`\nFaults injected\n${formatTable(faults.map((fault) => [fault.fault, `${fault.startedS} s`, `${fault.durationS} s`]), ['fault', 'at', 'lasted'])}`);
     process.stdout.write(`\nOutcome\n${formatTable(Object.entries(figures).map(([name, value]) => [name, String(value)]), ['figure', 'value'])}\n`);
@@ -206,11 +220,79 @@ describe(`fault suite (${FULL ? 'full' : 'short'} profile)`, () => {
     expect(figures['still in flight']).toBe(0);
     expect(completed).toHaveLength(PROFILE.moments);
     expect(appliedTwice).toBe(0);
+    // Lost messages are found by the reconciler: a moment is stale after one interval, found by the next pass.
+    expect(longestOrphanMs).toBeLessThanOrEqual(2 * RECONCILE_INTERVAL_MS + 5_000);
     expect(strayObjects).toBe(0);
     expect(missingAssets).toBe(0);
     for (const moment of completed) expect(Object.keys(moment.assets ?? {}).length).toBeGreaterThanOrEqual(5);
   }, PROFILE.deadlineMs * 2 + 120_000);
 });
+
+/**
+ * Samples, once a second, whether every in-flight moment has a live queue message (waiting,
+ * delayed or running) for each stage run it awaits, and records how long each went without one.
+ */
+function watchForOrphans(databaseUrl: string, redisUrl: string, prefix: string) {
+  const queues = new Map<Stage, Queue>(STAGES.map((stage) => [stage, new Queue(stageQueueName(stage), { connection: redisOptions(redisUrl), prefix })]));
+  const orphanSince = new Map<string, number>();
+  let longestMs = 0;
+  let stopped = false;
+  const live = async (id: string, snapshot: PersistedMoment): Promise<boolean> => {
+    for (const run of awaitedRuns(snapshot)) {
+      const job = await queues.get(run.stage)!.getJob(stageJobId(id, run));
+      const state = job ? await job.getState() : 'missing';
+      if (!['waiting', 'delayed', 'active', 'prioritized', 'waiting-children'].includes(state)) return false;
+    }
+    return true;
+  };
+  const sample = async () => {
+    const db = new Client({ connectionString: databaseUrl });
+    try {
+      await db.connect();
+      const { rows } = await db.query<{ id: string; snapshot: PersistedMoment }>(
+        "SELECT id, snapshot FROM moments WHERE status NOT IN ('COMPLETED', 'FAILED', 'CANCELED')",
+      );
+      const now = Date.now();
+      const inFlight = new Set(rows.map((row) => row.id));
+      for (const id of orphanSince.keys()) if (!inFlight.has(id)) orphanSince.delete(id);
+      for (const row of rows) {
+        // Redis down counts as no message: it is the reconciler's job to recover from that too.
+        const ok = await Promise.race([live(row.id, row.snapshot), sleep(800).then(() => false)]).catch(() => false);
+        if (ok) orphanSince.delete(row.id);
+        else if (!orphanSince.has(row.id)) orphanSince.set(row.id, now);
+      }
+      for (const since of orphanSince.values()) longestMs = Math.max(longestMs, now - since);
+    } catch {
+      // Postgres dropped this sample's connection; the next sample reconnects.
+    } finally {
+      await db.end().catch(() => undefined);
+    }
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      await sample();
+      await sleep(1_000);
+    }
+  })();
+  return {
+    /** Where the awaited runs of a moment stand in the queues: for a report on moments still in flight. */
+    async describe(id: string, snapshot: PersistedMoment): Promise<string> {
+      const states = await Promise.all(
+        awaitedRuns(snapshot).map(async (run) => {
+          const job = await queues.get(run.stage)!.getJob(stageJobId(id, run));
+          return `${stageJobId(id, run)}=${job ? await job.getState() : 'missing'}`;
+        }),
+      );
+      return states.join(', ');
+    },
+    async stop(): Promise<number> {
+      stopped = true;
+      await loop;
+      await Promise.all([...queues.values()].map((queue) => queue.close().catch(() => undefined)));
+      return longestMs;
+    },
+  };
+}
 
 function formatTable(rows: string[][], header: string[]): string {
   const all = [header, ...rows];

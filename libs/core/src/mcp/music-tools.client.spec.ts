@@ -47,3 +47,48 @@ describe('MusicToolsClient when music-tools is not reachable', () => {
     expect(await client.health()).toBe(false);
   });
 });
+
+describe('MusicToolsClient when music-tools dies during a call', () => {
+  let server: Server;
+  let port: number;
+
+  beforeAll(async () => {
+    // Answers the MCP handshake like music-tools, then drops the connection once a tool call's stream has begun.
+    server = createServer((request, response) => {
+      if (request.method !== 'POST') return void response.writeHead(405).end();
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        const message = JSON.parse(body) as { id?: number; method: string; params?: { protocolVersion?: string } };
+        if (message.method === 'initialize') {
+          response.writeHead(200, { 'content-type': 'application/json' }).end(
+            JSON.stringify({
+              jsonrpc: '2.0',
+              id: message.id,
+              result: { protocolVersion: message.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'dying', version: '1' } },
+            }),
+          );
+        } else if (message.id === undefined) {
+          response.writeHead(202).end();
+        } else {
+          response.writeHead(200, { 'content-type': 'text/event-stream' });
+          response.write(': rendering\n\n');
+          setTimeout(() => request.socket.destroy(), 100);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('fails the call at once as retryable MCP_UNAVAILABLE instead of waiting out its timeout', async () => {
+    // The call's own timeout is far beyond the test's: only noticing the cut connection can settle it.
+    const client = new MusicToolsClient({ baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 600_000 });
+    const error = await client.validateBlueprint({}).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'MCP_UNAVAILABLE', retryable: true });
+  });
+});

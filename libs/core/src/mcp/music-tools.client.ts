@@ -58,7 +58,7 @@ export class MusicToolsClient {
     this.endpoint = new URL(`${root}/mcp`);
     this.healthUrl = new URL(`${root}/healthz`);
     this.headers = options.authToken ? { Authorization: `Bearer ${options.authToken}` } : {};
-    this.timeoutMs = options.timeoutMs ?? 300_000;
+    this.timeoutMs = options.timeoutMs ?? 120_000;
   }
 
   /** An invalid blueprint is an answer (`ok: false`), not an error. */
@@ -99,9 +99,16 @@ export class MusicToolsClient {
   private async callTool(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
     const client = new Client(CLIENT_INFO);
     const transport = new StreamableHTTPClientTransport(this.endpoint, { requestInit: { headers: this.headers } });
+    // A response stream cut mid-call (music-tools killed, connection dropped) is reported only
+    // through these hooks; without them the call would wait out its whole timeout.
+    const lost = new Promise<never>((_, reject) => {
+      client.onerror = (error) => reject(error);
+      client.onclose = () => reject(new Error('the connection closed before music-tools answered'));
+    });
+    lost.catch(() => undefined);
     try {
-      await client.connect(transport, { timeout: Math.min(this.timeoutMs, 30_000) });
-      return (await client.callTool({ name, arguments: args }, undefined, { timeout: this.timeoutMs })) as CallToolResult;
+      await Promise.race([client.connect(transport, { timeout: Math.min(this.timeoutMs, 30_000) }), lost]);
+      return (await Promise.race([client.callTool({ name, arguments: args }, undefined, { timeout: this.timeoutMs }), lost])) as CallToolResult;
     } catch (error) {
       throw this.transportError(error);
     } finally {

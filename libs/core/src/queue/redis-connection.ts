@@ -16,5 +16,7 @@ export function redisOptions(redisUrl: string): RedisOptions {
     tls: url.protocol === 'rediss:' ? { servername: url.hostname } : undefined,
     // BullMQ's blocking workers need commands to wait for a reconnect rather than fail.
     maxRetriesPerRequest: null,
+    // Reconnect within 2 s of Redis coming back; the default backoff grows to 20 s.
+    retryStrategy: (attempt: number) => Math.min(250 * attempt, 2_000),
   };
 }
