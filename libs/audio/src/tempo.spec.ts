@@ -1,27 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { blueprintDurationSeconds, type Blueprint } from '@mcm/pipeline';
+import { blueprintDurationSeconds } from '@mcm/pipeline';
 import { monoOf } from './spectrum';
 import { STYLE_NAMES } from './styles';
 import { synthesizeInstrumental } from './synth';
 import { estimateAudioTempo, estimateTempo } from './tempo';
+import { fourSectionBlueprint } from '../../../test/support/blueprints';
 
 const RATE = 44_100;
 
 function render(style: string, tempo: number): Float32Array {
-  const blueprint: Blueprint = {
-    id: `tempo-${style}-${tempo}`,
-    style,
-    tempo_bpm: tempo,
-    key: 'Am',
-    sections: [
-      { name: 'intro', bars: 2, energy: 0.35 },
-      { name: 'verse', bars: 4, energy: 0.55 },
-      { name: 'chorus', bars: 6, energy: 0.9 },
-      { name: 'outro', bars: 2, energy: 0.45 },
-    ],
-    lyrics: 'la',
-    voice: { voice_id: 'local-voice' },
-  };
+  const blueprint = fourSectionBlueprint({ id: `tempo-${style}-${tempo}`, style, tempo_bpm: tempo, key: 'Am' });
   const channels = synthesizeInstrumental({ blueprint, beatsPerBar: 4, totalFrames: Math.round(blueprintDurationSeconds(blueprint) * RATE), sampleRate: RATE });
   return monoOf(channels);
 }
