@@ -1,9 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { localhostHostValidation } from '@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { bearerToken, tokenMatches } from '@mcm/core/auth/bearer-token';
 import { createMusicToolsServer, type MusicToolsServerOptions } from './music-tools.server';
 
 export interface MusicToolsHttpOptions extends MusicToolsServerOptions {
@@ -29,16 +29,10 @@ function jsonRpcError(response: Response, status: number, code: number, message:
   response.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
 }
 
-/** Hashing both sides gives equal-length buffers, so the comparison leaks neither content nor length. */
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const presented = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : '';
-  const digest = (value: string) => createHash('sha256').update(value).digest();
-  return timingSafeEqual(digest(presented), digest(token));
-}
-
 function bearerAuth(token: string) {
   return (request: Request, response: Response, next: NextFunction) => {
-    if (bearerMatches(request.headers.authorization, token)) return next();
+    const given = bearerToken(request.headers.authorization);
+    if (given && tokenMatches(given, token)) return next();
     response.setHeader('WWW-Authenticate', 'Bearer realm="music-tools"');
     jsonRpcError(response, 401, -32001, 'Unauthorized: a valid bearer token is required');
   };

@@ -1,4 +1,5 @@
 export * from './config';
+export * from './auth';
 export * from './database';
 export * from './storage';
 export * from './queue';
