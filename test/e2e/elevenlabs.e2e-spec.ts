@@ -29,7 +29,8 @@ describe('a song with ElevenLabs, end to end', () => {
     const installed = await packAndInstallSdk();
     sdk = installed.require('@main-character/sdk') as Sdk;
     fake = await startFakeElevenLabs(API_KEY);
-    testEnv = await createTestEnv({ ELEVENLABS_API_KEY: API_KEY, ELEVENLABS_BASE_URL: fake.baseUrl });
+    // The fake listens on 127.0.0.1, which the outbound guard refuses unless told otherwise.
+    testEnv = await createTestEnv({ ELEVENLABS_API_KEY: API_KEY, ELEVENLABS_BASE_URL: fake.baseUrl, OUTBOUND_ALLOW_PRIVATE: 'true' });
     stack = await startStack({ env: testEnv.env, workers: 1, log: (app, line) => logs.push(`[${app}] ${line}`) });
     workdir = await mkdtemp(join(tmpdir(), 'mcm-e2e-eleven-'));
   });

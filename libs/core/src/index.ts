@@ -5,6 +5,7 @@ export * from './storage';
 export * from './queue';
 export * from './mcp';
 export * from './elevenlabs';
+export * from './outbound';
 export * from './moments/moments.repository';
 export * from './moments/moment-lifecycle.service';
 export * from './core.module';

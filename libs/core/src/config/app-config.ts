@@ -60,6 +60,10 @@ const schema = z.object({
       .optional(),
   ),
   RATE_LIMIT_CREATE_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
+  OUTBOUND_ALLOW_PRIVATE: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
 });
 
 export type AppConfig = Omit<z.infer<typeof schema>, 'MCP_BASE_URL'> & {
