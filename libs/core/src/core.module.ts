@@ -11,6 +11,7 @@ import { MomentsRepository } from './moments/moments.repository';
 import { OUTBOUND_ALLOW_PRIVATE_WARNING, OutboundGuard } from './outbound/outbound-guard';
 import { redisOptions } from './queue/redis-connection';
 import { StageQueue, stageQueueName } from './queue/stage-queue';
+import { usesPathStyle } from './storage/presigned-url';
 import { StorageRepository } from './storage/storage.repository';
 
 export function storageFromConfig(config: AppConfig): StorageRepository {
@@ -20,7 +21,7 @@ export function storageFromConfig(config: AppConfig): StorageRepository {
     bucket: config.S3_BUCKET,
     accessKeyId: config.S3_ACCESS_KEY_ID,
     secretAccessKey: config.S3_SECRET_ACCESS_KEY,
-    forcePathStyle: config.S3_FORCE_PATH_STYLE ? config.S3_FORCE_PATH_STYLE === 'true' : config.embeddedStorage || !/amazonaws\.com/.test(config.S3_ENDPOINT),
+    forcePathStyle: usesPathStyle(config),
     presignTtlSeconds: config.PRESIGN_TTL_SECONDS,
   });
 }
