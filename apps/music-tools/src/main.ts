@@ -51,13 +51,13 @@ async function main(): Promise<void> {
   if (config.OUTBOUND_ALLOW_PRIVATE) log(`warning: ${OUTBOUND_ALLOW_PRIVATE_WARNING}`);
   const http = await startMusicToolsHttp({
     port: config.MCP_HTTP_PORT,
-    host: config.HOST,
+    host: config.MCP_HOST,
     authToken: config.MCP_AUTH_TOKEN,
     storage,
     log,
   });
   if (config.MCP_AUTH_TOKEN) log('music-tools requires a bearer token on /mcp');
-  log(`music-tools listening on ${http.url}`);
+  log(`music-tools listening on ${http.url} (bound to ${http.boundAddress})`);
   // In-flight previews finish before the render threads are stopped.
   onShutdown(async () => {
     await http.close();
