@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isLoopbackHost, nonPublicRange, OutboundGuard, OutboundRefusedError } from './outbound-guard';
+import type { LookupAddress } from 'node:dns';
+import { isLoopbackHost, nonPublicRange, OutboundGuard, OutboundRefusedError, publicOnlyLookup } from './outbound-guard';
 
 /** The host a URL reaches, as WHATWG URL normalises it (decimal, octal and hex IPv4 forms included). */
 const hostOf = (url: string) => new URL(url).hostname;
@@ -72,6 +73,25 @@ describe('isLoopbackHost', () => {
 
   it.each(['0.0.0.0', '::', '192.168.1.10', '10.0.0.1', 'example.com', 'localhost.example.com'])('%s is not', (host) => {
     expect(isLoopbackHost(host)).toBe(false);
+  });
+});
+
+describe('publicOnlyLookup, the resolver each guarded connection uses', () => {
+  const lookup = (host: string, all: boolean) =>
+    new Promise<{ error: Error | null; address: string | LookupAddress[]; family?: number }>((resolve) => {
+      publicOnlyLookup(host, { all }, (error, address, family) => resolve({ error, address, family }));
+    });
+
+  it('answers a public address in the form node:net asks for', async () => {
+    expect(await lookup('1.1.1.1', true)).toEqual({ error: null, address: [{ address: '1.1.1.1', family: 4 }], family: undefined });
+    expect(await lookup('2606:4700:4700::1111', false)).toEqual({ error: null, address: '2606:4700:4700::1111', family: 6 });
+  });
+
+  it('refuses a host with any non-public address', async () => {
+    for (const all of [true, false]) {
+      expect((await lookup('localhost', all)).error).toBeInstanceOf(OutboundRefusedError);
+      expect((await lookup('169.254.169.254', all)).error).toBeInstanceOf(OutboundRefusedError);
+    }
   });
 });
 

@@ -53,7 +53,7 @@ export function isLoopbackHost(host: string): boolean {
  * Resolves every address of the host and refuses the connection when any of them is not public.
  * Node connects to the address this returns, so a DNS answer that changes later (rebinding) is never used.
  */
-const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
+export const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
   dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
     if (error) return callback(error, '', 0);
     if (!addresses.length || addresses.some((entry) => nonPublicRange(entry.address))) return callback(new OutboundRefusedError(), '', 0);
