@@ -29,7 +29,8 @@ describe('a song with ElevenLabs, end to end', () => {
     const installed = await packAndInstallSdk();
     sdk = installed.require('@main-character/sdk') as Sdk;
     fake = await startFakeElevenLabs(API_KEY);
-    testEnv = await createTestEnv({ ELEVENLABS_API_KEY: API_KEY, ELEVENLABS_BASE_URL: fake.baseUrl });
+    // The fake listens on 127.0.0.1, which the outbound guard refuses unless told otherwise.
+    testEnv = await createTestEnv({ ELEVENLABS_API_KEY: API_KEY, ELEVENLABS_BASE_URL: fake.baseUrl, OUTBOUND_ALLOW_PRIVATE: 'true' });
     stack = await startStack({ env: testEnv.env, workers: 1, log: (app, line) => logs.push(`[${app}] ${line}`) });
     workdir = await mkdtemp(join(tmpdir(), 'mcm-e2e-eleven-'));
   });
@@ -72,5 +73,11 @@ describe('a song with ElevenLabs, end to end', () => {
     expect(Math.abs(loudness.integrated_lufs + 14)).toBeLessThanOrEqual(1);
     expect(loudness.true_peak_dbtp).toBeLessThanOrEqual(-1);
     expect(logs.join('\n')).not.toContain(API_KEY);
+  });
+
+  it('warns at start-up of every app that private outbound addresses are allowed', () => {
+    for (const app of ['api', 'worker-1', 'music-tools']) {
+      expect(logs.some((line) => line.startsWith(`[${app}]`) && line.includes('OUTBOUND_ALLOW_PRIVATE=true')), app).toBe(true);
+    }
   });
 });

@@ -130,6 +130,14 @@ describe('a moment, end to end', () => {
     expect(await storage.listKeys('moments/')).toEqual(keysBefore);
   });
 
+  it('listens on loopback only: the api and music-tools bind 127.0.0.1 by default', async () => {
+    // 127.0.0.2 is loopback too, but only a server bound to every address answers there.
+    const elsewhere = (url: string) => fetch(`http://127.0.0.2:${new URL(url).port}/healthz`).then(() => 'answered', () => 'refused');
+    expect(await fetch(`${stack.apiUrl}/healthz`).then((response) => response.status)).toBe(200);
+    expect(await elsewhere(stack.apiUrl)).toBe('refused');
+    expect(await elsewhere(stack.mcpUrl)).toBe('refused');
+  });
+
   it('keeps the original routes working', async () => {
     const form = new FormData();
     form.append('file', new Blob([readFileSync(join(FIXTURES, 'voice-clean.wav'))], { type: 'audio/wav' }), 'voice-clean.wav');

@@ -1,14 +1,16 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { localhostHostValidation } from '@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { bearerToken, tokenMatches } from '@mcm/core/auth/bearer-token';
+import { isLoopbackHost } from '@mcm/core/outbound/outbound-guard';
 import { createMusicToolsServer, type MusicToolsServerOptions } from './music-tools.server';
 
 export interface MusicToolsHttpOptions extends MusicToolsServerOptions {
   /** 0 picks a free port. */
   port?: number;
+  /** Loopback by default; any other address needs `authToken`. */
   host?: string;
   /** When set, `/mcp` requires `Authorization: Bearer <token>`. */
   authToken?: string;
@@ -20,25 +22,29 @@ export interface MusicToolsHttp {
   /** The Streamable HTTP endpoint, e.g. `http://127.0.0.1:8080/mcp`. */
   url: string;
   port: number;
+  /** The address the socket is bound to, as the operating system reports it. */
+  boundAddress: string;
   close(): Promise<void>;
 }
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
+/** Shortest bearer token accepted on a non-loopback address, as `MCP_AUTH_TOKEN` validation requires. */
+const MIN_TOKEN_LENGTH = 16;
+
+export class UnprotectedBindError extends Error {
+  constructor(host: string) {
+    super(`refusing to listen on ${host} without MCP_AUTH_TOKEN (${MIN_TOKEN_LENGTH}+ characters): set MCP_HOST=127.0.0.1 or configure a token`);
+    this.name = 'UnprotectedBindError';
+  }
+}
 
 function jsonRpcError(response: Response, status: number, code: number, message: string): void {
   response.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
 }
 
-/** Hashing both sides gives equal-length buffers, so the comparison leaks neither content nor length. */
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const presented = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : '';
-  const digest = (value: string) => createHash('sha256').update(value).digest();
-  return timingSafeEqual(digest(presented), digest(token));
-}
-
 function bearerAuth(token: string) {
   return (request: Request, response: Response, next: NextFunction) => {
-    if (bearerMatches(request.headers.authorization, token)) return next();
+    const given = bearerToken(request.headers.authorization);
+    if (given && tokenMatches(given, token)) return next();
     response.setHeader('WWW-Authenticate', 'Bearer realm="music-tools"');
     jsonRpcError(response, 401, -32001, 'Unauthorized: a valid bearer token is required');
   };
@@ -50,6 +56,9 @@ function bearerAuth(token: string) {
  */
 export async function startMusicToolsHttp(options: MusicToolsHttpOptions = {}): Promise<MusicToolsHttp> {
   const host = options.host ?? '127.0.0.1';
+  const loopback = isLoopbackHost(host);
+  // Anyone who can reach a non-loopback address could otherwise call every tool.
+  if (!loopback && (options.authToken ?? '').length < MIN_TOKEN_LENGTH) throw new UnprotectedBindError(host);
   const app = express();
   app.disable('x-powered-by');
 
@@ -58,7 +67,7 @@ export async function startMusicToolsHttp(options: MusicToolsHttpOptions = {}): 
   });
 
   // Browsers on the same machine must not reach a loopback server through DNS rebinding.
-  if (LOOPBACK_HOSTS.has(host)) app.use('/mcp', localhostHostValidation());
+  if (loopback) app.use('/mcp', localhostHostValidation());
   if (options.authToken) app.use('/mcp', bearerAuth(options.authToken));
 
   app.post('/mcp', express.json({ limit: '4mb' }), async (request, response) => {
@@ -98,12 +107,13 @@ export async function startMusicToolsHttp(options: MusicToolsHttpOptions = {}): 
       resolve();
     });
   });
-  const { port } = httpServer.address() as AddressInfo;
+  const { port, address: boundAddress } = httpServer.address() as AddressInfo;
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
 
   return {
     url: `http://${shownHost}:${port}/mcp`,
     port,
+    boundAddress,
     close: () =>
       new Promise<void>((resolve, reject) => {
         const force = setTimeout(() => httpServer.closeAllConnections(), options.shutdownGraceMs ?? 25_000);

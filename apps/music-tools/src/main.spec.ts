@@ -14,12 +14,57 @@ const repoRoot = path.resolve(__dirname, '../../..');
 const outDir = path.join(repoRoot, 'node_modules/.cache', `music-tools-main-spec-${process.pid}`);
 const mainJs = path.join(outDir, 'apps/music-tools/src/main.js');
 
-/** The environment of a deployed process: no token, no inherited port. */
+/** The environment of a deployed process: no token, no inherited port or address. */
 function serverEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env = Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined));
   delete env.MCP_AUTH_TOKEN;
+  delete env.MCP_HOST;
+  delete env.HOST;
   return { ...env, MCP_HTTP_PORT: '0', ...extra };
 }
+
+/** Starts music-tools over HTTP and waits for the line that names its endpoint and bound address. */
+async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; boundAddress: string }> {
+  const child = spawn(process.execPath, [mainJs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = createInterface({ input: child.stdout! });
+  const [url, boundAddress] = await new Promise<[string, string]>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('music-tools did not report listening within 20 s')), 20_000);
+    child.once('exit', (code) => reject(new Error(`music-tools exited with ${code}`)));
+    lines.on('line', (line) => {
+      const match = /^music-tools listening on (http:\/\/\S+\/mcp) \(bound to (\S+)\)$/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve([match[1], match[2]]);
+      }
+    });
+  });
+  return { child, url, boundAddress };
+}
+
+/** Runs music-tools to its exit; for configurations it must refuse. */
+async function refusedStart(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
+  return promisify(execFile)(process.execPath, [mainJs], { env, timeout: 20_000 }).then(
+    () => ({ code: 0, stderr: '' }),
+    (error: { code: number; stderr: string }) => error,
+  );
+}
+
+/**
+ * Whether anything answers HTTP on 127.0.0.2: a loopback address too, but a server bound to
+ * 127.0.0.1 alone does not listen there, while one bound to 0.0.0.0 does.
+ */
+async function answersOnOtherAddress(port: number): Promise<boolean> {
+  return fetch(`http://127.0.0.2:${port}/healthz`).then(
+    () => true,
+    () => false,
+  );
+}
+
+const MCP_LIST_TOOLS = {
+  method: 'POST',
+  headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+  body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+};
 
 beforeAll(async () => {
   const swc = path.join(repoRoot, 'node_modules/.bin/swc');
@@ -63,25 +108,21 @@ describe('music-tools --stdio', () => {
 describe('music-tools over HTTP as a process', () => {
   let child: ChildProcess;
   let url: string;
+  let boundAddress: string;
 
   beforeAll(async () => {
-    child = spawn(process.execPath, [mainJs], { env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines = createInterface({ input: child.stdout! });
-    url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('music-tools did not report listening within 20 s')), 20_000);
-      child.once('exit', (code) => reject(new Error(`music-tools exited with ${code}`)));
-      lines.on('line', (line) => {
-        const match = /^music-tools listening on (http:\/\/\S+\/mcp)$/.exec(line);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match[1]);
-        }
-      });
-    });
+    ({ child, url, boundAddress } = await startServer(serverEnv()));
   }, 30_000);
 
   afterAll(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
+  });
+
+  it('listens on 127.0.0.1 only by default', async () => {
+    expect(boundAddress).toBe('127.0.0.1');
+    const { port } = new URL(url);
+    expect((await fetch(new URL('/healthz', url))).status).toBe(200);
+    expect(await answersOnOtherAddress(Number(port))).toBe(false);
   });
 
   it('announces its bound port, serves /healthz and stops cleanly on SIGTERM', async () => {
@@ -102,5 +143,55 @@ describe('music-tools over HTTP as a process', () => {
     expect(failed).toMatchObject({ code: 1 });
     expect((failed as { stderr: string }).stderr.trim().split('\n')).toHaveLength(1);
     expect((failed as { stderr: string }).stderr).toContain('MCP_HTTP_PORT');
+  });
+});
+
+describe('music-tools on a non-loopback address', () => {
+  const TOKEN = 'bind-spec-token-0123456789';
+
+  it('refuses to start without MCP_AUTH_TOKEN, in one line', async () => {
+    const failed = await refusedStart(serverEnv({ MCP_HOST: '0.0.0.0' }));
+    expect(failed.code).toBe(1);
+    expect(failed.stderr.trim().split('\n')).toHaveLength(1);
+    expect(failed.stderr).toContain('MCP_AUTH_TOKEN');
+    expect(failed.stderr).toContain('0.0.0.0');
+  });
+
+  it('refuses a token shorter than 16 characters, in one line that does not echo it', async () => {
+    const failed = await refusedStart(serverEnv({ MCP_HOST: '0.0.0.0', MCP_AUTH_TOKEN: 'short-token-15c' }));
+    expect(failed.code).toBe(1);
+    expect(failed.stderr.trim().split('\n')).toHaveLength(1);
+    expect(failed.stderr).toContain('MCP_AUTH_TOKEN');
+    expect(failed.stderr).not.toContain('short-token-15c');
+  });
+
+  describe('with a token', () => {
+    let child: ChildProcess;
+    let url: string;
+    let boundAddress: string;
+
+    beforeAll(async () => {
+      ({ child, url, boundAddress } = await startServer(serverEnv({ MCP_HOST: '0.0.0.0', MCP_AUTH_TOKEN: TOKEN })));
+    }, 30_000);
+
+    afterAll(() => {
+      if (child?.exitCode === null) child.kill('SIGKILL');
+    });
+
+    it('serves every address, and /mcp only with the bearer token', async () => {
+      expect(boundAddress).toBe('0.0.0.0');
+      const { port } = new URL(url);
+      expect(await answersOnOtherAddress(Number(port))).toBe(true);
+
+      const anonymous = await fetch(url, MCP_LIST_TOOLS);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toContain('Bearer');
+      const wrong = await fetch(url, { ...MCP_LIST_TOOLS, headers: { ...MCP_LIST_TOOLS.headers, Authorization: `Bearer ${TOKEN}x` } });
+      expect(wrong.status).toBe(401);
+
+      const allowed = await fetch(url, { ...MCP_LIST_TOOLS, headers: { ...MCP_LIST_TOOLS.headers, Authorization: `Bearer ${TOKEN}` } });
+      expect(allowed.status).toBe(200);
+      expect(await allowed.text()).toContain('synthesize_preview');
+    });
   });
 });

@@ -1,6 +1,8 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { closeAudioWorkers } from '@mcm/audio';
 import { loadConfigOrExit } from '@mcm/core/config/app-config';
+import { OUTBOUND_ALLOW_PRIVATE_WARNING } from '@mcm/core/outbound/outbound-guard';
+import { storageLocation } from '@mcm/core/storage/presigned-url';
 import { startMusicToolsHttp } from './http';
 import { createMusicToolsServer } from './music-tools.server';
 
@@ -24,11 +26,14 @@ function onShutdown(stop: () => Promise<void>, log: (line: string) => void): voi
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
+  // Stems are fetched from and results PUT to this storage only.
+  const storage = storageLocation(config);
 
   if (process.argv.includes('--stdio')) {
     // stdout carries the protocol in stdio mode, so every log line goes to stderr.
     const log = (line: string) => process.stderr.write(`${line}\n`);
-    const server = createMusicToolsServer({ log });
+    if (config.OUTBOUND_ALLOW_PRIVATE) log(`warning: ${OUTBOUND_ALLOW_PRIVATE_WARNING}`);
+    const server = createMusicToolsServer({ storage, log });
     const transport = new StdioServerTransport();
     transport.onclose = () => process.exit(0);
     await server.connect(transport);
@@ -43,14 +48,16 @@ async function main(): Promise<void> {
   }
 
   const log = (line: string) => process.stdout.write(`${line}\n`);
+  if (config.OUTBOUND_ALLOW_PRIVATE) log(`warning: ${OUTBOUND_ALLOW_PRIVATE_WARNING}`);
   const http = await startMusicToolsHttp({
     port: config.MCP_HTTP_PORT,
-    host: config.HOST,
+    host: config.MCP_HOST,
     authToken: config.MCP_AUTH_TOKEN,
+    storage,
     log,
   });
   if (config.MCP_AUTH_TOKEN) log('music-tools requires a bearer token on /mcp');
-  log(`music-tools listening on ${http.url}`);
+  log(`music-tools listening on ${http.url} (bound to ${http.boundAddress})`);
   // In-flight previews finish before the render threads are stopped.
   onShutdown(async () => {
     await http.close();

@@ -8,7 +8,8 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MusicToolsClient, MusicToolsError } from '@mcm/core/mcp';
 import { BLUEPRINT_SCHEMA } from '@mcm/pipeline';
-import { looksLikeMp3, startTestStorage, toneWav, VALID_BLUEPRINT, type TestStorage } from '../test/fixtures';
+import { freePort } from '../../../test/support/free-port';
+import { looksLikeMp3, presignedQuery, startTargetServer, startTestStorage, toneWav, VALID_BLUEPRINT, type TargetServer, type TestStorage } from '../test/fixtures';
 import { startMusicToolsHttp, type MusicToolsHttp } from './http';
 
 async function connect(url: string, headers: Record<string, string> = {}): Promise<Client> {
@@ -20,7 +21,9 @@ async function connect(url: string, headers: Record<string, string> = {}): Promi
 describe('music-tools over Streamable HTTP', () => {
   let server: MusicToolsHttp;
   let client: Client;
+  let storage: TestStorage;
   let workRoot: string;
+  const logs: string[] = [];
   const previousTmp = process.env.TMPDIR;
   const previewWorkdirs = async () => (await readdir(workRoot)).filter((name) => name.startsWith('mcm-preview-'));
 
@@ -28,13 +31,15 @@ describe('music-tools over Streamable HTTP', () => {
     // A private temp root, so the test can prove every work directory is removed.
     workRoot = await mkdtemp(path.join(tmpdir(), 'music-tools-spec-'));
     process.env.TMPDIR = workRoot;
-    server = await startMusicToolsHttp({ port: 0 });
+    storage = await startTestStorage();
+    server = await startMusicToolsHttp({ port: 0, storage: storage.location, log: (line) => logs.push(line) });
     client = await connect(server.url);
   });
 
   afterAll(async () => {
     await client?.close();
     await server?.close();
+    await storage?.close();
     process.env.TMPDIR = previousTmp;
     await rm(workRoot, { recursive: true, force: true });
   });
@@ -149,15 +154,8 @@ describe('music-tools over Streamable HTTP', () => {
   });
 
   describe('with presigned S3 URLs', () => {
-    let storage: TestStorage;
-
     beforeAll(async () => {
-      storage = await startTestStorage();
       await storage.put('moments/m1/vocals.wav', toneWav(8), 'audio/wav');
-    });
-
-    afterAll(async () => {
-      await storage?.close();
     });
 
     it('downloads the vocal stem, renders the instrumental and uploads preview and master', async () => {
@@ -235,8 +233,63 @@ describe('music-tools over Streamable HTTP', () => {
         .catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(MusicToolsError);
       expect(error).toMatchObject({ code: 'STEM_DOWNLOAD_FAILED', retryable: false });
-      expect((error as Error).message).toContain('HTTP 404');
+      expect((error as Error).message).toContain('A stem could not be downloaded from storage.');
+      expect((error as Error).message).not.toContain('404');
+      expect(logs.join('\n')).toContain(`/moments/m3/instrumental.wav: HTTP 404`);
       expect(await previewWorkdirs()).toEqual([]);
+    });
+  });
+
+  describe('reaching only presigned URLs of the configured storage', () => {
+    const targets: TargetServer[] = [];
+    const refusal = { ok: false, code: 'URL_NOT_ALLOWED', retryable: false, message: "Only presigned URLs of this service's storage are accepted." };
+    const synthesize = async (args: Record<string, unknown>) =>
+      (await client.callTool({ name: 'synthesize_preview', arguments: { blueprint: VALID_BLUEPRINT, ...args } }, undefined, { timeout: 120_000 })) as CallToolResult;
+
+    beforeAll(async () => {
+      await storage.put('moments/victim/original.wav', toneWav(8), 'audio/wav');
+      await storage.put('moments/victim/preview.mp3', Buffer.from('the victim preview'), 'audio/mpeg');
+    });
+
+    afterAll(async () => {
+      await Promise.all(targets.map((target) => target.close()));
+    });
+
+    it("refuses an unsigned URL to another moment's recording, and fetches nothing", async () => {
+      const before = storage.requests.length;
+      const result = await synthesize({ stems: { vocals_url: `${storage.endpoint}/${storage.bucket}/moments/victim/original.wav` } });
+      expect(result.isError).toBe(true);
+      expect(result.structuredContent).toEqual(refusal);
+      expect(result.content.map((part) => part.type)).toEqual(['text']);
+      expect(storage.requests.slice(before)).toEqual([]);
+      expect(await previewWorkdirs()).toEqual([]);
+    });
+
+    it('refuses to PUT to another bucket, host or internal address, in the same words whatever the target', async () => {
+      const notFound = await startTargetServer('not-found');
+      const hanging = await startTargetServer('hang');
+      targets.push(notFound, hanging);
+      const query = presignedQuery(await storage.presignPut('moments/m4/preview.mp3'));
+      const previewUrls = [
+        `http://169.254.169.254/latest/meta-data/iam/security-credentials/${query}`,
+        `http://127.0.0.1:${await freePort()}/${storage.bucket}/moments/m4/preview.mp3${query}`,
+        `${notFound.origin}/${storage.bucket}/moments/m4/preview.mp3${query}`,
+        `${hanging.origin}/${storage.bucket}/moments/m4/preview.mp3${query}`,
+        `${storage.endpoint}/another-bucket/moments/victim/preview.mp3${query}`,
+        `${storage.endpoint}/${storage.bucket}/moments/victim/preview.mp3`,
+      ];
+      const before = storage.requests.length;
+      const texts: string[] = [];
+      for (const preview_url of previewUrls) {
+        const result = await synthesize({ upload: { preview_url, master_url: await storage.presignPut('moments/m4/master.wav') } });
+        expect(result.isError, preview_url).toBe(true);
+        expect(result.structuredContent, preview_url).toEqual(refusal);
+        texts.push((result.content[0] as { text: string }).text);
+      }
+      expect(new Set(texts)).toEqual(new Set([`URL_NOT_ALLOWED: ${refusal.message}`]));
+      // Nothing reached any target, and the allowed master URL was not used either.
+      expect([...notFound.requests, ...hanging.requests, ...storage.requests.slice(before)]).toEqual([]);
+      expect((await storage.get('moments/victim/preview.mp3')).body.toString()).toBe('the victim preview');
     });
   });
 });

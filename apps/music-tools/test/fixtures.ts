@@ -1,9 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import S3rver from 's3rver';
+import type { StorageLocation } from '@mcm/core/storage/presigned-url';
 
 /** 4 bars of 4/4 at 120 bpm: 8 seconds. */
 export const VALID_BLUEPRINT = {
@@ -55,7 +58,12 @@ export function looksLikeMp3(bytes: Buffer): boolean {
 
 export interface TestStorage {
   s3: S3Client;
+  endpoint: string;
   bucket: string;
+  /** The allow-list music-tools is configured with for this storage. */
+  location: StorageLocation;
+  /** `METHOD /path` of every request storage received, query strings left out. */
+  requests: string[];
   presignGet(key: string): Promise<string>;
   presignPut(key: string): Promise<string>;
   put(key: string, body: Buffer, contentType: string): Promise<void>;
@@ -68,8 +76,11 @@ export async function startTestStorage(): Promise<TestStorage> {
   const directory = await mkdtemp(path.join(tmpdir(), 'music-tools-s3-'));
   const server = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true });
   const { port } = await server.run();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const requests: string[] = [];
+  server.httpServer?.on('request', (request: IncomingMessage) => requests.push(`${request.method} ${request.url?.split('?')[0]}`));
   const s3 = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
@@ -78,7 +89,10 @@ export async function startTestStorage(): Promise<TestStorage> {
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   return {
     s3,
+    endpoint,
     bucket,
+    location: { endpoint, bucket, forcePathStyle: true },
+    requests,
     presignGet: (key) => getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 300 }),
     presignPut: (key) => getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 300 }),
     put: async (key, body, contentType) => {
@@ -94,4 +108,41 @@ export async function startTestStorage(): Promise<TestStorage> {
       await rm(directory, { recursive: true, force: true });
     },
   };
+}
+
+export interface TargetServer {
+  origin: string;
+  port: number;
+  /** `METHOD /path` of every request received, query strings left out. */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+/** A local HTTP server standing in for another host: it answers 404, redirects every request, or never answers. */
+export async function startTargetServer(answer: 'not-found' | 'hang' | { redirectTo: string; status?: number }): Promise<TargetServer> {
+  const requests: string[] = [];
+  const server = createServer((request, response) => {
+    requests.push(`${request.method} ${request.url?.split('?')[0]}`);
+    request.resume();
+    if (answer === 'hang') return;
+    if (answer === 'not-found') return void response.writeHead(404, { 'content-type': 'text/plain' }).end('no such thing');
+    response.writeHead(answer.status ?? 302, { location: answer.redirectTo }).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The query of a real presigned URL, to dress another URL up as presigned. */
+export function presignedQuery(url: string): string {
+  return new URL(url).search;
 }

@@ -1,4 +1,4 @@
-import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { Global, Logger, Module, type DynamicModule } from '@nestjs/common';
 import { BullModule } from '@nestjs/bullmq';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { STAGES } from '@mcm/pipeline';
@@ -8,8 +8,10 @@ import { ElevenLabsClient } from './elevenlabs/elevenlabs.client';
 import { MusicToolsClient } from './mcp/music-tools.client';
 import { MomentLifecycle } from './moments/moment-lifecycle.service';
 import { MomentsRepository } from './moments/moments.repository';
+import { OUTBOUND_ALLOW_PRIVATE_WARNING, OutboundGuard } from './outbound/outbound-guard';
 import { redisOptions } from './queue/redis-connection';
 import { StageQueue, stageQueueName } from './queue/stage-queue';
+import { usesPathStyle } from './storage/presigned-url';
 import { StorageRepository } from './storage/storage.repository';
 
 export function storageFromConfig(config: AppConfig): StorageRepository {
@@ -19,7 +21,7 @@ export function storageFromConfig(config: AppConfig): StorageRepository {
     bucket: config.S3_BUCKET,
     accessKeyId: config.S3_ACCESS_KEY_ID,
     secretAccessKey: config.S3_SECRET_ACCESS_KEY,
-    forcePathStyle: config.S3_FORCE_PATH_STYLE ? config.S3_FORCE_PATH_STYLE === 'true' : config.embeddedStorage || !/amazonaws\.com/.test(config.S3_ENDPOINT),
+    forcePathStyle: usesPathStyle(config),
     presignTtlSeconds: config.PRESIGN_TTL_SECONDS,
   });
 }
@@ -44,22 +46,31 @@ export class CoreModule {
           useFactory: () => new MusicToolsClient({ baseUrl: config.MCP_BASE_URL, authToken: config.MCP_AUTH_TOKEN }),
         },
         {
+          provide: OutboundGuard,
+          useFactory: () => {
+            if (config.OUTBOUND_ALLOW_PRIVATE) new Logger('Outbound').warn(OUTBOUND_ALLOW_PRIVATE_WARNING);
+            return new OutboundGuard({ allowPrivate: config.OUTBOUND_ALLOW_PRIVATE });
+          },
+        },
+        {
           // Always provided; `enabled` is false without ELEVENLABS_API_KEY and the local engines render.
           provide: ElevenLabsClient,
-          useFactory: () =>
+          inject: [OutboundGuard],
+          useFactory: (outbound: OutboundGuard) =>
             new ElevenLabsClient({
               apiKey: config.ELEVENLABS_API_KEY,
               baseUrl: config.ELEVENLABS_BASE_URL,
               defaultVoiceId: config.ELEVENLABS_DEFAULT_VOICE_ID,
               speechTimeoutMs: config.ELEVENLABS_TIMEOUT_MS,
               musicTimeoutMs: config.ELEVENLABS_MUSIC_TIMEOUT_MS,
+              outbound,
             }),
         },
         MomentsRepository,
         StageQueue,
         MomentLifecycle,
       ],
-      exports: [APP_CONFIG, StorageRepository, MusicToolsClient, ElevenLabsClient, MomentsRepository, StageQueue, MomentLifecycle, BullModule],
+      exports: [APP_CONFIG, StorageRepository, MusicToolsClient, ElevenLabsClient, OutboundGuard, MomentsRepository, StageQueue, MomentLifecycle, BullModule],
     };
   }
 }

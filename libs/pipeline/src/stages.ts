@@ -104,6 +104,9 @@ export type StageOutput = {
   mix: MixResult;
 };
 
+/** Every object of a moment lives under this prefix; music-tools reads and writes nothing else. */
+export const MOMENT_KEY_PREFIX = 'moments/';
+
 export function storageKey(momentId: string, name: string): string {
-  return `moments/${momentId}/${name}`;
+  return `${MOMENT_KEY_PREFIX}${momentId}/${name}`;
 }

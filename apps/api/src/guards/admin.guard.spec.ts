@@ -1,6 +1,7 @@
 import type { ExecutionContext } from '@nestjs/common';
 import { describe, expect, it } from 'vitest';
-import { AdminGuard, tokenMatches } from './admin.guard';
+import { tokenMatches } from '@mcm/core';
+import { AdminGuard } from './admin.guard';
 
 const TOKEN = 'admin-token-0123456789';
 const context = (authorization?: string) =>

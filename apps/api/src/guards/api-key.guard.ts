@@ -1,7 +1,7 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { createParamDecorator, Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '@mcm/core';
+import { APP_CONFIG, bearerToken, matchingToken, type AppConfig } from '@mcm/core';
 import { AppError } from '../problem/app-error';
 
 /** The request after the guard: whose moments it may see. */
@@ -18,15 +18,12 @@ export function ownerOf(apiKey: string): string {
   return createHmac('sha256', 'main-character-moment/owner').update(apiKey, 'utf8').digest('hex').slice(0, 16);
 }
 
-const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
-
 /** The key sent as `X-Api-Key`, or else as `Authorization: Bearer`. */
 export function presentedKey(request: IncomingMessage): string | null {
   const header = request.headers['x-api-key'];
   const apiKey = Array.isArray(header) ? header[0] : header;
   if (apiKey?.trim()) return apiKey.trim();
-  const bearer = /^Bearer[ ]+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
-  return bearer ? bearer[1] : null;
+  return bearerToken(request.headers.authorization);
 }
 
 /**
@@ -35,10 +32,12 @@ export function presentedKey(request: IncomingMessage): string | null {
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  private readonly keys: { digest: Buffer; owner: string }[];
+  private readonly keys: readonly string[];
+  private readonly owners: readonly string[];
 
   constructor(@Inject(APP_CONFIG) config: Pick<AppConfig, 'API_KEYS'>) {
-    this.keys = (config.API_KEYS ?? []).map((key) => ({ digest: digest(key), owner: ownerOf(key) }));
+    this.keys = config.API_KEYS ?? [];
+    this.owners = this.keys.map(ownerOf);
   }
 
   canActivate(context: ExecutionContext): boolean {
@@ -54,19 +53,14 @@ export class ApiKeyGuard implements CanActivate {
         bodyUnread: true,
       });
     }
-    const givenDigest = digest(given);
-    // Every configured key is compared, in constant time each, so timing tells nothing about which one is close.
-    let owner: string | null = null;
-    for (const key of this.keys) {
-      if (timingSafeEqual(givenDigest, key.digest)) owner = key.owner;
-    }
-    if (!owner) {
+    const match = matchingToken(given, this.keys);
+    if (match < 0) {
       throw new AppError(401, 'API_KEY_INVALID', 'The API key is not valid.', {
         headers: { 'WWW-Authenticate': 'Bearer realm="api", error="invalid_token"' },
         bodyUnread: true,
       });
     }
-    request.clientOwner = owner;
+    request.clientOwner = this.owners[match];
     return true;
   }
 }

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AudioError, mixAndMaster, renderInstrumental, writeArrangementMidi } from '@mcm/audio';
+import type { StorageLocation } from '@mcm/core/storage/presigned-url';
 import { validateBlueprint } from '@mcm/pipeline';
 import { describeErrors, failureResult, ToolFailure } from '../tool-failure';
 import { errorMessage, StemTransfer } from '../stem-transfer';
@@ -18,6 +19,8 @@ export interface PreviewEngine {
 
 export interface SynthesizePreviewDeps {
   engine?: PreviewEngine;
+  /** The storage whose presigned URLs stems come from and results go to; without it only inline previews work. */
+  storage?: StorageLocation;
   transfer?: StemTransfer;
   log?: (line: string) => void;
 }
@@ -51,7 +54,7 @@ const outputSchema = {
   true_peak_dbtp: z.number().optional(),
   uploaded: z.boolean().optional().describe('True when preview and master (and MIDI and peaks when asked) were PUT to the upload URLs'),
   bytes: z.int().optional().describe('Size of the preview MP3'),
-  code: z.string().optional().describe('Present on failure, e.g. INVALID_BLUEPRINT, STEM_DOWNLOAD_FAILED, UPLOAD_FAILED'),
+  code: z.string().optional().describe('Present on failure, e.g. INVALID_BLUEPRINT, URL_NOT_ALLOWED, STEM_DOWNLOAD_FAILED, UPLOAD_FAILED'),
   message: z.string().optional(),
   retryable: z.boolean().optional().describe('Present on failure: whether the same call may succeed later'),
   errors: z.array(blueprintErrorOutput).optional(),
@@ -79,8 +82,8 @@ function toFailure(error: unknown): ToolFailure {
 
 export function registerSynthesizePreviewTool(server: McpServer, deps: SynthesizePreviewDeps = {}): void {
   const engine = deps.engine ?? { renderInstrumental, mixAndMaster };
-  const transfer = deps.transfer ?? new StemTransfer();
   const log = deps.log ?? (() => undefined);
+  const transfer = deps.transfer ?? new StemTransfer({ storage: deps.storage, log });
 
   server.registerTool(
     'synthesize_preview',
@@ -88,7 +91,7 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
       title: 'Synthesize a preview',
       description:
         'Mixes and masters a blueprint into a preview MP3 (−14 LUFS, true peak ≤ −1 dBTP) and a WAV master. ' +
-        'Stems come from presigned URLs; a missing instrumental is rendered from the blueprint. ' +
+        'Stems come from presigned URLs of the service\'s storage (nothing else is fetched); a missing instrumental is rendered from the blueprint. ' +
         'With `upload` the files are PUT to the given presigned URLs (optionally also arrangement.mid and waveform peaks JSON); otherwise the MP3 is returned as audio content.',
       inputSchema,
       outputSchema,
@@ -98,6 +101,13 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
       const validation = validateBlueprint(blueprint);
       if (!validation.ok) {
         return failureResult(new ToolFailure('INVALID_BLUEPRINT', `Blueprint is invalid:\n${describeErrors(validation.errors)}`, false, validation.errors));
+      }
+      const urls = [stems?.instrumental_url, stems?.vocals_url, upload?.preview_url, upload?.master_url, upload?.midi_url, upload?.peaks_url];
+      try {
+        // Every URL is judged before any work, so a refused one costs nothing and nothing is half-uploaded.
+        for (const url of urls) if (url) transfer.assertAllowed(url);
+      } catch (error) {
+        return failureResult(toFailure(error));
       }
       const started = Date.now();
       const workdir = await mkdtemp(path.join(tmpdir(), 'mcm-preview-'));

@@ -31,15 +31,16 @@ const schema = z.object({
   EMBEDDED_S3_PORT: port(4569),
   EMBEDDED_S3_DIR: z.string().default('.data/s3'),
   MCP_BASE_URL: optional.pipe(z.string().url().optional()),
-  MCP_AUTH_TOKEN: optional,
+  MCP_AUTH_TOKEN: optional.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   MCP_HTTP_PORT: port(8080),
+  MCP_HOST: z.string().min(1).default('127.0.0.1'),
   ELEVENLABS_API_KEY: optional,
   ELEVENLABS_DEFAULT_VOICE_ID: z.string().min(1).default('21m00Tcm4TlvDq8ikWAM'),
   ELEVENLABS_BASE_URL: z.string().url().default('https://api.elevenlabs.io'),
   ELEVENLABS_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
   ELEVENLABS_MUSIC_TIMEOUT_MS: z.coerce.number().int().min(1000).max(1_800_000).default(300_000),
   PORT: port(3000),
-  HOST: z.string().default('0.0.0.0'),
+  HOST: z.string().default('127.0.0.1'),
   PUBLIC_BASE_URL: optional.pipe(z.string().url().optional()),
   ADMIN_TOKEN: optional.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   MAX_UPLOAD_MB: z.coerce.number().positive().max(1024).default(25),
@@ -60,6 +61,10 @@ const schema = z.object({
       .optional(),
   ),
   RATE_LIMIT_CREATE_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
+  OUTBOUND_ALLOW_PRIVATE: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
 });
 
 export type AppConfig = Omit<z.infer<typeof schema>, 'MCP_BASE_URL'> & {

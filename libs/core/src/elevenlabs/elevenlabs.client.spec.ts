@@ -7,9 +7,12 @@ import { blueprintDurationSeconds, type Analysis, type Blueprint } from '@mcm/pi
 import { startFakeElevenLabs, type FakeElevenLabs } from '../../../../test/support/fake-elevenlabs';
 import { decodeWav16 } from '../../../audio/src/wav';
 import { compositionPlan } from './composition-plan';
+import { OutboundGuard, OutboundRefusedError } from '../outbound/outbound-guard';
 import { ElevenLabsClient, ElevenLabsError } from './elevenlabs.client';
 
 const KEY = 'sk_test_0123456789abcdef';
+// The fake listens on 127.0.0.1, which only OUTBOUND_ALLOW_PRIVATE=true lets the client reach.
+const outbound = new OutboundGuard({ allowPrivate: true });
 const FIXTURES = path.resolve(__dirname, '../../../../test/fixtures');
 
 const blueprint: Blueprint = {
@@ -48,7 +51,7 @@ describe('ElevenLabsClient against a local fake of the ElevenLabs API', () => {
 
   beforeAll(async () => {
     fake = await startFakeElevenLabs(KEY);
-    client = new ElevenLabsClient({ apiKey: KEY, baseUrl: fake.baseUrl, defaultVoiceId: 'default-voice', speechTimeoutMs: 10_000, musicTimeoutMs: 20_000 });
+    client = new ElevenLabsClient({ apiKey: KEY, baseUrl: fake.baseUrl, defaultVoiceId: 'default-voice', speechTimeoutMs: 10_000, musicTimeoutMs: 20_000, outbound });
     dir = await mkdtemp(path.join(tmpdir(), 'mcm-eleven-'));
   });
 
@@ -128,13 +131,13 @@ describe('ElevenLabsClient against a local fake of the ElevenLabs API', () => {
 
   it('refuses a wrong key as unauthorized', async () => {
     fake.behave('ok');
-    const wrong = new ElevenLabsClient({ apiKey: 'sk_wrong_key_000000000000', baseUrl: fake.baseUrl, defaultVoiceId: 'v' });
+    const wrong = new ElevenLabsClient({ apiKey: 'sk_wrong_key_000000000000', baseUrl: fake.baseUrl, defaultVoiceId: 'v', outbound });
     await expect(wrong.composeMusic({ compositionPlan: compositionPlan(blueprint) })).rejects.toMatchObject({ code: 'ELEVENLABS_UNAUTHORIZED', retryable: false });
   });
 
   it('gives up on a request that never answers after the configured timeout, as retryable', async () => {
     fake.behave('hang');
-    const impatient = new ElevenLabsClient({ apiKey: KEY, baseUrl: fake.baseUrl, defaultVoiceId: 'v', speechTimeoutMs: 1_000 });
+    const impatient = new ElevenLabsClient({ apiKey: KEY, baseUrl: fake.baseUrl, defaultVoiceId: 'v', speechTimeoutMs: 1_000, outbound });
     const started = Date.now();
     const error = await impatient.textToSpeech(speech).catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: 'ELEVENLABS_TIMEOUT', retryable: true });
@@ -144,8 +147,26 @@ describe('ElevenLabsClient against a local fake of the ElevenLabs API', () => {
   });
 
   it('reports an unreachable host as retryable', async () => {
-    const nowhere = new ElevenLabsClient({ apiKey: KEY, baseUrl: 'http://127.0.0.1:9', defaultVoiceId: 'v' });
+    const nowhere = new ElevenLabsClient({ apiKey: KEY, baseUrl: 'http://127.0.0.1:9', defaultVoiceId: 'v', outbound });
     await expect(nowhere.textToSpeech(speech)).rejects.toMatchObject({ code: 'ELEVENLABS_UNAVAILABLE', retryable: true });
+  });
+
+  it('refuses to reach the fake on 127.0.0.1 without OUTBOUND_ALLOW_PRIVATE, sending nothing', async () => {
+    fake.behave('ok');
+    const before = fake.requests.length;
+    const localhost = fake.baseUrl.replace('127.0.0.1', 'localhost');
+    for (const baseUrl of [fake.baseUrl, localhost]) {
+      const guarded = new ElevenLabsClient({ apiKey: KEY, baseUrl, defaultVoiceId: 'v', outbound: new OutboundGuard({ allowPrivate: false }) });
+      const error = await guarded.textToSpeech(speech).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(OutboundRefusedError);
+      expect(error).toMatchObject({ code: 'OUTBOUND_REFUSED', retryable: false });
+      expect((error as Error).message).not.toContain('127.0.0.1');
+      expect((error as Error).message).not.toContain('localhost');
+    }
+    // Public addresses only is the default.
+    const byDefault = new ElevenLabsClient({ apiKey: KEY, baseUrl: fake.baseUrl, defaultVoiceId: 'v' });
+    await expect(byDefault.composeMusic({ compositionPlan: compositionPlan(blueprint) })).rejects.toMatchObject({ code: 'OUTBOUND_REFUSED' });
+    expect(fake.requests.length).toBe(before);
   });
 
   it('stays out of the way without a key', async () => {

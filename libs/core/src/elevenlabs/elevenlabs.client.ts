@@ -1,3 +1,5 @@
+import { OutboundGuard, OutboundRefusedError } from '../outbound/outbound-guard';
+
 export interface ElevenLabsClientOptions {
   /** Unset: the client is disabled and the local engines render everything. */
   apiKey?: string;
@@ -8,6 +10,8 @@ export interface ElevenLabsClientOptions {
   speechTimeoutMs?: number;
   /** Longest a music request may take; a minute of music takes ElevenLabs a while to compose. */
   musicTimeoutMs?: number;
+  /** The way out; by default only public addresses are reached. */
+  outbound?: OutboundGuard;
 }
 
 export interface VoiceSettings {
@@ -72,6 +76,7 @@ export class ElevenLabsClient {
   private readonly apiKey: string;
   private readonly speechTimeoutMs: number;
   private readonly musicTimeoutMs: number;
+  private readonly outbound: OutboundGuard;
 
   constructor(options: ElevenLabsClientOptions) {
     this.apiKey = options.apiKey ?? '';
@@ -80,6 +85,7 @@ export class ElevenLabsClient {
     this.defaultVoiceId = options.defaultVoiceId;
     this.speechTimeoutMs = options.speechTimeoutMs ?? 60_000;
     this.musicTimeoutMs = options.musicTimeoutMs ?? 300_000;
+    this.outbound = options.outbound ?? new OutboundGuard({ allowPrivate: false });
   }
 
   /** `POST /v1/text-to-speech/{voice_id}`: the text spoken by the voice, as audio bytes in the requested format. */
@@ -101,19 +107,18 @@ export class ElevenLabsClient {
     url.searchParams.set('output_format', outputFormat ?? DEFAULT_OUTPUT_FORMAT);
     const timeout = AbortSignal.timeout(timeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    let response: Response;
     let audio: Buffer;
     try {
-      response = await fetch(url, {
+      const response = await this.outbound.request(url, {
         method: 'POST',
         headers: { 'xi-api-key': this.apiKey, 'content-type': 'application/json', accept: 'audio/mpeg' },
         body: JSON.stringify(body),
         signal: combined,
       });
-      if (!response.ok) throw await this.statusError(path, response);
-      audio = Buffer.from(await response.arrayBuffer());
+      if (response.status < 200 || response.status >= 300) throw this.statusError(path, response.status, response.body.toString('utf8'));
+      audio = response.body;
     } catch (error) {
-      if (error instanceof ElevenLabsError) throw error;
+      if (error instanceof ElevenLabsError || error instanceof OutboundRefusedError) throw error;
       if (timeout.aborted) throw new ElevenLabsError('ELEVENLABS_TIMEOUT', `ElevenLabs did not answer ${path} within ${timeoutMs} ms`, true);
       throw new ElevenLabsError('ELEVENLABS_UNAVAILABLE', `ElevenLabs could not be reached for ${path}: ${this.redact(errorText(error))}`, true);
     }
@@ -121,9 +126,8 @@ export class ElevenLabsClient {
     return audio;
   }
 
-  private async statusError(path: string, response: Response): Promise<ElevenLabsError> {
-    const status = response.status;
-    const detail = this.redact(apiMessage(await response.text().catch(() => '')));
+  private statusError(path: string, status: number, text: string): ElevenLabsError {
+    const detail = this.redact(apiMessage(text));
     const said = detail ? `: ${detail}` : '';
     if (status === 401 || status === 403) return new ElevenLabsError('ELEVENLABS_UNAUTHORIZED', `ElevenLabs refused the API key (HTTP ${status})${said}`, false, status);
     if (status === 429) return new ElevenLabsError('ELEVENLABS_RATE_LIMITED', `ElevenLabs is throttling requests (HTTP 429)${said}`, true, status);

@@ -1,2 +1,3 @@
 export * from './storage.repository';
 export * from './embedded-storage';
+export * from './presigned-url';
