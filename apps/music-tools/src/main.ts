@@ -1,5 +1,5 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { closeAudioWorkers } from '@mcm/audio';
+import { closeAudioWorkers, sweepWorkDirectories } from '@mcm/audio';
 import { loadConfigOrExit } from '@mcm/core/config/app-config';
 import { startMusicToolsHttp } from './http';
 import { createMusicToolsServer } from './music-tools.server';
@@ -24,6 +24,9 @@ function onShutdown(stop: () => Promise<void>, log: (line: string) => void): voi
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
+  const swept = await sweepWorkDirectories();
+  // stdout carries the protocol in stdio mode, so this goes to stderr.
+  if (swept.length) process.stderr.write(`music-tools removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes\n`);
 
   if (process.argv.includes('--stdio')) {
     // stdout carries the protocol in stdio mode, so every log line goes to stderr.

@@ -1,7 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { makeWorkDirectory } from '@mcm/audio';
 import { MomentLifecycle, MomentsRepository } from '@mcm/core';
 import { awaitedRuns, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
 import { STAGE_WORKS, StageError, type StageWork } from './stages/stage-work';
@@ -47,7 +46,7 @@ export class StageRunner {
     if (job.stage === 'analyze') await this.lifecycle.apply(moment.id, { type: 'STAGE_STARTED', stage: 'analyze' });
 
     const work = this.works.get(job.stage)!;
-    const workdir = await mkdtemp(join(tmpdir(), `mcm-${job.stage}-`));
+    const workdir = await makeWorkDirectory(job.stage);
     const started = performance.now();
     try {
       const output = await work.run(moment, workdir);
