@@ -6,4 +6,5 @@ export * from './mcp';
 export * from './elevenlabs';
 export * from './moments/moments.repository';
 export * from './moments/moment-lifecycle.service';
+export * from './moments/moment-retention.service';
 export * from './core.module';

@@ -60,6 +60,10 @@ const schema = z.object({
       .optional(),
   ),
   RATE_LIMIT_CREATE_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
+  // 0 keeps originals and stems for ever.
+  RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
+  SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(7 * 86_400).default(3600),
+  SWEEP_GRACE_SECONDS: z.coerce.number().int().min(0).max(30 * 86_400).default(3600),
 });
 
 export type AppConfig = Omit<z.infer<typeof schema>, 'MCP_BASE_URL'> & {
