@@ -54,7 +54,7 @@ const ENTRY = {
   'music-tools': join(ROOT, 'dist/apps/music-tools/src/main.js'),
 };
 
-type AppKind = keyof typeof ENTRY;
+export type AppKind = keyof typeof ENTRY;
 
 const READY: Record<AppKind, RegExp> = {
   api: /api listening on (\S+)/,
@@ -66,7 +66,8 @@ function defaultLog(app: string, line: string): void {
   process.stdout.write(`[${app}] ${line}\n`);
 }
 
-async function startApp(kind: AppKind, name: string, env: NodeJS.ProcessEnv, log: StackOptions['log']): Promise<RunningApp> {
+/** Starts one app as its own process and resolves once it prints its ready line. */
+export async function startApp(kind: AppKind, name: string, env: NodeJS.ProcessEnv, log: StackOptions['log'] = defaultLog): Promise<RunningApp> {
   const child = spawn(process.execPath, [ENTRY[kind]], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = (stream: NodeJS.ReadableStream) => createInterface({ input: stream });
   let readyLine = '';

@@ -22,7 +22,7 @@ const BLUEPRINT = {
   lyrics: 'Here I come',
   voice: { voice_id: 'local' },
 };
-const OPERATION_IDS = ['createMoment', 'getMoment', 'cancelMoment', 'createMomentCompat', 'getStatusCompat', 'listJobs', 'getJob', 'retryJob', 'retryFailedJobs', 'healthz', 'readyz'];
+const OPERATION_IDS = ['createMoment', 'getMoment', 'cancelMoment', 'deleteMoment', 'deleteJob', 'createMomentCompat', 'getStatusCompat', 'listJobs', 'getJob', 'retryJob', 'retryFailedJobs', 'healthz', 'readyz'];
 
 interface Api {
   app: INestApplication;

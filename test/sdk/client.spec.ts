@@ -153,6 +153,42 @@ describe('MomentsClient', () => {
     });
   });
 
+  describe('deleteMoment and deleteJob', () => {
+    it('sends DELETE with the API key and resolves on 204', async () => {
+      handler = (_req, res) => {
+        res.writeHead(204);
+        res.end();
+      };
+      await expect(new MomentsClient({ baseUrl: api.baseUrl, apiKey: 'key-123', adminToken: 'admin-secret' }).deleteMoment('m1')).resolves.toBeUndefined();
+      expect(api.requests).toHaveLength(1);
+      expect(api.requests[0]).toMatchObject({ method: 'DELETE', url: '/v1/moments/m1' });
+      expect(api.requests[0].headers['x-api-key']).toBe('key-123');
+      expect(api.requests[0].headers.authorization).toBeUndefined();
+    });
+
+    it('treats a moment already deleted (410 MOMENT_DELETED) as deleted, so a retried call resolves', async () => {
+      handler = (_req, res) => sendProblem(res, 410, 'MOMENT_DELETED', 'Gone');
+      await expect(new MomentsClient({ baseUrl: api.baseUrl }).deleteMoment('m1')).resolves.toBeUndefined();
+    });
+
+    it('rejects an unknown moment, or another 410, with MomentsApiError', async () => {
+      const client = new MomentsClient({ baseUrl: api.baseUrl });
+      await expect(client.deleteMoment('nope')).rejects.toMatchObject({ name: 'MomentsApiError', status: 404, code: 'MOMENT_NOT_FOUND' });
+      handler = (_req, res) => sendProblem(res, 410, 'SOMETHING_ELSE', 'Gone');
+      await expect(client.deleteMoment('m1')).rejects.toMatchObject({ status: 410, code: 'SOMETHING_ELSE' });
+    });
+
+    it('deletes any job as an operator with the bearer token', async () => {
+      handler = (_req, res) => {
+        res.writeHead(204);
+        res.end();
+      };
+      await new MomentsClient({ baseUrl: api.baseUrl, adminToken: 'admin-secret' }).deleteJob('m2');
+      expect(api.requests[0]).toMatchObject({ method: 'DELETE', url: '/v1/admin/jobs/m2' });
+      expect(api.requests[0].headers.authorization).toBe('Bearer admin-secret');
+    });
+  });
+
   describe('waitForMoment', () => {
     function sequence(moments: Array<Record<string, unknown> | 'unavailable'>): FakeHandler {
       let i = 0;

@@ -100,6 +100,7 @@ export type Schemas = keyof components['schemas'];
 export const problem: Pick<Problem, 'status' | 'code'> = { status: 404, code: 'MOMENT_NOT_FOUND' };
 export const page = client.listJobs({ status: ['FAILED'], limit: 5 }).then((p) => p.items.map((m) => m.id).concat(p.next_cursor ?? []));
 export const raw = client.api.GET('/v1/moments/{id}', { params: { path: { id: 'x' } } });
+export const removed: Promise<void> = client.deleteMoment('x');
 `,
     );
     const module = resolution === 'node16' ? 'node16' : resolution === 'bundler' ? 'esnext' : 'commonjs';

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { runFfmpeg } from '@mcm/audio';
 
-export type FakeBehaviour = 'ok' | 401 | 403 | 422 | 429 | 500 | 'hang';
+export type FakeBehaviour = 'ok' | 401 | 403 | 422 | 429 | 500 | 'hang' | 'hold';
 
 export interface RecordedRequest {
   method: string;
@@ -15,7 +15,7 @@ export interface RecordedRequest {
 export interface FakeElevenLabs {
   baseUrl: string;
   requests: RecordedRequest[];
-  /** How the next requests are answered, until changed. */
+  /** How the next requests are answered, until changed. `hold` keeps them waiting until the next change, which then answers them. */
   behave(behaviour: FakeBehaviour): void;
   close(): Promise<void>;
 }
@@ -74,6 +74,8 @@ export async function startFakeElevenLabs(apiKey: string): Promise<FakeElevenLab
   let behaviour: FakeBehaviour = 'ok';
   const requests: RecordedRequest[] = [];
   const hanging = new Set<ServerResponse>();
+  let release: () => void = () => undefined;
+  let released = Promise.resolve();
 
   const answer = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const url = new URL(request.url ?? '/', 'http://fake');
@@ -90,6 +92,7 @@ export async function startFakeElevenLabs(apiKey: string): Promise<FakeElevenLab
       response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
     };
 
+    if (behaviour === 'hold') await released;
     const speech = /^\/v1\/text-to-speech\/[^/]+$/.test(url.pathname);
     if (!speech && url.pathname !== '/v1/music') return json(404, { detail: 'Not Found' });
     if (request.method !== 'POST') return json(405, { detail: 'Method Not Allowed' });
@@ -125,9 +128,12 @@ export async function startFakeElevenLabs(apiKey: string): Promise<FakeElevenLab
     baseUrl: `http://127.0.0.1:${port}`,
     requests,
     behave: (next) => {
+      if (next === 'hold' && behaviour !== 'hold') released = new Promise((resolve) => (release = resolve));
       behaviour = next;
+      if (next !== 'hold') release();
     },
     close: async () => {
+      release();
       for (const response of hanging) response.destroy();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { sweepWorkDirectories } from '@mcm/audio';
 import { StorageRepository, loadConfigOrExit, logLevels, migrate, redactSecrets, secretValues, type AppConfig } from '@mcm/core';
 import { ApiModule, configureApi } from './api.module';
 import { ApiLogger } from './logging/api-logger';
@@ -12,6 +13,8 @@ async function bootstrap(): Promise<void> {
   config = loadConfigOrExit();
   await migrate(config.DATABASE_URL);
   const logger = new ApiLogger('api', { logLevels: logLevels(config.LOG_LEVEL) }, secretValues(config));
+  const swept = await sweepWorkDirectories();
+  if (swept.length) logger.log(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`, 'api');
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { logger });
   configureApi(app, config);
   await app.get(StorageRepository).ensureBucket();

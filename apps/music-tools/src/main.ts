@@ -1,5 +1,5 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { closeAudioWorkers } from '@mcm/audio';
+import { closeAudioWorkers, sweepWorkDirectories } from '@mcm/audio';
 import { loadConfigOrExit } from '@mcm/core/config/app-config';
 import { OUTBOUND_ALLOW_PRIVATE_WARNING } from '@mcm/core/outbound/outbound-guard';
 import { storageLocation } from '@mcm/core/storage/presigned-url';
@@ -28,6 +28,9 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   // Stems are fetched from and results PUT to this storage only.
   const storage = storageLocation(config);
+  const swept = await sweepWorkDirectories();
+  // stdout carries the protocol in stdio mode, so this goes to stderr.
+  if (swept.length) process.stderr.write(`music-tools removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes\n`);
 
   if (process.argv.includes('--stdio')) {
     // stdout carries the protocol in stdio mode, so every log line goes to stderr.

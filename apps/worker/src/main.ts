@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { sweepWorkDirectories } from '@mcm/audio';
 import { loadConfigOrExit, logLevels, migrate, StorageRepository } from '@mcm/core';
 import { selectedStages, WorkerModule } from './worker.module';
 
@@ -13,6 +14,8 @@ async function bootstrap(): Promise<void> {
     process.stderr.write(`Invalid configuration: ${(error as Error).message}\n`);
     process.exit(1);
   }
+  const swept = await sweepWorkDirectories();
+  if (swept.length) new Logger('worker').log(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
   await migrate(config.DATABASE_URL);
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger: logLevels(config.LOG_LEVEL) });
   // Shutdown hooks let BullMQ finish the jobs in hand before the process exits.

@@ -1,9 +1,11 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, MomentLifecycle, type AppConfig } from '@mcm/core';
+import { RetentionProcessor } from './retention.processor';
 
 /**
  * Postgres is the source of truth: on an interval, moments in flight whose queue message is
- * gone (Redis emptied, an enqueue lost) are enqueued again from their rows.
+ * gone (Redis emptied, an enqueue lost) are enqueued again from their rows, and the retention
+ * schedule is registered again if Redis lost it.
  */
 @Injectable()
 export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -13,6 +15,7 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
 
   constructor(
     private readonly lifecycle: MomentLifecycle,
+    private readonly retention: RetentionProcessor,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -23,7 +26,7 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
 
   async tick(): Promise<number> {
     if (this.running) return 0;
-    const pass = this.lifecycle.reconcile(this.config.RECONCILE_INTERVAL_MS);
+    const pass = this.pass();
     this.running = pass;
     try {
       return await pass;
@@ -33,6 +36,14 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
     } finally {
       this.running = undefined;
     }
+  }
+
+  private async pass(): Promise<number> {
+    const [revived] = await Promise.all([
+      this.lifecycle.reconcile(this.config.RECONCILE_INTERVAL_MS),
+      this.retention.ensureScheduled().catch((error: Error) => this.logger.warn(`retention schedule not registered: ${error.message}`)),
+    ]);
+    return revived;
   }
 
   async onApplicationShutdown(): Promise<void> {

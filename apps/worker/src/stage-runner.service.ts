@@ -1,9 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { MomentLifecycle, MomentsRepository } from '@mcm/core';
-import { awaitedRuns, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
+import { makeWorkDirectory } from '@mcm/audio';
+import { MomentLifecycle, MomentsRepository, StorageRepository } from '@mcm/core';
+import { awaitedRuns, storageKey, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
 import { STAGE_WORKS, StageError, type StageWork } from './stages/stage-work';
 
 /** What went wrong, as the moment will show it. Unknown errors are worth another attempt. */
@@ -32,6 +31,7 @@ export class StageRunner {
   constructor(
     private readonly moments: MomentsRepository,
     private readonly lifecycle: MomentLifecycle,
+    private readonly storage: StorageRepository,
     @Inject(STAGE_WORKS) works: StageWork[],
   ) {
     this.works = new Map(works.map((work) => [work.stage, work]));
@@ -39,7 +39,7 @@ export class StageRunner {
 
   async run(job: StageJobData): Promise<void> {
     const moment = await this.moments.findById(job.momentId);
-    const awaited = moment && awaitedRuns(moment.snapshot).some((run) => run.stage === job.stage && run.run === job.run && run.attempt === job.attempt);
+    const awaited = moment && !moment.deletedAt && awaitedRuns(moment.snapshot).some((run) => run.stage === job.stage && run.run === job.run && run.attempt === job.attempt);
     if (!moment || !awaited) {
       this.logger.debug(`skipping ${job.stage} of ${job.momentId}: the moment no longer waits for it`);
       return;
@@ -47,18 +47,27 @@ export class StageRunner {
     if (job.stage === 'analyze') await this.lifecycle.apply(moment.id, { type: 'STAGE_STARTED', stage: 'analyze' });
 
     const work = this.works.get(job.stage)!;
-    const workdir = await mkdtemp(join(tmpdir(), `mcm-${job.stage}-`));
+    const workdir = await makeWorkDirectory(job.stage);
     const started = performance.now();
+    let outcome: Awaited<ReturnType<MomentLifecycle['apply']>>;
     try {
       const output = await work.run(moment, workdir);
       const durationMs = Math.round(performance.now() - started);
-      await this.lifecycle.apply(moment.id, { type: 'STAGE_SUCCEEDED', stage: job.stage, output, durationMs } as never);
+      outcome = await this.lifecycle.apply(moment.id, { type: 'STAGE_SUCCEEDED', stage: job.stage, output, durationMs } as never);
     } catch (error) {
       const failure = describeFailure(error);
       this.logger.warn(`${job.stage} of ${moment.id} failed (${failure.code}, retryable: ${failure.retryable}): ${failure.message}`);
-      await this.lifecycle.apply(moment.id, { type: 'STAGE_FAILED', stage: job.stage, error: failure });
+      outcome = await this.lifecycle.apply(moment.id, { type: 'STAGE_FAILED', stage: job.stage, error: failure });
     } finally {
       await rm(workdir, { recursive: true, force: true });
     }
+    if (outcome?.moment.deletedAt) await this.removeLeftovers(moment.id);
+  }
+
+  /** The moment was deleted while this stage ran: what the stage stored goes now rather than at the next sweep. */
+  private async removeLeftovers(momentId: string): Promise<void> {
+    await this.storage.deletePrefix(storageKey(momentId, '')).catch((error: Error) => {
+      this.logger.warn(`moment ${momentId} was deleted while a stage ran; its objects wait for the sweeper (${error.message})`);
+    });
   }
 }

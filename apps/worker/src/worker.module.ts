@@ -1,7 +1,9 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { CoreModule, type AppConfig } from '@mcm/core';
+import { BullModule } from '@nestjs/bullmq';
+import { CoreModule, MomentRetention, RETENTION_QUEUE, type AppConfig } from '@mcm/core';
 import { STAGES, type Stage } from '@mcm/pipeline';
 import { Reconciler } from './reconciler.service';
+import { RetentionProcessor } from './retention.processor';
 import { StageRunner } from './stage-runner.service';
 import { stageProcessor, stageWorkerOptions } from './stage.processors';
 import { AnalyzeStage } from './stages/analyze.stage';
@@ -28,12 +30,14 @@ export class WorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [CoreModule.forRoot(config)],
+      imports: [CoreModule.forRoot(config), BullModule.registerQueue({ name: RETENTION_QUEUE })],
       providers: [
         ...WORKS,
         { provide: STAGE_WORKS, useFactory: (...works: unknown[]) => works, inject: WORKS },
         StageRunner,
         Reconciler,
+        MomentRetention,
+        RetentionProcessor,
         ...selectedStages(config).map((stage) => stageProcessor(stage, stageWorkerOptions(config))),
       ],
       exports: [StageRunner, Reconciler],

@@ -1,5 +1,4 @@
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { Blueprint } from '@mcm/pipeline';
@@ -8,6 +7,7 @@ import { runFfmpeg } from './ffmpeg';
 import { blueprintFrames, RENDER_RATE } from './instrumental';
 import { parseEbur128 } from './loudness';
 import { waveformPeaks, type WaveformPeaks } from './peaks';
+import { makeWorkDirectory } from './work-directory';
 
 export interface MixOptions {
   blueprint: Blueprint;
@@ -45,7 +45,7 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
   const frames = blueprintFrames(blueprint);
   const duration = frames / RENDER_RATE;
   const fade = Math.min(duration / 2, blueprint.mix?.fade_out_seconds ?? 2);
-  const work = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
+  const work = await makeWorkDirectory('mix');
   try {
     const premix = path.join(work, 'premix.f32');
     const { stderr } = await runFfmpeg([

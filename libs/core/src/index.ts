@@ -8,4 +8,5 @@ export * from './elevenlabs';
 export * from './outbound';
 export * from './moments/moments.repository';
 export * from './moments/moment-lifecycle.service';
+export * from './moments/moment-retention.service';
 export * from './core.module';

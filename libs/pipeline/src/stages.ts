@@ -46,6 +46,9 @@ export interface MomentAssets {
 }
 export type AssetName = keyof MomentAssets;
 
+/** What RETENTION_DAYS expires: the person's recording and the stems made from it; the finished song stays. */
+export const EXPIRING_ASSETS = ['original', 'vocals', 'instrumental'] as const satisfies readonly AssetName[];
+
 export interface MomentError {
   stage: Stage | null;
   code: string;

@@ -125,6 +125,15 @@ export class MomentsClient {
   }
 
   /**
+   * Deletes the moment: its recording and every asset are removed and it can no longer be read
+   * (the API answers 410 MOMENT_DELETED from then on). A moment already deleted counts as
+   * deleted, so a retried call resolves too. A moment in progress is canceled first.
+   */
+  async deleteMoment(id: string, options: RequestOptions = {}): Promise<void> {
+    unwrapDeletion(await this.api.DELETE('/v1/moments/{id}', { params: { path: { id } }, signal: options.signal }));
+  }
+
+  /**
    * Polls until the moment is COMPLETED. Rejects with MomentFailedError when it ends FAILED or CANCELED,
    * with MomentTimeoutError after `timeoutMs`, and with the signal's reason when aborted.
    * Transient poll failures (network, 429, 5xx) are retried until the deadline.
@@ -180,6 +189,11 @@ export class MomentsClient {
     return unwrap(await this.api.POST('/v1/admin/jobs/{id}/retry', { params: { path: { id } }, headers: this.adminHeaders, signal: options.signal }));
   }
 
+  /** Admin: deletes any client's moment, as `deleteMoment` does for its own client. */
+  async deleteJob(id: string, options: RequestOptions = {}): Promise<void> {
+    unwrapDeletion(await this.api.DELETE('/v1/admin/jobs/{id}', { params: { path: { id } }, headers: this.adminHeaders, signal: options.signal }));
+  }
+
   /** Admin: retries every failed moment matching the filter. */
   async retryFailedJobs(filter?: RetryFailedFilter, options: RequestOptions = {}): Promise<RetryFailedResult> {
     return unwrap(await this.api.POST('/v1/admin/jobs/retry-failed', { body: filter ?? {}, headers: this.adminHeaders, signal: options.signal }));
@@ -214,6 +228,14 @@ function toFormData(fields: MultipartFields, file: Blob, filename: string): Form
 function unwrap<T>(result: ApiResult<T>): T {
   if (result.response.ok) return result.data as T;
   throw MomentsApiError.fromResponse(result.response, result.error);
+}
+
+/** 204, or 410 MOMENT_DELETED for a moment an earlier call already deleted. */
+function unwrapDeletion(result: ApiResult<unknown>): void {
+  if (result.response.ok) return;
+  const error = MomentsApiError.fromResponse(result.response, result.error);
+  if (error.status === 410 && error.code === 'MOMENT_DELETED') return;
+  throw error;
 }
 
 function isTransient(error: unknown): boolean {

@@ -98,7 +98,11 @@ export interface paths {
         get: operations["getJob"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a job
+         * @description Deletes any client’s moment, as `DELETE /v1/moments/{id}` does for its own client: objects removed, the row kept as a tombstone (listed with `deleted_at`).
+         */
+        delete: operations["deleteJob"];
         options?: never;
         head?: never;
         patch?: never;
@@ -178,7 +182,11 @@ export interface paths {
         get: operations["getMoment"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a moment
+         * @description Removes the recording and every asset of the moment from storage; a moment in progress is canceled first and no further stage runs for it. The id stays as a tombstone: afterwards every route of the moment, this one included, answers 410 MOMENT_DELETED.
+         */
+        delete: operations["deleteMoment"];
         options?: never;
         head?: never;
         patch?: never;
@@ -233,6 +241,12 @@ export interface components {
             /** @description Presigned URLs of every object of the moment; null until it exists. */
             assets: components["schemas"]["MomentAssetsDto"];
             /**
+             * Format: date-time
+             * @description When RETENTION_DAYS removed the original recording and the stems; their URLs are null from then on. The finished preview stays.
+             * @example null
+             */
+            assets_expired_at: string | null;
+            /**
              * @description Stage attempts so far, over all stages and runs.
              * @example 4
              */
@@ -249,6 +263,12 @@ export interface components {
              * @example 2025-11-24T10:00:00.000Z
              */
             created_at: string;
+            /**
+             * Format: date-time
+             * @description When the moment was deleted. Only operators see deleted moments; clients get 410.
+             * @example null
+             */
+            deleted_at: string | null;
             /** @description Why the moment FAILED; null otherwise. */
             error: components["schemas"]["MomentErrorDto"] | null;
             /**
@@ -596,6 +616,12 @@ export interface components {
             /** @description Presigned URLs of every object of the moment; null until it exists. */
             assets: components["schemas"]["MomentAssetsDto"];
             /**
+             * Format: date-time
+             * @description When RETENTION_DAYS removed the original recording and the stems; their URLs are null from then on. The finished preview stays.
+             * @example null
+             */
+            assets_expired_at: string | null;
+            /**
              * @description Stage attempts so far, over all stages and runs.
              * @example 4
              */
@@ -612,6 +638,12 @@ export interface components {
              * @example 2025-11-24T10:00:00.000Z
              */
             created_at: string;
+            /**
+             * Format: date-time
+             * @description When the moment was deleted. Only operators see deleted moments; clients get 410.
+             * @example null
+             */
+            deleted_at: string | null;
             /** @description Why the moment FAILED; null otherwise. */
             error: components["schemas"]["MomentErrorDto"] | null;
             /**
@@ -823,7 +855,7 @@ export interface components {
             /** @example null */
             detail: string | null;
             /**
-             * @description CREATED, STAGE_STARTED, STAGE_SUCCEEDED, STAGE_FAILED, CANCEL or RETRY.
+             * @description CREATED, STAGE_STARTED, STAGE_SUCCEEDED, STAGE_FAILED, CANCEL, RETRY, DELETED or ASSETS_EXPIRED.
              * @example STAGE_SUCCEEDED
              */
             event_type: string;
@@ -1124,6 +1156,84 @@ export interface operations {
             };
         };
     };
+    deleteJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The moment id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The moment and its objects are deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UNAUTHORIZED",
+                     *       "detail": "The bearer token is missing or wrong.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "ADMIN_DISABLED",
+                     *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/admin-disabled"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_DELETED",
+                     *       "detail": "The moment was deleted; only its id remains.",
+                     *       "instance": "/v1/…",
+                     *       "status": 410,
+                     *       "title": "Gone",
+                     *       "type": "https://main-character.app/problems/moment-deleted"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
     retryJob: {
         parameters: {
             query?: never;
@@ -1183,7 +1293,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The job is not FAILED or CANCELED. Codes: `MOMENT_NOT_RETRYABLE`. */
+            /** @description The job is not FAILED or CANCELED, or its recording expired (RETENTION_DAYS). Codes: `MOMENT_NOT_RETRYABLE`, `MOMENT_EXPIRED`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1192,11 +1302,30 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "MOMENT_NOT_RETRYABLE",
-                     *       "detail": "The job is not FAILED or CANCELED.",
+                     *       "detail": "The job is not FAILED or CANCELED, or its recording expired (RETENTION_DAYS).",
                      *       "instance": "/v1/…",
                      *       "status": 409,
                      *       "title": "Conflict",
                      *       "type": "https://main-character.app/problems/moment-not-retryable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_DELETED",
+                     *       "detail": "The moment was deleted; only its id remains.",
+                     *       "instance": "/v1/…",
+                     *       "status": 410,
+                     *       "title": "Gone",
+                     *       "type": "https://main-character.app/problems/moment-deleted"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -1544,6 +1673,103 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_DELETED",
+                     *       "detail": "The moment was deleted; only its id remains.",
+                     *       "instance": "/v1/…",
+                     *       "status": 410,
+                     *       "title": "Gone",
+                     *       "type": "https://main-character.app/problems/moment-deleted"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    deleteMoment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The moment id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The moment and its objects are deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "API_KEY_REQUIRED",
+                     *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/api-key-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No moment has this id, or it belongs to another API key. Codes: `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_NOT_FOUND",
+                     *       "detail": "No moment has this id, or it belongs to another API key.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/moment-not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_DELETED",
+                     *       "detail": "The moment was deleted; only its id remains.",
+                     *       "instance": "/v1/…",
+                     *       "status": 410,
+                     *       "title": "Gone",
+                     *       "type": "https://main-character.app/problems/moment-deleted"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
         };
     };
     cancelMoment: {
@@ -1624,6 +1850,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_DELETED",
+                     *       "detail": "The moment was deleted; only its id remains.",
+                     *       "instance": "/v1/…",
+                     *       "status": 410,
+                     *       "title": "Gone",
+                     *       "type": "https://main-character.app/problems/moment-deleted"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
         };
     };
     getStatusCompat: {
@@ -1678,6 +1923,25 @@ export interface operations {
                      *       "status": 404,
                      *       "title": "Not Found",
                      *       "type": "https://main-character.app/problems/moment-not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_DELETED",
+                     *       "detail": "The moment was deleted; only its id remains.",
+                     *       "instance": "/v1/…",
+                     *       "status": 410,
+                     *       "title": "Gone",
+                     *       "type": "https://main-character.app/problems/moment-deleted"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];

@@ -1,11 +1,11 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminJobDto, JobListDto, ListJobsQueryDto, RetryFailedJobsDto, RetryFailedResultDto } from '../dtos/admin.dto';
 import { MomentDto } from '../dtos/moment.dto';
 import { AdminGuard } from '../guards/admin.guard';
 import { ApiProblem } from '../problem/api-problem.decorator';
 import { AdminService } from '../services/admin.service';
-import { ApiMomentId } from './api-docs.decorators';
+import { ApiMomentDeleted, ApiMomentId } from './api-docs.decorators';
 
 export const ADMIN_SECURITY = 'admin';
 
@@ -56,8 +56,23 @@ export class AdminController {
   })
   @ApiMomentId()
   @ApiAcceptedResponse({ type: MomentDto, description: 'The job, active again.' })
-  @ApiProblem(409, ['MOMENT_NOT_RETRYABLE'], 'The job is not FAILED or CANCELED.')
+  @ApiProblem(409, ['MOMENT_NOT_RETRYABLE', 'MOMENT_EXPIRED'], 'The job is not FAILED or CANCELED, or its recording expired (RETENTION_DAYS).')
+  @ApiMomentDeleted()
   retry(@Param('id') id: string): Promise<MomentDto> {
     return this.service.retry(id);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({
+    operationId: 'deleteJob',
+    summary: 'Delete a job',
+    description: 'Deletes any client’s moment, as `DELETE /v1/moments/{id}` does for its own client: objects removed, the row kept as a tombstone (listed with `deleted_at`).',
+  })
+  @ApiMomentId()
+  @ApiNoContentResponse({ description: 'The moment and its objects are deleted.' })
+  @ApiMomentDeleted()
+  deleteJob(@Param('id') id: string): Promise<void> {
+    return this.service.delete(id);
   }
 }

@@ -40,6 +40,10 @@ export function ApiIdempotencyKey() {
   });
 }
 
+export function ApiMomentDeleted() {
+  return ApiProblem(410, ['MOMENT_DELETED'], 'The moment was deleted; only its id remains.');
+}
+
 export function ApiMomentId() {
   return ApiParam({ name: 'id', format: 'uuid', description: 'The moment id.', example: MOMENT_ID_EXAMPLE });
 }

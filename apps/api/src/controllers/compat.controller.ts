@@ -7,7 +7,7 @@ import { ApiKeyGuard, ClientOwner } from '../guards/api-key.guard';
 import { CreateRateLimitGuard } from '../guards/create-rate-limit.guard';
 import { ApiProblem } from '../problem/api-problem.decorator';
 import { MomentsService } from '../services/moments.service';
-import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiUploadProblems } from './api-docs.decorators';
+import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentDeleted, ApiUploadProblems } from './api-docs.decorators';
 
 /** The original service's routes, kept so its clients keep working. */
 @ApiTags('Compatibility')
@@ -40,6 +40,7 @@ export class CompatController {
   @ApiParam({ name: 'job_id', format: 'uuid', example: MOMENT_ID_EXAMPLE })
   @ApiOkResponse({ type: MomentDto })
   @ApiProblem(404, ['MOMENT_NOT_FOUND'], 'No job has this id, or it belongs to another API key.')
+  @ApiMomentDeleted()
   status(@Param('job_id') jobId: string, @ClientOwner() owner: string | null): Promise<MomentDto> {
     return this.service.get(jobId, owner);
   }

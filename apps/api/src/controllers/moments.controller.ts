@@ -1,5 +1,5 @@
-import { Controller, Get, HttpCode, Param, Post, Req, UseGuards } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Delete, Get, HttpCode, Param, Post, Req, UseGuards } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBody, ApiConsumes, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { CreateMomentFormDto, CreateMomentResponseDto } from '../dtos/create-moment.dto';
 import { MomentDto } from '../dtos/moment.dto';
@@ -7,7 +7,7 @@ import { ApiKeyGuard, ClientOwner } from '../guards/api-key.guard';
 import { CreateRateLimitGuard } from '../guards/create-rate-limit.guard';
 import { ApiProblem } from '../problem/api-problem.decorator';
 import { MomentsService } from '../services/moments.service';
-import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentId, ApiUploadProblems } from './api-docs.decorators';
+import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentDeleted, ApiMomentId, ApiUploadProblems } from './api-docs.decorators';
 
 @ApiTags('Moments')
 @ApiClientKey()
@@ -44,6 +44,7 @@ export class MomentsController {
   @ApiMomentId()
   @ApiOkResponse({ type: MomentDto })
   @ApiProblem(404, ['MOMENT_NOT_FOUND'], 'No moment has this id (malformed ids included), or it belongs to another API key.')
+  @ApiMomentDeleted()
   get(@Param('id') id: string, @ClientOwner() owner: string | null): Promise<MomentDto> {
     return this.service.get(id, owner);
   }
@@ -59,7 +60,25 @@ export class MomentsController {
   @ApiAcceptedResponse({ type: MomentDto, description: 'The moment, now CANCELED.' })
   @ApiProblem(404, ['MOMENT_NOT_FOUND'], 'No moment has this id.')
   @ApiProblem(409, ['MOMENT_NOT_CANCELABLE'], 'The moment already finished (COMPLETED, FAILED or CANCELED).')
+  @ApiMomentDeleted()
   cancel(@Param('id') id: string, @ClientOwner() owner: string | null): Promise<MomentDto> {
     return this.service.cancel(id, owner);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({
+    operationId: 'deleteMoment',
+    summary: 'Delete a moment',
+    description:
+      'Removes the recording and every asset of the moment from storage; a moment in progress is canceled first and no further stage runs for it. ' +
+      'The id stays as a tombstone: afterwards every route of the moment, this one included, answers 410 MOMENT_DELETED.',
+  })
+  @ApiMomentId()
+  @ApiNoContentResponse({ description: 'The moment and its objects are deleted.' })
+  @ApiProblem(404, ['MOMENT_NOT_FOUND'], 'No moment has this id, or it belongs to another API key.')
+  @ApiMomentDeleted()
+  delete(@Param('id') id: string, @ClientOwner() owner: string | null): Promise<void> {
+    return this.service.delete(id, { owner });
   }
 }

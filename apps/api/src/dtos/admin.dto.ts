@@ -94,7 +94,7 @@ export class MachineStateDto {
 }
 
 export class TransitionDto {
-  @ApiProperty({ description: 'CREATED, STAGE_STARTED, STAGE_SUCCEEDED, STAGE_FAILED, CANCEL or RETRY.', example: 'STAGE_SUCCEEDED' })
+  @ApiProperty({ description: 'CREATED, STAGE_STARTED, STAGE_SUCCEEDED, STAGE_FAILED, CANCEL, RETRY, DELETED or ASSETS_EXPIRED.', example: 'STAGE_SUCCEEDED' })
   event_type: string;
 
   @ApiProperty({ enum: STAGES, enumName: 'Stage', nullable: true, example: 'analyze' })

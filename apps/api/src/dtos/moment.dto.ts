@@ -144,4 +144,16 @@ export class MomentDto {
 
   @ApiProperty({ type: StageTimingsDto })
   timings_ms: StageTimingsDto;
+
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When RETENTION_DAYS removed the original recording and the stems; their URLs are null from then on. The finished preview stays.',
+    example: null,
+  })
+  assets_expired_at: string | null;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When the moment was deleted. Only operators see deleted moments; clients get 410.', example: null })
+  deleted_at: string | null;
 }

@@ -6,7 +6,7 @@ import type { MomentDto } from '../dtos/moment.dto';
 import { AppError } from '../problem/app-error';
 import { decodeCursor, encodeCursor } from './job-cursor';
 import { MomentViewService } from './moment-view.service';
-import { MomentsService } from './moments.service';
+import { MomentsService, momentDeleted } from './moments.service';
 
 const RETRYABLE: readonly MomentStatus[] = [MomentStatus.Failed, MomentStatus.Canceled];
 const SCAN_PAGE = 200;
@@ -41,10 +41,16 @@ export class AdminService {
   async retry(id: string): Promise<MomentDto> {
     const moment = await this.momentsService.findOrFail(id);
     const notRetryable = () => new AppError(409, 'MOMENT_NOT_RETRYABLE', `The job is ${moment.status}; only FAILED or CANCELED jobs can be retried.`);
+    if (moment.deletedAt) throw momentDeleted();
+    if (moment.assetsExpiredAt) throw new AppError(409, 'MOMENT_EXPIRED', 'The recording of this job expired under the retention policy; it cannot be resumed.');
     if (!RETRYABLE.includes(moment.status)) throw notRetryable();
     const outcome = await this.lifecycle.apply(moment.id, { type: 'RETRY' });
     if (!outcome?.applied) throw notRetryable();
     return this.view.toDto(outcome.moment);
+  }
+
+  delete(id: string): Promise<void> {
+    return this.momentsService.delete(id, 'operator');
   }
 
   async retryFailed(filter: RetryFailedJobsDto): Promise<RetryFailedResultDto> {
@@ -53,7 +59,7 @@ export class AdminService {
     const retried: string[] = [];
     let cursor: { createdAt: Date; id: string } | null = null;
     scan: for (;;) {
-      const rows = await this.moments.list({ status, limit: SCAN_PAGE, cursor });
+      const rows = await this.moments.list({ status, resumable: true, limit: SCAN_PAGE, cursor });
       for (const moment of rows) {
         // Newest first: everything after this one is older than the filter allows.
         if (filter.created_after && moment.createdAt < filter.created_after) break scan;

@@ -44,6 +44,8 @@ export class MomentViewService {
       updated_at: moment.updatedAt.toISOString(),
       completed_at: moment.completedAt?.toISOString() ?? null,
       timings_ms: moment.timingsMs ?? {},
+      assets_expired_at: moment.assetsExpiredAt?.toISOString() ?? null,
+      deleted_at: moment.deletedAt?.toISOString() ?? null,
     };
   }
 

@@ -4,7 +4,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 import { OutputKind, TERMINAL_STATUSES, storageKey, validateBlueprint, type Blueprint } from '@mcm/pipeline';
-import { IdempotencyConflict, MomentLifecycle, MomentsRepository, StorageRepository, type MomentEntity } from '@mcm/core';
+import { IdempotencyConflict, MomentLifecycle, MomentsRepository, StorageRepository, type DeletedBy, type MomentEntity } from '@mcm/core';
 import { CreateMomentFormDto, type CompatCreateMomentResponseDto, type CreateMomentResponseDto } from '../dtos/create-moment.dto';
 import type { MomentDto } from '../dtos/moment.dto';
 import { AppError } from '../problem/app-error';
@@ -62,6 +62,8 @@ function canonical(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
+export const momentDeleted = () => new AppError(410, 'MOMENT_DELETED', 'This moment was deleted: its recording and every asset are gone.');
+
 @Injectable()
 export class MomentsService {
   private readonly logger = new Logger(MomentsService.name);
@@ -85,12 +87,35 @@ export class MomentsService {
     return moment;
   }
 
+  /** A client's moment: unknown (or another key's) answers 404, a deleted one 410. */
+  async findForClient(id: string, owner: string | null): Promise<MomentEntity> {
+    const moment = await this.findOrFail(id, owner);
+    if (moment.deletedAt) throw momentDeleted();
+    return moment;
+  }
+
   async get(id: string, owner: string | null): Promise<MomentDto> {
-    return this.view.toDto(await this.findOrFail(id, owner));
+    return this.view.toDto(await this.findForClient(id, owner));
+  }
+
+  /**
+   * Deletes a moment for its client (`owner`) or an operator (no owner check): cancels it when
+   * in progress, leaves a tombstone row, then removes its objects. Objects storage could not
+   * remove now go at the next retention pass, which removes everything of a deleted moment.
+   */
+  async delete(id: string, by: { owner: string | null } | 'operator'): Promise<void> {
+    const moment = await this.findOrFail(id, by === 'operator' ? undefined : by.owner);
+    const requester: DeletedBy = by === 'operator' ? 'operator' : 'client';
+    const outcome = await this.lifecycle.delete(moment.id, requester);
+    if (!outcome) throw new AppError(404, 'MOMENT_NOT_FOUND', 'No moment has this id.');
+    if (!outcome.deleted) throw momentDeleted();
+    await this.storage.deletePrefix(storageKey(moment.id, '')).catch((error: Error) => {
+      this.logger.warn(`moment ${moment.id} deleted; its objects wait for the retention pass (${error.message})`);
+    });
   }
 
   async cancel(id: string, owner: string | null): Promise<MomentDto> {
-    const moment = await this.findOrFail(id, owner);
+    const moment = await this.findForClient(id, owner);
     const notCancelable = () => new AppError(409, 'MOMENT_NOT_CANCELABLE', `The moment is ${moment.status.toLowerCase()}; only a moment in progress can be canceled.`);
     if (TERMINAL_STATUSES.includes(moment.status)) throw notCancelable();
     const outcome = await this.lifecycle.apply(moment.id, { type: 'CANCEL', reason: 'canceled by the client' });

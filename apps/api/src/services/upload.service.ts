@@ -1,15 +1,14 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import busboy from 'busboy';
 import { fileTypeFromFile } from 'file-type';
-import { AudioError, probeAudio, type AudioProbe } from '@mcm/audio';
+import { AudioError, makeWorkDirectory, probeAudio, type AudioProbe } from '@mcm/audio';
 import { APP_CONFIG, type AppConfig } from '@mcm/core';
 import { AppError } from '../problem/app-error';
 import { renderProblem, sendProblem } from '../problem/problem-details.filter';
@@ -87,7 +86,7 @@ export class UploadService {
       throw new AppError(400, 'INVALID_MULTIPART', `The multipart body cannot be read: ${(error as Error).message}.`);
     }
 
-    const directory = await mkdtemp(join(tmpdir(), 'mcm-upload-'));
+    const directory = await makeWorkDirectory('upload');
     const cleanup = () => rm(directory, { recursive: true, force: true });
     try {
       return { ...(await this.parse(request, parser, join(directory, 'upload'))), cleanup };

@@ -1,10 +1,9 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { AudioError, mixAndMaster, renderInstrumental, writeArrangementMidi } from '@mcm/audio';
+import { AudioError, makeWorkDirectory, mixAndMaster, renderInstrumental, writeArrangementMidi } from '@mcm/audio';
 import type { StorageLocation } from '@mcm/core/storage/presigned-url';
 import { validateBlueprint } from '@mcm/pipeline';
 import { describeErrors, failureResult, ToolFailure } from '../tool-failure';
@@ -110,7 +109,7 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
         return failureResult(toFailure(error));
       }
       const started = Date.now();
-      const workdir = await mkdtemp(path.join(tmpdir(), 'mcm-preview-'));
+      const workdir = await makeWorkDirectory('preview');
       try {
         const instrumentalUrl = stems?.instrumental_url;
         const instrumental = path.join(workdir, instrumentalUrl ? stemFileName('instrumental', instrumentalUrl) : 'instrumental.wav');

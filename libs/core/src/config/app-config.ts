@@ -65,6 +65,10 @@ const schema = z.object({
     .enum(['true', 'false'])
     .default('false')
     .transform((value) => value === 'true'),
+  // 0 keeps originals and stems for ever.
+  RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
+  SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(7 * 86_400).default(3600),
+  SWEEP_GRACE_SECONDS: z.coerce.number().int().min(0).max(30 * 86_400).default(3600),
 });
 
 export type AppConfig = Omit<z.infer<typeof schema>, 'MCP_BASE_URL'> & {

@@ -74,4 +74,12 @@ export class MomentEntity {
 
   @Column({ name: 'completed_at', type: 'timestamptz', nullable: true })
   completedAt: Date | null;
+
+  /** Set when the moment was deleted: its objects are gone and the row is a tombstone. */
+  @Column({ name: 'deleted_at', type: 'timestamptz', nullable: true })
+  deletedAt: Date | null;
+
+  /** Set when RETENTION_DAYS removed the original recording and the stems. */
+  @Column({ name: 'assets_expired_at', type: 'timestamptz', nullable: true })
+  assetsExpiredAt: Date | null;
 }

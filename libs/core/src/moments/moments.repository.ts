@@ -9,6 +9,8 @@ import { MomentTransitionEntity } from '../database/moment-transition.entity';
 export interface MomentListQuery {
   status?: MomentStatus[];
   owner?: string | null;
+  /** Only moments an operator can still resume: not deleted, recording not expired. */
+  resumable?: boolean;
   limit: number;
   /** Opaque cursor: the `created_at|id` of the last row of the previous page. */
   cursor?: { createdAt: Date; id: string } | null;
@@ -66,6 +68,7 @@ export class MomentsRepository {
     const builder = this.dataSource.getRepository(MomentEntity).createQueryBuilder('m');
     if (query.status?.length) builder.andWhere('m.status IN (:...status)', { status: query.status });
     if (query.owner !== undefined) builder.andWhere("COALESCE(m.owner, '') = :owner", { owner: query.owner ?? '' });
+    if (query.resumable) builder.andWhere('m.deleted_at IS NULL AND m.assets_expired_at IS NULL');
     if (query.cursor) {
       builder.andWhere('(m.created_at, m.id) < (:createdAt, :id)', { createdAt: query.cursor.createdAt, id: query.cursor.id });
     }
@@ -82,6 +85,33 @@ export class MomentsRepository {
       .orderBy('m.updated_at', 'ASC')
       .limit(limit)
       .getMany();
+  }
+
+  /** Finished, live moments created before `cutoff` whose recording is still stored: what RETENTION_DAYS expires. */
+  async findExpirable(cutoff: Date, limit: number): Promise<string[]> {
+    const rows = await this.dataSource
+      .getRepository(MomentEntity)
+      .createQueryBuilder('m')
+      .select('m.id', 'id')
+      .where('m.deleted_at IS NULL AND m.assets_expired_at IS NULL')
+      .andWhere('m.created_at < :cutoff', { cutoff })
+      .andWhere('m.status IN (:...terminal)', { terminal: [...TERMINAL_STATUSES] })
+      .orderBy('m.created_at', 'ASC')
+      .limit(limit)
+      .getRawMany<{ id: string }>();
+    return rows.map((row) => row.id);
+  }
+
+  /** For each of `ids` that has a row: whether it was deleted and whether its recording expired. */
+  async storageStates(ids: string[]): Promise<Map<string, { deleted: boolean; expired: boolean }>> {
+    if (!ids.length) return new Map();
+    const rows = await this.dataSource
+      .getRepository(MomentEntity)
+      .createQueryBuilder('m')
+      .select(['m.id AS id', 'm.deleted_at IS NOT NULL AS deleted', 'm.assets_expired_at IS NOT NULL AS expired'])
+      .where('m.id IN (:...ids)', { ids })
+      .getRawMany<{ id: string; deleted: boolean; expired: boolean }>();
+    return new Map(rows.map((row) => [row.id, { deleted: row.deleted, expired: row.expired }]));
   }
 
   history(id: string): Promise<MomentTransitionEntity[]> {

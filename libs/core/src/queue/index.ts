@@ -1,2 +1,3 @@
 export * from './redis-connection';
 export * from './stage-queue';
+export * from './retention-queue';

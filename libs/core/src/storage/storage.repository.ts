@@ -13,6 +13,11 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 
+export interface StoredObject {
+  key: string;
+  lastModified: Date;
+}
+
 export interface StorageOptions {
   endpoint: string;
   region: string;
@@ -113,13 +118,27 @@ export class StorageRepository {
     return keys;
   }
 
-  async deletePrefix(prefix: string): Promise<void> {
-    const keys = await this.listKeys(prefix);
+  /** Every object under `prefix` with its last-modified time, one listing page (up to 1000) at a time. */
+  async *listObjects(prefix: string): AsyncGenerator<StoredObject[]> {
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: prefix, ContinuationToken: token }));
+      yield (page.Contents ?? []).filter((item) => item.Key).map((item) => ({ key: item.Key!, lastModified: item.LastModified ?? new Date(0) }));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async deleteKeys(keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
-      await this.client.send(
-        new DeleteObjectsCommand({ Bucket: this.options.bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) } }),
+      const { Errors } = await this.client.send(
+        new DeleteObjectsCommand({ Bucket: this.options.bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }),
       );
+      if (Errors?.length) throw new Error(`storage refused to delete ${Errors.length} object(s): ${Errors[0].Code ?? 'unknown error'}`);
     }
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    await this.deleteKeys(await this.listKeys(prefix));
   }
 
   destroy(): void {
