@@ -49,8 +49,11 @@ export type AssetName = keyof MomentAssets;
 export interface MomentError {
   stage: Stage | null;
   code: string;
+  /** The sentence clients see for `code` (see public-errors.ts). */
   message: string;
   retryable: boolean;
+  /** The raw cause, for operators only: may name internal hosts, paths and engine output. */
+  detail?: string;
 }
 
 export interface DetectedNote {

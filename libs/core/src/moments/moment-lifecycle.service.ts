@@ -54,7 +54,7 @@ export function projectMoment(moment: MomentEntity, persisted: PersistedMoment):
 }
 
 function eventDetail(event: MomentEvent): string | null {
-  if (event.type === 'STAGE_FAILED') return `${event.error.code}: ${event.error.message}`.slice(0, 1000);
+  if (event.type === 'STAGE_FAILED') return `${event.error.code}: ${event.error.detail ?? event.error.message}`.slice(0, 1000);
   if (event.type === 'CANCEL') return event.reason ?? null;
   return null;
 }
