@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { CoreModule, type AppConfig } from '@mcm/core';
+import { LoggerModule } from 'nestjs-pino';
+import { CoreModule, nestLoggerParams, type AppConfig } from '@mcm/core';
 import { STAGES, type Stage } from '@mcm/pipeline';
 import { Reconciler } from './reconciler.service';
 import { StageRunner } from './stage-runner.service';
@@ -28,7 +29,7 @@ export class WorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [CoreModule.forRoot(config)],
+      imports: [LoggerModule.forRoot(nestLoggerParams(config, 'worker')), CoreModule.forRoot(config)],
       providers: [
         ...WORKS,
         { provide: STAGE_WORKS, useFactory: (...works: unknown[]) => works, inject: WORKS },

@@ -1,4 +1,5 @@
 export * from './config';
+export * from './logging/logger-options';
 export * from './database';
 export * from './storage';
 export * from './queue';
