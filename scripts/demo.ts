@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { MomentsClient, type Moment } from '@main-character/sdk';
-import { ROOT, startStack } from './stack';
+import { ROOT, formatLogLine, startStack } from './stack';
 
 /**
  * `npm run demo [audio-file]`: starts the whole stack, turns a recording into a theme song
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   };
   // The AWS SDK's notice about its future Node 22 requirement is not about this run.
   const quiet = (app: string, line: string) => {
-    if (/error|warn|fail/i.test(line) && !/NodeVersionSupportWarning|trace-warnings/.test(line)) process.stderr.write(`[${app}] ${line}\n`);
+    if (/error|warn|fail/i.test(line) && !/NodeVersionSupportWarning|trace-warnings/.test(line)) process.stderr.write(`[${app}] ${formatLogLine(line)}\n`);
   };
   process.stdout.write('Starting the stack (storage, music-tools, worker, api)…\n');
   const stack = await startStack({ env, log: quiet });

@@ -14,8 +14,11 @@ export interface StackOptions {
   env?: NodeJS.ProcessEnv;
   /** Worker processes to run; each serves every stage unless WORKER_STAGES says otherwise. */
   workers?: number;
-  /** Where each process's output goes; defaults to this process's stdout, prefixed with its name. */
-  log?: (app: string, line: string) => void;
+  /**
+   * Where each process's output goes; defaults to this process's stdout, prefixed with its name.
+   * Apps log JSON lines on stderr; their stdout carries only the line that says they are ready.
+   */
+  log?: (app: string, line: string, stream: 'stdout' | 'stderr') => void;
 }
 
 export interface RunningApp {
@@ -62,8 +65,22 @@ const READY: Record<AppKind, RegExp> = {
   'music-tools': /music-tools listening on (\S+)/,
 };
 
+/** A JSON log line as `10:04:05 WARN  StageRunner: message`, for people watching `npm start`; other lines stay as they are. */
+export function formatLogLine(line: string): string {
+  if (!line.startsWith('{')) return line;
+  try {
+    const record = JSON.parse(line) as { time?: unknown; level?: unknown; context?: unknown; msg?: unknown; err?: { message?: unknown } };
+    const time = typeof record.time === 'string' ? record.time.slice(11, 19) : '';
+    const context = typeof record.context === 'string' ? `${record.context}: ` : '';
+    const error = typeof record.err?.message === 'string' ? ` (${record.err.message})` : '';
+    return `${time} ${String(record.level ?? '').toUpperCase().padEnd(5)} ${context}${String(record.msg ?? '')}${error}`;
+  } catch {
+    return line;
+  }
+}
+
 function defaultLog(app: string, line: string): void {
-  process.stdout.write(`[${app}] ${line}\n`);
+  process.stdout.write(`[${app}] ${formatLogLine(line)}\n`);
 }
 
 /** Starts one app as its own process and resolves once it prints its ready line. */
@@ -73,14 +90,14 @@ export async function startApp(kind: AppKind, name: string, env: NodeJS.ProcessE
   let readyLine = '';
   const ready = new Promise<string>((resolvePromise, reject) => {
     const onLine = (line: string) => {
-      log!(name, line);
+      log!(name, line, 'stdout');
       if (!readyLine && READY[kind].test(line)) {
         readyLine = line;
         resolvePromise(line);
       }
     };
     lines(child.stdout!).on('line', onLine);
-    lines(child.stderr!).on('line', (line) => log!(name, line));
+    lines(child.stderr!).on('line', (line) => log!(name, line, 'stderr'));
     child.once('exit', (code, signal) => reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`)));
   });
   const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${name} was not ready within 60 s`)), 60_000).unref());
@@ -121,7 +138,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       env.S3_ACCESS_KEY_ID = config.S3_ACCESS_KEY_ID;
       env.S3_SECRET_ACCESS_KEY = config.S3_SECRET_ACCESS_KEY;
       env.S3_FORCE_PATH_STYLE = 'true';
-      log('storage', `embedded S3-compatible storage at ${storage.endpoint}`);
+      log('storage', `embedded S3-compatible storage at ${storage.endpoint}`, 'stdout');
     }
     await migrate(config.DATABASE_URL);
 

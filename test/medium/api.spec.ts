@@ -7,7 +7,7 @@ import { NestFactory } from '@nestjs/core';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MomentLifecycle, StageQueue, StorageRepository, loadConfig } from '@mcm/core';
-import { stageJobId } from '@mcm/pipeline';
+import { PUBLIC_ERROR_MESSAGES, stageJobId } from '@mcm/pipeline';
 import { ApiModule, configureApi } from '../../apps/api/src/api.module';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
@@ -273,10 +273,14 @@ describe('api against Postgres, Redis and S3', () => {
       const { id } = await create();
       await lifecycle.apply(id, { type: 'STAGE_FAILED', stage: 'analyze', error: { code: 'AUDIO_UNDECODABLE', message: 'cannot decode', retryable: false } });
       const failed = await (await fetch(`${api.base}/v1/moments/${id}`)).json();
-      expect(failed).toMatchObject({ status: 'FAILED', stage: 'analyze', error: { stage: 'analyze', code: 'AUDIO_UNDECODABLE', message: 'cannot decode', retryable: false } });
+      // Clients get the sentence of the code; the raw cause is for operators.
+      expect(failed).toMatchObject({ status: 'FAILED', stage: 'analyze', error: { stage: 'analyze', code: 'AUDIO_UNDECODABLE', message: PUBLIC_ERROR_MESSAGES.AUDIO_UNDECODABLE, retryable: false } });
+      expect(JSON.stringify(failed)).not.toContain('cannot decode');
+      expect(await (await admin(`/jobs/${id}`)).json()).toMatchObject({ error: failed.error, error_detail: 'cannot decode' });
 
       const listed = await (await admin('/jobs?status=FAILED,CANCELED')).json();
       expect(listed.items.map((item: { id: string }) => item.id)).toContain(id);
+      expect(listed.items.find((item: { id: string }) => item.id === id).error_detail).toBe('cannot decode');
       expect(listed.items.every((item: { status: string }) => ['FAILED', 'CANCELED'].includes(item.status))).toBe(true);
 
       const response = await admin(`/jobs/${id}/retry`, { method: 'POST' });

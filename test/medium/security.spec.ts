@@ -2,15 +2,17 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Logger, type INestApplication } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { StorageRepository, loadConfig, logLevels, secretValues } from '@mcm/core';
+import { MusicToolsClient, StorageRepository, loadConfig, secretValues, type MusicToolsError } from '@mcm/core';
 import { ApiModule, configureApi } from '../../apps/api/src/api.module';
 import { ownerOf } from '../../apps/api/src/guards/api-key.guard';
-import { ApiLogger } from '../../apps/api/src/logging/api-logger';
+import { VALID_BLUEPRINT } from '../../apps/music-tools/test/fixtures';
+import { startStack } from '../../scripts/stack';
+import { startFakeElevenLabs } from '../support/fake-elevenlabs';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 const M4A = readFileSync(join(__dirname, '../fixtures/hum-phone.m4a'));
@@ -27,9 +29,9 @@ interface Api {
   base: string;
 }
 
-async function startApi(env: NodeJS.ProcessEnv, logger: ApiLogger | false = false): Promise<Api> {
+async function startApi(env: NodeJS.ProcessEnv): Promise<Api> {
   const config = loadConfig(env);
-  const app = await NestFactory.create(ApiModule.forRoot(config), { logger });
+  const app = await NestFactory.create(ApiModule.forRoot(config), { logger: false });
   configureApi(app, config);
   await app.listen(0, '127.0.0.1');
   return { app, base: `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}` };
@@ -53,8 +55,8 @@ describe('security', () => {
   let testEnv: TestEnv;
   let db: Client;
   const started: Api[] = [];
-  const start = async (overrides: NodeJS.ProcessEnv = {}, logger: ApiLogger | false = false) => {
-    const api = await startApi({ ...testEnv.env, ...overrides }, logger);
+  const start = async (overrides: NodeJS.ProcessEnv = {}) => {
+    const api = await startApi({ ...testEnv.env, ...overrides });
     started.push(api);
     return api;
   };
@@ -269,11 +271,16 @@ describe('security', () => {
   });
 
   describe('secrets never reach logs or answers', () => {
-    it('masks tokens, keys and passwords while errors of every kind are driven', async () => {
+    /** Levels pino writes; a line with another one was not written by the apps' logger. */
+    const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+    it('masks tokens, keys and passwords in the JSON logs of api, worker and music-tools while errors of every kind are driven', { timeout: 180_000 }, async () => {
       const dbUrl = new URL(testEnv.config.DATABASE_URL);
       // Trust authentication ignores the password; it only has to be configured.
       dbUrl.username = 'postgres';
       dbUrl.password = secret('dbpassword');
+      // ElevenLabs (a local stand-in) refuses the configured key: the worker's vocal stage fails.
+      const elevenLabs = await startFakeElevenLabs(secret('another-elevenlabs-key'));
       const env = {
         ...testEnv.env,
         LOG_LEVEL: 'verbose',
@@ -282,19 +289,14 @@ describe('security', () => {
         DATABASE_URL: dbUrl.toString(),
         MCP_AUTH_TOKEN: secret('mcp-token'),
         ELEVENLABS_API_KEY: secret('elevenlabs-key'),
+        ELEVENLABS_BASE_URL: elevenLabs.baseUrl,
         // The embedded S3 server does not check secrets, so a distinctive one still works.
         S3_SECRET_ACCESS_KEY: secret('s3-secret'),
       };
       const secrets = secretValues(loadConfig(env));
       expect(secrets).toEqual(expect.arrayContaining([ADMIN_TOKEN, KEY_A, KEY_B, dbUrl.password, env.MCP_AUTH_TOKEN, env.ELEVENLABS_API_KEY, env.S3_SECRET_ACCESS_KEY]));
 
-      const output: string[] = [];
-      const capture = (chunk: unknown) => {
-        output.push(String(chunk));
-        return true;
-      };
-      const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-      const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+      const output: Array<{ app: string; line: string; stream: 'stdout' | 'stderr' }> = [];
       const answers: string[] = [];
       const record = async (response: Response) => {
         const headers: string[] = [];
@@ -303,36 +305,83 @@ describe('security', () => {
         return response.status;
       };
       const statuses: number[] = [];
+      // The apps as they are deployed, each its own process (`npm run build` first).
+      const stack = await startStack({ env, workers: 1, log: (app, line, stream) => output.push({ app, line, stream }) });
       try {
-        const api = await start(env, new ApiLogger('api', { logLevels: logLevels('verbose') }, secrets));
-        const send = async (target: Api, path: string, init: RequestInit = {}) => statuses.push(await record(await fetch(`${target.base}${path}`, init)));
-        await send(api, '/v1/admin/jobs', { headers: { authorization: 'Bearer wrong-admin-token' } });
-        await send(api, '/v1/admin/jobs', { headers: { authorization: `Bearer ${KEY_A}` } });
-        await send(api, '/v1/moments', { method: 'POST', body: form(), headers: { 'x-api-key': `${KEY_A}-wrong` } });
-        await send(api, `/v1/moments/${randomUUID()}`, { headers: { 'x-api-key': KEY_A } });
-        await send(api, `/v1/admin/jobs/${randomUUID()}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-        await send(api, '/v1/admin/jobs?limit=abc', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-        await send(api, '/readyz');
-        await send(api, '/v1/moments', { method: 'POST', body: form(), headers: { 'x-api-key': KEY_A } });
+        const send = async (path: string, init: RequestInit = {}) => statuses.push(await record(await fetch(`${stack.apiUrl}${path}`, init)));
+        await send('/v1/admin/jobs', { headers: { authorization: 'Bearer wrong-admin-token' } });
+        await send('/v1/admin/jobs', { headers: { authorization: `Bearer ${KEY_A}` } });
+        await send('/v1/moments', { method: 'POST', body: form(), headers: { 'x-api-key': `${KEY_A}-wrong` } });
+        await send(`/v1/moments/${randomUUID()}`, { headers: { 'x-api-key': KEY_A } });
+        await send(`/v1/admin/jobs/${randomUUID()}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+        await send('/v1/admin/jobs?limit=abc', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+        await send('/readyz');
+        const created = await fetch(`${stack.apiUrl}/v1/moments`, { method: 'POST', body: form(), headers: { 'x-api-key': KEY_A, 'idempotency-key': `idem-${KEY_B}` } });
+        statuses.push(created.status);
+        const { id } = (await created.json()) as { id: string };
+        // The worker runs the moment until ElevenLabs refuses the key.
+        let moment: { status: string; error: { code: string } | null } = { status: 'PENDING', error: null };
+        for (const deadline = Date.now() + 90_000; !['FAILED', 'COMPLETED'].includes(moment.status) && Date.now() < deadline; ) {
+          await new Promise((settle) => setTimeout(settle, 200));
+          moment = (await (await fetch(`${stack.apiUrl}/v1/moments/${id}`, { headers: { authorization: `Bearer ${KEY_A}` } })).json()) as typeof moment;
+        }
+        answers.push(JSON.stringify(moment));
+        expect(moment).toMatchObject({ status: 'FAILED', error: { code: 'ELEVENLABS_UNAUTHORIZED' } });
+
+        // music-tools: a caller with the wrong token, and a render whose stem is missing, named after a secret.
+        const wrongToken = await new MusicToolsClient({ baseUrl: stack.mcpUrl, authToken: `${env.MCP_AUTH_TOKEN}-wrong` }).validateBlueprint(VALID_BLUEPRINT).catch((error: MusicToolsError) => error);
+        expect(wrongToken).toMatchObject({ code: 'MCP_UNAUTHORIZED' });
+        const storage = loadConfigStorage();
+        const missing = await new MusicToolsClient({ baseUrl: stack.mcpUrl, authToken: env.MCP_AUTH_TOKEN })
+          .synthesizePreview({
+            blueprint: { ...VALID_BLUEPRINT, id: `theme-${env.ELEVENLABS_API_KEY}` },
+            stems: { instrumental_url: await storage.presignGet(`moments/${randomUUID()}/stems/instrumental.wav`) },
+            upload: { preview_url: await storage.presignPut('moments/x/preview.mp3', 'audio/mpeg'), master_url: await storage.presignPut('moments/x/master.wav', 'audio/wav') },
+          })
+          .catch((error: MusicToolsError) => error);
+        expect(missing).toMatchObject({ code: 'STEM_DOWNLOAD_FAILED' });
+
         // A dependency that is down: 500, and readiness names it.
         await testEnv.stopStorage();
         try {
-          await send(api, '/v1/moments', { method: 'POST', body: form(), headers: { 'x-api-key': KEY_B } });
-          await send(api, '/readyz');
+          await send('/v1/moments', { method: 'POST', body: form(), headers: { 'x-api-key': KEY_B } });
+          await send('/readyz');
         } finally {
           await testEnv.startStorage();
         }
-        // Drivers quote their connection strings in errors: what reaches the log is masked.
-        new Logger('Database').error(`connect ECONNREFUSED ${env.DATABASE_URL}`, new Error(`auth failed for ${env.MCP_AUTH_TOKEN}`).stack);
       } finally {
-        stdout.mockRestore();
-        stderr.mockRestore();
+        // Stopped before the logs are read, so every line the apps wrote is in.
+        await stack.stop();
+        await elevenLabs.close();
       }
-      const logs = output.join('');
-      expect(statuses).toEqual([401, 401, 401, 404, 404, 400, 503, 202, 500, 503]);
-      // The errors were logged (masked), so the check below is not vacuous.
-      expect(logs).toContain('POST /v1/moments');
-      expect(logs).toContain('postgres://***@');
+
+      expect(statuses).toEqual([401, 401, 401, 404, 404, 400, 200, 202, 500, 503]);
+      const apps = ['api', 'worker-1', 'music-tools'];
+      const records = new Map<string, Array<Record<string, unknown>>>();
+      for (const app of apps) {
+        const lines = output.filter((entry) => entry.app === app);
+        // stdout carries the one line the stack waits for; everything else is a JSON log line on stderr.
+        expect(lines.filter((entry) => entry.stream === 'stdout').map((entry) => entry.line)).toEqual([expect.stringMatching(/^(api listening on|worker ready|music-tools listening on) /)]);
+        const logged = lines.filter((entry) => entry.stream === 'stderr').map((entry) => entry.line);
+        expect(logged.length, `${app} logged nothing`).toBeGreaterThan(0);
+        const parsed = logged.map((line) => {
+          let value: unknown;
+          expect(() => (value = JSON.parse(line)), `${app}: not JSON: ${line.slice(0, 120)}`).not.toThrow();
+          expect(value, `${app}: ${line.slice(0, 120)}`).toMatchObject({ level: expect.toBeOneOf(LEVELS), msg: expect.any(String), name: app.replace(/-\d+$/, '') });
+          return value as Record<string, unknown>;
+        });
+        records.set(app, parsed);
+      }
+      // The errors were logged, so the checks below are not vacuous.
+      const api = records.get('api')!;
+      expect(api.map((line) => line.msg)).toContain('POST /v1/moments 202');
+      const headersOf = (line: Record<string, unknown>) => ((line.req as { headers?: Record<string, string> } | undefined)?.headers ?? {});
+      expect(api.some((line) => headersOf(line).authorization === '[Redacted]')).toBe(true);
+      expect(api.some((line) => headersOf(line)['x-api-key'] === '[Redacted]' && headersOf(line)['idempotency-key'] === '[Redacted]')).toBe(true);
+      expect(api.some((line) => line.level === 'error')).toBe(true);
+      expect(records.get('worker-1')!.some((line) => line.level === 'warn' && String(line.msg).includes('ELEVENLABS_UNAUTHORIZED'))).toBe(true);
+      expect(records.get('music-tools')!.some((line) => String(line.msg).includes('theme-*** failed: STEM_DOWNLOAD_FAILED'))).toBe(true);
+      const logs = output.map((entry) => entry.line).join('\n');
       for (const value of secrets) {
         expect(logs.includes(value), `a secret in the logs: ${value.slice(0, 12)}…`).toBe(false);
         expect(answers.join('\n').includes(value), `a secret in an answer: ${value.slice(0, 12)}…`).toBe(false);

@@ -3,7 +3,8 @@ import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import type { Express } from 'express';
 import helmet from 'helmet';
-import { APP_CONFIG, CoreModule, type AppConfig } from '@mcm/core';
+import { LoggerModule } from 'nestjs-pino';
+import { APP_CONFIG, CoreModule, nestLoggerParams, type AppConfig } from '@mcm/core';
 import { AdminController } from './controllers/admin.controller';
 import { CompatController } from './controllers/compat.controller';
 import { HealthController } from './controllers/health.controller';
@@ -28,6 +29,7 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [
+        LoggerModule.forRoot(nestLoggerParams(config, 'api')),
         CoreModule.forRoot(config),
         ThrottlerModule.forRootAsync({
           inject: [APP_CONFIG],

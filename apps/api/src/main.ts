@@ -3,19 +3,23 @@ import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { sweepWorkDirectories } from '@mcm/audio';
-import { StorageRepository, loadConfigOrExit, logLevels, migrate, redactSecrets, secretValues, type AppConfig } from '@mcm/core';
+import { Logger } from 'nestjs-pino';
+import type { Logger as PinoLogger } from 'pino';
+import { StorageRepository, createLogger, loadConfigOrExit, logProcessWarnings, migrate } from '@mcm/core';
 import { ApiModule, configureApi } from './api.module';
-import { ApiLogger } from './logging/api-logger';
 
-let config: AppConfig | undefined;
+/** Logs what happens before Nest's own logger is up: migrations and a failed start. */
+let logger: PinoLogger | undefined;
 
 async function bootstrap(): Promise<void> {
-  config = loadConfigOrExit();
+  const config = loadConfigOrExit();
+  logger = createLogger(config, 'api');
+  logProcessWarnings(logger);
   await migrate(config.DATABASE_URL);
-  const logger = new ApiLogger('api', { logLevels: logLevels(config.LOG_LEVEL) }, secretValues(config));
   const swept = await sweepWorkDirectories();
-  if (swept.length) logger.log(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`, 'api');
-  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { logger });
+  if (swept.length) logger.info(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { bufferLogs: true });
+  app.useLogger(app.get(Logger));
   configureApi(app, config);
   await app.get(StorageRepository).ensureBucket();
   await app.listen(config.PORT, config.HOST);
@@ -24,6 +28,6 @@ async function bootstrap(): Promise<void> {
 }
 
 bootstrap().catch((error: Error) => {
-  process.stderr.write(`api failed to start: ${redactSecrets(error.message, config ? secretValues(config) : [])}\n`);
+  (logger ?? createLogger({ LOG_LEVEL: 'log' }, 'api')).fatal({ err: error }, 'api failed to start');
   process.exit(1);
 });

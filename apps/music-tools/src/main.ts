@@ -1,22 +1,24 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { Logger } from 'pino';
 import { closeAudioWorkers, sweepWorkDirectories } from '@mcm/audio';
 import { loadConfigOrExit } from '@mcm/core/config/app-config';
+import { createLogger, logProcessWarnings } from '@mcm/core/logging/logger-options';
 import { OUTBOUND_ALLOW_PRIVATE_WARNING } from '@mcm/core/outbound/outbound-guard';
 import { storageLocation } from '@mcm/core/storage/presigned-url';
 import { startMusicToolsHttp } from './http';
 import { createMusicToolsServer } from './music-tools.server';
 
-function onShutdown(stop: () => Promise<void>, log: (line: string) => void): void {
+function onShutdown(stop: () => Promise<void>, logger: Logger): void {
   let stopping = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
       if (stopping) return;
       stopping = true;
-      log(`music-tools received ${signal}, shutting down`);
+      logger.info(`music-tools received ${signal}, shutting down`);
       stop().then(
         () => process.exit(0),
         (error: unknown) => {
-          process.stderr.write(`music-tools shutdown failed: ${String(error)}\n`);
+          logger.error({ err: error }, 'music-tools shutdown failed');
           process.exit(1);
         },
       );
@@ -24,18 +26,22 @@ function onShutdown(stop: () => Promise<void>, log: (line: string) => void): voi
   }
 }
 
+/** JSON lines on stderr in both modes: in stdio mode stdout carries the protocol, over HTTP only the "listening" line. */
+let logger: Logger | undefined;
+
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
+  const appLogger = createLogger(config, 'music-tools');
+  logger = appLogger;
+  logProcessWarnings(appLogger);
+  const log = (line: string) => appLogger.info(line);
+  if (config.OUTBOUND_ALLOW_PRIVATE) appLogger.warn(OUTBOUND_ALLOW_PRIVATE_WARNING);
   // Stems are fetched from and results PUT to this storage only.
   const storage = storageLocation(config);
   const swept = await sweepWorkDirectories();
-  // stdout carries the protocol in stdio mode, so this goes to stderr.
-  if (swept.length) process.stderr.write(`music-tools removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes\n`);
+  if (swept.length) log(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
 
   if (process.argv.includes('--stdio')) {
-    // stdout carries the protocol in stdio mode, so every log line goes to stderr.
-    const log = (line: string) => process.stderr.write(`${line}\n`);
-    if (config.OUTBOUND_ALLOW_PRIVATE) log(`warning: ${OUTBOUND_ALLOW_PRIVATE_WARNING}`);
     const server = createMusicToolsServer({ storage, log });
     const transport = new StdioServerTransport();
     transport.onclose = () => process.exit(0);
@@ -46,12 +52,10 @@ async function main(): Promise<void> {
     onShutdown(async () => {
       await server.close();
       await closeAudioWorkers();
-    }, log);
+    }, appLogger);
     return;
   }
 
-  const log = (line: string) => process.stdout.write(`${line}\n`);
-  if (config.OUTBOUND_ALLOW_PRIVATE) log(`warning: ${OUTBOUND_ALLOW_PRIVATE_WARNING}`);
   const http = await startMusicToolsHttp({
     port: config.MCP_HTTP_PORT,
     host: config.MCP_HOST,
@@ -60,15 +64,15 @@ async function main(): Promise<void> {
     log,
   });
   if (config.MCP_AUTH_TOKEN) log('music-tools requires a bearer token on /mcp');
-  log(`music-tools listening on ${http.url} (bound to ${http.boundAddress})`);
+  process.stdout.write(`music-tools listening on ${http.url} (bound to ${http.boundAddress})\n`);
   // In-flight previews finish before the render threads are stopped.
   onShutdown(async () => {
     await http.close();
     await closeAudioWorkers();
-  }, log);
+  }, appLogger);
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`music-tools failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  (logger ?? createLogger({ LOG_LEVEL: 'log' }, 'music-tools')).fatal({ err: error }, 'music-tools failed to start');
   process.exit(1);
 });

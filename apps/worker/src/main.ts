@@ -1,12 +1,18 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { sweepWorkDirectories } from '@mcm/audio';
-import { loadConfigOrExit, logLevels, migrate, StorageRepository } from '@mcm/core';
+import { Logger } from 'nestjs-pino';
+import type { Logger as PinoLogger } from 'pino';
+import { createLogger, loadConfigOrExit, logProcessWarnings, migrate, StorageRepository } from '@mcm/core';
 import { selectedStages, WorkerModule } from './worker.module';
+
+/** Logs what happens before Nest's own logger is up: migrations and a failed start. */
+let logger: PinoLogger | undefined;
 
 async function bootstrap(): Promise<void> {
   const config = loadConfigOrExit();
+  logger = createLogger(config, 'worker');
+  logProcessWarnings(logger);
   let stages: string[];
   try {
     stages = selectedStages(config);
@@ -15,9 +21,10 @@ async function bootstrap(): Promise<void> {
     process.exit(1);
   }
   const swept = await sweepWorkDirectories();
-  if (swept.length) new Logger('worker').log(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
+  if (swept.length) logger.info(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
   await migrate(config.DATABASE_URL);
-  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger: logLevels(config.LOG_LEVEL) });
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { bufferLogs: true });
+  app.useLogger(app.get(Logger));
   // Shutdown hooks let BullMQ finish the jobs in hand before the process exits.
   app.enableShutdownHooks();
   await app.get(StorageRepository).ensureBucket();
@@ -25,6 +32,6 @@ async function bootstrap(): Promise<void> {
 }
 
 bootstrap().catch((error: Error) => {
-  new Logger('worker').error(`worker failed to start: ${error.message}`);
+  (logger ?? createLogger({ LOG_LEVEL: 'log' }, 'worker')).fatal({ err: error }, 'worker failed to start');
   process.exit(1);
 });

@@ -2,21 +2,24 @@ import { rm } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { makeWorkDirectory } from '@mcm/audio';
 import { MomentLifecycle, MomentsRepository, StorageRepository } from '@mcm/core';
-import { awaitedRuns, storageKey, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
+import { awaitedRuns, stageFailure, storageKey, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
 import { STAGE_WORKS, StageError, type StageWork } from './stages/stage-work';
 
-/** What went wrong, as the moment will show it. Unknown errors are worth another attempt. */
+/**
+ * What went wrong: a stable code, the client sentence for it, and the raw cause kept for operators.
+ * Unknown errors are worth another attempt.
+ */
 export function describeFailure(error: unknown): Omit<MomentError, 'stage'> {
-  if (error instanceof StageError) return { code: error.code, message: error.message, retryable: error.retryable };
   const candidate = error as { code?: unknown; retryable?: unknown; message?: unknown; name?: unknown };
-  const message = typeof candidate?.message === 'string' ? candidate.message.slice(0, 1000) : String(error);
+  const detail = typeof candidate?.message === 'string' ? candidate.message.slice(0, 1000) : String(error);
+  if (error instanceof StageError) return stageFailure(error.code, detail, error.retryable);
   if (typeof candidate?.code === 'string' && typeof candidate.retryable === 'boolean') {
-    return { code: candidate.code, message, retryable: candidate.retryable };
+    return stageFailure(candidate.code, detail, candidate.retryable);
   }
   if (typeof candidate?.name === 'string' && /^(S3|NoSuch|AccessDenied|RequestTimeout|ServiceUnavailable)/.test(candidate.name)) {
-    return { code: 'STORAGE_UNAVAILABLE', message, retryable: true };
+    return stageFailure('STORAGE_UNAVAILABLE', detail, true);
   }
-  return { code: 'STAGE_ERROR', message, retryable: true };
+  return stageFailure('STAGE_ERROR', detail, true);
 }
 
 /**
@@ -56,7 +59,7 @@ export class StageRunner {
       outcome = await this.lifecycle.apply(moment.id, { type: 'STAGE_SUCCEEDED', stage: job.stage, output, durationMs } as never);
     } catch (error) {
       const failure = describeFailure(error);
-      this.logger.warn(`${job.stage} of ${moment.id} failed (${failure.code}, retryable: ${failure.retryable}): ${failure.message}`);
+      this.logger.warn(`${job.stage} of ${moment.id} failed (${failure.code}, retryable: ${failure.retryable}): ${failure.detail}`);
       outcome = await this.lifecycle.apply(moment.id, { type: 'STAGE_FAILED', stage: job.stage, error: failure });
     } finally {
       await rm(workdir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { BullModule } from '@nestjs/bullmq';
-import { CoreModule, MomentRetention, RETENTION_QUEUE, type AppConfig } from '@mcm/core';
+import { LoggerModule } from 'nestjs-pino';
+import { CoreModule, MomentRetention, nestLoggerParams, RETENTION_QUEUE, type AppConfig } from '@mcm/core';
 import { STAGES, type Stage } from '@mcm/pipeline';
 import { Reconciler } from './reconciler.service';
 import { RetentionProcessor } from './retention.processor';
@@ -30,7 +31,7 @@ export class WorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [CoreModule.forRoot(config), BullModule.registerQueue({ name: RETENTION_QUEUE })],
+      imports: [LoggerModule.forRoot(nestLoggerParams(config, 'worker')), CoreModule.forRoot(config), BullModule.registerQueue({ name: RETENTION_QUEUE })],
       providers: [
         ...WORKS,
         { provide: STAGE_WORKS, useFactory: (...works: unknown[]) => works, inject: WORKS },

@@ -1,5 +1,6 @@
 export * from './config';
 export * from './auth';
+export * from './logging/logger-options';
 export * from './database';
 export * from './storage';
 export * from './queue';

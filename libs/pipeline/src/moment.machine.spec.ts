@@ -11,6 +11,7 @@ import {
   type MomentTransition,
   type PersistedMoment,
 } from './moment.machine';
+import { publicErrorMessage } from './public-errors';
 import { MomentStatus, OutputKind, STAGE_POLICY, type Analysis, type Stage } from './stages';
 
 const analysis = { duration_s: 12, tempo_bpm: 96, key: 'Am' } as Analysis;
@@ -104,8 +105,9 @@ describe('moment machine', () => {
     expect(result.persisted.context.error).toEqual({
       stage: 'validate',
       code: 'BLUEPRINT_INVALID',
-      message: 'The blueprint is invalid: /tempo_bpm must be <= 220',
+      message: publicErrorMessage('BLUEPRINT_INVALID'),
       retryable: false,
+      detail: 'The blueprint is invalid: /tempo_bpm must be <= 220',
     });
     expect(stagesRequested(result)).toEqual([]);
   });

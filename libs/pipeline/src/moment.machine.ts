@@ -1,5 +1,6 @@
 import { and, assign, initialTransition, not, setup, transition, type SnapshotFrom } from 'xstate';
 import type { Blueprint } from './blueprint.schema';
+import { stageFailure } from './public-errors';
 import {
   MomentStatus,
   OutputKind,
@@ -138,7 +139,7 @@ export const momentMachine = setup({
       if (event.type === 'STAGE_FAILED') return { error: { stage: event.stage, ...event.error } };
       if (event.type === 'STAGE_SUCCEEDED' && event.stage === 'validate' && !event.output.ok) {
         const detail = event.output.errors.map((e) => `${e.path} ${e.message}`).join('; ');
-        return { error: { stage: 'validate' as const, code: 'BLUEPRINT_INVALID', message: `The blueprint is invalid: ${detail}`, retryable: false } };
+        return { error: { stage: 'validate' as const, ...stageFailure('BLUEPRINT_INVALID', `The blueprint is invalid: ${detail}`, false) } };
       }
       return {};
     }),

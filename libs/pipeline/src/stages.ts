@@ -52,8 +52,11 @@ export const EXPIRING_ASSETS = ['original', 'vocals', 'instrumental'] as const s
 export interface MomentError {
   stage: Stage | null;
   code: string;
+  /** The sentence clients see for `code` (see public-errors.ts). */
   message: string;
   retryable: boolean;
+  /** The raw cause, for operators only: may name internal hosts, paths and engine output. */
+  detail?: string;
 }
 
 export interface DetectedNote {

@@ -41,9 +41,20 @@ export class ListJobsQueryDto {
   cursor?: string;
 }
 
+/** A moment as an operator sees it: what the client sees, plus the raw cause of a failure. */
+export class AdminMomentDto extends MomentDto {
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'The raw cause of the failure, for operators only: may name internal hosts, paths and engine output. Null unless FAILED.',
+    example: 'ffmpeg failed: /tmp/mcm-analyze-Xb12/original: Invalid data found when processing input',
+  })
+  error_detail: string | null;
+}
+
 export class JobListDto {
-  @ApiProperty({ type: [MomentDto], description: 'Newest first.' })
-  items: MomentDto[];
+  @ApiProperty({ type: [AdminMomentDto], description: 'Newest first.' })
+  items: AdminMomentDto[];
 
   @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next page; null on the last page.', example: null })
   next_cursor: string | null;
@@ -111,7 +122,7 @@ export class TransitionDto {
   @ApiProperty({ format: 'date-time', example: '2025-11-24T10:00:01.000Z' }) created_at: string;
 }
 
-export class AdminJobDto extends MomentDto {
+export class AdminJobDto extends AdminMomentDto {
   @ApiProperty({ type: MachineStateDto })
   machine: MachineStateDto;
 

@@ -37,7 +37,10 @@ export class MomentErrorDto {
   @ApiProperty({ description: 'Stable error code.', example: 'AUDIO_UNDECODABLE' })
   code: string;
 
-  @ApiProperty({ description: 'What went wrong.', example: 'ffmpeg failed: Invalid data found when processing input' })
+  @ApiProperty({
+    description: 'What went wrong, in a sentence written for clients: the same for every moment that fails with this code, never internal details.',
+    example: 'The recording could not be read. Try again with another recording.',
+  })
   message: string;
 
   @ApiProperty({ description: 'Whether an operator retry can help.', example: false })

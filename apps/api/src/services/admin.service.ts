@@ -27,7 +27,7 @@ export class AdminService {
     const page = rows.slice(0, query.limit);
     const last = page.at(-1);
     return {
-      items: await Promise.all(page.map((moment) => this.view.toDto(moment))),
+      items: await Promise.all(page.map((moment) => this.view.toAdminMomentDto(moment))),
       next_cursor: rows.length > query.limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
     };
   }

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { AssetName } from '@mcm/pipeline';
+import { errorDetail, publicMomentError, type AssetName } from '@mcm/pipeline';
 import { APP_CONFIG, StorageRepository, stateLabel, type AppConfig, type MomentEntity, type MomentTransitionEntity } from '@mcm/core';
-import type { AdminJobDto, TransitionDto } from '../dtos/admin.dto';
+import type { AdminJobDto, AdminMomentDto, TransitionDto } from '../dtos/admin.dto';
 import type { MomentAssetsDto, MomentDto } from '../dtos/moment.dto';
 
 const ASSET_NAMES: AssetName[] = ['original', 'vocals', 'instrumental', 'preview', 'master', 'midi', 'peaks'];
@@ -38,7 +38,7 @@ export class MomentViewService {
       blueprint_json: moment.blueprint,
       assets,
       analysis: moment.analysis,
-      error: moment.error,
+      error: publicMomentError(moment.error),
       attempts: moment.attempts,
       created_at: moment.createdAt.toISOString(),
       updated_at: moment.updatedAt.toISOString(),
@@ -49,10 +49,15 @@ export class MomentViewService {
     };
   }
 
+  /** Operators also see the raw cause of a failure. */
+  async toAdminMomentDto(moment: MomentEntity): Promise<AdminMomentDto> {
+    return { ...(await this.toDto(moment)), error_detail: errorDetail(moment.error) };
+  }
+
   async toAdminDto(moment: MomentEntity, history: MomentTransitionEntity[]): Promise<AdminJobDto> {
     const { value, context } = moment.snapshot;
     return {
-      ...(await this.toDto(moment)),
+      ...(await this.toAdminMomentDto(moment)),
       machine: {
         version: moment.machineVersion,
         state: stateLabel(value),

@@ -9,6 +9,13 @@ describe('secret redaction', () => {
     expect(redactSecrets('see https://example.com/a@b')).toBe('see https://example.com/a@b');
   });
 
+  it('masks the signature and credential of presigned URLs, keeping the rest readable', () => {
+    const url = 'http://127.0.0.1:4569/b/moments/x/preview.mp3?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA123%2F20250101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Expires=900&X-Amz-Signature=0f1e2d3c&x-id=PutObject';
+    expect(redactSecrets(`PUT ${url} answered 403`)).toBe(
+      'PUT http://127.0.0.1:4569/b/moments/x/preview.mp3?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=***&X-Amz-Expires=900&X-Amz-Signature=***&x-id=PutObject answered 403',
+    );
+  });
+
   it('masks every configured secret, wherever it appears', () => {
     const config = loadConfig({
       ADMIN_TOKEN: 'admin-token-0123456789',

@@ -6,6 +6,8 @@ const MASK = '***';
 
 /** `scheme://user:password@` or `scheme://token@`: the userinfo of any URL in the text. */
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@'"]+@/gi;
+/** The query parameters that make a presigned URL work for whoever holds it. */
+const PRESIGNED_PARAMS = /([?&](?:X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId)=)[^&\s"'#]+/gi;
 
 function passwordOf(url: string | undefined): string[] {
   if (!url) return [];
@@ -33,9 +35,9 @@ export function secretValues(config: Partial<AppConfig>): string[] {
   return [...new Set(secrets)].sort((a, b) => b.length - a.length);
 }
 
-/** Masks the credentials of URLs and every known secret value in a text bound for a log. */
+/** Masks the credentials of URLs, the signatures of presigned URLs and every known secret value in a text bound for a log. */
 export function redactSecrets(text: string, secrets: readonly string[] = []): string {
-  let redacted = text.replace(URL_USERINFO, `$1${MASK}@`);
+  let redacted = text.replace(URL_USERINFO, `$1${MASK}@`).replace(PRESIGNED_PARAMS, `$1${MASK}`);
   for (const secret of secrets) redacted = redacted.split(secret).join(MASK);
   return redacted;
 }

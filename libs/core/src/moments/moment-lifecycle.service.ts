@@ -82,7 +82,7 @@ function tombstone(moment: MomentEntity, at: Date): void {
 }
 
 function eventDetail(event: MomentEvent): string | null {
-  if (event.type === 'STAGE_FAILED') return `${event.error.code}: ${event.error.message}`.slice(0, 1000);
+  if (event.type === 'STAGE_FAILED') return `${event.error.code}: ${event.error.detail ?? event.error.message}`.slice(0, 1000);
   if (event.type === 'CANCEL') return event.reason ?? null;
   return null;
 }
