@@ -5,6 +5,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { localhostHostValidation } from '@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createMusicToolsServer, type MusicToolsServerOptions } from './music-tools.server';
+import { defaultRenderGate } from './render-gate';
 
 export interface MusicToolsHttpOptions extends MusicToolsServerOptions {
   /** 0 picks a free port. */
@@ -50,6 +51,8 @@ function bearerAuth(token: string) {
  */
 export async function startMusicToolsHttp(options: MusicToolsHttpOptions = {}): Promise<MusicToolsHttp> {
   const host = options.host ?? '127.0.0.1';
+  // Every request gets its own server; the render cap must span them all.
+  const serverOptions: MusicToolsServerOptions = { ...options, renderGate: options.renderGate ?? defaultRenderGate() };
   const app = express();
   app.disable('x-powered-by');
 
@@ -62,7 +65,7 @@ export async function startMusicToolsHttp(options: MusicToolsHttpOptions = {}): 
   if (options.authToken) app.use('/mcp', bearerAuth(options.authToken));
 
   app.post('/mcp', express.json({ limit: '4mb' }), async (request, response) => {
-    const server = createMusicToolsServer(options);
+    const server = createMusicToolsServer(serverOptions);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     response.on('close', () => {
       void transport.close();

@@ -1,8 +1,9 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { closeAudioWorkers } from '@mcm/audio';
+import { closeAudioWorkers, configureAudioEngine } from '@mcm/audio';
 import { loadConfigOrExit } from '@mcm/core/config/app-config';
 import { startMusicToolsHttp } from './http';
 import { createMusicToolsServer } from './music-tools.server';
+import { RenderGate } from './render-gate';
 
 function onShutdown(stop: () => Promise<void>, log: (line: string) => void): void {
   let stopping = false;
@@ -24,11 +25,13 @@ function onShutdown(stop: () => Promise<void>, log: (line: string) => void): voi
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
+  configureAudioEngine({ maxRenderSeconds: config.MAX_RENDER_SECONDS });
+  const limits = { maxRenderSeconds: config.MAX_RENDER_SECONDS, renderGate: new RenderGate(config.MCP_MAX_RENDERS, config.MCP_RENDER_QUEUE) };
 
   if (process.argv.includes('--stdio')) {
     // stdout carries the protocol in stdio mode, so every log line goes to stderr.
     const log = (line: string) => process.stderr.write(`${line}\n`);
-    const server = createMusicToolsServer({ log });
+    const server = createMusicToolsServer({ log, ...limits });
     const transport = new StdioServerTransport();
     transport.onclose = () => process.exit(0);
     await server.connect(transport);
@@ -48,6 +51,7 @@ async function main(): Promise<void> {
     host: config.HOST,
     authToken: config.MCP_AUTH_TOKEN,
     log,
+    ...limits,
   });
   if (config.MCP_AUTH_TOKEN) log('music-tools requires a bearer token on /mcp');
   log(`music-tools listening on ${http.url}`);

@@ -34,7 +34,7 @@ export class WorkerModule {
         { provide: STAGE_WORKS, useFactory: (...works: unknown[]) => works, inject: WORKS },
         StageRunner,
         Reconciler,
-        ...selectedStages(config).map((stage) => stageProcessor(stage, stageWorkerOptions(config))),
+        ...selectedStages(config).map((stage) => stageProcessor(stage, stageWorkerOptions(config, stage))),
       ],
       exports: [StageRunner, Reconciler],
     };
