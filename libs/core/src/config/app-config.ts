@@ -64,6 +64,7 @@ const schema = z.object({
   ),
   RATE_LIMIT_CREATE_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
   MAX_RENDER_SECONDS: z.coerce.number().positive().max(3600).default(DEFAULT_MAX_RENDER_SECONDS),
+  MAX_MOMENTS_IN_FLIGHT_PER_KEY: z.coerce.number().int().min(1).max(100_000).default(5),
   // Unset: as many concurrent renders as the machine has cores.
   MCP_MAX_RENDERS: optional.pipe(z.coerce.number<string | undefined>().int().min(1).max(256).optional()),
   MCP_RENDER_QUEUE: z.coerce.number().int().min(0).max(10_000).default(16),
