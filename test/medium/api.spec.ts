@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MomentLifecycle, StageQueue, StorageRepository, loadConfig } from '@mcm/core';
 import { PUBLIC_ERROR_MESSAGES, stageJobId } from '@mcm/pipeline';
 import { ApiModule, configureApi } from '../../apps/api/src/api.module';
+import { TEN_HOUR_BLUEPRINT } from '../support/blueprints';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 const ADMIN_TOKEN = 'medium-test-admin-token';
@@ -107,6 +108,19 @@ describe('api against Postgres, Redis and S3', () => {
     expect(job?.queueName).toBe('stage-analyze');
     expect(job?.data).toEqual({ momentId: created.id, stage: 'analyze', run: 1, attempt: 1 });
     expect(await job?.getState()).toBe('waiting');
+  });
+
+  it('refuses a valid blueprint that asks for more than MAX_RENDER_SECONDS of audio, before anything is stored', async () => {
+    const [rows, objects] = [await rowCount(), await objectCount()];
+    for (const path of ['/v1/moments', '/v1/create-moment']) {
+      const response = await post(api, path, form({ data: M4A, name: 'hum.m4a' }, { blueprint_json: JSON.stringify(TEN_HOUR_BLUEPRINT) }));
+      const body = await expectProblem(response, 422, 'BLUEPRINT_TOO_LONG');
+      expect(body.detail).toBe('The blueprint asks for 10.6 hours of audio; at most 300 seconds can be rendered.');
+    }
+    expect([await rowCount(), await objectCount()]).toEqual([rows, objects]);
+    // The longest allowed render is accepted.
+    const longest = { ...BLUEPRINT, sections: [{ name: 'verse', bars: 120 }] };
+    expect((await create({ blueprint_json: JSON.stringify(longest) })).status).toBe('PENDING');
   });
 
   it('returns the moment with presigned URLs that serve the upload', async () => {

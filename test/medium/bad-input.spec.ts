@@ -11,6 +11,7 @@ import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageRepository, loadConfig } from '@mcm/core';
 import { ApiModule, configureApi } from '../../apps/api/src/api.module';
+import { TEN_HOUR_BLUEPRINT } from '../support/blueprints';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 /**
@@ -215,6 +216,7 @@ describe('bad input corpus', () => {
     { name: 'invalid UTF-8 in the file name', send: () => upload([audio(M4A, Buffer.from([0x68, 0x75, 0x6d, 0xc3, 0x28, 0x2e, 0x6d, 0x34, 0x61]))]), status: 400, code: 'INVALID_ENCODING' },
     // Fields.
     { name: 'blueprint_json failing the schema', send: () => upload(withAudio({ blueprint_json: JSON.stringify({ ...BLUEPRINT, tempo_bpm: 500 }) })), status: 422, code: 'BLUEPRINT_INVALID' },
+    { name: 'blueprint_json that is valid but asks for 10.6 hours of audio', send: () => upload(withAudio({ blueprint_json: JSON.stringify(TEN_HOUR_BLUEPRINT) })), status: 422, code: 'BLUEPRINT_TOO_LONG' },
     { name: 'blueprint_json that is not JSON', send: () => upload(withAudio({ blueprint_json: '{oops' })), status: 422, code: 'BLUEPRINT_INVALID' },
     { name: 'blueprint_json that is a JSON string', send: () => upload(withAudio({ blueprint_json: '"a blueprint"' })), status: 422, code: 'BLUEPRINT_INVALID' },
     { name: 'blueprint_json nested 10,000 levels', send: () => upload(withAudio({ blueprint_json: nested(10_000) })), status: 422, code: 'BLUEPRINT_INVALID' },

@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type { INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreModule, MomentLifecycle, MomentsRepository, StageQueue } from '@mcm/core';
-import { OutputKind, stageJobId, type MomentEvent } from '@mcm/pipeline';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CoreModule, loadConfig, MomentLifecycle, MomentsRepository, StageQueue } from '@mcm/core';
+import { OutputKind, STAGES, stageJobId, type Blueprint, type MomentEvent } from '@mcm/pipeline';
+import { WorkerModule } from '../../apps/worker/src/worker.module';
+import { fourSectionBlueprint, TEN_HOUR_BLUEPRINT } from '../support/blueprints';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 const analysis = { duration_s: 12, tempo_bpm: 96, key: 'Am' } as never;
@@ -95,5 +99,84 @@ describe('moment lifecycle against Postgres and Redis', () => {
     expect(retried?.moment.status).toBe('ANALYZING');
     expect(retried?.moment.error).toBeNull();
     expect(await queue.queue('compose').getJob(stageJobId(moment.id, { stage: 'compose', run: 2, attempt: 1 }))).toBeTruthy();
+  });
+});
+
+describe('a worker facing a blueprint longer than MAX_RENDER_SECONDS', () => {
+  let testEnv: TestEnv;
+  let module: TestingModule;
+  let lifecycle: MomentLifecycle;
+  let moments: MomentsRepository;
+  let queue: StageQueue;
+  const workers: INestApplicationContext[] = [];
+  // 14 bars of 4/4 at 96 bpm: 35 s, over this deployment's 20 s.
+  const overLimit = fourSectionBlueprint({ id: 'bp-over-limit', style: 'anthem', tempo_bpm: 96, key: 'Am' });
+  const validated: MomentEvent = { type: 'STAGE_SUCCEEDED', stage: 'validate', output: { ok: true, errors: [] }, durationMs: 1 };
+  const rendered = (stage: 'render_vocals' | 'render_instrumental', key: string): MomentEvent => ({ type: 'STAGE_SUCCEEDED', stage, output: { key }, durationMs: 1 });
+
+  beforeAll(async () => {
+    testEnv = await createTestEnv({ MAX_RENDER_SECONDS: '20' });
+    module = await Test.createTestingModule({ imports: [CoreModule.forRoot(testEnv.config)] }).compile();
+    await module.init();
+    lifecycle = module.get(MomentLifecycle);
+    moments = module.get(MomentsRepository);
+    queue = module.get(StageQueue);
+  });
+
+  afterEach(async () => {
+    for (const worker of workers.splice(0)) await worker.close();
+  });
+
+  afterAll(async () => {
+    await module?.close();
+    await testEnv?.cleanup();
+  });
+
+  /** A worker process's app serving only `stages`, so each moment is met by the stage under test. */
+  async function startWorker(stages: string): Promise<void> {
+    const config = loadConfig({ ...testEnv.env, WORKER_STAGES: stages });
+    workers.push(await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger: false }));
+  }
+
+  /** Starts a moment with `blueprint`, then offers it the events earlier stages would have reported. */
+  async function momentAt(blueprint: Blueprint, events: MomentEvent[]): Promise<string> {
+    const moment = await lifecycle.create({ momentId: randomUUID(), outputKind: OutputKind.Preview, originalKey: 'moments/x/original.m4a', blueprint });
+    for (const event of events) expect((await lifecycle.apply(moment.id, event))?.applied).toBe(true);
+    return moment.id;
+  }
+
+  async function failedOnce(id: string, stages: string[]) {
+    await vi.waitFor(async () => expect((await moments.findById(id))?.status).toBe('FAILED'), { timeout: 30_000, interval: 50 });
+    const moment = (await moments.findById(id))!;
+    expect(moment.error).toMatchObject({ code: 'BLUEPRINT_TOO_LONG', retryable: false });
+    expect(stages).toContain(moment.error!.stage);
+    // Not retried: no second attempt of any stage was ever enqueued.
+    for (const stage of STAGES) expect(await queue.queue(stage).getJob(stageJobId(id, { stage, run: 1, attempt: 2 }))).toBeFalsy();
+    const failures = (await moments.history(id)).filter((row) => row.eventType === 'STAGE_FAILED');
+    expect(failures.filter((row) => row.applied)).toHaveLength(1);
+    return moment;
+  }
+
+  it('fails the moment once, for good, at validation: the 10.6-hour blueprint is never rendered', async () => {
+    const id = await momentAt(TEN_HOUR_BLUEPRINT, [analyzed]);
+    await startWorker('validate');
+    const moment = await failedOnce(id, ['validate']);
+    expect(moment.error!.message).toBe('The blueprint asks for 10.6 hours of audio; at most 20 seconds can be rendered.');
+    expect(moment.snapshot.context.attempts).toEqual({ analyze: 1, validate: 1 });
+    expect(await queue.queue('render_instrumental').getJob(stageJobId(id, { stage: 'render_instrumental', run: 1, attempt: 1 }))).toBeFalsy();
+  });
+
+  it('refuses it again in the render stages when it was validated under an earlier limit', async () => {
+    const id = await momentAt(overLimit, [analyzed, validated]);
+    await startWorker('render_vocals,render_instrumental');
+    const moment = await failedOnce(id, ['render_vocals', 'render_instrumental']);
+    expect(moment.assets).toEqual({ original: 'moments/x/original.m4a' });
+  });
+
+  it('refuses it again in the mix stage', async () => {
+    const id = await momentAt(overLimit, [analyzed, validated, rendered('render_vocals', 'moments/x/stems/vocals.wav'), rendered('render_instrumental', 'moments/x/stems/instrumental.wav')]);
+    await startWorker('mix');
+    const moment = await failedOnce(id, ['mix']);
+    expect(moment.assets.preview).toBeUndefined();
   });
 });

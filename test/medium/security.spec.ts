@@ -23,6 +23,10 @@ const KEY_B = secret('client-key-b');
 /** Keys of their own for the rate-limit test: the counters outlive one test. */
 const KEY_C = secret('client-key-c');
 const KEY_D = secret('client-key-d');
+/** Keys of their own for the in-flight cap: their moments stay in flight (no worker runs here). */
+const KEY_E = secret('client-key-e');
+const KEY_F = secret('client-key-f');
+const KEY_G = secret('client-key-g');
 
 interface Api {
   app: INestApplication;
@@ -182,6 +186,63 @@ describe('security', () => {
       expect((await fetch(`${api.base}/v1/moments`, { method: 'POST', body: form() })).status).toBe(202);
       await expectProblem(await fetch(`${api.base}/v1/moments`, { method: 'POST', body: form() }), 429, 'RATE_LIMITED');
       expect(await rowCount()).toBe(rows + 1);
+    });
+  });
+
+  describe('moments in flight per key', () => {
+    let api: Api;
+    beforeAll(async () => {
+      api = await start({ API_KEYS: `${KEY_E},${KEY_F},${KEY_G}`, MAX_MOMENTS_IN_FLIGHT_PER_KEY: '2' });
+    });
+
+    const create = (key: string, fields: Record<string, string> = {}, headers: Record<string, string> = {}) =>
+      fetch(`${api.base}/v1/moments`, { method: 'POST', body: form(fields), headers: { 'x-api-key': key, ...headers } });
+    const inFlight = async (key: string) =>
+      Number((await db.query("SELECT count(*) FROM moments WHERE owner = $1 AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELED')", [ownerOf(key)])).rows[0].count);
+
+    it('answers 429 TOO_MANY_MOMENTS_IN_FLIGHT with Retry-After once a key has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in flight', async () => {
+      const replayKey = `in-flight-${randomUUID()}`;
+      const first = await create(KEY_E, { title: 'First' }, { 'idempotency-key': replayKey });
+      expect(first.status).toBe(202);
+      const { id } = await first.json();
+      expect((await create(KEY_E)).status).toBe(202);
+      const [rows, objects] = [await rowCount(), (await loadConfigStorage().listKeys('moments/')).length];
+
+      const refused = await create(KEY_E);
+      const body = await expectProblem(refused, 429, 'TOO_MANY_MOMENTS_IN_FLIGHT');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(body.detail).toContain('2 moments in progress');
+      // Checked before the body is read: a body that is not even multipart gets the same answer.
+      const unread = await fetch(`${api.base}/v1/create-moment`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', 'x-api-key': KEY_E } });
+      await expectProblem(unread, 429, 'TOO_MANY_MOMENTS_IN_FLIGHT');
+      expect(await rowCount()).toBe(rows);
+      expect((await loadConfigStorage().listKeys('moments/')).length).toBe(objects);
+
+      // A replay of an existing moment is not a new one; another key has its own allowance.
+      const replay = await create(KEY_E, { title: 'First' }, { 'idempotency-key': replayKey });
+      expect(replay.status).toBe(202);
+      expect((await replay.json()).id).toBe(id);
+      expect((await create(KEY_F)).status).toBe(202);
+
+      // A moment that ends frees its slot.
+      expect((await fetch(`${api.base}/v1/moments/${id}/cancel`, { method: 'POST', headers: { 'x-api-key': KEY_E } })).status).toBe(202);
+      expect((await create(KEY_E)).status).toBe(202);
+      expect(await inFlight(KEY_E)).toBe(2);
+    });
+
+    it('holds under concurrent creates: never more than the cap is accepted, and the refused leave nothing behind', async () => {
+      const objects = (await loadConfigStorage().listKeys('moments/')).length;
+      const answers = await Promise.all(Array.from({ length: 6 }, () => create(KEY_G)));
+      const statuses = answers.map((answer) => answer.status).sort();
+      expect(statuses).toEqual([202, 202, 429, 429, 429, 429]);
+      for (const answer of answers.filter((candidate) => candidate.status === 429)) expect((await answer.json()).code).toBe('TOO_MANY_MOMENTS_IN_FLIGHT');
+      expect(await inFlight(KEY_G)).toBe(2);
+      expect((await loadConfigStorage().listKeys('moments/')).length).toBe(objects + 2);
+    });
+
+    it('does not cap anonymous deployments per key (the create rate limit still applies)', async () => {
+      const anonymous = await start({ MAX_MOMENTS_IN_FLIGHT_PER_KEY: '1' });
+      for (let i = 0; i < 3; i += 1) expect((await fetch(`${anonymous.base}/v1/moments`, { method: 'POST', body: form() })).status).toBe(202);
     });
   });
 

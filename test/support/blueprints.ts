@@ -14,3 +14,18 @@ export function fourSectionBlueprint(fields: Pick<Blueprint, 'id' | 'style' | 't
     ...fields,
   };
 }
+
+/**
+ * A valid blueprint of about 150 bytes that asks for 10.6 hours of audio (about 27 GB of float
+ * buffers): one section of 256 bars in 99/1 at 40 bpm. Valid by the schema; its rendering is refused.
+ */
+export const TEN_HOUR_BLUEPRINT: Blueprint = {
+  id: 'x',
+  style: 'pop',
+  tempo_bpm: 40,
+  key: 'C',
+  time_signature: '99/1',
+  sections: [{ name: 'a', bars: 256 }],
+  lyrics: 'la',
+  voice: { voice_id: 'v' },
+};

@@ -12,6 +12,7 @@ import { MomentsController } from './controllers/moments.controller';
 import { AdminGuard } from './guards/admin.guard';
 import { ApiKeyGuard } from './guards/api-key.guard';
 import { CREATE_THROTTLER, CreateRateLimitGuard } from './guards/create-rate-limit.guard';
+import { InFlightLimitGuard } from './guards/in-flight-limit.guard';
 import { setupOpenApi } from './openapi';
 import { ProblemDetailsFilter } from './problem/problem-details.filter';
 import { validationProblem } from './problem/validation';
@@ -49,6 +50,7 @@ export class ApiModule {
         AdminGuard,
         ApiKeyGuard,
         CreateRateLimitGuard,
+        InFlightLimitGuard,
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         {
           provide: APP_PIPE,

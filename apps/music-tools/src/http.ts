@@ -6,6 +6,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { bearerToken, tokenMatches } from '@mcm/core/auth/bearer-token';
 import { isLoopbackHost } from '@mcm/core/outbound/outbound-guard';
 import { createMusicToolsServer, type MusicToolsServerOptions } from './music-tools.server';
+import { defaultRenderGate } from './render-gate';
 
 export interface MusicToolsHttpOptions extends MusicToolsServerOptions {
   /** 0 picks a free port. */
@@ -59,6 +60,8 @@ export async function startMusicToolsHttp(options: MusicToolsHttpOptions = {}): 
   const loopback = isLoopbackHost(host);
   // Anyone who can reach a non-loopback address could otherwise call every tool.
   if (!loopback && (options.authToken ?? '').length < MIN_TOKEN_LENGTH) throw new UnprotectedBindError(host);
+  // Every request gets its own server; the render cap must span them all.
+  const serverOptions: MusicToolsServerOptions = { ...options, renderGate: options.renderGate ?? defaultRenderGate() };
   const app = express();
   app.disable('x-powered-by');
 
@@ -71,7 +74,7 @@ export async function startMusicToolsHttp(options: MusicToolsHttpOptions = {}): 
   if (options.authToken) app.use('/mcp', bearerAuth(options.authToken));
 
   app.post('/mcp', express.json({ limit: '4mb' }), async (request, response) => {
-    const server = createMusicToolsServer(options);
+    const server = createMusicToolsServer(serverOptions);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     response.on('close', () => {
       void transport.close();

@@ -1,12 +1,13 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Logger } from 'pino';
-import { closeAudioWorkers, sweepWorkDirectories } from '@mcm/audio';
+import { closeAudioWorkers, configureAudioEngine, sweepWorkDirectories } from '@mcm/audio';
 import { loadConfigOrExit } from '@mcm/core/config/app-config';
 import { createLogger, logProcessWarnings } from '@mcm/core/logging/logger-options';
 import { OUTBOUND_ALLOW_PRIVATE_WARNING } from '@mcm/core/outbound/outbound-guard';
 import { storageLocation } from '@mcm/core/storage/presigned-url';
 import { startMusicToolsHttp } from './http';
 import { createMusicToolsServer } from './music-tools.server';
+import { RenderGate } from './render-gate';
 
 function onShutdown(stop: () => Promise<void>, logger: Logger): void {
   let stopping = false;
@@ -40,9 +41,11 @@ async function main(): Promise<void> {
   const storage = storageLocation(config);
   const swept = await sweepWorkDirectories();
   if (swept.length) log(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
+  configureAudioEngine({ maxRenderSeconds: config.MAX_RENDER_SECONDS });
+  const limits = { maxRenderSeconds: config.MAX_RENDER_SECONDS, renderGate: new RenderGate(config.MCP_MAX_RENDERS, config.MCP_RENDER_QUEUE) };
 
   if (process.argv.includes('--stdio')) {
-    const server = createMusicToolsServer({ storage, log });
+    const server = createMusicToolsServer({ storage, log, ...limits });
     const transport = new StdioServerTransport();
     transport.onclose = () => process.exit(0);
     await server.connect(transport);
@@ -62,6 +65,7 @@ async function main(): Promise<void> {
     authToken: config.MCP_AUTH_TOKEN,
     storage,
     log,
+    ...limits,
   });
   if (config.MCP_AUTH_TOKEN) log('music-tools requires a bearer token on /mcp');
   process.stdout.write(`music-tools listening on ${http.url} (bound to ${http.boundAddress})\n`);

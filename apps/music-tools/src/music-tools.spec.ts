@@ -5,12 +5,14 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MusicToolsClient, MusicToolsError } from '@mcm/core/mcp';
 import { BLUEPRINT_SCHEMA } from '@mcm/pipeline';
 import { freePort } from '../../../test/support/free-port';
-import { looksLikeMp3, presignedQuery, startTargetServer, startTestStorage, toneWav, VALID_BLUEPRINT, type TargetServer, type TestStorage } from '../test/fixtures';
+import { TEN_HOUR_BLUEPRINT } from '../../../test/support/blueprints';
+import { liveFfmpegChildren, LONGEST_BLUEPRINT, looksLikeMp3, presignedQuery, startTargetServer, startTestStorage, toneWav, VALID_BLUEPRINT, type TargetServer, type TestStorage } from '../test/fixtures';
 import { startMusicToolsHttp, type MusicToolsHttp } from './http';
+import { RenderGate } from './render-gate';
 
 async function connect(url: string, headers: Record<string, string> = {}): Promise<Client> {
   const client = new Client({ name: 'music-tools-spec', version: '1.0.0' });
@@ -40,7 +42,9 @@ describe('music-tools over Streamable HTTP', () => {
     await client?.close();
     await server?.close();
     await storage?.close();
-    process.env.TMPDIR = previousTmp;
+    // Assigning undefined would store the string 'undefined'.
+    if (previousTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previousTmp;
     await rm(workRoot, { recursive: true, force: true });
   });
 
@@ -131,6 +135,26 @@ describe('music-tools over Streamable HTTP', () => {
       retryable: false,
       errors: [{ path: '/sections', message: 'must NOT have fewer than 1 items' }],
     });
+  });
+
+  it('refuses to render a valid blueprint longer than the render limit, before any render work', async () => {
+    const validated = (await client.callTool({ name: 'validate_blueprint', arguments: { blueprint: TEN_HOUR_BLUEPRINT } })) as CallToolResult;
+    expect(validated.structuredContent).toEqual({ ok: true, errors: [] });
+
+    const result = (await client.callTool({ name: 'synthesize_preview', arguments: { blueprint: TEN_HOUR_BLUEPRINT } })) as CallToolResult;
+    expect(result.isError).toBe(true);
+    expect(result.structuredContent).toEqual({
+      ok: false,
+      code: 'BLUEPRINT_TOO_LONG',
+      message: 'The blueprint asks for 10.6 hours of audio; at most 300 seconds can be rendered.',
+      retryable: false,
+    });
+    // The worker's client sees a failure it must not retry.
+    const error = await new MusicToolsClient({ baseUrl: server.url })
+      .synthesizePreview({ blueprint: TEN_HOUR_BLUEPRINT, stems: { instrumental_url: 'http://127.0.0.1:9/i.wav' }, upload: { preview_url: 'http://127.0.0.1:9/p', master_url: 'http://127.0.0.1:9/m' } })
+      .catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'BLUEPRINT_TOO_LONG', retryable: false });
+    expect(await previewWorkdirs()).toEqual([]);
   });
 
   it('returns the preview as MP3 audio content when no upload is given', async () => {
@@ -291,6 +315,90 @@ describe('music-tools over Streamable HTTP', () => {
       expect([...notFound.requests, ...hanging.requests, ...storage.requests.slice(before)]).toEqual([]);
       expect((await storage.get('moments/victim/preview.mp3')).body.toString()).toBe('the victim preview');
     });
+  });
+});
+
+describe('music-tools under load', () => {
+  let server: MusicToolsHttp;
+  let workRoot: string;
+  const gate = new RenderGate(1, 1);
+  const lines: string[] = [];
+  const clients: Client[] = [];
+  const previousTmp = process.env.TMPDIR;
+  const previewWorkdirs = async () => (await readdir(workRoot)).filter((name) => name.startsWith('mcm-preview-'));
+  const outcome = (id: string) => lines.find((line) => line.startsWith(`synthesize_preview ${id} `));
+  const render = async (blueprint: Record<string, unknown>) => {
+    const client = await connect(server.url);
+    clients.push(client);
+    const call = client.callTool({ name: 'synthesize_preview', arguments: { blueprint } }, undefined, { timeout: 120_000 }) as Promise<CallToolResult>;
+    // The call is abandoned below by closing its client; its own rejection says nothing.
+    call.catch(() => undefined);
+    return { client, call };
+  };
+
+  beforeAll(async () => {
+    workRoot = await mkdtemp(path.join(tmpdir(), 'music-tools-load-'));
+    process.env.TMPDIR = workRoot;
+    server = await startMusicToolsHttp({ port: 0, renderGate: gate, log: (line) => lines.push(line) });
+  });
+
+  afterAll(async () => {
+    await Promise.all(clients.map((client) => client.close()));
+    await server?.close();
+    // Assigning undefined would store the string 'undefined'.
+    if (previousTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previousTmp;
+    await rm(workRoot, { recursive: true, force: true });
+  });
+
+  it('answers a retryable MUSIC_TOOLS_BUSY at once when every render slot and the wait queue are taken', async () => {
+    const first = await render({ ...LONGEST_BLUEPRINT, id: 'bp-first' });
+    await vi.waitFor(() => expect(gate.running).toBe(1), { timeout: 30_000, interval: 10 });
+    const second = await render({ ...VALID_BLUEPRINT, id: 'bp-second' });
+    await vi.waitFor(() => expect(gate.waiting).toBe(1), { timeout: 30_000, interval: 10 });
+
+    // The first render holds its slot throughout: this answer did not wait for one.
+    const error = await new MusicToolsClient({ baseUrl: server.url }).synthesizePreview({
+      blueprint: VALID_BLUEPRINT,
+      stems: { instrumental_url: 'http://127.0.0.1:9/i.wav' },
+      upload: { preview_url: 'http://127.0.0.1:9/p', master_url: 'http://127.0.0.1:9/m' },
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(MusicToolsError);
+    expect(error).toMatchObject({ code: 'MUSIC_TOOLS_BUSY', retryable: true });
+    expect(gate.running).toBe(1);
+
+    // A waiting caller that goes away leaves the queue; the abandoned render gives its slot back.
+    await second.client.close();
+    await vi.waitFor(() => expect(gate.waiting).toBe(0), { timeout: 30_000, interval: 10 });
+    await first.client.close();
+    await vi.waitFor(() => expect(gate.running).toBe(0), { timeout: 60_000, interval: 20 });
+    expect(outcome('bp-second')).toMatch(/failed: CANCELED/);
+    expect(await previewWorkdirs()).toEqual([]);
+  });
+
+  it('stops the instrumental render when the caller goes away', async () => {
+    const { client } = await render({ ...LONGEST_BLUEPRINT, id: 'bp-abandoned-render' });
+    // Without stems the slot is taken for the thread render of all 300 seconds.
+    await vi.waitFor(() => expect(gate.running).toBe(1), { timeout: 30_000, interval: 10 });
+    await client.close();
+
+    await vi.waitFor(() => expect(outcome('bp-abandoned-render')).toBeDefined(), { timeout: 60_000, interval: 20 });
+    expect(outcome('bp-abandoned-render')).toMatch(/failed: AUDIO_ABORTED .*renderInstrumental was stopped/);
+    await vi.waitFor(() => expect(gate.running).toBe(0), { timeout: 30_000, interval: 20 });
+    expect(await liveFfmpegChildren()).toEqual([]);
+    expect(await previewWorkdirs()).toEqual([]);
+  });
+
+  it('kills the mix\'s ffmpeg processes when the caller goes away', async () => {
+    const { client } = await render({ ...VALID_BLUEPRINT, id: 'bp-abandoned-mix', sections: [{ name: 'verse', bars: 30, energy: 0.5 }, { name: 'chorus', bars: 30, energy: 0.9 }] });
+    await vi.waitFor(async () => expect((await liveFfmpegChildren()).length).toBeGreaterThan(0), { timeout: 60_000, interval: 10 });
+    await client.close();
+
+    await vi.waitFor(() => expect(outcome('bp-abandoned-mix')).toBeDefined(), { timeout: 60_000, interval: 20 });
+    expect(outcome('bp-abandoned-mix')).toMatch(/failed: AUDIO_ABORTED .*ffmpeg was stopped/);
+    await vi.waitFor(() => expect(gate.running).toBe(0), { timeout: 30_000, interval: 20 });
+    expect(await liveFfmpegChildren()).toEqual([]);
+    expect(await previewWorkdirs()).toEqual([]);
   });
 });
 

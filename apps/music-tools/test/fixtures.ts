@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -145,4 +145,20 @@ export async function startTargetServer(answer: 'not-found' | 'hang' | { redirec
 /** The query of a real presigned URL, to dress another URL up as presigned. */
 export function presignedQuery(url: string): string {
   return new URL(url).search;
+}
+
+/** 150 bars of 4/4 at 120 bpm: 300 seconds, the longest render allowed by default. */
+export const LONGEST_BLUEPRINT = { ...VALID_BLUEPRINT, id: 'bp-longest', sections: [{ name: 'verse', bars: 75, energy: 0.5 }, { name: 'chorus', bars: 75, energy: 0.9 }] };
+
+/** The ffmpeg processes this process started that are still alive (not yet exited). */
+export async function liveFfmpegChildren(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // pid (comm) state ppid …: the command name may hold spaces, so split after its closing parenthesis.
+    const match = /^\d+ \((.*)\) (\S) (\d+) /.exec(stat);
+    if (match && match[1] === 'ffmpeg' && match[2] !== 'Z' && Number(match[3]) === process.pid) pids.push(Number(entry));
+  }
+  return pids;
 }

@@ -1,9 +1,11 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { sweepWorkDirectories } from '@mcm/audio';
+import { configureAudioEngine, sweepWorkDirectories } from '@mcm/audio';
 import { Logger } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { createLogger, loadConfigOrExit, logProcessWarnings, migrate, StorageRepository } from '@mcm/core';
+import type { Stage } from '@mcm/pipeline';
+import { stageConcurrency } from './stage.processors';
 import { selectedStages, WorkerModule } from './worker.module';
 
 /** Logs what happens before Nest's own logger is up: migrations and a failed start. */
@@ -13,7 +15,7 @@ async function bootstrap(): Promise<void> {
   const config = loadConfigOrExit();
   logger = createLogger(config, 'worker');
   logProcessWarnings(logger);
-  let stages: string[];
+  let stages: Stage[];
   try {
     stages = selectedStages(config);
   } catch (error) {
@@ -22,13 +24,14 @@ async function bootstrap(): Promise<void> {
   }
   const swept = await sweepWorkDirectories();
   if (swept.length) logger.info(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
+  configureAudioEngine({ maxRenderSeconds: config.MAX_RENDER_SECONDS });
   await migrate(config.DATABASE_URL);
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { bufferLogs: true });
   app.useLogger(app.get(Logger));
   // Shutdown hooks let BullMQ finish the jobs in hand before the process exits.
   app.enableShutdownHooks();
   await app.get(StorageRepository).ensureBucket();
-  process.stdout.write(`worker ready (stages: ${stages.join(', ')})\n`);
+  process.stdout.write(`worker ready (stages: ${stages.map((stage) => `${stage}×${stageConcurrency(config, stage)}`).join(', ')})\n`);
 }
 
 bootstrap().catch((error: Error) => {

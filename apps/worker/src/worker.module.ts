@@ -39,7 +39,7 @@ export class WorkerModule {
         Reconciler,
         MomentRetention,
         RetentionProcessor,
-        ...selectedStages(config).map((stage) => stageProcessor(stage, stageWorkerOptions(config))),
+        ...selectedStages(config).map((stage) => stageProcessor(stage, stageWorkerOptions(config, stage))),
       ],
       exports: [StageRunner, Reconciler],
     };

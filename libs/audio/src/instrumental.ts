@@ -8,8 +8,13 @@ export function blueprintFrames(blueprint: Blueprint, sampleRate = RENDER_RATE):
   return Math.round(blueprintDurationSeconds(blueprint) * sampleRate);
 }
 
+export interface RenderOptions {
+  /** Stops the render when aborted (the caller went away): its thread is terminated, the run rejects with AUDIO_ABORTED. */
+  signal?: AbortSignal;
+}
+
 /** Synthesises the backing track (44.1 kHz stereo 16-bit WAV, exactly the blueprint's length) in a worker thread. */
-export async function renderInstrumental(blueprint: Blueprint, outWav: string): Promise<{ duration_s: number }> {
+export async function renderInstrumental(blueprint: Blueprint, outWav: string, options: RenderOptions = {}): Promise<{ duration_s: number }> {
   const totalFrames = blueprintFrames(blueprint);
   const { frames } = await renderInstrumentalInWorker({
     blueprint,
@@ -17,6 +22,6 @@ export async function renderInstrumental(blueprint: Blueprint, outWav: string): 
     totalFrames,
     sampleRate: RENDER_RATE,
     outWav,
-  });
+  }, options.signal);
   return { duration_s: frames / RENDER_RATE };
 }

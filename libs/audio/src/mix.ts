@@ -17,6 +17,8 @@ export interface MixOptions {
   outMasterWav: string;
   /** Where to write the master's waveform peaks (audiowaveform JSON); skipped when absent. */
   outPeaksJson?: string;
+  /** Kills every ffmpeg of the mix when aborted (the caller went away); the mix rejects with AUDIO_ABORTED. */
+  signal?: AbortSignal;
 }
 
 export interface MixReport {
@@ -53,7 +55,7 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
       // ebur128 takes 48 kHz only: its resampler is pinned to the meter's leg, else format negotiation moves the whole graph to 48 kHz.
       '-filter_complex', `${mixGraph(options, frames, fade)};[mix]aformat=sample_rates=${RENDER_RATE},asplit=2[premix][measure];[measure]aresample=48000,ebur128,anullsink`,
       '-map', '[premix]', '-f', 'f32le', '-c:a', 'pcm_f32le', '-y', premix,
-    ]);
+    ], { signal: options.signal });
     const measured = parseEbur128(stderr);
     if (measured.integrated_lufs <= -69) throw new AudioError('AUDIO_ENGINE_FAILED', 'the mix is silent', false);
     let gain = TARGET_LUFS - measured.integrated_lufs;
@@ -124,10 +126,10 @@ async function master(premix: string, options: MixOptions, gainDb: number, ceili
         // The file leg is seekable, so it gets its Xing/LAME header (exact length, gapless padding); the pipe leg feeds the meter.
         '-y', '-f', 'tee', `[f=mp3]${teePath(options.outPreviewMp3)}|[f=mp3]pipe:1`,
       ],
-      { output: encoded },
+      { output: encoded, signal: options.signal },
     ),
     // The pipe leg has no LAME tag, so the decoder keeps the encoder delay and padding: cut them as a player would.
-    runFfmpeg(['-nostats', '-f', 'mp3', '-i', 'pipe:0', '-af', `atrim=start_sample=${LAME_DELAY_SAMPLES}:end_sample=${LAME_DELAY_SAMPLES + frames},ebur128=peak=true`, '-f', 'null', '-'], { input: encoded }),
+    runFfmpeg(['-nostats', '-f', 'mp3', '-i', 'pipe:0', '-af', `atrim=start_sample=${LAME_DELAY_SAMPLES}:end_sample=${LAME_DELAY_SAMPLES + frames},ebur128=peak=true`, '-f', 'null', '-'], { input: encoded, signal: options.signal }),
   ]);
   const written = await wavFrames(options.outMasterWav);
   if (written !== frames) throw new AudioError('AUDIO_ENGINE_FAILED', `the master has ${written} frames, the blueprint ${frames}`, true);

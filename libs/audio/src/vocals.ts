@@ -2,7 +2,6 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { availableParallelism } from 'node:os';
-import Piscina from 'piscina';
 import { parseTimeSignature, type Analysis, type Blueprint } from '@mcm/pipeline';
 import { AudioError } from './audio-error';
 import { runFfmpeg } from './ffmpeg';
@@ -10,6 +9,7 @@ import { parseKey, scaleOf, type MusicalKey } from './harmony';
 import { blueprintFrames, RENDER_RATE } from './instrumental';
 import type { NotePitchTask } from './vocal.worker';
 import { encodeWav16 } from './wav';
+import { AudioWorkerPool } from './worker-pool';
 
 const VOCAL_TARGET_LUFS = -18;
 // Spoken lyrics sit a little under the sung hook so the user's own voice stays the lead.
@@ -96,19 +96,15 @@ export function nearestScaleTone(midi: number, key: MusicalKey): number {
   return best;
 }
 
-let pool: Piscina | undefined;
-
-function vocalPool(): Piscina {
-  const filename = __filename.endsWith('.js') ? path.join(__dirname, 'vocal.worker.js') : path.join(__dirname, 'vocal-worker.loader.cjs');
-  pool ??= new Piscina({ filename, maxThreads: Math.max(1, Math.min(2, availableParallelism())), idleTimeout: 30_000 });
-  return pool;
-}
+const vocalPool = new AudioWorkerPool(
+  'vocal pitch worker',
+  __filename.endsWith('.js') ? path.join(__dirname, 'vocal.worker.js') : path.join(__dirname, 'vocal-worker.loader.cjs'),
+  Math.max(1, Math.min(2, availableParallelism())),
+);
 
 /** Stops the vocal engine's worker threads (tests and graceful shutdown); the pool restarts on next use. */
-export async function closeVocalWorkers(): Promise<void> {
-  const current = pool;
-  pool = undefined;
-  await current?.destroy();
+export function closeVocalWorkers(): Promise<void> {
+  return vocalPool.close();
 }
 
 async function measureNotePitches(input: string, notes: NotePitchTask['notes']): Promise<number[]> {
@@ -119,11 +115,7 @@ async function measureNotePitches(input: string, notes: NotePitchTask['notes']):
     failureRetryable: false,
   });
   const pcm = new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
-  try {
-    return (await vocalPool().run({ pcm, sampleRate: PITCH_RATE, notes } satisfies NotePitchTask, { name: 'notePitches', transferList: [pcm.buffer as ArrayBuffer] })) as number[];
-  } catch (error) {
-    throw new AudioError('AUDIO_ENGINE_FAILED', `vocal pitch worker failed: ${(error as Error).message}`, true);
-  }
+  return vocalPool.run<number[]>('notePitches', { pcm, sampleRate: PITCH_RATE, notes } satisfies NotePitchTask, { transferList: [pcm.buffer as ArrayBuffer] });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blueprintDurationSeconds, validateBlueprint } from './blueprint.schema';
+import { blueprintDurationSeconds, renderTooLong, validateBlueprint } from './blueprint.schema';
 
 const original = {
   id: 'bp-1',
@@ -57,5 +57,21 @@ describe('blueprint schema', () => {
   it('computes the duration from bars, meter and tempo', () => {
     expect(blueprintDurationSeconds({ tempo_bpm: 120, sections: [{ name: 'a', bars: 4 }, { name: 'b', bars: 8 }] })).toBe(24);
     expect(blueprintDurationSeconds({ tempo_bpm: 90, time_signature: '6/8', sections: [{ name: 'a', bars: 10 }] })).toBe(40);
+  });
+
+  it('bounds the render length: the 146-byte blueprint of 256 bars of 99/1 at 40 bpm asks for 10.6 hours', () => {
+    const huge = { ...original, tempo_bpm: 40, time_signature: '99/1', sections: [{ name: 'a', bars: 256 }] };
+    expect(validateBlueprint(huge).ok).toBe(true);
+    expect(renderTooLong(huge, 300)).toEqual({
+      code: 'BLUEPRINT_TOO_LONG',
+      message: 'The blueprint asks for 10.6 hours of audio; at most 300 seconds can be rendered.',
+      seconds: 38_016,
+      maxSeconds: 300,
+    });
+    // Exactly at the limit renders; one beat more does not.
+    const atLimit = { tempo_bpm: 120, sections: [{ name: 'a', bars: 150 }] };
+    expect(blueprintDurationSeconds(atLimit)).toBe(300);
+    expect(renderTooLong(atLimit, 300)).toBeNull();
+    expect(renderTooLong({ ...atLimit, time_signature: '5/4' }, 300)?.message).toBe('The blueprint asks for 6.3 minutes of audio; at most 300 seconds can be rendered.');
   });
 });

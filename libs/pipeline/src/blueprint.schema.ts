@@ -182,9 +182,39 @@ export function parseTimeSignature(signature = '4/4'): { beatsPerBar: number; be
   return { beatsPerBar, beatUnit };
 }
 
-/** How long a blueprint plays, in seconds: bars × beats per bar at the blueprint's tempo. */
+/**
+ * How long a blueprint plays, in seconds: bars × beats per bar at the blueprint's tempo. This is the
+ * length every engine renders (stems, mix, MIDI, ElevenLabs' plan): `tempo_bpm` counts the signature's
+ * own beat, so the denominator names that beat's note value and does not change the length.
+ */
 export function blueprintDurationSeconds(blueprint: Pick<Blueprint, 'sections' | 'tempo_bpm' | 'time_signature'>): number {
   const { beatsPerBar } = parseTimeSignature(blueprint.time_signature);
   const bars = blueprint.sections.reduce((sum, section) => sum + section.bars, 0);
   return (bars * beatsPerBar * 60) / blueprint.tempo_bpm;
+}
+
+/** The longest render a deployment allows by default (`MAX_RENDER_SECONDS`). */
+export const DEFAULT_MAX_RENDER_SECONDS = 300;
+
+export interface RenderTooLong {
+  code: 'BLUEPRINT_TOO_LONG';
+  message: string;
+  seconds: number;
+  maxSeconds: number;
+}
+
+/**
+ * Why a valid blueprint may still not be rendered: it asks for more than `maxSeconds` of audio.
+ * Null when it fits. The api, the worker and music-tools all ask this before any render work.
+ */
+export function renderTooLong(blueprint: Pick<Blueprint, 'sections' | 'tempo_bpm' | 'time_signature'>, maxSeconds: number): RenderTooLong | null {
+  const seconds = blueprintDurationSeconds(blueprint);
+  if (seconds <= maxSeconds) return null;
+  const asked = seconds >= 3600 ? `${(seconds / 3600).toFixed(1)} hours` : seconds >= 120 ? `${(seconds / 60).toFixed(1)} minutes` : `${seconds.toFixed(1)} seconds`;
+  return {
+    code: 'BLUEPRINT_TOO_LONG',
+    message: `The blueprint asks for ${asked} of audio; at most ${maxSeconds} seconds can be rendered.`,
+    seconds,
+    maxSeconds,
+  };
 }

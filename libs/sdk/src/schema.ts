@@ -1529,7 +1529,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_EMPTY`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `IDEMPOTENCY_KEY_REUSED`. */
+            /** @description The audio or the blueprint cannot be used (a valid blueprint longer than MAX_RENDER_SECONDS is not rendered), or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_EMPTY`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `BLUEPRINT_TOO_LONG`, `IDEMPOTENCY_KEY_REUSED`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1538,7 +1538,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "AUDIO_UNDECODABLE",
-                     *       "detail": "The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request.",
+                     *       "detail": "The audio or the blueprint cannot be used (a valid blueprint longer than MAX_RENDER_SECONDS is not rendered), or the Idempotency-Key belongs to another request.",
                      *       "instance": "/v1/…",
                      *       "status": 422,
                      *       "title": "Unprocessable Entity",
@@ -1548,7 +1548,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE. `Retry-After` says when to try again. Codes: `RATE_LIMITED`. */
+            /** @description Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE; or, with API keys, the key already has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in progress (a replay with the same Idempotency-Key still passes). `Retry-After` says when to try again. Codes: `RATE_LIMITED`, `TOO_MANY_MOMENTS_IN_FLIGHT`. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1557,7 +1557,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "RATE_LIMITED",
-                     *       "detail": "Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE. `Retry-After` says when to try again.",
+                     *       "detail": "Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE; or, with API keys, the key already has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in progress (a replay with the same Idempotency-Key still passes). `Retry-After` says when to try again.",
                      *       "instance": "/v1/…",
                      *       "status": 429,
                      *       "title": "Too Many Requests",
@@ -1671,7 +1671,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_EMPTY`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `IDEMPOTENCY_KEY_REUSED`. */
+            /** @description The audio or the blueprint cannot be used (a valid blueprint longer than MAX_RENDER_SECONDS is not rendered), or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_EMPTY`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `BLUEPRINT_TOO_LONG`, `IDEMPOTENCY_KEY_REUSED`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1680,7 +1680,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "AUDIO_UNDECODABLE",
-                     *       "detail": "The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request.",
+                     *       "detail": "The audio or the blueprint cannot be used (a valid blueprint longer than MAX_RENDER_SECONDS is not rendered), or the Idempotency-Key belongs to another request.",
                      *       "instance": "/v1/…",
                      *       "status": 422,
                      *       "title": "Unprocessable Entity",
@@ -1690,7 +1690,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE. `Retry-After` says when to try again. Codes: `RATE_LIMITED`. */
+            /** @description Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE; or, with API keys, the key already has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in progress (a replay with the same Idempotency-Key still passes). `Retry-After` says when to try again. Codes: `RATE_LIMITED`, `TOO_MANY_MOMENTS_IN_FLIGHT`. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1699,7 +1699,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "RATE_LIMITED",
-                     *       "detail": "Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE. `Retry-After` says when to try again.",
+                     *       "detail": "Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE; or, with API keys, the key already has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in progress (a replay with the same Idempotency-Key still passes). `Retry-After` says when to try again.",
                      *       "instance": "/v1/…",
                      *       "status": 429,
                      *       "title": "Too Many Requests",

@@ -9,7 +9,7 @@ export function ApiUploadProblems() {
     ApiProblem(400, ['FILE_REQUIRED', 'FILE_EMPTY', 'INVALID_MULTIPART', 'TOO_MANY_FILES', 'UNEXPECTED_FILE_FIELD', 'TOO_MANY_FIELDS', 'DUPLICATE_FIELD', 'INVALID_ENCODING', 'VALIDATION_FAILED', 'INVALID_IDEMPOTENCY_KEY'], 'The form is incomplete or malformed, or a text field or the file name is not UTF-8.'),
     ApiProblem(413, ['UPLOAD_TOO_LARGE', 'FIELD_TOO_LARGE'], 'The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB.'),
     ApiProblem(415, ['UNSUPPORTED_MEDIA_TYPE', 'MULTIPART_REQUIRED'], 'The file is not audio (checked by content), or the body is not multipart/form-data.'),
-    ApiProblem(422, ['AUDIO_UNDECODABLE', 'AUDIO_EMPTY', 'AUDIO_TOO_LONG', 'BLUEPRINT_INVALID', 'IDEMPOTENCY_KEY_REUSED'], 'The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request.'),
+    ApiProblem(422, ['AUDIO_UNDECODABLE', 'AUDIO_EMPTY', 'AUDIO_TOO_LONG', 'BLUEPRINT_INVALID', 'BLUEPRINT_TOO_LONG', 'IDEMPOTENCY_KEY_REUSED'], 'The audio or the blueprint cannot be used (a valid blueprint longer than MAX_RENDER_SECONDS is not rendered), or the Idempotency-Key belongs to another request.'),
   );
 }
 
@@ -27,7 +27,11 @@ export function ApiClientKey() {
 }
 
 export function ApiCreateRateLimit() {
-  return ApiProblem(429, ['RATE_LIMITED'], 'Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE. `Retry-After` says when to try again.');
+  return ApiProblem(
+    429,
+    ['RATE_LIMITED', 'TOO_MANY_MOMENTS_IN_FLIGHT'],
+    'Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE; or, with API keys, the key already has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in progress (a replay with the same Idempotency-Key still passes). `Retry-After` says when to try again.',
+  );
 }
 
 export function ApiIdempotencyKey() {

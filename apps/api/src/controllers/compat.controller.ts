@@ -5,6 +5,7 @@ import { CompatCreateMomentResponseDto, CreateMomentFormDto } from '../dtos/crea
 import { MOMENT_ID_EXAMPLE, MomentDto } from '../dtos/moment.dto';
 import { ApiKeyGuard, ClientOwner } from '../guards/api-key.guard';
 import { CreateRateLimitGuard } from '../guards/create-rate-limit.guard';
+import { InFlightLimitGuard } from '../guards/in-flight-limit.guard';
 import { ApiProblem } from '../problem/api-problem.decorator';
 import { MomentsService } from '../services/moments.service';
 import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentDeleted, ApiUploadProblems } from './api-docs.decorators';
@@ -19,7 +20,7 @@ export class CompatController {
 
   @Post('create-moment')
   @HttpCode(200)
-  @UseGuards(CreateRateLimitGuard)
+  @UseGuards(CreateRateLimitGuard, InFlightLimitGuard)
   @ApiOperation({
     operationId: 'createMomentCompat',
     summary: 'Upload a recording (original API)',

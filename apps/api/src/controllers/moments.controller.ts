@@ -5,6 +5,7 @@ import { CreateMomentFormDto, CreateMomentResponseDto } from '../dtos/create-mom
 import { MomentDto } from '../dtos/moment.dto';
 import { ApiKeyGuard, ClientOwner } from '../guards/api-key.guard';
 import { CreateRateLimitGuard } from '../guards/create-rate-limit.guard';
+import { InFlightLimitGuard } from '../guards/in-flight-limit.guard';
 import { ApiProblem } from '../problem/api-problem.decorator';
 import { MomentsService } from '../services/moments.service';
 import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentDeleted, ApiMomentId, ApiUploadProblems } from './api-docs.decorators';
@@ -18,7 +19,7 @@ export class MomentsController {
 
   @Post()
   @HttpCode(202)
-  @UseGuards(CreateRateLimitGuard)
+  @UseGuards(CreateRateLimitGuard, InFlightLimitGuard)
   @ApiOperation({
     operationId: 'createMoment',
     summary: 'Upload a recording and start a moment',

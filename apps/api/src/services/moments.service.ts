@@ -1,10 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
-import { OutputKind, TERMINAL_STATUSES, storageKey, validateBlueprint, type Blueprint } from '@mcm/pipeline';
-import { IdempotencyConflict, MomentLifecycle, MomentsRepository, StorageRepository, type DeletedBy, type MomentEntity } from '@mcm/core';
+import { OutputKind, TERMINAL_STATUSES, renderTooLong, storageKey, validateBlueprint, type Blueprint } from '@mcm/pipeline';
+import { APP_CONFIG, IdempotencyConflict, InFlightLimitReached, MomentLifecycle, MomentsRepository, StorageRepository, type AppConfig, type DeletedBy, type MomentEntity } from '@mcm/core';
 import { CreateMomentFormDto, type CompatCreateMomentResponseDto, type CreateMomentResponseDto } from '../dtos/create-moment.dto';
 import type { MomentDto } from '../dtos/moment.dto';
 import { AppError } from '../problem/app-error';
@@ -50,6 +50,24 @@ export function nestsDeeperThan(json: string, max: number): boolean {
   return false;
 }
 
+/** A moment takes about half a minute: the earliest a slot may be free again. */
+export const IN_FLIGHT_RETRY_AFTER_SECONDS = 30;
+
+function tooManyInFlight(limit: number, bodyUnread: boolean): AppError {
+  return new AppError(
+    429,
+    'TOO_MANY_MOMENTS_IN_FLIGHT',
+    `This API key already has ${limit} moments in progress, the most it may have at once. Try again when one has finished.`,
+    { headers: { 'Retry-After': String(IN_FLIGHT_RETRY_AFTER_SECONDS) }, bodyUnread },
+  );
+}
+
+/** The Idempotency-Key header as sent (checked by `create`). */
+export function idempotencyKeyOf(request: IncomingMessage): string | null {
+  const header = request.headers['idempotency-key'];
+  return Array.isArray(header) ? header.join(',') : (header ?? null);
+}
+
 /** JSON with sorted keys, so equal values hash equally. */
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
@@ -74,7 +92,24 @@ export class MomentsService {
     private readonly storage: StorageRepository,
     private readonly uploads: UploadService,
     private readonly view: MomentViewService,
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'API_KEYS' | 'MAX_MOMENTS_IN_FLIGHT_PER_KEY' | 'MAX_RENDER_SECONDS'>,
   ) {}
+
+  /** How many moments a client key may have in flight; null for anonymous clients, who are not capped per key. */
+  private inFlightLimit(owner: string | null): number | null {
+    return owner !== null && this.config.API_KEYS?.length ? this.config.MAX_MOMENTS_IN_FLIGHT_PER_KEY : null;
+  }
+
+  /**
+   * Refuses a create before its body is read when the key already has its limit of moments in
+   * flight. A replay of an existing moment (same Idempotency-Key) is not a new one and passes.
+   */
+  async checkInFlight(owner: string | null, idempotencyKey: string | null): Promise<void> {
+    const limit = this.inFlightLimit(owner);
+    if (limit === null || owner === null) return;
+    if (idempotencyKey && (await this.moments.findByIdempotencyKey(idempotencyKey, owner))) return;
+    if ((await this.moments.countInFlight(owner)) >= limit) throw tooManyInFlight(limit, true);
+  }
 
   /**
    * Loads a moment; a malformed id is just another unknown id. With an `owner` (a client's key,
@@ -139,8 +174,7 @@ export class MomentsService {
    * request with the same Idempotency-Key (and the same owner) returns the moment the first one made.
    */
   async create(request: IncomingMessage, owner: string | null): Promise<CreatedMoment> {
-    const header = request.headers['idempotency-key'];
-    const idempotencyKey = Array.isArray(header) ? header.join(',') : (header ?? null);
+    const idempotencyKey = idempotencyKeyOf(request);
     if (idempotencyKey !== null && (idempotencyKey.length === 0 || idempotencyKey.length > 255 || !/^[\x21-\x7e]+$/.test(idempotencyKey))) {
       throw new AppError(400, 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 visible ASCII characters.');
     }
@@ -192,6 +226,9 @@ export class MomentsService {
         errors: result.errors,
       });
     }
+    // Valid, as every original blueprint stays; only rendering it is refused.
+    const tooLong = renderTooLong(result.blueprint, this.config.MAX_RENDER_SECONDS);
+    if (tooLong) throw new AppError(422, tooLong.code, tooLong.message);
     return result.blueprint;
   }
 
@@ -210,6 +247,8 @@ export class MomentsService {
     const originalKey = storageKey(momentId, `original.${type.ext}`);
     await this.storage.putFile(originalKey, upload.path, type.mime);
     try {
+      // Counted again under a lock on the owner, so concurrent creates cannot all take the last slot.
+      const maxInFlight = this.inFlightLimit(owner);
       const moment = await this.lifecycle.create({
         momentId,
         outputKind: form.output_kind ?? OutputKind.Preview,
@@ -222,7 +261,7 @@ export class MomentsService {
         owner,
         idempotencyKey,
         requestHash,
-      });
+      }, { maxInFlight });
       return { moment, replayed: false };
     } catch (error) {
       await this.storage.deletePrefix(storageKey(momentId, '')).catch((cleanup: Error) => {
@@ -230,6 +269,7 @@ export class MomentsService {
       });
       // A concurrent request with the same key won the race: answer with its moment.
       if (error instanceof IdempotencyConflict) return { moment: this.replay(error.existing, requestHash), replayed: true };
+      if (error instanceof InFlightLimitReached) throw tooManyInFlight(error.limit, false);
       throw error;
     }
   }

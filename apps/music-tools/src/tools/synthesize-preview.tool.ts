@@ -5,7 +5,8 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AudioError, makeWorkDirectory, mixAndMaster, renderInstrumental, writeArrangementMidi } from '@mcm/audio';
 import type { StorageLocation } from '@mcm/core/storage/presigned-url';
-import { validateBlueprint } from '@mcm/pipeline';
+import { DEFAULT_MAX_RENDER_SECONDS, renderTooLong, validateBlueprint } from '@mcm/pipeline';
+import { defaultRenderGate, type RenderGate } from '../render-gate';
 import { describeErrors, failureResult, ToolFailure } from '../tool-failure';
 import { errorMessage, StemTransfer } from '../stem-transfer';
 import { blueprintArgument, blueprintErrorOutput } from './blueprint-input';
@@ -22,6 +23,10 @@ export interface SynthesizePreviewDeps {
   storage?: StorageLocation;
   transfer?: StemTransfer;
   log?: (line: string) => void;
+  /** Blueprints longer than this are refused before any render work (`MAX_RENDER_SECONDS`). */
+  maxRenderSeconds?: number;
+  /** Shared by every call this process serves, so the cap holds across requests. */
+  renderGate?: RenderGate;
 }
 
 const httpUrl = z.url({ protocol: /^https?$/ });
@@ -53,7 +58,7 @@ const outputSchema = {
   true_peak_dbtp: z.number().optional(),
   uploaded: z.boolean().optional().describe('True when preview and master (and MIDI and peaks when asked) were PUT to the upload URLs'),
   bytes: z.int().optional().describe('Size of the preview MP3'),
-  code: z.string().optional().describe('Present on failure, e.g. INVALID_BLUEPRINT, URL_NOT_ALLOWED, STEM_DOWNLOAD_FAILED, UPLOAD_FAILED'),
+  code: z.string().optional().describe('Present on failure, e.g. INVALID_BLUEPRINT, BLUEPRINT_TOO_LONG, URL_NOT_ALLOWED, MUSIC_TOOLS_BUSY, STEM_DOWNLOAD_FAILED, UPLOAD_FAILED'),
   message: z.string().optional(),
   retryable: z.boolean().optional().describe('Present on failure: whether the same call may succeed later'),
   errors: z.array(blueprintErrorOutput).optional(),
@@ -83,6 +88,8 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
   const engine = deps.engine ?? { renderInstrumental, mixAndMaster };
   const log = deps.log ?? (() => undefined);
   const transfer = deps.transfer ?? new StemTransfer({ storage: deps.storage, log });
+  const maxRenderSeconds = deps.maxRenderSeconds ?? DEFAULT_MAX_RENDER_SECONDS;
+  const gate = deps.renderGate ?? defaultRenderGate();
 
   server.registerTool(
     'synthesize_preview',
@@ -91,7 +98,8 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
       description:
         'Mixes and masters a blueprint into a preview MP3 (−14 LUFS, true peak ≤ −1 dBTP) and a WAV master. ' +
         'Stems come from presigned URLs of the service\'s storage (nothing else is fetched); a missing instrumental is rendered from the blueprint. ' +
-        'With `upload` the files are PUT to the given presigned URLs (optionally also arrangement.mid and waveform peaks JSON); otherwise the MP3 is returned as audio content.',
+        'With `upload` the files are PUT to the given presigned URLs (optionally also arrangement.mid and waveform peaks JSON); otherwise the MP3 is returned as audio content. ' +
+        'Blueprints longer than the server\'s render limit are refused (BLUEPRINT_TOO_LONG); when every render slot is taken the call is refused at once (MUSIC_TOOLS_BUSY, retryable).',
       inputSchema,
       outputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
@@ -101,6 +109,8 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
       if (!validation.ok) {
         return failureResult(new ToolFailure('INVALID_BLUEPRINT', `Blueprint is invalid:\n${describeErrors(validation.errors)}`, false, validation.errors));
       }
+      const tooLong = renderTooLong(validation.blueprint, maxRenderSeconds);
+      if (tooLong) return failureResult(new ToolFailure(tooLong.code, tooLong.message, false));
       const urls = [stems?.instrumental_url, stems?.vocals_url, upload?.preview_url, upload?.master_url, upload?.midi_url, upload?.peaks_url];
       try {
         // Every URL is judged before any work, so a refused one costs nothing and nothing is half-uploaded.
@@ -110,14 +120,16 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
       }
       const started = Date.now();
       const workdir = await makeWorkDirectory('preview');
+      let release: (() => void) | undefined;
       try {
+        release = await gate.acquire(extra.signal);
         const instrumentalUrl = stems?.instrumental_url;
         const instrumental = path.join(workdir, instrumentalUrl ? stemFileName('instrumental', instrumentalUrl) : 'instrumental.wav');
         const vocals = stems?.vocals_url ? path.join(workdir, stemFileName('vocals', stems.vocals_url)) : null;
         await settleAll([
           instrumentalUrl
             ? transfer.download(instrumentalUrl, instrumental, extra.signal)
-            : engine.renderInstrumental(validation.blueprint, instrumental),
+            : engine.renderInstrumental(validation.blueprint, instrumental, { signal: extra.signal }),
           stems?.vocals_url && vocals ? transfer.download(stems.vocals_url, vocals, extra.signal) : null,
         ]);
         const outPreviewMp3 = path.join(workdir, 'preview.mp3');
@@ -125,7 +137,7 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
         const outPeaksJson = upload?.peaks_url ? path.join(workdir, 'peaks.json') : undefined;
         const outMid = path.join(workdir, 'arrangement.mid');
         const [report] = await Promise.all([
-          engine.mixAndMaster({ blueprint: validation.blueprint, instrumental, vocals, outPreviewMp3, outMasterWav, outPeaksJson }),
+          engine.mixAndMaster({ blueprint: validation.blueprint, instrumental, vocals, outPreviewMp3, outMasterWav, outPeaksJson, signal: extra.signal }),
           upload?.midi_url ? writeArrangementMidi(validation.blueprint, outMid) : null,
         ]);
         const { size: bytes } = await stat(outPreviewMp3);
@@ -166,7 +178,7 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
         log(`synthesize_preview ${validation.blueprint.id} failed: ${failure.code} ${failure.message}`);
         return failureResult(failure);
       } finally {
-        await rm(workdir, { recursive: true, force: true });
+        await rm(workdir, { recursive: true, force: true }).finally(() => release?.());
       }
     },
   );

@@ -1,7 +1,7 @@
-import { Injectable } from '@nestjs/common';
-import { MusicToolsClient, StorageRepository, type MomentEntity } from '@mcm/core';
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, MusicToolsClient, StorageRepository, type AppConfig, type MomentEntity } from '@mcm/core';
 import { storageKey, type StageOutput } from '@mcm/pipeline';
-import { requireValue, type StageWork } from './stage-work';
+import { renderableBlueprint, requireValue, type StageWork } from './stage-work';
 
 /**
  * Mixing and mastering happen in music-tools. Nothing crosses a shared disk: music-tools
@@ -14,9 +14,11 @@ export class MixStage implements StageWork<'mix'> {
   constructor(
     private readonly storage: StorageRepository,
     private readonly musicTools: MusicToolsClient,
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'MAX_RENDER_SECONDS'>,
   ) {}
 
   async run(moment: MomentEntity): Promise<StageOutput['mix']> {
+    const blueprint = renderableBlueprint(moment, this.config.MAX_RENDER_SECONDS);
     const preview = storageKey(moment.id, 'preview.mp3');
     const master = storageKey(moment.id, 'master.wav');
     const midi = storageKey(moment.id, 'arrangement.mid');
@@ -32,7 +34,7 @@ export class MixStage implements StageWork<'mix'> {
       this.storage.presignPut(peaks, 'application/json'),
     ]);
     const report = await this.musicTools.synthesizePreview({
-      blueprint: requireValue(moment.blueprint, 'the blueprint'),
+      blueprint,
       stems: { instrumental_url: instrumentalUrl, vocals_url: vocalsUrl },
       upload: { preview_url: previewUrl, master_url: masterUrl, midi_url: midiUrl, peaks_url: peaksUrl },
     });

@@ -1,10 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { conformToBlueprint, renderInstrumental } from '@mcm/audio';
-import { compositionPlan, ElevenLabsClient, StorageRepository, type MomentEntity } from '@mcm/core';
+import { APP_CONFIG, compositionPlan, ElevenLabsClient, StorageRepository, type AppConfig, type MomentEntity } from '@mcm/core';
 import { OutputKind, storageKey, type StageOutput } from '@mcm/pipeline';
-import { requireValue, type StageWork } from './stage-work';
+import { renderableBlueprint, type StageWork } from './stage-work';
 
 /**
  * The instrumental stem: synthesised from the blueprint by the local engine, or, for a full song with
@@ -17,10 +17,11 @@ export class RenderInstrumentalStage implements StageWork<'render_instrumental'>
   constructor(
     private readonly storage: StorageRepository,
     private readonly elevenLabs: ElevenLabsClient,
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'MAX_RENDER_SECONDS'>,
   ) {}
 
   async run(moment: MomentEntity, workdir: string): Promise<StageOutput['render_instrumental']> {
-    const blueprint = requireValue(moment.blueprint, 'the blueprint');
+    const blueprint = renderableBlueprint(moment, this.config.MAX_RENDER_SECONDS);
     const stem = join(workdir, 'instrumental.wav');
     if (this.elevenLabs.enabled && moment.outputKind === OutputKind.Song) {
       const composed = join(workdir, 'composed.mp3');

@@ -1,10 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { renderVocals } from '@mcm/audio';
-import { ElevenLabsClient, StorageRepository, type MomentEntity } from '@mcm/core';
+import { APP_CONFIG, ElevenLabsClient, StorageRepository, type AppConfig, type MomentEntity } from '@mcm/core';
 import { storageKey, type Blueprint, type StageOutput } from '@mcm/pipeline';
-import { requireValue, type StageWork } from './stage-work';
+import { renderableBlueprint, requireValue, type StageWork } from './stage-work';
 
 // The blueprint's voice when no ElevenLabs voice was chosen: the user's own take only.
 const LOCAL_VOICE = 'local-voice';
@@ -20,10 +20,11 @@ export class RenderVocalsStage implements StageWork<'render_vocals'> {
   constructor(
     private readonly storage: StorageRepository,
     private readonly elevenLabs: ElevenLabsClient,
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'MAX_RENDER_SECONDS'>,
   ) {}
 
   async run(moment: MomentEntity, workdir: string): Promise<StageOutput['render_vocals']> {
-    const blueprint = requireValue(moment.blueprint, 'the blueprint');
+    const blueprint = renderableBlueprint(moment, this.config.MAX_RENDER_SECONDS);
     const original = join(workdir, 'original');
     const stem = join(workdir, 'vocals.wav');
     const [, speech] = await Promise.all([

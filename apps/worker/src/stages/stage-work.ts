@@ -1,5 +1,5 @@
 import type { MomentEntity } from '@mcm/core';
-import type { Stage, StageOutput } from '@mcm/pipeline';
+import { renderTooLong, type Blueprint, type Stage, type StageOutput } from '@mcm/pipeline';
 
 /** One stage's work: reads the moment, produces the stage's output. Must be idempotent. */
 export interface StageWork<S extends Stage = Stage> {
@@ -23,4 +23,12 @@ export class StageError extends Error {
 export function requireValue<T>(value: T | null | undefined, what: string): T {
   if (value === null || value === undefined) throw new StageError('STAGE_INPUT_MISSING', `${what} is missing`, false);
   return value;
+}
+
+/** The moment's blueprint, refused for good (BLUEPRINT_TOO_LONG) when it asks for more audio than may be rendered. */
+export function renderableBlueprint(moment: MomentEntity, maxRenderSeconds: number): Blueprint {
+  const blueprint = requireValue(moment.blueprint, 'the blueprint');
+  const tooLong = renderTooLong(blueprint, maxRenderSeconds);
+  if (tooLong) throw new StageError(tooLong.code, tooLong.message, false);
+  return blueprint;
 }

@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { DEFAULT_MAX_RENDER_SECONDS } from '@mcm/pipeline';
 
 /**
  * Every setting of the stack, validated once at start-up (SPEC §8).
@@ -48,7 +50,8 @@ const schema = z.object({
   PRESIGN_TTL_SECONDS: z.coerce.number().int().min(1).max(604800).default(900),
   FFMPEG_PATH: optional,
   WORKER_STAGES: optional,
-  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  // Unset: each stage's default from the core count (see the worker's stage processors).
+  WORKER_CONCURRENCY: optional.pipe(z.coerce.number<string | undefined>().int().min(1).max(64).optional()),
   WORKER_LOCK_MS: z.coerce.number().int().min(2000).max(3_600_000).default(30_000),
   WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).max(3_600_000).default(15_000),
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
@@ -69,9 +72,16 @@ const schema = z.object({
   RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
   SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(7 * 86_400).default(3600),
   SWEEP_GRACE_SECONDS: z.coerce.number().int().min(0).max(30 * 86_400).default(3600),
+  MAX_RENDER_SECONDS: z.coerce.number().positive().max(3600).default(DEFAULT_MAX_RENDER_SECONDS),
+  MAX_MOMENTS_IN_FLIGHT_PER_KEY: z.coerce.number().int().min(1).max(100_000).default(5),
+  // Unset: as many concurrent renders as the machine has cores.
+  MCP_MAX_RENDERS: optional.pipe(z.coerce.number<string | undefined>().int().min(1).max(256).optional()),
+  MCP_RENDER_QUEUE: z.coerce.number().int().min(0).max(10_000).default(16),
 });
 
-export type AppConfig = Omit<z.infer<typeof schema>, 'MCP_BASE_URL'> & {
+export type AppConfig = Omit<z.infer<typeof schema>, 'MCP_BASE_URL' | 'MCP_MAX_RENDERS'> & {
+  /** Previews music-tools renders at once; more calls wait in a queue of `MCP_RENDER_QUEUE`. */
+  MCP_MAX_RENDERS: number;
   /** Where the worker and `/readyz` reach music-tools. */
   MCP_BASE_URL: string;
   /** Where the stack's objects live; the embedded server's address when no endpoint is configured. */
@@ -111,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     S3_ACCESS_KEY_ID: config.S3_ACCESS_KEY_ID ?? (embeddedStorage ? 'S3RVER' : ''),
     S3_SECRET_ACCESS_KEY: config.S3_SECRET_ACCESS_KEY ?? (embeddedStorage ? 'S3RVER' : ''),
     MCP_BASE_URL: config.MCP_BASE_URL ?? `http://127.0.0.1:${config.MCP_HTTP_PORT}`,
+    MCP_MAX_RENDERS: config.MCP_MAX_RENDERS ?? availableParallelism(),
     embeddedStorage,
   };
 }

@@ -18,7 +18,7 @@ import {
 import { MomentEntity } from '../database/moment.entity';
 import { MomentTransitionEntity } from '../database/moment-transition.entity';
 import { StageQueue } from '../queue/stage-queue';
-import { MomentsRepository } from './moments.repository';
+import { MomentsRepository, type InsertOptions } from './moments.repository';
 
 export interface NewMoment extends MomentInput {
   style?: string | null;
@@ -100,7 +100,7 @@ export class MomentLifecycle {
     private readonly queue: StageQueue,
   ) {}
 
-  async create(input: NewMoment): Promise<MomentEntity> {
+  async create(input: NewMoment, options: InsertOptions = {}): Promise<MomentEntity> {
     const started = startMoment(input);
     const moment = projectMoment(new MomentEntity(), started.persisted);
     Object.assign(moment, {
@@ -123,7 +123,7 @@ export class MomentLifecycle {
       toState: stateLabel(started.persisted.value),
       applied: true,
       detail: null,
-    });
+    }, options);
     await this.perform(moment.id, started.requests, null);
     return (await this.moments.findById(moment.id)) ?? moment;
   }

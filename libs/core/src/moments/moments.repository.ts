@@ -22,6 +22,21 @@ export class IdempotencyConflict extends Error {
   }
 }
 
+/** The owner already has `limit` moments in flight. */
+export class InFlightLimitReached extends Error {
+  constructor(public readonly limit: number) {
+    super(`${limit} moments already in flight`);
+  }
+}
+
+export interface InsertOptions {
+  /** Refuse the insert (`InFlightLimitReached`) when the owner already has this many moments in flight. */
+  maxInFlight?: number | null;
+}
+
+// Namespace of the per-owner advisory locks that serialise an owner's creates.
+const IN_FLIGHT_LOCK = 0x6d636d01;
+
 @Injectable()
 export class MomentsRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
@@ -39,10 +54,24 @@ export class MomentsRepository {
       .getOne();
   }
 
-  /** Inserts a new moment and its first history row; a taken idempotency key raises `IdempotencyConflict`. */
-  async insert(moment: MomentEntity, transition: Omit<MomentTransitionEntity, 'id' | 'createdAt' | 'momentId'>): Promise<void> {
+  /** Moments of `owner` not yet COMPLETED, FAILED or CANCELED. */
+  countInFlight(owner: string, manager: EntityManager = this.dataSource.manager): Promise<number> {
+    return manager
+      .getRepository(MomentEntity)
+      .createQueryBuilder('m')
+      .where('m.owner = :owner', { owner })
+      .andWhere('m.status NOT IN (:...terminal)', { terminal: [...TERMINAL_STATUSES] })
+      .getCount();
+  }
+
+  /**
+   * Inserts a new moment and its first history row; a taken idempotency key raises `IdempotencyConflict`,
+   * an owner at `maxInFlight` raises `InFlightLimitReached`.
+   */
+  async insert(moment: MomentEntity, transition: Omit<MomentTransitionEntity, 'id' | 'createdAt' | 'momentId'>, options: InsertOptions = {}): Promise<void> {
     try {
       await this.dataSource.transaction(async (manager) => {
+        if (options.maxInFlight && moment.owner) await this.claimInFlightSlot(manager, moment, options.maxInFlight);
         await manager.insert(MomentEntity, moment as QueryDeepPartialEntity<MomentEntity>);
         await manager.insert(MomentTransitionEntity, { ...transition, momentId: moment.id });
       });
@@ -53,6 +82,20 @@ export class MomentsRepository {
       }
       throw error;
     }
+  }
+
+  /**
+   * Counts the owner's moments in flight inside the insert's transaction, holding a lock on the owner
+   * until it commits, so concurrent creates cannot all take the last slot.
+   */
+  private async claimInFlightSlot(manager: EntityManager, moment: MomentEntity, limit: number): Promise<void> {
+    await manager.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [IN_FLIGHT_LOCK, moment.owner]);
+    // A concurrent request with the same key got here first: it is a replay, not one more moment.
+    if (moment.idempotencyKey) {
+      const existing = await manager.getRepository(MomentEntity).findOneBy({ owner: moment.owner!, idempotencyKey: moment.idempotencyKey });
+      if (existing) throw new IdempotencyConflict(existing);
+    }
+    if ((await this.countInFlight(moment.owner!, manager)) >= limit) throw new InFlightLimitReached(limit);
   }
 
   /** Runs `work` with the moment's row locked, so events for one moment apply one at a time. */
