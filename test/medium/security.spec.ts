@@ -21,6 +21,8 @@ const KEY_B = secret('client-key-b');
 /** Keys of their own for the rate-limit test: the counters outlive one test. */
 const KEY_C = secret('client-key-c');
 const KEY_D = secret('client-key-d');
+/** Storage checks signatures, so it runs with this distinctive secret from the start. */
+const S3_SECRET = secret('s3-secret');
 
 interface Api {
   app: INestApplication;
@@ -60,7 +62,7 @@ describe('security', () => {
   };
 
   beforeAll(async () => {
-    testEnv = await createTestEnv({ ADMIN_TOKEN });
+    testEnv = await createTestEnv({ ADMIN_TOKEN, S3_SECRET_ACCESS_KEY: S3_SECRET });
     await loadConfigStorage().ensureBucket();
     db = new Client({ connectionString: testEnv.config.DATABASE_URL });
     await db.connect();
@@ -282,8 +284,7 @@ describe('security', () => {
         DATABASE_URL: dbUrl.toString(),
         MCP_AUTH_TOKEN: secret('mcp-token'),
         ELEVENLABS_API_KEY: secret('elevenlabs-key'),
-        // The embedded S3 server does not check secrets, so a distinctive one still works.
-        S3_SECRET_ACCESS_KEY: secret('s3-secret'),
+        S3_SECRET_ACCESS_KEY: S3_SECRET,
       };
       const secrets = secretValues(loadConfig(env));
       expect(secrets).toEqual(expect.arrayContaining([ADMIN_TOKEN, KEY_A, KEY_B, dbUrl.password, env.MCP_AUTH_TOKEN, env.ELEVENLABS_API_KEY, env.S3_SECRET_ACCESS_KEY]));
