@@ -7,6 +7,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Sha256 } from '@smithy/core/checksum';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/app-config';
 import { startEmbeddedStorage, type EmbeddedStorage } from './embedded-storage';
 import { StorageRepository } from './storage.repository';
 
@@ -226,5 +227,33 @@ describe('embedded storage checks signatures as S3 does', () => {
     expect((await repository.getBuffer('moments/e/a b+c=d&e.json')).toString()).toBe('odd name');
     expect(await (await fetch(await repository.presignGet('moments/e/a b+c=d&e.json'))).text()).toBe('odd name');
     expect(await repository.listKeys('moments/e/')).toEqual(['moments/e/a b+c=d&e.json']);
+  });
+});
+
+describe('embedded storage with no secret configured', () => {
+  it('gets a secret of its own for each run, so the well-known s3rver pair opens nothing', async () => {
+    const first = loadConfig({});
+    const second = loadConfig({});
+    expect(first.embeddedStorage).toBe(true);
+    expect(first.S3_SECRET_ACCESS_KEY).toMatch(/^[0-9a-f]{64}$/);
+    expect(second.S3_SECRET_ACCESS_KEY).not.toBe(first.S3_SECRET_ACCESS_KEY);
+    expect(loadConfig({ S3_SECRET_ACCESS_KEY: 'configured-secret' }).S3_SECRET_ACCESS_KEY).toBe('configured-secret');
+
+    const directory = await mkdtemp(path.join(tmpdir(), 'embedded-storage-default-'));
+    const storage = await startEmbeddedStorage({ port: 0, directory, accessKeyId: first.S3_ACCESS_KEY_ID, secretAccessKey: first.S3_SECRET_ACCESS_KEY });
+    const repository = (secretAccessKey: string) =>
+      new StorageRepository({ endpoint: storage.endpoint, region: 'us-east-1', bucket, accessKeyId: first.S3_ACCESS_KEY_ID, secretAccessKey, forcePathStyle: true, presignTtlSeconds: 60 });
+    const configured = repository(first.S3_SECRET_ACCESS_KEY);
+    const wellKnown = repository('S3RVER');
+    try {
+      await configured.ensureBucket();
+      expect(await configured.isReachable()).toBe(true);
+      expect(await wellKnown.isReachable()).toBe(false);
+    } finally {
+      configured.destroy();
+      wellKnown.destroy();
+      await storage.close();
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });
