@@ -133,7 +133,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   try {
     if (config.embeddedStorage) {
-      storage = await startEmbeddedStorage({ port: config.EMBEDDED_S3_PORT, directory: resolve(ROOT, config.EMBEDDED_S3_DIR) });
+      storage = await startEmbeddedStorage({
+        port: config.EMBEDDED_S3_PORT,
+        directory: resolve(ROOT, config.EMBEDDED_S3_DIR),
+        accessKeyId: config.S3_ACCESS_KEY_ID,
+        secretAccessKey: config.S3_SECRET_ACCESS_KEY,
+      });
       env.S3_ENDPOINT = storage.endpoint;
       env.S3_ACCESS_KEY_ID = config.S3_ACCESS_KEY_ID;
       env.S3_SECRET_ACCESS_KEY = config.S3_SECRET_ACCESS_KEY;

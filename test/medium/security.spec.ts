@@ -27,6 +27,8 @@ const KEY_D = secret('client-key-d');
 const KEY_E = secret('client-key-e');
 const KEY_F = secret('client-key-f');
 const KEY_G = secret('client-key-g');
+/** Storage checks signatures, so it runs with this distinctive secret from the start. */
+const S3_SECRET = secret('s3-secret');
 
 interface Api {
   app: INestApplication;
@@ -66,7 +68,7 @@ describe('security', () => {
   };
 
   beforeAll(async () => {
-    testEnv = await createTestEnv({ ADMIN_TOKEN });
+    testEnv = await createTestEnv({ ADMIN_TOKEN, S3_SECRET_ACCESS_KEY: S3_SECRET });
     await loadConfigStorage().ensureBucket();
     db = new Client({ connectionString: testEnv.config.DATABASE_URL });
     await db.connect();
@@ -351,8 +353,7 @@ describe('security', () => {
         MCP_AUTH_TOKEN: secret('mcp-token'),
         ELEVENLABS_API_KEY: secret('elevenlabs-key'),
         ELEVENLABS_BASE_URL: elevenLabs.baseUrl,
-        // The embedded S3 server does not check secrets, so a distinctive one still works.
-        S3_SECRET_ACCESS_KEY: secret('s3-secret'),
+        S3_SECRET_ACCESS_KEY: S3_SECRET,
       };
       const secrets = secretValues(loadConfig(env));
       expect(secrets).toEqual(expect.arrayContaining([ADMIN_TOKEN, KEY_A, KEY_B, dbUrl.password, env.MCP_AUTH_TOKEN, env.ELEVENLABS_API_KEY, env.S3_SECRET_ACCESS_KEY]));

@@ -19,6 +19,8 @@ export interface TestEnv {
 
 const BASE_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The key pair the test storage accepts signatures of unless a test sets its own; fixed, so runs are alike. */
+const STORAGE_CREDENTIALS = { accessKeyId: 'test-storage-key', secretAccessKey: 'test-storage-secret-0123456789' };
 
 /**
  * An isolated world for one test file: its own database (migrated), its own queue prefix,
@@ -29,7 +31,12 @@ export async function createTestEnv(overrides: NodeJS.ProcessEnv = {}): Promise<
   const database = new URL(BASE_DATABASE_URL);
   database.pathname = `/mcm_test_${suffix}`;
   const directory = mkdtempSync(join(tmpdir(), 'mcm-s3-'));
-  const storage = await startEmbeddedStorage({ port: 0, directory });
+  // Storage checks signatures, so it knows the key pair the apps will sign with.
+  const credentials = {
+    accessKeyId: overrides.S3_ACCESS_KEY_ID ?? STORAGE_CREDENTIALS.accessKeyId,
+    secretAccessKey: overrides.S3_SECRET_ACCESS_KEY ?? STORAGE_CREDENTIALS.secretAccessKey,
+  };
+  const storage = await startEmbeddedStorage({ port: 0, directory, ...credentials });
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -39,8 +46,8 @@ export async function createTestEnv(overrides: NodeJS.ProcessEnv = {}): Promise<
     REDIS_URL,
     QUEUE_PREFIX: `test-${suffix}`,
     S3_ENDPOINT: storage.endpoint,
-    S3_ACCESS_KEY_ID: 'S3RVER',
-    S3_SECRET_ACCESS_KEY: 'S3RVER',
+    S3_ACCESS_KEY_ID: credentials.accessKeyId,
+    S3_SECRET_ACCESS_KEY: credentials.secretAccessKey,
     S3_FORCE_PATH_STYLE: 'true',
     S3_BUCKET: 'moments-test',
     PORT: '0',
@@ -62,7 +69,7 @@ export async function createTestEnv(overrides: NodeJS.ProcessEnv = {}): Promise<
       running = null;
     },
     async startStorage() {
-      running ??= await startEmbeddedStorage({ port: storage.port, directory });
+      running ??= await startEmbeddedStorage({ port: storage.port, directory, ...credentials });
     },
     async cleanup() {
       await running?.close().catch(() => undefined);

@@ -289,6 +289,37 @@ describe('music-tools over Streamable HTTP', () => {
       expect(await previewWorkdirs()).toEqual([]);
     });
 
+    it("refuses a forged signature for another moment's recording: storage answers 403 and nothing is read", async () => {
+      const victim = `/${storage.bucket}/moments/victim/original.wav`;
+      const forged = [
+        // The caller's own presigned URL, edited to name the victim's recording: it passes the allow-list, which sees only its shape.
+        (await storage.presignGet('moments/m5/vocals.wav')).replace('/moments/m5/vocals.wav', '/moments/victim/original.wav'),
+        (await storage.presignGet('moments/victim/original.wav')).replace(/X-Amz-Signature=[0-9a-f]{64}/, `X-Amz-Signature=${'0'.repeat(64)}`),
+      ];
+      for (const vocals_url of forged) {
+        const before = storage.requests.length;
+        const logged = logs.length;
+        const result = await synthesize({ stems: { vocals_url } });
+        expect(result.isError, vocals_url).toBe(true);
+        expect(result.structuredContent).toEqual({ ok: false, code: 'STEM_DOWNLOAD_FAILED', retryable: false, message: 'A stem could not be downloaded from storage.' });
+        // No audio comes back: the victim's recording was never mixed.
+        expect(result.content.map((part) => part.type)).toEqual(['text']);
+        expect(storage.requests.slice(before)).toEqual([`GET ${victim}`]);
+        expect(logs.slice(logged)).toContain(`STEM_DOWNLOAD_FAILED ${storage.endpoint}${victim}: HTTP 403`);
+      }
+      expect(await previewWorkdirs()).toEqual([]);
+    });
+
+    it("refuses a forged signature over another moment's preview: storage answers 403 and the preview stays", async () => {
+      const forged = (await storage.presignPut('moments/m6/preview.mp3')).replace('/moments/m6/preview.mp3', '/moments/victim/preview.mp3');
+      const result = await synthesize({ upload: { preview_url: forged, master_url: await storage.presignPut('moments/m6/master.wav') } });
+      expect(result.isError).toBe(true);
+      expect(result.structuredContent).toEqual({ ok: false, code: 'UPLOAD_FAILED', retryable: false, message: 'A result could not be uploaded to storage.' });
+      expect(logs.join('\n')).toContain(`UPLOAD_FAILED ${storage.endpoint}/${storage.bucket}/moments/victim/preview.mp3: HTTP 403 (SignatureDoesNotMatch)`);
+      expect((await storage.get('moments/victim/preview.mp3')).body.toString()).toBe('the victim preview');
+      expect(await previewWorkdirs()).toEqual([]);
+    });
+
     it('refuses to PUT to another bucket, host or internal address, in the same words whatever the target', async () => {
       const notFound = await startTargetServer('not-found');
       const hanging = await startTargetServer('hang');

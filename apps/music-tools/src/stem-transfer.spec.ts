@@ -58,8 +58,7 @@ describe('StemTransfer over presigned URLs', () => {
     expect(stored.body.equals(stem)).toBe(true);
     expect(stored.contentType).toBe('audio/wav');
 
-    // s3rver does not check SigV4 signatures, but it does check the access key.
-    const tampered = (await storage.presignPut('moments/m1/other.wav')).replace('X-Amz-Credential=S3RVER', 'X-Amz-Credential=NOBODY');
+    const tampered = (await storage.presignPut('moments/m1/other.wav')).replace(/X-Amz-Credential=[^%&]+/, 'X-Amz-Credential=NOBODY');
     const error = await transfer().upload(source, tampered, 'audio/wav').catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: 'UPLOAD_FAILED', retryable: false, message: 'A result could not be uploaded to storage.' });
     expect(logs.at(-1)).toMatch(/HTTP 403 \(InvalidAccessKeyId\)$/);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import S3rver from 's3rver';
+import { startEmbeddedStorage } from '@mcm/core/storage/embedded-storage';
 import type { StorageLocation } from '@mcm/core/storage/presigned-url';
 
 /** 4 bars of 4/4 at 120 bpm: 8 seconds. */
@@ -71,20 +71,16 @@ export interface TestStorage {
   close(): Promise<void>;
 }
 
-/** A real S3-compatible server (s3rver) with one bucket, as the worker would use. */
+/** The embedded storage of the stack, which checks signatures as S3 does, with one bucket as the worker would use. */
 export async function startTestStorage(): Promise<TestStorage> {
   const directory = await mkdtemp(path.join(tmpdir(), 'music-tools-s3-'));
-  const server = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true });
-  const { port } = await server.run();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const credentials = { accessKeyId: 'music-tools-spec', secretAccessKey: 'music-tools-spec-secret' };
+  const storage = await startEmbeddedStorage({ port: 0, directory, ...credentials });
+  const { endpoint } = storage;
   const requests: string[] = [];
-  server.httpServer?.on('request', (request: IncomingMessage) => requests.push(`${request.method} ${request.url?.split('?')[0]}`));
-  const s3 = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
+  const record = (request: IncomingMessage) => requests.push(`${request.method} ${request.url?.split('?')[0]}`);
+  storage.server.on('request', record).on('checkContinue', record);
+  const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
   const bucket = 'music-tools-spec';
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   return {
@@ -104,7 +100,7 @@ export async function startTestStorage(): Promise<TestStorage> {
     },
     close: async () => {
       s3.destroy();
-      await server.close();
+      await storage.close();
       await rm(directory, { recursive: true, force: true });
     },
   };

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_MAX_RENDER_SECONDS } from '@mcm/pipeline';
@@ -119,7 +120,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     ...config,
     S3_ENDPOINT: config.S3_ENDPOINT ?? `http://127.0.0.1:${config.EMBEDDED_S3_PORT}`,
     S3_ACCESS_KEY_ID: config.S3_ACCESS_KEY_ID ?? (embeddedStorage ? 'S3RVER' : ''),
-    S3_SECRET_ACCESS_KEY: config.S3_SECRET_ACCESS_KEY ?? (embeddedStorage ? 'S3RVER' : ''),
+    // The embedded storage checks signatures: with no secret configured, each run gets its own, so none is well known.
+    S3_SECRET_ACCESS_KEY: config.S3_SECRET_ACCESS_KEY ?? (embeddedStorage ? randomBytes(32).toString('hex') : ''),
     MCP_BASE_URL: config.MCP_BASE_URL ?? `http://127.0.0.1:${config.MCP_HTTP_PORT}`,
     MCP_MAX_RENDERS: config.MCP_MAX_RENDERS ?? availableParallelism(),
     embeddedStorage,
