@@ -389,13 +389,10 @@ describe('music-tools under load', () => {
     await vi.waitFor(() => expect(gate.waiting).toBe(1), { timeout: 30_000, interval: 10 });
 
     // The first render holds its slot throughout: this answer did not wait for one.
-    const error = await new MusicToolsClient({ baseUrl: server.url }).synthesizePreview({
-      blueprint: VALID_BLUEPRINT,
-      stems: { instrumental_url: 'http://127.0.0.1:9/i.wav' },
-      upload: { preview_url: 'http://127.0.0.1:9/p', master_url: 'http://127.0.0.1:9/m' },
-    }).catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(MusicToolsError);
-    expect(error).toMatchObject({ code: 'MUSIC_TOOLS_BUSY', retryable: true });
+    const third = await connect(server.url);
+    clients.push(third);
+    const busy = (await third.callTool({ name: 'synthesize_preview', arguments: { blueprint: VALID_BLUEPRINT } })) as CallToolResult;
+    expect(busy).toMatchObject({ isError: true, structuredContent: { code: 'MUSIC_TOOLS_BUSY', retryable: true } });
     expect(gate.running).toBe(1);
 
     // A waiting caller that goes away leaves the queue; the abandoned render gives its slot back.

@@ -16,6 +16,7 @@ export const PUBLIC_ERROR_MESSAGES: Readonly<Record<string, string>> = {
   AUDIO_ENGINE_BUSY: 'The audio engine was too busy to finish this moment.',
   AUDIO_ABORTED: 'The audio work for this moment was stopped before it finished.',
   AUDIO_TIMEOUT: 'The audio work for this moment took too long and was stopped.',
+  AUDIO_OUT_OF_MEMORY: 'The audio work for this moment needed more memory than this service allows.',
   // The blueprint
   BLUEPRINT_INVALID: 'The song blueprint is not valid.',
   INVALID_BLUEPRINT: 'The song blueprint is not valid.',
