@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blueprintDurationSeconds, renderTooLong, validateBlueprint } from './blueprint.schema';
+import { blueprintDurationSeconds, renderTooLong, nestsDeeperThan, validateBlueprint } from './blueprint.schema';
 
 const original = {
   id: 'bp-1',
@@ -73,5 +73,19 @@ describe('blueprint schema', () => {
     expect(blueprintDurationSeconds(atLimit)).toBe(300);
     expect(renderTooLong(atLimit, 300)).toBeNull();
     expect(renderTooLong({ ...atLimit, time_signature: '5/4' }, 300)?.message).toBe('The blueprint asks for 6.3 minutes of audio; at most 300 seconds can be rendered.');
+  });
+
+  it('refuses nesting deeper than 32 levels however it arrives, without overflowing the stack', () => {
+    const nestedIn = (depth: number): unknown => {
+      let value: unknown = 'leaf';
+      for (let i = 0; i < depth; i += 1) value = [value];
+      return value;
+    };
+    // The blueprint object and `metadata` are two levels: 30 arrays inside reach exactly 32.
+    expect(validateBlueprint({ ...original, metadata: { x: nestedIn(30) } }).ok).toBe(true);
+    expect(validateBlueprint({ ...original, metadata: { x: nestedIn(31) } })).toEqual({ ok: false, errors: [{ path: '/', message: 'nests deeper than 32 levels' }] });
+    expect(validateBlueprint({ ...original, metadata: { x: nestedIn(100_000) } }).ok).toBe(false);
+    expect(nestsDeeperThan(`{"a":${'['.repeat(33)}${']'.repeat(33)}}`, 32)).toBe(true);
+    expect(nestsDeeperThan('{"a":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}', 32)).toBe(false);
   });
 });

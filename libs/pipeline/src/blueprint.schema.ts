@@ -169,8 +169,44 @@ function toError(error: ErrorObject): BlueprintError {
   return { path: base || '/', message: error.message ?? 'is invalid' };
 }
 
+/** A blueprint nests a few levels; anything deeper is refused before a parser or validator recurses into it. */
+export const MAX_BLUEPRINT_DEPTH = 32;
+
+/** True when the JSON text opens more than `max` arrays/objects at once (strings are skipped). */
+export function nestsDeeperThan(json: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i += 1) {
+    const char = json.charCodeAt(i);
+    if (inString) {
+      if (char === 0x5c) i += 1; // backslash: skip the escaped character
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) inString = true;
+    else if (char === 0x5b || char === 0x7b) {
+      depth += 1;
+      if (depth > max) return true;
+    } else if (char === 0x5d || char === 0x7d) depth -= 1;
+  }
+  return false;
+}
+
+/** The same rule for a value already parsed, walked without recursion so no depth can overflow the stack. */
+function valueNestsDeeperThan(value: unknown, max: number): boolean {
+  const pending: Array<[unknown, number]> = [[value, 0]];
+  while (pending.length) {
+    const [current, depth] = pending.pop()!;
+    if (current === null || typeof current !== 'object') continue;
+    if (depth + 1 > max) return true;
+    for (const child of Object.values(current)) pending.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** Validates a blueprint and fills the schema's defaults into a copy. */
 export function validateBlueprint(input: unknown): BlueprintValidation {
+  if (valueNestsDeeperThan(input, MAX_BLUEPRINT_DEPTH)) {
+    return { ok: false, errors: [{ path: '/', message: `nests deeper than ${MAX_BLUEPRINT_DEPTH} levels` }] };
+  }
   const copy: unknown = input === undefined ? undefined : structuredClone(input);
   if (validateSchema(copy)) return { ok: true, blueprint: copy as unknown as Blueprint, errors: [] };
   return { ok: false, errors: (validateSchema.errors ?? []).map(toError) };

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
-import { OutputKind, TERMINAL_STATUSES, renderTooLong, storageKey, validateBlueprint, type Blueprint } from '@mcm/pipeline';
+import { MAX_BLUEPRINT_DEPTH, OutputKind, TERMINAL_STATUSES, nestsDeeperThan, renderTooLong, storageKey, validateBlueprint, type Blueprint } from '@mcm/pipeline';
 import { APP_CONFIG, IdempotencyConflict, InFlightLimitReached, MomentLifecycle, MomentsRepository, StorageRepository, type AppConfig, type DeletedBy, type MomentEntity } from '@mcm/core';
 import { CreateMomentFormDto, type CompatCreateMomentResponseDto, type CreateMomentResponseDto } from '../dtos/create-moment.dto';
 import type { MomentDto } from '../dtos/moment.dto';
@@ -27,27 +27,6 @@ interface CreateInput {
   idempotencyKey: string | null;
   requestHash: string;
   owner: string | null;
-}
-
-/** A blueprint nests a few levels; anything deeper is refused before JSON.parse recurses into it. */
-export const MAX_BLUEPRINT_DEPTH = 32;
-
-/** True when the JSON text opens more than `max` arrays/objects at once (strings are skipped). */
-export function nestsDeeperThan(json: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < json.length; i += 1) {
-    const char = json.charCodeAt(i);
-    if (inString) {
-      if (char === 0x5c) i += 1; // backslash: skip the escaped character
-      else if (char === 0x22) inString = false;
-    } else if (char === 0x22) inString = true;
-    else if (char === 0x5b || char === 0x7b) {
-      depth += 1;
-      if (depth > max) return true;
-    } else if (char === 0x5d || char === 0x7d) depth -= 1;
-  }
-  return false;
 }
 
 /** A moment takes about half a minute: the earliest a slot may be free again. */
