@@ -1,5 +1,5 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { closeAudioWorkers } from '@mcm/audio';
+import { closeAudioWorkers, describeFfmpeg } from '@mcm/audio';
 import { loadConfigOrExit } from '@mcm/core/config/app-config';
 import { startMusicToolsHttp } from './http';
 import { createMusicToolsServer } from './music-tools.server';
@@ -28,6 +28,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--stdio')) {
     // stdout carries the protocol in stdio mode, so every log line goes to stderr.
     const log = (line: string) => process.stderr.write(`${line}\n`);
+    log(`music-tools mixes with ${describeFfmpeg()}`);
     const server = createMusicToolsServer({ log });
     const transport = new StdioServerTransport();
     transport.onclose = () => process.exit(0);
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
   }
 
   const log = (line: string) => process.stdout.write(`${line}\n`);
+  log(`music-tools mixes with ${describeFfmpeg()}`);
   const http = await startMusicToolsHttp({
     port: config.MCP_HTTP_PORT,
     host: config.HOST,

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { describeFfmpeg } from '@mcm/audio';
 import { loadConfigOrExit, logLevels, migrate, StorageRepository } from '@mcm/core';
 import { selectedStages, WorkerModule } from './worker.module';
 
@@ -18,6 +19,7 @@ async function bootstrap(): Promise<void> {
   // Shutdown hooks let BullMQ finish the jobs in hand before the process exits.
   app.enableShutdownHooks();
   await app.get(StorageRepository).ensureBucket();
+  new Logger('Audio').log(`rendering with ${describeFfmpeg()}`);
   process.stdout.write(`worker ready (stages: ${stages.join(', ')})\n`);
 }
 

@@ -1,4 +1,13 @@
-export type AudioErrorCode = 'AUDIO_UNDECODABLE' | 'AUDIO_EMPTY' | 'AUDIO_SILENT' | 'AUDIO_TOO_LONG' | 'AUDIO_ENGINE_FAILED' | 'AUDIO_ABORTED' | 'AUDIO_TIMEOUT';
+export type AudioErrorCode =
+  | 'AUDIO_UNDECODABLE'
+  | 'AUDIO_TRUNCATED'
+  | 'AUDIO_EMPTY'
+  | 'AUDIO_SILENT'
+  | 'AUDIO_TOO_SHORT'
+  | 'AUDIO_TOO_LONG'
+  | 'AUDIO_ENGINE_FAILED'
+  | 'AUDIO_ABORTED'
+  | 'AUDIO_TIMEOUT';
 
 /** A failure of the audio engine; `retryable` tells the pipeline whether running the stage again can help. */
 export class AudioError extends Error {

@@ -1,3 +1,5 @@
+import { extname } from 'node:path';
+import { uploadDemuxer } from '@mcm/audio';
 import type { MomentEntity } from '@mcm/core';
 import type { Stage, StageOutput } from '@mcm/pipeline';
 
@@ -23,4 +25,11 @@ export class StageError extends Error {
 export function requireValue<T>(value: T | null | undefined, what: string): T {
   if (value === null || value === undefined) throw new StageError('STAGE_INPUT_MISSING', `${what} is missing`, false);
   return value;
+}
+
+/** The demuxer of the stored original: its key ends in the container the upload was sniffed as. */
+export function originalFormat(key: string): string {
+  const format = uploadDemuxer(extname(key).slice(1));
+  if (!format) throw new StageError('AUDIO_UNDECODABLE', 'the original upload is not in a known container', false);
+  return format;
 }
