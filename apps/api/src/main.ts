@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
+import { describeFfmpeg } from '@mcm/audio';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { StorageRepository, loadConfigOrExit, logLevels, migrate, redactSecrets, secretValues, type AppConfig } from '@mcm/core';
 import { ApiModule, configureApi } from './api.module';
@@ -12,6 +13,7 @@ async function bootstrap(): Promise<void> {
   config = loadConfigOrExit();
   await migrate(config.DATABASE_URL);
   const logger = new ApiLogger('api', { logLevels: logLevels(config.LOG_LEVEL) }, secretValues(config));
+  logger.log(`decoding uploads with ${describeFfmpeg()}`, 'Audio');
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { logger });
   configureApi(app, config);
   await app.get(StorageRepository).ensureBucket();

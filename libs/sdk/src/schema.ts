@@ -476,6 +476,23 @@ export interface components {
              */
             onset_s: number;
         };
+        FfmpegInUseDto: {
+            /**
+             * @description Where it came from: `FFMPEG_PATH`, an ffmpeg of release 5 or later on `PATH`, or the build bundled with the app.
+             * @example PATH
+             */
+            source: components["schemas"]["FfmpegSource"];
+            /**
+             * @description As `ffmpeg -version` reports it; the bundled build reports a git snapshot name.
+             * @example 5.1.9-0+deb12u1
+             */
+            version: string;
+        };
+        /**
+         * @description Where it came from: `FFMPEG_PATH`, an ffmpeg of release 5 or later on `PATH`, or the build bundled with the app.
+         * @enum {string}
+         */
+        FfmpegSource: "FFMPEG_PATH" | "PATH" | "bundled";
         FieldErrorDto: {
             /**
              * @description What is wrong with it.
@@ -740,6 +757,8 @@ export interface components {
         };
         ReadinessDto: {
             checks: components["schemas"]["ReadinessChecksDto"];
+            /** @description The ffmpeg this api decodes uploads with. */
+            ffmpeg: components["schemas"]["FfmpegInUseDto"];
             /**
              * @description `ok` when every dependency answers.
              * @example ok
@@ -1304,7 +1323,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_EMPTY`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `IDEMPOTENCY_KEY_REUSED`. */
+            /** @description The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_TRUNCATED`, `AUDIO_EMPTY`, `AUDIO_TOO_SHORT`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `IDEMPOTENCY_KEY_REUSED`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1313,7 +1332,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "AUDIO_UNDECODABLE",
-                     *       "detail": "The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request.",
+                     *       "detail": "The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid, or the Idempotency-Key belongs to another request.",
                      *       "instance": "/v1/…",
                      *       "status": 422,
                      *       "title": "Unprocessable Entity",
@@ -1337,6 +1356,25 @@ export interface operations {
                      *       "status": 429,
                      *       "title": "Too Many Requests",
                      *       "type": "https://main-character.app/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again. Codes: `AUDIO_ENGINE_BUSY`, `AUDIO_CHECK_TIMEOUT`, `AUDIO_ENGINE_UNAVAILABLE`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "AUDIO_ENGINE_BUSY",
+                     *       "detail": "The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again.",
+                     *       "instance": "/v1/…",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "https://main-character.app/problems/audio-engine-busy"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -1446,7 +1484,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_EMPTY`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `IDEMPOTENCY_KEY_REUSED`. */
+            /** @description The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_TRUNCATED`, `AUDIO_EMPTY`, `AUDIO_TOO_SHORT`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `IDEMPOTENCY_KEY_REUSED`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1455,7 +1493,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "AUDIO_UNDECODABLE",
-                     *       "detail": "The audio or the blueprint cannot be used, or the Idempotency-Key belongs to another request.",
+                     *       "detail": "The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid, or the Idempotency-Key belongs to another request.",
                      *       "instance": "/v1/…",
                      *       "status": 422,
                      *       "title": "Unprocessable Entity",
@@ -1479,6 +1517,25 @@ export interface operations {
                      *       "status": 429,
                      *       "title": "Too Many Requests",
                      *       "type": "https://main-character.app/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again. Codes: `AUDIO_ENGINE_BUSY`, `AUDIO_CHECK_TIMEOUT`, `AUDIO_ENGINE_UNAVAILABLE`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "AUDIO_ENGINE_BUSY",
+                     *       "detail": "The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again.",
+                     *       "instance": "/v1/…",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "https://main-character.app/problems/audio-engine-busy"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];

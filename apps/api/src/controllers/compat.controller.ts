@@ -7,6 +7,7 @@ import { ApiKeyGuard, ClientOwner } from '../guards/api-key.guard';
 import { CreateRateLimitGuard } from '../guards/create-rate-limit.guard';
 import { ApiProblem } from '../problem/api-problem.decorator';
 import { MomentsService } from '../services/moments.service';
+import { ClientGone } from './client-gone.decorator';
 import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiUploadProblems } from './api-docs.decorators';
 
 /** The original service's routes, kept so its clients keep working. */
@@ -31,8 +32,8 @@ export class CompatController {
   @ApiOkResponse({ type: CompatCreateMomentResponseDto })
   @ApiUploadProblems()
   @ApiCreateRateLimit()
-  create(@Req() request: Request, @ClientOwner() owner: string | null): Promise<CompatCreateMomentResponseDto> {
-    return this.service.createMomentCompat(request, owner);
+  create(@Req() request: Request, @ClientOwner() owner: string | null, @ClientGone() clientGone: AbortSignal): Promise<CompatCreateMomentResponseDto> {
+    return this.service.createMomentCompat(request, owner, clientGone);
   }
 
   @Get('status/:job_id')
