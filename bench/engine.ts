@@ -1,8 +1,8 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import { blueprintDurationSeconds, type Blueprint } from '@mcm/pipeline';
-import { analyzeAudio, closeAudioWorkers, closeVocalWorkers, composeBlueprint, mixAndMaster, probeAudio, renderInstrumental, renderVocals, runFfmpeg } from '@mcm/audio';
+import { analyzeAudio, closeAudioWorkers, closeVocalWorkers, composeBlueprint, ffmpegInput, mixAndMaster, probeAudio, renderInstrumental, renderVocals, runFfmpeg, uploadDemuxer } from '@mcm/audio';
 import { synthesizeInstrumental } from '@mcm/audio/synth';
 
 /**
@@ -21,6 +21,9 @@ function repoRoot(): string {
 
 const ROOT = repoRoot();
 const INPUT = resolve(process.argv.find((arg, i) => i > 1 && !arg.startsWith('--')) ?? join(ROOT, 'test/fixtures/hum-phone.m4a'));
+// The take is decoded as its extension's container, as an upload is decoded as its sniffed one.
+const INPUT_FORMAT = uploadDemuxer(extname(INPUT).slice(1).toLowerCase()) ?? '';
+if (!INPUT_FORMAT) throw new Error(`${INPUT}: give the take the extension of its container (.m4a, .wav, .mp3, .ogg, .webm, .flac …)`);
 
 interface Row {
   step: string;
@@ -53,8 +56,8 @@ function table(rows: Row[]): string {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mcm-bench-engine-'));
   try {
-    const take = (await probeAudio(INPUT)).duration_s;
-    const analysis = await analyzeAudio(INPUT);
+    const take = (await probeAudio(INPUT, { format: INPUT_FORMAT })).duration_s;
+    const analysis = await analyzeAudio(INPUT, INPUT_FORMAT);
     const preview = composeBlueprint(analysis, { momentId: 'bench-engine', style: 'cinematic', outputKind: 'preview' });
     const song = composeBlueprint(analysis, { momentId: 'bench-engine', style: 'synthwave', outputKind: 'song' });
     const previewSeconds = blueprintDurationSeconds(preview);
@@ -64,15 +67,15 @@ async function main(): Promise<void> {
     const vocals = join(dir, 'vocals.wav');
 
     const rows: Row[] = [];
-    rows.push(await time('decode (ffmpeg → 44.1 kHz f32 PCM)', take, () => runFfmpeg(['-i', INPUT, '-map', '0:a:0', '-ac', '2', '-ar', '44100', '-f', 'f32le', 'pipe:1'], { stdout: true })));
-    rows.push(await time('analysis (decode, R128, YIN notes, tempo, key)', take, () => analyzeAudio(INPUT)));
+    rows.push(await time('decode (ffmpeg → 44.1 kHz f32 PCM)', take, () => runFfmpeg([...ffmpegInput(INPUT, INPUT_FORMAT), '-map', '0:a:0', '-ac', '2', '-ar', '44100', '-f', 'f32le', 'pipe:1'], { stdout: true })));
+    rows.push(await time('analysis (decode, R128, YIN notes, tempo, key)', take, () => analyzeAudio(INPUT, INPUT_FORMAT)));
     rows.push(await time('compose (blueprint, preview)', previewSeconds, () => composeBlueprint(analysis, { momentId: 'bench-engine', style: 'cinematic', outputKind: 'preview' })));
     rows.push(await time('instrumental synthesis, preview (one core, in process)', previewSeconds, synthOnly(preview)));
     rows.push(await time('instrumental synthesis, song (one core, in process)', songSeconds, synthOnly(song)));
     rows.push(await time('renderInstrumental, preview (worker thread + WAV)', previewSeconds, () => renderInstrumental(preview, instrumental)));
     rows.push(await time('renderInstrumental, song (worker thread + WAV)', songSeconds, (run) => renderInstrumental(song, join(dir, `song-${run}.wav`))));
     await renderInstrumental(preview, instrumental);
-    rows.push(await time('renderVocals, preview', previewSeconds, () => renderVocals(INPUT, preview, analysis, vocals)));
+    rows.push(await time('renderVocals, preview', previewSeconds, () => renderVocals(INPUT, preview, analysis, vocals, { format: INPUT_FORMAT })));
     rows.push(await time('mixAndMaster, preview (mix, master.wav, preview.mp3)', previewSeconds, (run) => mixAndMaster({ blueprint: preview, instrumental, vocals, outPreviewMp3: join(dir, `preview-${run}.mp3`), outMasterWav: join(dir, `master-${run}.wav`) })));
 
     const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';

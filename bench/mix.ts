@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { analyzeAudio, closeAudioWorkers, composeBlueprint, measureLoudness, mixAndMaster, renderInstrumental, renderVocals } from '@mcm/audio';
+import { extname, join, resolve } from 'node:path';
+import { analyzeAudio, closeAudioWorkers, composeBlueprint, measureLoudness, mixAndMaster, renderInstrumental, renderVocals, uploadDemuxer } from '@mcm/audio';
 
 /**
  * mixAndMaster alone on ~30 s stems (the phone fixture's preview): p50/min of wall time and the
@@ -10,15 +10,18 @@ import { analyzeAudio, closeAudioWorkers, composeBlueprint, measureLoudness, mix
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const ROOT = resolve(__dirname, __dirname.includes(`${join('dist', 'bench')}`) ? '../..' : '..');
 const INPUT = resolve(process.argv[2] ?? join(ROOT, 'test/fixtures/hum-phone.m4a'));
+// The take is decoded as its extension's container, as an upload is decoded as its sniffed one.
+const INPUT_FORMAT = uploadDemuxer(extname(INPUT).slice(1).toLowerCase()) ?? '';
+if (!INPUT_FORMAT) throw new Error(`${INPUT}: give the take the extension of its container (.m4a, .wav, .mp3, .ogg, .webm, .flac …)`);
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mcm-bench-mix-'));
   try {
-    const analysis = await analyzeAudio(INPUT);
+    const analysis = await analyzeAudio(INPUT, INPUT_FORMAT);
     const blueprint = composeBlueprint(analysis, { momentId: 'bench-mix', style: 'cinematic', outputKind: 'preview' });
     const instrumental = join(dir, 'instrumental.wav');
     const vocals = join(dir, 'vocals.wav');
-    await Promise.all([renderInstrumental(blueprint, instrumental), renderVocals(INPUT, blueprint, analysis, vocals)]);
+    await Promise.all([renderInstrumental(blueprint, instrumental), renderVocals(INPUT, blueprint, analysis, vocals, { format: INPUT_FORMAT })]);
     const times: number[] = [];
     const results: { lufs: number; tp: number }[] = [];
     for (let i = 0; i < RUNS + 1; i++) {
@@ -29,7 +32,7 @@ async function main(): Promise<void> {
       // The first run warms the page cache and the ffmpeg binary; it is not counted.
       if (i === 0) continue;
       times.push(elapsed);
-      const measured = await measureLoudness(outPreviewMp3);
+      const measured = await measureLoudness(outPreviewMp3, 'mp3');
       results.push({ lufs: measured.integrated_lufs, tp: measured.true_peak_dbtp });
     }
     times.sort((a, b) => a - b);

@@ -68,8 +68,8 @@ describe('a song with ElevenLabs, end to end', () => {
 
     const preview = join(workdir, 'song.mp3');
     await client.download(moment.final_audio_url!, preview);
-    expect(Math.abs((await probeAudio(preview)).duration_s - seconds)).toBeLessThan(0.1);
-    const loudness = await measureLoudness(preview);
+    expect(Math.abs((await probeAudio(preview, { format: 'mp3' })).duration_s - seconds)).toBeLessThan(0.1);
+    const loudness = await measureLoudness(preview, 'mp3');
     expect(Math.abs(loudness.integrated_lufs + 14)).toBeLessThanOrEqual(1);
     expect(loudness.true_peak_dbtp).toBeLessThanOrEqual(-1);
     expect(logs.join('\n')).not.toContain(API_KEY);

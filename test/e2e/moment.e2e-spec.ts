@@ -79,10 +79,10 @@ describe('a moment, end to end', () => {
     const bytes = readFileSync(previewPath);
     const isMp3 = bytes.subarray(0, 3).toString('latin1') === 'ID3' || (bytes[0] === 0xff && (bytes[1] & 0xe0) === 0xe0);
     expect(isMp3).toBe(true);
-    const probe = await probeAudio(previewPath);
+    const probe = await probeAudio(previewPath, { format: 'mp3' });
     expect(probe.codec).toMatch(/mp3/);
     expect(Math.abs(probe.duration_s - blueprintDurationSeconds(blueprint))).toBeLessThan(0.1);
-    const loudness = await measureLoudness(previewPath);
+    const loudness = await measureLoudness(previewPath, 'mp3');
     expect(Math.abs(loudness.integrated_lufs + 14)).toBeLessThanOrEqual(1);
     expect(loudness.true_peak_dbtp).toBeLessThanOrEqual(-1);
 

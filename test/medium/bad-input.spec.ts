@@ -9,6 +9,7 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ffmpegInput, runFfmpeg } from '@mcm/audio';
 import { StorageRepository, loadConfig } from '@mcm/core';
 import { ApiModule, configureApi } from '../../apps/api/src/api.module';
 import { TEN_HOUR_BLUEPRINT } from '../support/blueprints';
@@ -25,6 +26,9 @@ const ADMIN_TOKEN = 'bad-input-admin-token';
 const MAX_UPLOAD_MB = 2;
 const MAX_AUDIO_SECONDS = 60;
 const M4A = readFileSync(join(__dirname, '../fixtures/hum-phone.m4a'));
+const CLEAN_WAV = readFileSync(join(__dirname, '../fixtures/voice-clean.wav'));
+/** "Hello there", spoken by espeak-ng and encoded as a browser would (Ogg/Opus): about a second. */
+const TWO_WORDS = readFileSync(join(__dirname, '../fixtures/two-words.ogg'));
 const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '1f15c4890000000d49444154789c6300010000050001' + '0d0a2db40000000049454e44ae426082', 'hex');
 const JPEG = Buffer.concat([Buffer.from('ffd8ffe000104a46494600010100000100010000', 'hex'), Buffer.alloc(600, 0x11), Buffer.from('ffd9', 'hex')]);
 const BLUEPRINT = { id: 'bp-bad', style: 'cinematic', tempo_bpm: 96, key: 'Am', sections: [{ name: 'intro', bars: 2 }], lyrics: 'Here I come', voice: { voice_id: 'local' } };
@@ -50,6 +54,38 @@ function wav(seconds: number, rate = 8000): Buffer {
   const data = Buffer.alloc(samples);
   for (let i = 0; i < samples; i += 1) data[i] = 128 + Math.round(90 * Math.sin((2 * Math.PI * 440 * i) / rate));
   return Buffer.concat([header, data]);
+}
+
+/** 16-bit mono PCM WAV of white noise whose RMS is `dbfs`: a recording of nothing but a phone's noise floor. */
+function noiseWav(seconds: number, dbfs: number, rate = 16000): Buffer {
+  const samples = Math.round(seconds * rate);
+  const amplitude = 10 ** (dbfs / 20) * Math.sqrt(3) * 32767;
+  const data = Buffer.alloc(samples * 2);
+  let seed = 12345;
+  for (let i = 0; i < samples; i += 1) {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    data.writeInt16LE(Math.round((seed / 1073741824 - 1) * amplitude), i * 2);
+  }
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0);
+  header.writeUInt32LE(36 + data.length, 4);
+  header.write('WAVEfmt ', 8);
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20);
+  header.writeUInt16LE(1, 22);
+  header.writeUInt32LE(rate, 24);
+  header.writeUInt32LE(rate * 2, 28);
+  header.writeUInt16LE(2, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36);
+  header.writeUInt32LE(data.length, 40);
+  return Buffer.concat([header, data]);
+}
+
+/** An ID3v2 tag, as MP3 files start: a content sniff then looks past it, and so does ffmpeg's own probing. */
+function id3(): Buffer {
+  const frame = Buffer.concat([Buffer.from('TIT2'), Buffer.from([0, 0, 0, 6, 0, 0, 0]), Buffer.from('hum\0\0')]);
+  return Buffer.concat([Buffer.from('ID3'), Buffer.from([3, 0, 0, 0, 0, 0, frame.length]), frame]);
 }
 
 type Part = { name: string; value: string | Buffer; type?: string } | { name: string; filename: string | Buffer; data: Buffer };
@@ -99,8 +135,32 @@ describe('bad input corpus', () => {
   let db: Client;
   let storage: StorageRepository;
   let uploadTmp: string;
+  let madeDir: string;
+  /** Recordings made with ffmpeg for the corpus: broken, overlong, or as browsers record them. */
+  const made: Record<'fastStartCut' | 'corruptMp3' | 'sixHourFlac' | 'recorderWebm' | 'recorderMp4' | 'mp3', Buffer> = {} as never;
+
+  /** Encodes a fixture (or a lavfi source) with ffmpeg and returns the bytes. */
+  const encode = async (name: string, input: string[], output: string[]): Promise<Buffer> => {
+    const file = join(madeDir, name);
+    await runFfmpeg([...input, ...output, '-y', file]);
+    return readFileSync(file);
+  };
 
   beforeAll(async () => {
+    madeDir = mkdtempSync(join(tmpdir(), 'mcm-bad-input-made-'));
+    const hum = ffmpegInput(join(__dirname, '../fixtures/hum-phone.m4a'), 'mov');
+    const clean = ffmpegInput(join(__dirname, '../fixtures/voice-clean.wav'), 'wav');
+    const fastStart = await encode('faststart.m4a', hum, ['-c', 'copy', '-movflags', '+faststart']);
+    made.fastStartCut = fastStart.subarray(0, Math.floor(fastStart.length / 3));
+    made.mp3 = await encode('take.mp3', clean, ['-c:a', 'libmp3lame', '-b:a', '128k']);
+    made.corruptMp3 = Buffer.from(made.mp3);
+    let seed = 7;
+    for (let i = Math.floor(made.mp3.length / 2); i < Math.floor(made.mp3.length / 2) + 4000; i += 1) made.corruptMp3[i] = seed = (seed * 1103515245 + 12345) & 0xff;
+    made.sixHourFlac = await encode('six-hours.flac', ffmpegInput('anullsrc=r=8000:cl=mono', 'lavfi'), ['-t', '21600', '-c:a', 'flac', '-frame_size', '65535']);
+    // As MediaRecorder writes them: streamed WebM/Opus without cues or duration, and Safari's fragmented MP4.
+    made.recorderWebm = await encode('recorder.webm', clean, ['-c:a', 'libopus', '-b:a', '32k', '-f', 'webm', '-live', '1']);
+    made.recorderMp4 = await encode('recorder.mp4', clean, ['-c:a', 'aac', '-b:a', '64k', '-movflags', 'frag_keyframe+empty_moov+default_base_moof']);
+
     testEnv = await createTestEnv({ ADMIN_TOKEN, MAX_UPLOAD_MB: String(MAX_UPLOAD_MB), MAX_AUDIO_SECONDS: String(MAX_AUDIO_SECONDS) });
     // Uploads are spooled under os.tmpdir(): point it at a directory this file alone watches.
     uploadTmp = mkdtempSync(join(tmpdir(), 'mcm-bad-input-'));
@@ -122,6 +182,7 @@ describe('bad input corpus', () => {
     await app?.close();
     await testEnv?.cleanup();
     rmSync(uploadTmp, { recursive: true, force: true });
+    rmSync(madeDir, { recursive: true, force: true });
   });
 
   const rowCount = async () => Number((await db.query('SELECT count(*) FROM moments')).rows[0].count);
@@ -165,7 +226,7 @@ describe('bad input corpus', () => {
   const rawHead = (headers: string) => `POST /v1/moments HTTP/1.1\nHost: 127.0.0.1\nConnection: close\n${headers}`;
   const nested = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
 
-  const cases: Array<{ name: string; send: () => Promise<Answer>; status: number; code: string }> = [
+  const cases: Array<{ name: string; send: () => Promise<Answer>; status: number; code: string; detail?: RegExp }> = [
     // Files: missing, empty, not audio, broken audio, too long.
     { name: 'no file part, only fields', send: () => upload([{ name: 'style', value: 'lofi' }]), status: 400, code: 'FILE_REQUIRED' },
     { name: 'a 0-byte file', send: () => upload([audio(Buffer.alloc(0), 'empty.wav')]), status: 400, code: 'FILE_EMPTY' },
@@ -180,6 +241,23 @@ describe('bad input corpus', () => {
     { name: 'a JPEG named .mp3', send: () => upload([audio(JPEG, 'a.mp3')]), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
     { name: 'random bytes', send: () => upload([audio(Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251)), 'a.ogg')]), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
     { name: `audio longer than MAX_AUDIO_SECONDS (${MAX_AUDIO_SECONDS + 10} s WAV)`, send: () => upload([audio(wav(MAX_AUDIO_SECONDS + 10), 'long.wav')]), status: 422, code: 'AUDIO_TOO_LONG' },
+    {
+      name: 'a 6-hour silent FLAC of a few kB (decoded only a second past MAX_AUDIO_SECONDS)',
+      send: () => upload([audio(made.sixHourFlac, 'long.flac')]),
+      status: 422,
+      code: 'AUDIO_TOO_LONG',
+      detail: new RegExp(`decoding stopped at ${MAX_AUDIO_SECONDS + 1}\\.0 s`),
+    },
+    // Too short or too quiet to make a song from, and audio that breaks off.
+    { name: '0.2 s of tone', send: () => upload([audio(wav(0.2), 'beep.wav')]), status: 422, code: 'AUDIO_TOO_SHORT' },
+    { name: "3 s of a phone's noise floor (white noise at −56 dBFS)", send: () => upload([audio(noiseWav(3, -56), 'room.wav')]), status: 422, code: 'AUDIO_TOO_SHORT' },
+    { name: 'an m4a with its index first, cut a third of the way through its samples', send: () => upload([audio(made.fastStartCut, 'cut.m4a')]), status: 422, code: 'AUDIO_TRUNCATED' },
+    { name: 'an mp3 whose middle is overwritten with noise', send: () => upload([audio(made.corruptMp3, 'corrupt.mp3')]), status: 422, code: 'AUDIO_TRUNCATED' },
+    { name: 'a WAV cut mid-sample, its header still declaring the whole take', send: () => upload([audio(CLEAN_WAV.subarray(0, 44 + 2 * 48000 * 3 + 1), 'cut.wav')]), status: 422, code: 'AUDIO_TRUNCATED' },
+    // Files that make ffmpeg read other files: refused by the content sniff, and never decoded as anything but the sniffed container.
+    { name: 'an HLS playlist naming a local file', send: () => upload([audio(Buffer.from('#EXTM3U\n#EXT-X-TARGETDURATION:20\n#EXTINF:20,\n/etc/passwd\n#EXT-X-ENDLIST\n'), 'a.m3u8')]), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+    { name: 'an HLS playlist behind an MP3 tag', send: () => upload([audio(Buffer.concat([id3(), Buffer.from(`#EXTM3U\n#EXT-X-TARGETDURATION:20\n#EXTINF:20,\n${join(__dirname, '../fixtures/voice-clean.wav')}\n#EXT-X-ENDLIST\n`)]), 'a.mp3')]), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+    { name: 'an ffconcat script behind an MP3 tag', send: () => upload([audio(Buffer.concat([id3(), Buffer.from('ffconcat version 1.0\nfile upload\n')]), 'a.mp3')]), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
     // Size.
     { name: 'a file over MAX_UPLOAD_MB (streamed, honest Content-Length)', send: () => upload([audio(Buffer.alloc(MAX_UPLOAD_MB * 1024 * 1024 + 4096, 1), 'a.wav')]), status: 413, code: 'UPLOAD_TOO_LARGE' },
     {
@@ -257,10 +335,11 @@ describe('bad input corpus', () => {
     expect(new Set(cases.map((entry) => entry.name)).size).toBe(cases.length);
   });
 
-  it.each(cases)('$name → $status $code', async ({ send: request, status, code }) => {
+  it.each(cases)('$name → $status $code', async ({ send: request, status, code, detail }) => {
     const [rows, objects] = [await rowCount(), await objectKeys()];
     const { status: actual, contentType, body } = await request();
     expect({ status: actual, code: body.code }).toEqual({ status, code });
+    if (detail) expect(body.detail).toMatch(detail);
     expect(contentType).toMatch(/^application\/problem\+json/);
     expect(body).toMatchObject({ type: `https://main-character.app/problems/${code.toLowerCase().replace(/_/g, '-')}`, title: expect.any(String), status, detail: expect.any(String) });
     expect(await rowCount()).toBe(rows);
@@ -284,6 +363,22 @@ describe('bad input corpus', () => {
       expect(row.original_filename).toBe(kept);
       expect(row.assets.original).toBe(`moments/${id}/original.m4a`);
       expect(await storage.listKeys(`moments/${id}/`)).toEqual([`moments/${id}/original.m4a`]);
+      expect(spooled()).toEqual([]);
+    });
+  });
+
+  describe('short, quiet and browser-made recordings are accepted', () => {
+    it.each([
+      ['a spoken two-word phrase of about a second (Ogg/Opus)', () => TWO_WORDS, 'opus'],
+      ['the quiet phone hum (−45 LUFS, AAC in MP4)', () => M4A, 'm4a'],
+      ['a MediaRecorder-style WebM/Opus (streamed: no cues, no duration)', () => made.recorderWebm, 'webm'],
+      ["Safari's MediaRecorder-style fragmented MP4", () => made.recorderMp4, 'mp4'],
+      ['an MP3', () => made.mp3, 'mp3'],
+    ])('%s', async (_name, bytes, ext) => {
+      const response = await upload([audio(bytes(), `take.${ext}`)]);
+      expect({ status: response.status, code: response.body.code }).toEqual({ status: 202, code: undefined });
+      const id = response.body.id as string;
+      expect(await storage.listKeys(`moments/${id}/`)).toEqual([`moments/${id}/original.${ext}`]);
       expect(spooled()).toEqual([]);
     });
   });

@@ -55,6 +55,8 @@ export async function createTestEnv(overrides: NodeJS.ProcessEnv = {}): Promise<
     RECONCILE_INTERVAL_MS: '2000',
     // Tests create moments in bursts from one address; the rate-limit tests set their own.
     RATE_LIMIT_CREATE_PER_MINUTE: '100000',
+    // Bursts of creates are checked side by side; the probe-cap tests set their own.
+    MAX_CONCURRENT_PROBES: '64',
     ...overrides,
   };
   const config = loadConfig(env);

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { sweepWorkDirectories } from '@mcm/audio';
+import { describeFfmpeg, sweepWorkDirectories } from '@mcm/audio';
 import { Logger } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { StorageRepository, createLogger, loadConfigOrExit, logProcessWarnings, migrate } from '@mcm/core';
@@ -18,6 +18,7 @@ async function bootstrap(): Promise<void> {
   await migrate(config.DATABASE_URL);
   const swept = await sweepWorkDirectories();
   if (swept.length) logger.info(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
+  logger.info(`decoding uploads with ${describeFfmpeg()}`);
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { bufferLogs: true });
   app.useLogger(app.get(Logger));
   configureApi(app, config);

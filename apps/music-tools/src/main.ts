@@ -1,6 +1,6 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Logger } from 'pino';
-import { closeAudioWorkers, configureAudioEngine, sweepWorkDirectories } from '@mcm/audio';
+import { closeAudioWorkers, configureAudioEngine, describeFfmpeg, sweepWorkDirectories } from '@mcm/audio';
 import { loadConfigOrExit } from '@mcm/core/config/app-config';
 import { createLogger, logProcessWarnings } from '@mcm/core/logging/logger-options';
 import { OUTBOUND_ALLOW_PRIVATE_WARNING } from '@mcm/core/outbound/outbound-guard';
@@ -39,6 +39,7 @@ async function main(): Promise<void> {
   if (config.OUTBOUND_ALLOW_PRIVATE) appLogger.warn(OUTBOUND_ALLOW_PRIVATE_WARNING);
   // Stems are fetched from and results PUT to this storage only.
   const storage = storageLocation(config);
+  log(`mixing with ${describeFfmpeg()}`);
   const swept = await sweepWorkDirectories();
   if (swept.length) log(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
   configureAudioEngine({ maxRenderSeconds: config.MAX_RENDER_SECONDS });

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { configureAudioEngine, sweepWorkDirectories } from '@mcm/audio';
+import { configureAudioEngine, describeFfmpeg, sweepWorkDirectories } from '@mcm/audio';
 import { Logger } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { createLogger, loadConfigOrExit, logProcessWarnings, migrate, StorageRepository } from '@mcm/core';
@@ -31,6 +31,7 @@ async function bootstrap(): Promise<void> {
   // Shutdown hooks let BullMQ finish the jobs in hand before the process exits.
   app.enableShutdownHooks();
   await app.get(StorageRepository).ensureBucket();
+  logger.info(`rendering with ${describeFfmpeg()}`);
   process.stdout.write(`worker ready (stages: ${stages.map((stage) => `${stage}×${stageConcurrency(config, stage)}`).join(', ')})\n`);
 }
 

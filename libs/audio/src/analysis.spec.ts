@@ -9,7 +9,7 @@ afterAll(() => closeAudioWorkers());
 
 describe('analyzeAudio on the phone recordings', () => {
   it('reads the quiet phone take and its cleaned copy alike', async () => {
-    const [phone, clean] = await Promise.all([analyzeAudio(path.join(fixtures, 'hum-phone.m4a')), analyzeAudio(path.join(fixtures, 'voice-clean.wav'))]);
+    const [phone, clean] = await Promise.all([analyzeAudio(path.join(fixtures, 'hum-phone.m4a'), 'mov'), analyzeAudio(path.join(fixtures, 'voice-clean.wav'), 'wav')]);
     for (const analysis of [phone, clean]) {
       expect(analysis.duration_s).toBeCloseTo(11.98, 1);
       expect(analysis).toMatchObject({ sample_rate: 48000, channels: 1, tempo_source: 'onsets' });

@@ -1,7 +1,9 @@
 export type AudioErrorCode =
   | 'AUDIO_UNDECODABLE'
+  | 'AUDIO_TRUNCATED'
   | 'AUDIO_EMPTY'
   | 'AUDIO_SILENT'
+  | 'AUDIO_TOO_SHORT'
   | 'AUDIO_TOO_LONG'
   | 'AUDIO_ENGINE_FAILED'
   | 'AUDIO_ENGINE_BUSY'

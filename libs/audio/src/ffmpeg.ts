@@ -1,13 +1,116 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { AudioError, type AudioErrorCode } from './audio-error';
 
-/** The ffmpeg binary: `FFMPEG_PATH` when set, else the one shipped inside `@ffmpeg-installer/ffmpeg`. */
+/** Where the ffmpeg in use came from, in the order they are tried. */
+export type FfmpegSource = 'FFMPEG_PATH' | 'PATH' | 'bundled';
+
+export interface FfmpegBinary {
+  path: string;
+  /** As `ffmpeg -version` prints it, e.g. `5.1.9-0+deb12u1`, or the bundled build's git snapshot name. */
+  version: string;
+  source: FfmpegSource;
+}
+
+/** The oldest release taken from PATH: older ones miss years of demuxer fixes, and the bundled 2018 build is no better. */
+export const MIN_PATH_FFMPEG_MAJOR = 5;
+
+/** The version a binary reports, or null when it does not run as ffmpeg. */
+export function ffmpegVersion(binary: string): string | null {
+  const run = spawnSync(binary, ['-hide_banner', '-version'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] });
+  if (run.status !== 0) return null;
+  return /^ffmpeg version (\S+)/m.exec(run.stdout ?? '')?.[1] ?? null;
+}
+
+/** The major release of a version string; null for git snapshots (such as the bundled build), which carry none. */
+export function ffmpegMajor(version: string): number | null {
+  const match = /^n?(\d+)\.\d+/.exec(version);
+  return match ? Number(match[1]) : null;
+}
+
+function executablesOnPath(envPath: string | undefined): string[] {
+  const name = process.platform === 'win32' ? 'ffmpeg.exe' : 'ffmpeg';
+  return (envPath ?? '')
+    .split(path.delimiter)
+    .filter((directory) => path.isAbsolute(directory))
+    .map((directory) => path.join(directory, name))
+    .filter((candidate) => {
+      try {
+        accessSync(candidate, constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+}
+
+/**
+ * Picks the ffmpeg to run: `FFMPEG_PATH` when set (it must run), else the first `ffmpeg` on PATH
+ * of release 5 or later, else the build shipped inside `@ffmpeg-installer/ffmpeg`.
+ */
+export function resolveFfmpeg(env: NodeJS.ProcessEnv = process.env): FfmpegBinary {
+  const configured = env.FFMPEG_PATH?.trim();
+  if (configured) {
+    const version = ffmpegVersion(configured);
+    if (!version) throw new AudioError('AUDIO_ENGINE_FAILED', `FFMPEG_PATH names ${configured}, which does not run as ffmpeg`, false);
+    return { path: configured, version, source: 'FFMPEG_PATH' };
+  }
+  for (const candidate of executablesOnPath(env.PATH)) {
+    const version = ffmpegVersion(candidate);
+    const major = version ? ffmpegMajor(version) : null;
+    if (version && major !== null && major >= MIN_PATH_FFMPEG_MAJOR) return { path: candidate, version, source: 'PATH' };
+  }
+  // Loaded lazily so a deployment with its own ffmpeg needs no bundled binary.
+  const bundled = require('@ffmpeg-installer/ffmpeg') as { path: string; version: string };
+  return { path: bundled.path, version: ffmpegVersion(bundled.path) ?? bundled.version, source: 'bundled' };
+}
+
+let resolved: FfmpegBinary | undefined;
+
+/** The ffmpeg this process runs, resolved once (see `resolveFfmpeg`). */
+export function ffmpegBinary(): FfmpegBinary {
+  resolved ??= resolveFfmpeg();
+  return resolved;
+}
+
+/** The path of the ffmpeg this process runs. */
 export function ffmpegPath(): string {
-  const fromEnv = process.env.FFMPEG_PATH;
-  if (fromEnv) return fromEnv;
-  // Loaded lazily so a deployment that sets FFMPEG_PATH needs no bundled binary.
-  return (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+  return ffmpegBinary().path;
+}
+
+/** One line for start-up logs: which ffmpeg, which release, and why it was chosen. */
+export function describeFfmpeg(binary: FfmpegBinary = ffmpegBinary()): string {
+  const origin = { FFMPEG_PATH: 'set by FFMPEG_PATH', PATH: 'found on PATH', bundled: 'bundled with @ffmpeg-installer/ffmpeg' }[binary.source];
+  return `ffmpeg ${binary.version} at ${binary.path} (${origin})`;
+}
+
+/**
+ * The options that open one input: its demuxer is forced and only the protocol it needs is allowed,
+ * so nothing inside the data (a playlist, a concat script) can make ffmpeg read anything else.
+ */
+export function ffmpegInput(source: string, format: string, options: string[] = []): string[] {
+  // A lavfi input is a filter graph written here, not data: it opens no protocol.
+  if (format === 'lavfi') return ['-f', 'lavfi', ...options, '-i', source];
+  const pipe = /^pipe:\d*$/.test(source);
+  return ['-protocol_whitelist', pipe ? 'pipe' : 'file', '-f', format, ...options, '-i', pipe || source.startsWith('file:') ? source : `file:${source}`];
+}
+
+/** The first input opened without a forced demuxer or a protocol whitelist, or null when every one has both. */
+export function unguardedInput(args: string[]): string | null {
+  let group: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== '-i') {
+      group.push(args[i]);
+      continue;
+    }
+    const format = group.lastIndexOf('-f') >= 0 ? group[group.lastIndexOf('-f') + 1] : undefined;
+    if (!format || (format !== 'lavfi' && !group.includes('-protocol_whitelist'))) return args[i + 1] ?? '';
+    group = [];
+    i++;
+  }
+  return null;
 }
 
 export interface FfmpegRun {
@@ -35,6 +138,8 @@ export interface FfmpegOptions {
 export function runFfmpeg(args: string[], options: FfmpegOptions = {}): Promise<FfmpegRun> {
   const code = options.failureCode ?? 'AUDIO_ENGINE_FAILED';
   const retryable = options.failureRetryable ?? code === 'AUDIO_ENGINE_FAILED';
+  const unguarded = unguardedInput(args);
+  if (unguarded !== null) return Promise.reject(new AudioError('AUDIO_ENGINE_FAILED', `ffmpeg input ${unguarded} has no forced format and protocol whitelist`, false));
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(new AudioError('AUDIO_ABORTED', 'ffmpeg was not started: the work was abandoned', true));
     let stopped: AudioError | null = null;

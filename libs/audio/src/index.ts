@@ -1,5 +1,6 @@
 export * from './audio-error';
-export { ffmpegPath, runFfmpeg } from './ffmpeg';
+export { describeFfmpeg, ffmpegBinary, ffmpegInput, ffmpegPath, resolveFfmpeg, runFfmpeg, type FfmpegBinary, type FfmpegSource } from './ffmpeg';
+export * from './containers';
 export * from './probe';
 export * from './loudness';
 export * from './analysis';

@@ -63,7 +63,7 @@ describe('renderInstrumental', () => {
     const intro = rmsOf(wav.channels[0], 0, 2 * barFrames);
     const chorus = rmsOf(wav.channels[0], 6 * barFrames, 11 * barFrames);
     expect(chorus).toBeGreaterThan(intro * 1.5);
-    const loudness = await measureLoudness(out);
+    const loudness = await measureLoudness(out, 'wav');
     expect(loudness.integrated_lufs).toBeGreaterThan(-30);
     expect(loudness.true_peak_dbtp).toBeLessThan(0);
     // Includes the worker's first start-up; the render itself is a fraction of this.

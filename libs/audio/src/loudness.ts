@@ -1,4 +1,4 @@
-import { runFfmpeg } from './ffmpeg';
+import { ffmpegInput, runFfmpeg } from './ffmpeg';
 
 export interface LoudnessReport {
   integrated_lufs: number;
@@ -6,9 +6,9 @@ export interface LoudnessReport {
   lra: number;
 }
 
-/** EBU R128 integrated loudness, true peak and loudness range of a file, measured by ffmpeg's ebur128. */
-export async function measureLoudness(file: string): Promise<LoudnessReport> {
-  const { stderr } = await runFfmpeg(['-nostats', '-i', file, '-map', '0:a:0', '-af', 'ebur128=peak=true', '-f', 'null', '-']);
+/** EBU R128 integrated loudness, true peak and loudness range of a file (read as `format`), measured by ffmpeg's ebur128. */
+export async function measureLoudness(file: string, format: string): Promise<LoudnessReport> {
+  const { stderr } = await runFfmpeg(['-nostats', ...ffmpegInput(file, format), '-map', '0:a:0', '-af', 'ebur128=peak=true', '-f', 'null', '-']);
   return parseEbur128(stderr);
 }
 

@@ -1,11 +1,12 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { blueprintDurationSeconds } from '@mcm/pipeline';
 import { analyzeAudio } from './analysis';
 import { composeBlueprint } from './compose';
 import { closeAudioWorkers } from './dsp.pool';
+import { ffmpegInput, runFfmpeg } from './ffmpeg';
 import { renderInstrumental } from './instrumental';
 import { measureLoudness } from './loudness';
 import { mixAndMaster } from './mix';
@@ -32,14 +33,14 @@ describe('the hum-phone fixture through the whole engine', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
     workdirs.push(dir);
     const input = path.join(fixtures, 'hum-phone.m4a');
-    const analysis = await analyzeAudio(input);
+    const analysis = await analyzeAudio(input, 'mov');
     const blueprint = composeBlueprint(analysis, { momentId: 'mix-test', title: 'Hum', outputKind: 'preview' });
     const expectedSeconds = blueprintDurationSeconds(blueprint);
     const frames = Math.round(expectedSeconds * 44100);
 
     const vocals = path.join(dir, 'vocals.wav');
     const instrumental = path.join(dir, 'instrumental.wav');
-    const [vocalResult, instrumentalResult] = await Promise.all([renderVocals(input, blueprint, analysis, vocals), renderInstrumental(blueprint, instrumental)]);
+    const [vocalResult, instrumentalResult] = await Promise.all([renderVocals(input, blueprint, analysis, vocals, { format: 'mov' }), renderInstrumental(blueprint, instrumental)]);
     expect(vocalResult.duration_s).toBeCloseTo(expectedSeconds, 4);
     expect(instrumentalResult.duration_s).toBeCloseTo(expectedSeconds, 4);
 
@@ -58,21 +59,21 @@ describe('the hum-phone fixture through the whole engine', () => {
     const outPeaksJson = path.join(dir, 'peaks.json');
     const report = await mixAndMaster({ blueprint, instrumental, vocals, outPreviewMp3, outMasterWav, outPeaksJson });
 
-    const measured = await measureLoudness(outPreviewMp3);
+    const measured = await measureLoudness(outPreviewMp3, 'mp3');
     expect(Math.abs(measured.integrated_lufs - -14)).toBeLessThanOrEqual(1);
     expect(measured.true_peak_dbtp).toBeLessThanOrEqual(-1);
     expect(report.loudness_lufs).toBeCloseTo(measured.integrated_lufs, 1);
     expect(report.true_peak_dbtp).toBeCloseTo(measured.true_peak_dbtp, 1);
     expect(report.duration_ms).toBe(Math.round(expectedSeconds * 1000));
 
-    const mp3 = await probeAudio(outPreviewMp3);
+    const mp3 = await probeAudio(outPreviewMp3, { format: 'mp3' });
     expect(mp3).toMatchObject({ codec: 'mp3', sample_rate: 44100, channels: 2 });
     expect(Math.abs(mp3.duration_s - expectedSeconds)).toBeLessThanOrEqual(0.05);
 
-    const master = await probeAudio(outMasterWav);
+    const master = await probeAudio(outMasterWav, { format: 'wav' });
     expect(master).toMatchObject({ codec: 'pcm_s16le', sample_rate: 44100, channels: 2 });
     expect(decodeWav16(await readFile(outMasterWav)).channels[0].length).toBe(frames);
-    const masterLoudness = await measureLoudness(outMasterWav);
+    const masterLoudness = await measureLoudness(outMasterWav, 'wav');
     expect(Math.abs(masterLoudness.integrated_lufs - -14)).toBeLessThanOrEqual(1);
     expect(masterLoudness.true_peak_dbtp).toBeLessThanOrEqual(-1);
 
@@ -89,14 +90,55 @@ describe('the hum-phone fixture through the whole engine', () => {
   it('masters an instrumental on its own', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
     workdirs.push(dir);
-    const analysis = await analyzeAudio(path.join(fixtures, 'voice-clean.wav'));
+    const analysis = await analyzeAudio(path.join(fixtures, 'voice-clean.wav'), 'wav');
     const blueprint = composeBlueprint(analysis, { momentId: 'solo', style: 'lofi', outputKind: 'preview' });
     const instrumental = path.join(dir, 'instrumental.wav');
     await renderInstrumental(blueprint, instrumental);
     const report = await mixAndMaster({ blueprint, instrumental, vocals: null, outPreviewMp3: path.join(dir, 'p.mp3'), outMasterWav: path.join(dir, 'm.wav') });
     expect(Math.abs(report.loudness_lufs - -14)).toBeLessThanOrEqual(1);
     expect(report.true_peak_dbtp).toBeLessThanOrEqual(-1);
-    const mp3 = await probeAudio(path.join(dir, 'p.mp3'));
+    const mp3 = await probeAudio(path.join(dir, 'p.mp3'), { format: 'mp3' });
     expect(Math.abs(mp3.duration_s - blueprintDurationSeconds(blueprint))).toBeLessThanOrEqual(0.05);
+  });
+
+  describe('decodes stems only as the WAV files the pipeline writes', () => {
+    const blueprint = { id: 'stems', style: 'lofi', tempo_bpm: 120, key: 'Am', time_signature: '4/4', sections: [{ name: 'hook', bars: 2, energy: 0.8 }], lyrics: 'la', voice: { voice_id: 'local' }, metadata: {} };
+    let dir: string;
+    let instrumental: string;
+    let elsewhere: string;
+
+    const mixWithVocals = (vocals: string) =>
+      mixAndMaster({ blueprint, instrumental, vocals, outPreviewMp3: path.join(dir, 'p.mp3'), outMasterWav: path.join(dir, 'm.wav') }).then(
+        () => null,
+        (error: unknown) => error,
+      );
+
+    beforeAll(async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
+      workdirs.push(dir);
+      instrumental = path.join(dir, 'instrumental.wav');
+      await renderInstrumental(blueprint, instrumental);
+      // A recording on the same disk, in a container every ffmpeg follows from a playlist.
+      elsewhere = path.join(dir, 'elsewhere.mp3');
+      await runFfmpeg([...ffmpegInput(path.join(fixtures, 'voice-clean.wav'), 'wav'), '-c:a', 'libmp3lame', '-y', elsewhere]);
+    });
+
+    it('an HLS playlist naming a local recording is refused, not followed', async () => {
+      const playlist = path.join(dir, 'vocals.m3u8');
+      await writeFile(playlist, `#EXTM3U\n#EXT-X-TARGETDURATION:20\n#EXTINF:20,\n${elsewhere}\n#EXT-X-ENDLIST\n`);
+      expect(await mixWithVocals(playlist)).toMatchObject({ code: 'AUDIO_UNDECODABLE', retryable: false });
+    });
+
+    it('an ffconcat script naming a recording beside it is refused, not followed', async () => {
+      const script = path.join(dir, 'vocals.ffconcat');
+      await writeFile(script, `ffconcat version 1.0\nfile ${path.basename(elsewhere)}\n`);
+      expect(await mixWithVocals(script)).toMatchObject({ code: 'AUDIO_UNDECODABLE', retryable: false });
+    });
+
+    it('an MP3 given as a stem is refused, whatever its name says', async () => {
+      const renamed = path.join(dir, 'vocals-mp3.wav');
+      await copyFile(elsewhere, renamed);
+      expect(await mixWithVocals(renamed)).toMatchObject({ code: 'AUDIO_UNDECODABLE', retryable: false });
+    });
   });
 });

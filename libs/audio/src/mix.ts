@@ -3,7 +3,8 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { Blueprint } from '@mcm/pipeline';
 import { AudioError } from './audio-error';
-import { runFfmpeg } from './ffmpeg';
+import { STEM_FORMAT } from './containers';
+import { ffmpegInput, runFfmpeg } from './ffmpeg';
 import { blueprintFrames, RENDER_RATE } from './instrumental';
 import { parseEbur128 } from './loudness';
 import { waveformPeaks, type WaveformPeaks } from './peaks';
@@ -55,7 +56,13 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
       // ebur128 takes 48 kHz only: its resampler is pinned to the meter's leg, else format negotiation moves the whole graph to 48 kHz.
       '-filter_complex', `${mixGraph(options, frames, fade)};[mix]aformat=sample_rates=${RENDER_RATE},asplit=2[premix][measure];[measure]aresample=48000,ebur128,anullsink`,
       '-map', '[premix]', '-f', 'f32le', '-c:a', 'pcm_f32le', '-y', premix,
-    ], { signal: options.signal });
+    ], { signal: options.signal }).catch((error: unknown) => {
+      // The forced WAV demuxer refused a stem: the caller's input is wrong, so running again cannot help.
+      if (error instanceof AudioError && /Invalid data found when processing input/.test(error.message)) {
+        throw new AudioError('AUDIO_UNDECODABLE', 'a stem is not a WAV file', false);
+      }
+      throw error;
+    });
     const measured = parseEbur128(stderr);
     if (measured.integrated_lufs <= -69) throw new AudioError('AUDIO_ENGINE_FAILED', 'the mix is silent', false);
     let gain = TARGET_LUFS - measured.integrated_lufs;
@@ -79,7 +86,8 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
 }
 
 function mixInputs(options: MixOptions): string[] {
-  return options.vocals ? ['-i', options.instrumental, '-i', options.vocals] : ['-i', options.instrumental];
+  const instrumental = ffmpegInput(options.instrumental, STEM_FORMAT);
+  return options.vocals ? [...instrumental, ...ffmpegInput(options.vocals, STEM_FORMAT)] : instrumental;
 }
 
 function mixGraph(options: MixOptions, frames: number, fade: number): string {
@@ -118,7 +126,7 @@ async function master(premix: string, options: MixOptions, gainDb: number, ceili
   const [, verified] = await Promise.all([
     runFfmpeg(
       [
-        '-f', 'f32le', '-ar', String(RENDER_RATE), '-ac', '2', '-i', premix,
+        ...ffmpegInput(premix, 'f32le', ['-ar', String(RENDER_RATE), '-ac', '2']),
         '-filter_complex', `[0:a]${chain},asplit=2[wav][mp3]`,
         '-map', '[wav]', '-c:a', 'pcm_s16le', '-y', options.outMasterWav,
         // At 192 kbps CBR, LAME's quality level 7 with plain stereo stays clean for a preview and encodes twice as fast.
@@ -129,7 +137,7 @@ async function master(premix: string, options: MixOptions, gainDb: number, ceili
       { output: encoded, signal: options.signal },
     ),
     // The pipe leg has no LAME tag, so the decoder keeps the encoder delay and padding: cut them as a player would.
-    runFfmpeg(['-nostats', '-f', 'mp3', '-i', 'pipe:0', '-af', `atrim=start_sample=${LAME_DELAY_SAMPLES}:end_sample=${LAME_DELAY_SAMPLES + frames},ebur128=peak=true`, '-f', 'null', '-'], { input: encoded, signal: options.signal }),
+    runFfmpeg(['-nostats', ...ffmpegInput('pipe:0', 'mp3'), '-af', `atrim=start_sample=${LAME_DELAY_SAMPLES}:end_sample=${LAME_DELAY_SAMPLES + frames},ebur128=peak=true`, '-f', 'null', '-'], { input: encoded, signal: options.signal }),
   ]);
   const written = await wavFrames(options.outMasterWav);
   if (written !== frames) throw new AudioError('AUDIO_ENGINE_FAILED', `the master has ${written} frames, the blueprint ${frames}`, true);

@@ -47,7 +47,7 @@ describe('note detection on a synthetic hum', () => {
     const file = path.join(dir, 'hum.wav');
     await writeFile(file, encodeWav16([hum(melody, rate)], rate));
 
-    const analysis = await analyzeAudio(file);
+    const analysis = await analyzeAudio(file, 'wav');
     expect(analysis.notes.map((note) => note.midi)).toEqual(melody.map((note) => note.midi));
     let expectedOnset = 0.2;
     analysis.notes.forEach((note, index) => {
@@ -66,7 +66,7 @@ describe('note detection on a synthetic hum', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mcm-hum-'));
     const file = path.join(dir, 'silence.wav');
     await writeFile(file, encodeWav16([new Float32Array(44100 * 2)], 44100));
-    await expect(analyzeAudio(file)).rejects.toMatchObject({ code: 'AUDIO_SILENT', retryable: false });
+    await expect(analyzeAudio(file, 'wav')).rejects.toMatchObject({ code: 'AUDIO_SILENT', retryable: false });
   });
 });
 
@@ -131,7 +131,7 @@ describe('melody transcription on synthetic hums', () => {
       const dir = await mkdtemp(path.join(tmpdir(), 'mcm-hum-'));
       const file = path.join(dir, 'hum.wav');
       await writeFile(file, encodeWav16([humanHum(reference, rate, bpm, level)], rate));
-      const analysis = await analyzeAudio(file);
+      const analysis = await analyzeAudio(file, 'wav');
       const score = noteFMeasure(reference, analysis.notes);
       expect(score.f_measure, JSON.stringify({ score, notes: analysis.notes.map((note) => [note.midi, note.onset_s]) })).toBeGreaterThanOrEqual(0.8);
       expect(Math.abs(analysis.tempo_bpm - bpm) <= 3 || Math.abs(analysis.tempo_bpm - 2 * bpm) <= 3 || Math.abs(2 * analysis.tempo_bpm - bpm) <= 3, `tempo ${analysis.tempo_bpm}`).toBe(true);

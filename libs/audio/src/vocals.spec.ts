@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Analysis, Blueprint } from '@mcm/pipeline';
 import { closeAudioWorkers } from './dsp.pool';
-import { runFfmpeg } from './ffmpeg';
+import { ffmpegInput, runFfmpeg } from './ffmpeg';
 import { parseKey } from './harmony';
 import { pitchContour } from './pitch';
 import { closeVocalWorkers, hookSections, nearestScaleTone, renderVocals, speechSection, vocalEntryBeat } from './vocals';
@@ -122,7 +122,7 @@ describe('renderVocals', () => {
       const hum = path.join(dir, 'hum.wav');
       await writeFile(hum, encodeWav16([synthHum()], RATE));
       const out = path.join(dir, 'vocals.wav');
-      const report = await renderVocals(hum, blueprint, analysis, out);
+      const report = await renderVocals(hum, blueprint, analysis, out, { format: 'wav' });
       expect(report.duration_s).toBe(16);
       expect(report.hook_beats).toEqual([12, 24]);
       expect(report.corrections_cents.every((cents) => Math.abs(cents) >= 30 && Math.abs(cents) <= 50)).toBe(true);
@@ -153,6 +153,6 @@ describe('renderVocals', () => {
 });
 
 async function decodeMono(file: string, from = 0, to = 1e6): Promise<Float32Array> {
-  const { stdout } = await runFfmpeg(['-i', file, '-af', `atrim=start=${from}:end=${to},highpass=f=70,lowpass=f=1000`, '-ac', '1', '-ar', '8000', '-f', 'f32le', 'pipe:1'], { stdout: true });
+  const { stdout } = await runFfmpeg([...ffmpegInput(file, 'wav'), '-af', `atrim=start=${from}:end=${to},highpass=f=70,lowpass=f=1000`, '-ac', '1', '-ar', '8000', '-f', 'f32le', 'pipe:1'], { stdout: true });
   return new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
 }

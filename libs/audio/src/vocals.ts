@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { availableParallelism } from 'node:os';
 import { parseTimeSignature, type Analysis, type Blueprint } from '@mcm/pipeline';
 import { AudioError } from './audio-error';
-import { runFfmpeg } from './ffmpeg';
+import { ffmpegInput, runFfmpeg } from './ffmpeg';
 import { parseKey, scaleOf, type MusicalKey } from './harmony';
 import { blueprintFrames, RENDER_RATE } from './instrumental';
 import type { NotePitchTask } from './vocal.worker';
@@ -22,8 +22,10 @@ const PITCH_RATE = 8_000;
 const SHIFT_RATE = 22_050;
 
 export interface VocalOptions {
-  /** A rendition of the blueprint's lyrics (ElevenLabs text-to-speech); spoken over the verse when given. */
-  speech?: string | null;
+  /** The demuxer of the user's take: the container it was sniffed as when uploaded. */
+  format: string;
+  /** A rendition of the blueprint's lyrics (ElevenLabs text-to-speech) and its format; spoken over the verse when given. */
+  speech?: { path: string; format: string } | null;
 }
 
 export interface VocalReport {
@@ -107,9 +109,9 @@ export function closeVocalWorkers(): Promise<void> {
   return vocalPool.close();
 }
 
-async function measureNotePitches(input: string, notes: NotePitchTask['notes']): Promise<number[]> {
+async function measureNotePitches(input: string, format: string, notes: NotePitchTask['notes']): Promise<number[]> {
   if (notes.length === 0) return [];
-  const { stdout } = await runFfmpeg(['-i', input, '-map', '0:a:0', '-af', 'highpass=f=70,lowpass=f=1000', '-ac', '1', '-ar', String(PITCH_RATE), '-f', 'f32le', 'pipe:1'], {
+  const { stdout } = await runFfmpeg([...ffmpegInput(input, format), '-map', '0:a:0', '-af', 'highpass=f=70,lowpass=f=1000', '-ac', '1', '-ar', String(PITCH_RATE), '-f', 'f32le', 'pipe:1'], {
     stdout: true,
     failureCode: 'AUDIO_UNDECODABLE',
     failureRetryable: false,
@@ -140,8 +142,8 @@ function correctionCommands(notes: Analysis['notes'], pitches: number[], key: Mu
   return { commands: entries.join(';'), cents };
 }
 
-async function decodeStereo(input: string, inputFormat: string[], filters: string[], stream?: Readable): Promise<Float32Array> {
-  const { stdout } = await runFfmpeg([...inputFormat, '-i', input, '-map', '0:a:0', '-af', filters.join(','), '-ac', '2', '-f', 'f32le', 'pipe:1'], {
+async function decodeStereo(input: string[], filters: string[], stream?: Readable): Promise<Float32Array> {
+  const { stdout } = await runFfmpeg([...input, '-map', '0:a:0', '-af', filters.join(','), '-ac', '2', '-f', 'f32le', 'pipe:1'], {
     stdout: true,
     input: stream,
   });
@@ -167,7 +169,7 @@ function place(clip: Float32Array, left: Float32Array, right: Float32Array, star
  * −18 LUFS and sung at the start of every hook section on the beat grid, with fades; with a speech
  * rendition, the lyrics are spoken over the verse. Padded to exactly the blueprint's length, 44.1 kHz stereo.
  */
-export async function renderVocals(input: string, blueprint: Blueprint, analysis: Analysis, outWav: string, options: VocalOptions = {}): Promise<VocalReport> {
+export async function renderVocals(input: string, blueprint: Blueprint, analysis: Analysis, outWav: string, options: VocalOptions): Promise<VocalReport> {
   // Gain from the analysis' measurement so a −45 LUFS phone take reaches the target before the silence gate sees it.
   const gainDb = Math.max(-20, Math.min(40, VOCAL_TARGET_LUFS - (Number.isFinite(analysis.loudness_lufs) ? analysis.loudness_lufs : VOCAL_TARGET_LUFS)));
   const start = Math.max(0, analysis.voiced_start_s - 0.05);
@@ -184,13 +186,14 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
   ];
   // Cleaning and pitch measurement run side by side; the shift needs both.
   const [cleaned, pitches, speech] = await Promise.all([
-    runFfmpeg(['-i', input, '-map', '0:a:0', '-af', cleaning.join(','), '-f', 'f32le', 'pipe:1'], { stdout: true }).then(({ stdout }) => stdout),
+    runFfmpeg([...ffmpegInput(input, options.format), '-map', '0:a:0', '-af', cleaning.join(','), '-f', 'f32le', 'pipe:1'], { stdout: true }).then(({ stdout }) => stdout),
     measureNotePitches(
       input,
+      options.format,
       notes.map((note) => ({ start_s: note.onset_s, end_s: note.onset_s + note.duration_s })),
     ),
     options.speech
-      ? decodeStereo(options.speech, [], ['highpass=f=80', `loudnorm=I=${SPEECH_TARGET_LUFS}:TP=-3:LRA=11`, `aresample=${RENDER_RATE}`, 'alimiter=limit=0.71:level=false'])
+      ? decodeStereo(ffmpegInput(options.speech.path, options.speech.format), ['highpass=f=80', `loudnorm=I=${SPEECH_TARGET_LUFS}:TP=-3:LRA=11`, `aresample=${RENDER_RATE}`, 'alimiter=limit=0.71:level=false'])
       : null,
   ]);
   const { commands, cents } = correctionCommands(notes, pitches, parseKey(blueprint.key), start);
@@ -203,7 +206,7 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     'areverse',
     'alimiter=limit=0.89:level=false',
   ];
-  const clip = await decodeStereo('pipe:0', ['-f', 'f32le', '-ar', String(SHIFT_RATE), '-ac', '1'], shaping, Readable.from([cleaned]));
+  const clip = await decodeStereo(ffmpegInput('pipe:0', 'f32le', ['-ar', String(SHIFT_RATE), '-ac', '1']), shaping, Readable.from([cleaned]));
   if (clip.length === 0) throw new AudioError('AUDIO_SILENT', 'no voice left after trimming silence', false);
 
   const totalFrames = blueprintFrames(blueprint);

@@ -592,6 +592,23 @@ export interface components {
              */
             onset_s: number;
         };
+        FfmpegInUseDto: {
+            /**
+             * @description Where it came from: `FFMPEG_PATH`, an ffmpeg of release 5 or later on `PATH`, or the build bundled with the app.
+             * @example PATH
+             */
+            source: components["schemas"]["FfmpegSource"];
+            /**
+             * @description As `ffmpeg -version` reports it; the bundled build reports a git snapshot name.
+             * @example 5.1.9-0+deb12u1
+             */
+            version: string;
+        };
+        /**
+         * @description Where it came from: `FFMPEG_PATH`, an ffmpeg of release 5 or later on `PATH`, or the build bundled with the app.
+         * @enum {string}
+         */
+        FfmpegSource: "FFMPEG_PATH" | "PATH" | "bundled";
         FieldErrorDto: {
             /**
              * @description What is wrong with it.
@@ -868,6 +885,8 @@ export interface components {
         };
         ReadinessDto: {
             checks: components["schemas"]["ReadinessChecksDto"];
+            /** @description The ffmpeg this api decodes uploads with. */
+            ffmpeg: components["schemas"]["FfmpegInUseDto"];
             /**
              * @description `ok` when every dependency answers.
              * @example ok
@@ -1529,7 +1548,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The audio or the blueprint cannot be used (a valid blueprint longer than MAX_RENDER_SECONDS is not rendered), or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_EMPTY`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `BLUEPRINT_TOO_LONG`, `IDEMPOTENCY_KEY_REUSED`. */
+            /** @description The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_TRUNCATED`, `AUDIO_EMPTY`, `AUDIO_TOO_SHORT`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `BLUEPRINT_TOO_LONG`, `IDEMPOTENCY_KEY_REUSED`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1538,7 +1557,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "AUDIO_UNDECODABLE",
-                     *       "detail": "The audio or the blueprint cannot be used (a valid blueprint longer than MAX_RENDER_SECONDS is not rendered), or the Idempotency-Key belongs to another request.",
+                     *       "detail": "The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request.",
                      *       "instance": "/v1/…",
                      *       "status": 422,
                      *       "title": "Unprocessable Entity",
@@ -1562,6 +1581,25 @@ export interface operations {
                      *       "status": 429,
                      *       "title": "Too Many Requests",
                      *       "type": "https://main-character.app/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again. Codes: `AUDIO_ENGINE_BUSY`, `AUDIO_CHECK_TIMEOUT`, `AUDIO_ENGINE_UNAVAILABLE`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "AUDIO_ENGINE_BUSY",
+                     *       "detail": "The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again.",
+                     *       "instance": "/v1/…",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "https://main-character.app/problems/audio-engine-busy"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -1671,7 +1709,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The audio or the blueprint cannot be used (a valid blueprint longer than MAX_RENDER_SECONDS is not rendered), or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_EMPTY`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `BLUEPRINT_TOO_LONG`, `IDEMPOTENCY_KEY_REUSED`. */
+            /** @description The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_TRUNCATED`, `AUDIO_EMPTY`, `AUDIO_TOO_SHORT`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `BLUEPRINT_TOO_LONG`, `IDEMPOTENCY_KEY_REUSED`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1680,7 +1718,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "AUDIO_UNDECODABLE",
-                     *       "detail": "The audio or the blueprint cannot be used (a valid blueprint longer than MAX_RENDER_SECONDS is not rendered), or the Idempotency-Key belongs to another request.",
+                     *       "detail": "The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request.",
                      *       "instance": "/v1/…",
                      *       "status": 422,
                      *       "title": "Unprocessable Entity",
@@ -1704,6 +1742,25 @@ export interface operations {
                      *       "status": 429,
                      *       "title": "Too Many Requests",
                      *       "type": "https://main-character.app/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again. Codes: `AUDIO_ENGINE_BUSY`, `AUDIO_CHECK_TIMEOUT`, `AUDIO_ENGINE_UNAVAILABLE`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "AUDIO_ENGINE_BUSY",
+                     *       "detail": "The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again.",
+                     *       "instance": "/v1/…",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "https://main-character.app/problems/audio-engine-busy"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];

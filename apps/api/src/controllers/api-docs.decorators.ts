@@ -9,7 +9,12 @@ export function ApiUploadProblems() {
     ApiProblem(400, ['FILE_REQUIRED', 'FILE_EMPTY', 'INVALID_MULTIPART', 'TOO_MANY_FILES', 'UNEXPECTED_FILE_FIELD', 'TOO_MANY_FIELDS', 'DUPLICATE_FIELD', 'INVALID_ENCODING', 'VALIDATION_FAILED', 'INVALID_IDEMPOTENCY_KEY'], 'The form is incomplete or malformed, or a text field or the file name is not UTF-8.'),
     ApiProblem(413, ['UPLOAD_TOO_LARGE', 'FIELD_TOO_LARGE'], 'The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB.'),
     ApiProblem(415, ['UNSUPPORTED_MEDIA_TYPE', 'MULTIPART_REQUIRED'], 'The file is not audio (checked by content), or the body is not multipart/form-data.'),
-    ApiProblem(422, ['AUDIO_UNDECODABLE', 'AUDIO_EMPTY', 'AUDIO_TOO_LONG', 'BLUEPRINT_INVALID', 'BLUEPRINT_TOO_LONG', 'IDEMPOTENCY_KEY_REUSED'], 'The audio or the blueprint cannot be used (a valid blueprint longer than MAX_RENDER_SECONDS is not rendered), or the Idempotency-Key belongs to another request.'),
+    ApiProblem(
+      422,
+      ['AUDIO_UNDECODABLE', 'AUDIO_TRUNCATED', 'AUDIO_EMPTY', 'AUDIO_TOO_SHORT', 'AUDIO_TOO_LONG', 'BLUEPRINT_INVALID', 'BLUEPRINT_TOO_LONG', 'IDEMPOTENCY_KEY_REUSED'],
+      'The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request.',
+    ),
+    ApiProblem(503, ['AUDIO_ENGINE_BUSY', 'AUDIO_CHECK_TIMEOUT', 'AUDIO_ENGINE_UNAVAILABLE'], 'The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again.'),
   );
 }
 

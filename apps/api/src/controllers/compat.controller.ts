@@ -8,6 +8,7 @@ import { CreateRateLimitGuard } from '../guards/create-rate-limit.guard';
 import { InFlightLimitGuard } from '../guards/in-flight-limit.guard';
 import { ApiProblem } from '../problem/api-problem.decorator';
 import { MomentsService } from '../services/moments.service';
+import { ClientGone } from './client-gone.decorator';
 import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentDeleted, ApiUploadProblems } from './api-docs.decorators';
 
 /** The original service's routes, kept so its clients keep working. */
@@ -32,8 +33,8 @@ export class CompatController {
   @ApiOkResponse({ type: CompatCreateMomentResponseDto })
   @ApiUploadProblems()
   @ApiCreateRateLimit()
-  create(@Req() request: Request, @ClientOwner() owner: string | null): Promise<CompatCreateMomentResponseDto> {
-    return this.service.createMomentCompat(request, owner);
+  create(@Req() request: Request, @ClientOwner() owner: string | null, @ClientGone() clientGone: AbortSignal): Promise<CompatCreateMomentResponseDto> {
+    return this.service.createMomentCompat(request, owner, clientGone);
   }
 
   @Get('status/:job_id')

@@ -8,6 +8,7 @@ import { CreateRateLimitGuard } from '../guards/create-rate-limit.guard';
 import { InFlightLimitGuard } from '../guards/in-flight-limit.guard';
 import { ApiProblem } from '../problem/api-problem.decorator';
 import { MomentsService } from '../services/moments.service';
+import { ClientGone } from './client-gone.decorator';
 import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentDeleted, ApiMomentId, ApiUploadProblems } from './api-docs.decorators';
 
 @ApiTags('Moments')
@@ -32,8 +33,8 @@ export class MomentsController {
   @ApiAcceptedResponse({ type: CreateMomentResponseDto, description: 'The moment was created (or replayed) and is queued.' })
   @ApiUploadProblems()
   @ApiCreateRateLimit()
-  create(@Req() request: Request, @ClientOwner() owner: string | null): Promise<CreateMomentResponseDto> {
-    return this.service.createMoment(request, owner);
+  create(@Req() request: Request, @ClientOwner() owner: string | null, @ClientGone() clientGone: AbortSignal): Promise<CreateMomentResponseDto> {
+    return this.service.createMoment(request, owner, clientGone);
   }
 
   @Get(':id')

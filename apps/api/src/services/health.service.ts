@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
+import { ffmpegBinary } from '@mcm/audio';
 import { MomentsRepository, MusicToolsClient, StageQueue, StorageRepository } from '@mcm/core';
-import { CheckState, type ReadinessDto } from '../dtos/health.dto';
+import { CheckState, type FfmpegSource, type ReadinessDto } from '../dtos/health.dto';
 import { AppError } from '../problem/app-error';
 
 const CHECK_TIMEOUT_MS = 3_000;
@@ -35,7 +36,9 @@ export class HealthService {
       probe(() => this.storage.isReachable()),
       probe(() => this.musicTools.health()),
     ]);
-    const report: ReadinessDto = { status: 'ok', checks: { database, redis, storage, music_tools } };
+    // The path stays in the start-up log: where the app is installed is no business of an anonymous caller.
+    const { version, source } = ffmpegBinary();
+    const report: ReadinessDto = { status: 'ok', checks: { database, redis, storage, music_tools }, ffmpeg: { version, source: source as FfmpegSource } };
     if (Object.values(report.checks).some((state) => state === CheckState.Down)) {
       report.status = 'error';
       throw new ReadinessError(report);
@@ -50,6 +53,6 @@ export class ReadinessError extends AppError {
     const down = Object.entries(report.checks)
       .filter(([, state]) => state === CheckState.Down)
       .map(([name]) => name);
-    super(503, 'NOT_READY', `Unavailable: ${down.join(', ')}.`, { headers: { 'Retry-After': '5' }, extensions: { checks: report.checks } });
+    super(503, 'NOT_READY', `Unavailable: ${down.join(', ')}.`, { headers: { 'Retry-After': '5' }, extensions: { checks: report.checks, ffmpeg: report.ffmpeg } });
   }
 }

@@ -27,6 +27,8 @@ interface CreateInput {
   idempotencyKey: string | null;
   requestHash: string;
   owner: string | null;
+  /** Aborted when the client goes away: the audio check stops with it. */
+  signal?: AbortSignal;
 }
 
 /** A moment takes about half a minute: the earliest a slot may be free again. */
@@ -138,13 +140,13 @@ export class MomentsService {
     return this.view.toDto(outcome.moment);
   }
 
-  async createMoment(request: IncomingMessage, owner: string | null): Promise<CreateMomentResponseDto> {
-    const { moment } = await this.create(request, owner);
+  async createMoment(request: IncomingMessage, owner: string | null, signal?: AbortSignal): Promise<CreateMomentResponseDto> {
+    const { moment } = await this.create(request, owner, signal);
     return { job_id: moment.id, id: moment.id, status: moment.status, status_url: this.view.url(`/v1/moments/${moment.id}`) };
   }
 
-  async createMomentCompat(request: IncomingMessage, owner: string | null): Promise<CompatCreateMomentResponseDto> {
-    const { moment } = await this.create(request, owner);
+  async createMomentCompat(request: IncomingMessage, owner: string | null, signal?: AbortSignal): Promise<CompatCreateMomentResponseDto> {
+    const { moment } = await this.create(request, owner, signal);
     return { job_id: moment.id, status: moment.status, status_url: this.view.url(`/v1/status/${moment.id}`) };
   }
 
@@ -152,7 +154,7 @@ export class MomentsService {
    * Creates a moment from an upload. Every check runs before anything is stored; a retried
    * request with the same Idempotency-Key (and the same owner) returns the moment the first one made.
    */
-  async create(request: IncomingMessage, owner: string | null): Promise<CreatedMoment> {
+  async create(request: IncomingMessage, owner: string | null, signal?: AbortSignal): Promise<CreatedMoment> {
     const idempotencyKey = idempotencyKeyOf(request);
     if (idempotencyKey !== null && (idempotencyKey.length === 0 || idempotencyKey.length > 255 || !/^[\x21-\x7e]+$/.test(idempotencyKey))) {
       throw new AppError(400, 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 visible ASCII characters.');
@@ -171,7 +173,7 @@ export class MomentsService {
         const existing = await this.moments.findByIdempotencyKey(idempotencyKey, owner);
         if (existing) return { moment: this.replay(existing, requestHash), replayed: true };
       }
-      return await this.store({ form, blueprint, upload: upload as CreateInput['upload'], idempotencyKey, requestHash, owner });
+      return await this.store({ form, blueprint, upload: upload as CreateInput['upload'], idempotencyKey, requestHash, owner, signal });
     } finally {
       await upload.cleanup();
     }
@@ -218,9 +220,9 @@ export class MomentsService {
     return existing;
   }
 
-  private async store({ form, blueprint, upload, idempotencyKey, requestHash, owner }: CreateInput): Promise<CreatedMoment> {
+  private async store({ form, blueprint, upload, idempotencyKey, requestHash, owner, signal }: CreateInput): Promise<CreatedMoment> {
     const type = await this.uploads.sniff(upload.path);
-    await this.uploads.probe(upload.path);
+    await this.uploads.probe(upload.path, type, signal);
 
     const momentId = randomUUID();
     const originalKey = storageKey(momentId, `original.${type.ext}`);

@@ -41,7 +41,7 @@ async function refusal(promise: Promise<unknown>): Promise<AppError> {
 }
 
 // 2 KiB of upload allowed.
-const uploads = new UploadService({ MAX_UPLOAD_MB: 2 / 1024, MAX_AUDIO_SECONDS: 5 });
+const uploads = new UploadService({ MAX_UPLOAD_MB: 2 / 1024, MAX_AUDIO_SECONDS: 5, MIN_AUDIO_SECONDS: 0.5, MAX_CONCURRENT_PROBES: 1, PROBE_TIMEOUT_MS: 30_000 });
 
 const WAV_HEADER = Buffer.concat([
   Buffer.from('RIFF'),
@@ -119,12 +119,28 @@ describe('UploadService.sniff', () => {
   };
 
   it('recognises audio by its bytes whatever the name', async () => {
-    expect(await sniff('clip.png', Buffer.concat([WAV_HEADER, Buffer.alloc(64)]))).toEqual({ ext: 'wav', mime: 'audio/wav' });
+    expect(await sniff('clip.png', Buffer.concat([WAV_HEADER, Buffer.alloc(64)]))).toEqual({ ext: 'wav', mime: 'audio/wav', demuxer: 'wav' });
   });
 
   it('refuses images and text with 415 UNSUPPORTED_MEDIA_TYPE', async () => {
     expect(await refusal(sniff('photo.wav', PNG_HEADER))).toMatchObject({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
     expect(await refusal(sniff('notes.mp3', Buffer.from('just some text, not audio at all')))).toMatchObject({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
+  });
+});
+
+describe('UploadService.probe', () => {
+  const take = join(__dirname, '../../../../test/fixtures/voice-clean.wav');
+  const wav = { ext: 'wav', mime: 'audio/wav', demuxer: 'wav' };
+  const checker = new UploadService({ MAX_UPLOAD_MB: 25, MAX_AUDIO_SECONDS: 60, MIN_AUDIO_SECONDS: 0.5, MAX_CONCURRENT_PROBES: 1, PROBE_TIMEOUT_MS: 30_000 });
+
+  it('checks at most MAX_CONCURRENT_PROBES uploads at once and tells the next client when to retry', async () => {
+    const clientGone = new AbortController();
+    const running = checker.probe(take, wav, clientGone.signal);
+    expect(await refusal(checker.probe(take, wav))).toMatchObject({ status: 503, code: 'AUDIO_ENGINE_BUSY', extras: { headers: { 'Retry-After': '2' } } });
+    clientGone.abort();
+    expect(await refusal(running)).toMatchObject({ status: 400, code: 'REQUEST_ABORTED' });
+    // The aborted check gave its slot back.
+    expect(await checker.probe(take, wav)).toMatchObject({ format: 'wav', channels: 1 });
   });
 });
 

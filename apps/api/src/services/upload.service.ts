@@ -8,15 +8,13 @@ import { pipeline } from 'node:stream/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import busboy from 'busboy';
 import { fileTypeFromFile } from 'file-type';
-import { AudioError, makeWorkDirectory, probeAudio, type AudioProbe } from '@mcm/audio';
+import { AudioError, makeWorkDirectory, probeAudio, uploadDemuxer, type AudioProbe } from '@mcm/audio';
 import { APP_CONFIG, type AppConfig } from '@mcm/core';
 import { AppError } from '../problem/app-error';
 import { renderProblem, sendProblem } from '../problem/problem-details.filter';
 
-/** Containers a phone or browser records into; the key's extension comes from this sniff, never from the client. */
-const AUDIO_CONTAINERS: ReadonlySet<string> = new Set([
-  'wav', 'mp3', 'm4a', 'mp4', 'm4b', 'aac', 'ogg', 'oga', 'opus', 'spx', 'webm', 'mkv', 'flac', 'mov', '3gp', '3g2', 'amr', 'aif', 'caf', 'ac3',
-]);
+/** How long a client told the engine is busy waits before trying again, in seconds: a check takes well under that. */
+const BUSY_RETRY_AFTER_SECONDS = 2;
 
 /** Room for the multipart envelope and text fields on top of the file itself. */
 export const MULTIPART_SLACK_BYTES = 1024 * 1024;
@@ -37,6 +35,8 @@ export interface ReceivedUpload {
 export interface SniffedType {
   ext: string;
   mime: string;
+  /** The ffmpeg demuxer the upload is decoded with, here and in the worker. */
+  demuxer: string;
 }
 
 /** What busboy's lenient UTF-8 decoding puts where bytes were not UTF-8. */
@@ -60,7 +60,13 @@ export function sanitizeFilename(raw: string | undefined | null): string | null 
  */
 @Injectable()
 export class UploadService {
-  constructor(@Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'MAX_UPLOAD_MB' | 'MAX_AUDIO_SECONDS'>) {}
+  /** Uploads being decoded right now, at most MAX_CONCURRENT_PROBES. */
+  private probing = 0;
+
+  constructor(
+    @Inject(APP_CONFIG)
+    private readonly config: Pick<AppConfig, 'MAX_UPLOAD_MB' | 'MAX_AUDIO_SECONDS' | 'MIN_AUDIO_SECONDS' | 'MAX_CONCURRENT_PROBES' | 'PROBE_TIMEOUT_MS'>,
+  ) {}
 
   get maxFileBytes(): number {
     return Math.floor(this.config.MAX_UPLOAD_MB * 1024 * 1024);
@@ -172,10 +178,14 @@ export class UploadService {
     });
   }
 
-  /** The container, read from the first bytes; anything that is not an audio(-capable) container is refused. */
+  /**
+   * The container, read from the first bytes; anything that is not a container a phone or browser
+   * records into is refused. The key's extension and the demuxer come from this sniff, never from the client.
+   */
   async sniff(path: string): Promise<SniffedType> {
     const type = await fileTypeFromFile(path);
-    if (!type || !AUDIO_CONTAINERS.has(type.ext)) {
+    const demuxer = type ? uploadDemuxer(type.ext) : null;
+    if (!type || !demuxer) {
       throw new AppError(
         415,
         'UNSUPPORTED_MEDIA_TYPE',
@@ -184,30 +194,60 @@ export class UploadService {
           : 'The file is not a recognised audio format. Send wav, mp3, m4a/aac, ogg/opus, webm or flac.',
       );
     }
-    return { ext: type.ext, mime: type.mime };
+    return { ext: type.ext, mime: type.mime, demuxer };
   }
 
-  /** Decodes the whole file: corrupt, silent-less (empty) and too long recordings are refused here. */
-  async probe(path: string): Promise<AudioProbe> {
+  /**
+   * Decodes the upload as the container it was sniffed as, at most a second past MAX_AUDIO_SECONDS,
+   * within PROBE_TIMEOUT_MS and only while the client waits: empty, undecodable, broken-off, too long
+   * and too quiet or short recordings are refused here. At most MAX_CONCURRENT_PROBES run at once.
+   */
+  async probe(path: string, type: SniffedType, signal?: AbortSignal): Promise<AudioProbe> {
+    if (this.probing >= this.config.MAX_CONCURRENT_PROBES) {
+      return this.unavailable('AUDIO_ENGINE_BUSY', 'Too many recordings are being checked right now; try again in a moment.');
+    }
+    this.probing += 1;
     try {
-      return await probeAudio(path, { maxSeconds: this.config.MAX_AUDIO_SECONDS });
+      return await probeAudio(path, {
+        format: type.demuxer,
+        maxSeconds: this.config.MAX_AUDIO_SECONDS,
+        minAudibleSeconds: this.config.MIN_AUDIO_SECONDS,
+        timeoutMs: this.config.PROBE_TIMEOUT_MS,
+        signal,
+      });
     } catch (error) {
       if (!(error instanceof AudioError)) throw error;
       switch (error.code) {
         case 'AUDIO_TOO_LONG':
           return this.refuse(422, 'AUDIO_TOO_LONG', `The recording is too long: ${error.message}.`);
+        case 'AUDIO_TOO_SHORT':
+          return this.refuse(422, 'AUDIO_TOO_SHORT', `The recording is too short or too quiet to make a song from: ${error.message}.`);
         case 'AUDIO_EMPTY':
           return this.refuse(422, 'AUDIO_EMPTY', 'The file contains no audio.');
         case 'AUDIO_UNDECODABLE':
           return this.refuse(422, 'AUDIO_UNDECODABLE', 'The audio cannot be decoded; the file may be corrupt or truncated.');
+        case 'AUDIO_TRUNCATED':
+          return this.refuse(422, 'AUDIO_TRUNCATED', 'The audio breaks off: the decoder failed partway through, so the file is truncated or corrupt.');
+        case 'AUDIO_ABORTED':
+          return this.refuse(400, 'REQUEST_ABORTED', 'The client closed the request before it was answered.');
+        case 'AUDIO_TIMEOUT':
+          // The work per upload is bounded by size and length, so running out of time means the engine is starved, not that the file is bad.
+          return this.unavailable('AUDIO_CHECK_TIMEOUT', 'The recording could not be checked in time; try again in a moment.');
         default:
-          return this.refuse(503, 'AUDIO_ENGINE_UNAVAILABLE', 'The audio could not be checked right now; try again.');
+          return this.unavailable('AUDIO_ENGINE_UNAVAILABLE', 'The audio could not be checked right now; try again.');
       }
+    } finally {
+      this.probing -= 1;
     }
   }
 
   private refuse(status: number, code: string, detail: string): never {
     throw new AppError(status, code, detail);
+  }
+
+  /** The engine could not take or finish the check: nothing is wrong with the upload, so the client may retry. */
+  private unavailable(code: string, detail: string): never {
+    throw new AppError(503, code, detail, { headers: { 'Retry-After': String(BUSY_RETRY_AFTER_SECONDS) } });
   }
 
   private tooLarge(): AppError {

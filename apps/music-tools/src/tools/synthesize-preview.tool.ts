@@ -35,8 +35,8 @@ const inputSchema = {
   blueprint: blueprintArgument,
   stems: z
     .object({
-      instrumental_url: httpUrl.optional().describe('Presigned GET URL of a rendered instrumental; rendered here when absent'),
-      vocals_url: httpUrl.nullable().optional().describe('Presigned GET URL of the vocal stem; the preview is instrumental-only when absent'),
+      instrumental_url: httpUrl.optional().describe('Presigned GET URL of a rendered instrumental (a WAV file); rendered here when absent'),
+      vocals_url: httpUrl.nullable().optional().describe('Presigned GET URL of the vocal stem (a WAV file); the preview is instrumental-only when absent'),
     })
     .optional(),
   upload: z
@@ -58,17 +58,11 @@ const outputSchema = {
   true_peak_dbtp: z.number().optional(),
   uploaded: z.boolean().optional().describe('True when preview and master (and MIDI and peaks when asked) were PUT to the upload URLs'),
   bytes: z.int().optional().describe('Size of the preview MP3'),
-  code: z.string().optional().describe('Present on failure, e.g. INVALID_BLUEPRINT, BLUEPRINT_TOO_LONG, URL_NOT_ALLOWED, MUSIC_TOOLS_BUSY, STEM_DOWNLOAD_FAILED, UPLOAD_FAILED'),
+  code: z.string().optional().describe('Present on failure, e.g. INVALID_BLUEPRINT, BLUEPRINT_TOO_LONG, URL_NOT_ALLOWED, MUSIC_TOOLS_BUSY, STEM_DOWNLOAD_FAILED, AUDIO_UNDECODABLE (a stem is not a WAV file), UPLOAD_FAILED'),
   message: z.string().optional(),
   retryable: z.boolean().optional().describe('Present on failure: whether the same call may succeed later'),
   errors: z.array(blueprintErrorOutput).optional(),
 };
-
-/** Stem files keep the URL's extension when it has one, which helps ffmpeg pick a demuxer. */
-function stemFileName(name: string, url: string): string {
-  const extension = path.extname(new URL(url).pathname).toLowerCase();
-  return /^\.[a-z0-9]{1,5}$/.test(extension) ? `${name}${extension}` : `${name}.wav`;
-}
 
 /** Like Promise.all, but waits for every task so none still writes into the work directory when it is removed. */
 async function settleAll(tasks: Array<Promise<unknown> | null>): Promise<void> {
@@ -124,8 +118,9 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
       try {
         release = await gate.acquire(extra.signal);
         const instrumentalUrl = stems?.instrumental_url;
-        const instrumental = path.join(workdir, instrumentalUrl ? stemFileName('instrumental', instrumentalUrl) : 'instrumental.wav');
-        const vocals = stems?.vocals_url ? path.join(workdir, stemFileName('vocals', stems.vocals_url)) : null;
+        // Stems are the WAV files the pipeline writes, and the mix decodes them as WAV whatever the URL or the bytes suggest.
+        const instrumental = path.join(workdir, 'instrumental.wav');
+        const vocals = stems?.vocals_url ? path.join(workdir, 'vocals.wav') : null;
         await settleAll([
           instrumentalUrl
             ? transfer.download(instrumentalUrl, instrumental, extra.signal)

@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { analyzeAudio } from '@mcm/audio';
 import { StorageRepository, type MomentEntity } from '@mcm/core';
 import type { StageOutput } from '@mcm/pipeline';
-import { requireValue, type StageWork } from './stage-work';
+import { originalFormat, requireValue, type StageWork } from './stage-work';
 
 /** Reads the uploaded clip: loudness, pitch, notes, tempo, key. */
 @Injectable()
@@ -14,7 +14,9 @@ export class AnalyzeStage implements StageWork<'analyze'> {
 
   async run(moment: MomentEntity, workdir: string): Promise<StageOutput['analyze']> {
     const original = join(workdir, 'original');
-    await this.storage.downloadTo(requireValue(moment.assets.original, 'the original upload'), original);
-    return { analysis: await analyzeAudio(original) };
+    const key = requireValue(moment.assets.original, 'the original upload');
+    const format = originalFormat(key);
+    await this.storage.downloadTo(key, original);
+    return { analysis: await analyzeAudio(original, format) };
   }
 }

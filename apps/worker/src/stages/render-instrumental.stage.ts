@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { conformToBlueprint, renderInstrumental } from '@mcm/audio';
-import { APP_CONFIG, compositionPlan, ElevenLabsClient, StorageRepository, type AppConfig, type MomentEntity } from '@mcm/core';
+import { APP_CONFIG, compositionPlan, ELEVENLABS_OUTPUT, ElevenLabsClient, StorageRepository, type AppConfig, type MomentEntity } from '@mcm/core';
 import { OutputKind, storageKey, type StageOutput } from '@mcm/pipeline';
 import { renderableBlueprint, type StageWork } from './stage-work';
 
@@ -25,8 +25,8 @@ export class RenderInstrumentalStage implements StageWork<'render_instrumental'>
     const stem = join(workdir, 'instrumental.wav');
     if (this.elevenLabs.enabled && moment.outputKind === OutputKind.Song) {
       const composed = join(workdir, 'composed.mp3');
-      await writeFile(composed, await this.elevenLabs.composeMusic({ compositionPlan: compositionPlan(blueprint), outputFormat: 'mp3_44100_128' }));
-      await conformToBlueprint(composed, blueprint, stem);
+      await writeFile(composed, await this.elevenLabs.composeMusic({ compositionPlan: compositionPlan(blueprint), outputFormat: ELEVENLABS_OUTPUT.format }));
+      await conformToBlueprint(composed, ELEVENLABS_OUTPUT.demuxer, blueprint, stem);
     } else {
       await renderInstrumental(blueprint, stem);
     }

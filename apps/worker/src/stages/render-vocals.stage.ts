@@ -2,9 +2,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { renderVocals } from '@mcm/audio';
-import { APP_CONFIG, ElevenLabsClient, StorageRepository, type AppConfig, type MomentEntity } from '@mcm/core';
+import { APP_CONFIG, ELEVENLABS_OUTPUT, ElevenLabsClient, StorageRepository, type AppConfig, type MomentEntity } from '@mcm/core';
 import { storageKey, type Blueprint, type StageOutput } from '@mcm/pipeline';
-import { renderableBlueprint, requireValue, type StageWork } from './stage-work';
+import { originalFormat, renderableBlueprint, requireValue, type StageWork } from './stage-work';
 
 // The blueprint's voice when no ElevenLabs voice was chosen: the user's own take only.
 const LOCAL_VOICE = 'local-voice';
@@ -27,11 +27,13 @@ export class RenderVocalsStage implements StageWork<'render_vocals'> {
     const blueprint = renderableBlueprint(moment, this.config.MAX_RENDER_SECONDS);
     const original = join(workdir, 'original');
     const stem = join(workdir, 'vocals.wav');
+    const originalKey = requireValue(moment.assets.original, 'the original upload');
+    const format = originalFormat(originalKey);
     const [, speech] = await Promise.all([
-      this.storage.downloadTo(requireValue(moment.assets.original, 'the original upload'), original),
+      this.storage.downloadTo(originalKey, original),
       this.elevenLabs.enabled ? this.speak(blueprint, join(workdir, 'speech.mp3')) : null,
     ]);
-    await renderVocals(original, blueprint, requireValue(moment.analysis, 'the analysis'), stem, { speech });
+    await renderVocals(original, blueprint, requireValue(moment.analysis, 'the analysis'), stem, { format, speech: speech ? { path: speech, format: ELEVENLABS_OUTPUT.demuxer } : null });
     const key = storageKey(moment.id, 'stems/vocals.wav');
     await this.storage.putFile(key, stem, 'audio/wav');
     return { key };
@@ -49,7 +51,7 @@ export class RenderVocalsStage implements StageWork<'render_vocals'> {
         style: voice.style_exaggeration ?? 0,
         use_speaker_boost: voice.speaker_boost ?? true,
       },
-      outputFormat: 'mp3_44100_128',
+      outputFormat: ELEVENLABS_OUTPUT.format,
     });
     await writeFile(file, audio);
     return file;

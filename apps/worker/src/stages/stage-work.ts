@@ -1,3 +1,5 @@
+import { extname } from 'node:path';
+import { uploadDemuxer } from '@mcm/audio';
 import type { MomentEntity } from '@mcm/core';
 import { renderTooLong, type Blueprint, type Stage, type StageOutput } from '@mcm/pipeline';
 
@@ -31,4 +33,11 @@ export function renderableBlueprint(moment: MomentEntity, maxRenderSeconds: numb
   const tooLong = renderTooLong(blueprint, maxRenderSeconds);
   if (tooLong) throw new StageError(tooLong.code, tooLong.message, false);
   return blueprint;
+}
+
+/** The demuxer of the stored original: its key ends in the container the upload was sniffed as. */
+export function originalFormat(key: string): string {
+  const format = uploadDemuxer(extname(key).slice(1));
+  if (!format) throw new StageError('AUDIO_UNDECODABLE', 'the original upload is not in a known container', false);
+  return format;
 }

@@ -50,6 +50,10 @@ const schema = z.object({
   MAX_AUDIO_SECONDS: z.coerce.number().positive().max(3600).default(60),
   PRESIGN_TTL_SECONDS: z.coerce.number().int().min(1).max(604800).default(900),
   FFMPEG_PATH: optional,
+  MIN_AUDIO_SECONDS: z.coerce.number().min(0).max(60).default(0.5),
+  // Checking an upload is one ffmpeg decode of up to a minute of audio: about a core each.
+  MAX_CONCURRENT_PROBES: z.coerce.number().int().min(1).max(1024).default(availableParallelism()),
+  PROBE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
   WORKER_STAGES: optional,
   // Unset: each stage's default from the core count (see the worker's stage processors).
   WORKER_CONCURRENCY: optional.pipe(z.coerce.number<string | undefined>().int().min(1).max(64).optional()),

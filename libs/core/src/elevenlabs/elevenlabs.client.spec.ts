@@ -8,7 +8,7 @@ import { startFakeElevenLabs, type FakeElevenLabs } from '../../../../test/suppo
 import { decodeWav16 } from '../../../audio/src/wav';
 import { compositionPlan } from './composition-plan';
 import { OutboundGuard, OutboundRefusedError } from '../outbound/outbound-guard';
-import { ElevenLabsClient, ElevenLabsError } from './elevenlabs.client';
+import { ELEVENLABS_OUTPUT, ElevenLabsClient, ElevenLabsError } from './elevenlabs.client';
 
 const KEY = 'sk_test_0123456789abcdef';
 // The fake listens on 127.0.0.1, which only OUTBOUND_ALLOW_PRIVATE=true lets the client reach.
@@ -76,7 +76,7 @@ describe('ElevenLabsClient against a local fake of the ElevenLabs API', () => {
     });
     const file = path.join(dir, 'speech.mp3');
     await writeFile(file, audio);
-    expect(await probeAudio(file)).toMatchObject({ codec: 'mp3', sample_rate: 44100 });
+    expect(await probeAudio(file, { format: ELEVENLABS_OUTPUT.demuxer })).toMatchObject({ codec: 'mp3', sample_rate: 44100 });
   });
 
   it('composes music from a plan that follows the blueprint', async () => {
@@ -100,12 +100,12 @@ describe('ElevenLabsClient against a local fake of the ElevenLabs API', () => {
     const composed = path.join(dir, 'composed.mp3');
     const stem = path.join(dir, 'instrumental.wav');
     await writeFile(composed, audio);
-    await conformToBlueprint(composed, blueprint, stem);
+    await conformToBlueprint(composed, ELEVENLABS_OUTPUT.demuxer, blueprint, stem);
     const wav = decodeWav16(await readFile(stem));
     expect(wav.sampleRate).toBe(44100);
     expect(wav.channels).toHaveLength(2);
     expect(wav.channels[0].length).toBe(Math.round(blueprintDurationSeconds(blueprint) * 44100));
-    expect((await measureLoudness(stem)).integrated_lufs).toBeGreaterThan(-45);
+    expect((await measureLoudness(stem, 'wav')).integrated_lufs).toBeGreaterThan(-45);
   });
 
   it('clamps sections to the durations ElevenLabs accepts', () => {
@@ -196,7 +196,7 @@ describe('ElevenLabsClient against a local fake of the ElevenLabs API', () => {
       energy: 0.5,
     };
     const out = path.join(dir, 'vocals.wav');
-    const report = await renderVocals(path.join(FIXTURES, 'voice-clean.wav'), blueprint, analysis, out, { speech: file });
+    const report = await renderVocals(path.join(FIXTURES, 'voice-clean.wav'), blueprint, analysis, out, { format: 'wav', speech: { path: file, format: ELEVENLABS_OUTPUT.demuxer } });
     expect(report.speech_beat).toBe(8);
     expect(report.hook_beats).toEqual([24]);
     const left = decodeWav16(await readFile(out)).channels[0];

@@ -63,7 +63,9 @@ export class ElevenLabsError extends Error {
   }
 }
 
-const DEFAULT_OUTPUT_FORMAT = 'mp3_44100_128';
+/** What the stages ask ElevenLabs for, and so the only ffmpeg demuxer its answers are read with. */
+export const ELEVENLABS_OUTPUT = { format: 'mp3_44100_128', demuxer: 'mp3' } as const;
+const DEFAULT_OUTPUT_FORMAT = ELEVENLABS_OUTPUT.format;
 
 /**
  * The ElevenLabs HTTP API (text-to-speech and music), the only code that talks to it. Errors map to
