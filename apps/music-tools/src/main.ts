@@ -39,13 +39,13 @@ async function main(): Promise<void> {
   if (config.OUTBOUND_ALLOW_PRIVATE) appLogger.warn(OUTBOUND_ALLOW_PRIVATE_WARNING);
   // Stems are fetched from and results PUT to this storage only.
   const storage = storageLocation(config);
-  log(`mixing with ${describeFfmpeg()}`);
   const swept = await sweepWorkDirectories();
   if (swept.length) log(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
   configureAudioEngine({ maxRenderSeconds: config.MAX_RENDER_SECONDS });
   const limits = { maxRenderSeconds: config.MAX_RENDER_SECONDS, renderGate: new RenderGate(config.MCP_MAX_RENDERS, config.MCP_RENDER_QUEUE) };
 
   if (process.argv.includes('--stdio')) {
+    log(`mixing with ${describeFfmpeg()}`);
     const server = createMusicToolsServer({ storage, log, ...limits });
     const transport = new StdioServerTransport();
     transport.onclose = () => process.exit(0);
@@ -68,6 +68,8 @@ async function main(): Promise<void> {
     log,
     ...limits,
   });
+  // Logged once the bind is allowed, so a refused start says one line only.
+  log(`mixing with ${describeFfmpeg()}`);
   if (config.MCP_AUTH_TOKEN) log('music-tools requires a bearer token on /mcp');
   process.stdout.write(`music-tools listening on ${http.url} (bound to ${http.boundAddress})\n`);
   // In-flight previews finish before the render threads are stopped.

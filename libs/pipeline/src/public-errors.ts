@@ -11,6 +11,8 @@ export const PUBLIC_ERROR_MESSAGES: Readonly<Record<string, string>> = {
   AUDIO_EMPTY: 'The recording contains no audio.',
   AUDIO_SILENT: 'No voice was found in the recording. Hum, sing or speak a little closer to the microphone and try again.',
   AUDIO_TOO_LONG: 'The recording is longer than this service accepts.',
+  AUDIO_TOO_SHORT: 'The recording has too little sound to make a song from. Hum, sing or speak for a few seconds and try again.',
+  AUDIO_TRUNCATED: 'The recording breaks off partway; the file may be damaged or incomplete. Try again with the whole recording.',
   // The audio engine
   AUDIO_ENGINE_FAILED: 'The audio engine could not finish this moment.',
   AUDIO_ENGINE_BUSY: 'The audio engine was too busy to finish this moment.',

@@ -36,7 +36,7 @@ describe('synthesize_preview decodes stems only as WAV', () => {
     await storage.put('moments/m1/stems/vocals.m3u8', Buffer.from(playlist), 'application/vnd.apple.mpegurl');
     await storage.put('moments/m1/stems/vocals.wav', Buffer.from(playlist), 'audio/wav');
     await storage.put('moments/m1/stems/concat.ffconcat', Buffer.from(`ffconcat version 1.0\nfile instrumental.wav\n`), 'text/plain');
-    server = await startMusicToolsHttp({ port: 0 });
+    server = await startMusicToolsHttp({ port: 0, storage: storage.location });
     client = new Client({ name: 'synthesize-preview-spec', version: '1.0.0' });
     await client.connect(new StreamableHTTPClientTransport(new URL(server.url)));
   });
@@ -45,7 +45,8 @@ describe('synthesize_preview decodes stems only as WAV', () => {
     await client?.close();
     await server?.close();
     await storage?.close();
-    process.env.TMPDIR = previousTmp;
+    if (previousTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previousTmp;
     await rm(workRoot, { recursive: true, force: true });
   });
 
