@@ -26,6 +26,8 @@ import { createTestEnv, type TestEnv } from '../support/test-env';
 const SEED = Number(process.env.FUZZ_SEED ?? 20261129);
 const MCP_TOKEN = 'fuzz-music-tools-token-0123456789';
 const RUNS = { uploads: 200, blueprints: 50, validate: 60, synthesize: 30, stems: 40 };
+/** The MCP client library itself overflows its stack serialising much deeper arguments, before anything is sent. */
+const MCP_DEPTH = { maxDepth: 1500 };
 /** Headroom over the api's resting memory for the whole run. */
 const MAX_RSS_GROWTH_MB = 200;
 
@@ -180,7 +182,7 @@ describe('hostile input, fuzzed', () => {
       }
     };
     await fc.assert(
-      fc.asyncProperty(hostileBlueprint(), async (variant) => {
+      fc.asyncProperty(hostileBlueprint(MCP_DEPTH), async (variant) => {
         const blueprint = asArgument(variant.json);
         const valid = isValid(variant);
         const outcome = await callTool(mcp, 'validate_blueprint', { blueprint });
@@ -190,7 +192,7 @@ describe('hostile input, fuzzed', () => {
       { numRuns: RUNS.validate, seed: SEED, endOnFailure: true },
     );
     // Rendering is only asked of blueprints that are broken or far too long: each must be refused before any work.
-    const refusable = hostileBlueprint().filter((variant) => variant.huge || !isValid(variant));
+    const refusable = hostileBlueprint(MCP_DEPTH).filter((variant) => variant.huge || !isValid(variant));
     await fc.assert(
       fc.asyncProperty(refusable, async (variant) => {
         const outcome = await callTool(mcp, 'synthesize_preview', { blueprint: asArgument(variant.json) });

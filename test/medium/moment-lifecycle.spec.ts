@@ -161,7 +161,7 @@ describe('a worker facing a blueprint longer than MAX_RENDER_SECONDS', () => {
     const id = await momentAt(TEN_HOUR_BLUEPRINT, [analyzed]);
     await startWorker('validate');
     const moment = await failedOnce(id, ['validate']);
-    expect(moment.error!.message).toBe('The blueprint asks for 10.6 hours of audio; at most 20 seconds can be rendered.');
+    expect(moment.error!.detail).toBe('The blueprint asks for 10.6 hours of audio; at most 20 seconds can be rendered.');
     expect(moment.snapshot.context.attempts).toEqual({ analyze: 1, validate: 1 });
     expect(await queue.queue('render_instrumental').getJob(stageJobId(id, { stage: 'render_instrumental', run: 1, attempt: 1 }))).toBeFalsy();
   });

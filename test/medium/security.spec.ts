@@ -353,6 +353,8 @@ describe('security', () => {
         MCP_AUTH_TOKEN: secret('mcp-token'),
         ELEVENLABS_API_KEY: secret('elevenlabs-key'),
         ELEVENLABS_BASE_URL: elevenLabs.baseUrl,
+        // The stand-in listens on loopback, which outbound requests may reach only in tests.
+        OUTBOUND_ALLOW_PRIVATE: 'true',
         S3_SECRET_ACCESS_KEY: S3_SECRET,
       };
       const secrets = secretValues(loadConfig(env));

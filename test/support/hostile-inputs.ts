@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
-import { runFfmpeg } from '@mcm/audio';
+import { ffmpegInput, runFfmpeg } from '@mcm/audio';
 import type { Blueprint } from '@mcm/pipeline';
 
 /**
@@ -53,7 +53,7 @@ export async function makeSeeds(): Promise<{ seeds: Seeds; refusables: Refusable
   const dir = await mkdtemp(join(tmpdir(), 'mcm-fuzz-seeds-'));
   const voice = join(FIXTURES, 'voice-clean.wav');
   // Three seconds of the real voice in each container keeps every request cheap.
-  const take = ['-i', voice, '-t', '3', '-ac', '1'];
+  const take = [...ffmpegInput(voice, 'wav'), '-t', '3', '-ac', '1'];
   try {
     const [wav, flac, ogg, mp3, webm, longSilentFlac, longToneFlac, silentWav, blipWav] = await Promise.all([
       encode(dir, 'seed.wav', [...take, '-ar', '16000', '-c:a', 'pcm_s16le']),
@@ -61,10 +61,10 @@ export async function makeSeeds(): Promise<{ seeds: Seeds; refusables: Refusable
       encode(dir, 'seed.ogg', [...take, '-ar', '48000', '-c:a', 'libopus', '-b:a', '32k']),
       encode(dir, 'seed.mp3', [...take, '-ar', '44100', '-c:a', 'libmp3lame', '-b:a', '64k']),
       encode(dir, 'seed.webm', [...take, '-ar', '48000', '-c:a', 'libopus', '-b:a', '32k', '-f', 'webm']),
-      encode(dir, 'silent-6h.flac', ['-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '21600', '-c:a', 'flac']),
-      encode(dir, 'tone-2min.flac', ['-f', 'lavfi', '-i', 'sine=f=330:r=8000', '-t', '120', '-c:a', 'flac']),
-      encode(dir, 'silent.wav', ['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '3', '-c:a', 'pcm_s16le']),
-      encode(dir, 'blip.wav', ['-f', 'lavfi', '-i', 'sine=f=440:r=16000', '-t', '0.2', '-c:a', 'pcm_s16le']),
+      encode(dir, 'silent-6h.flac', [...ffmpegInput('anullsrc=r=8000:cl=mono', 'lavfi'), '-t', '21600', '-c:a', 'flac']),
+      encode(dir, 'tone-2min.flac', [...ffmpegInput('sine=f=330:r=8000', 'lavfi'), '-t', '120', '-c:a', 'flac']),
+      encode(dir, 'silent.wav', [...ffmpegInput('anullsrc=r=16000:cl=mono', 'lavfi'), '-t', '3', '-c:a', 'pcm_s16le']),
+      encode(dir, 'blip.wav', [...ffmpegInput('sine=f=440:r=16000', 'lavfi'), '-t', '0.2', '-c:a', 'pcm_s16le']),
     ]);
     return {
       seeds: { m4a: readFileSync(join(FIXTURES, 'hum-phone.m4a')), wav, flac, ogg, mp3, webm },
@@ -156,7 +156,7 @@ export function hostileFile(seeds: Seeds, refusables: Refusables): fc.Arbitrary<
     .record({ field: fc.constantFrom('dataSize' as const, 'riffSize' as const), value: fc.constantFrom(0xffffffff, 0x7fffffff, 0x10000000, 0) })
     .map(({ field, value }) => ({ kind: `WAV ${field} declared as ${value}`, data: wavWithHeader(pcm, { [field]: value }), filename: 'take.wav', mustRefuse: false, stemMustRefuse: false }));
   const formatLies = fc
-    .constantFrom<Partial<Record<'rate' | 'channels' | 'bits' | 'fmtSize', number>>>({ rate: 0 }, { channels: 0 }, { bits: 0 }, { fmtSize: 0xfffffff0 }, { channels: 65535, bits: 16 })
+    .constantFrom<Partial<Record<'rate' | 'channels' | 'bits' | 'fmtSize', number>>>({ rate: 0 }, { channels: 0 }, { bits: 0 }, { fmtSize: 0xfffffff0 }, { channels: 65535, bits: 8 })
     .map((lie) => ({ kind: `WAV format lie ${JSON.stringify(lie)}`, data: wavWithHeader(pcm, lie), filename: 'take.wav', mustRefuse: true, stemMustRefuse: true }));
   const playlists = fc
     .record({ text: fc.constantFrom(...playlistTexts(localFile)), filename: fc.constantFrom('take.m3u8', 'take.wav', 'take.m4a', 'take.txt') })
@@ -206,7 +206,7 @@ function nested(depth: number): string {
 }
 
 /** Blueprints broken in every way the schema forbids, deep or huge JSON, and valid ones that ask for hours of audio. */
-export function hostileBlueprint(): fc.Arbitrary<HostileBlueprint> {
+export function hostileBlueprint({ maxDepth = 5000 }: { maxDepth?: number } = {}): fc.Arbitrary<HostileBlueprint> {
   const base = FUZZ_BLUEPRINT as unknown as Record<string, unknown>;
   const field = fc.constantFrom('id', 'style', 'tempo_bpm', 'key', 'time_signature', 'sections', 'lyrics', 'voice', 'metadata', '__proto__', 'constructor', 'extra');
   const replaced = fc.record({ field, value: fc.jsonValue({ maxDepth: 4 }) }).map(({ field: name, value }) => ({
@@ -233,7 +233,7 @@ export function hostileBlueprint(): fc.Arbitrary<HostileBlueprint> {
       json: JSON.stringify({ ...base, tempo_bpm: tempo, time_signature: signature, sections: Array.from({ length: count }, (_, i) => ({ name: `s${i}`, bars })) }),
       huge: true,
     }));
-  const deep = fc.integer({ min: 33, max: 5000 }).map((depth) => ({ kind: `arrays nested ${depth} deep`, json: JSON.stringify({ ...base, metadata: { x: '@' } }).replace('"@"', nested(depth)), huge: false, tooDeep: true }));
+  const deep = fc.integer({ min: 33, max: maxDepth }).map((depth) => ({ kind: `arrays nested ${depth} deep`, json: JSON.stringify({ ...base, metadata: { x: '@' } }).replace('"@"', nested(depth)), huge: false, tooDeep: true }));
   const notJson = fc.string({ maxLength: 200 }).filter((text) => text.trim() !== '').map((text) => ({ kind: 'not JSON', json: `{${text}`, huge: false }));
   const longStrings = fc.integer({ min: 129, max: 200_000 }).map((length) => ({ kind: `id of ${length} characters`, json: JSON.stringify({ ...base, id: 'x'.repeat(length) }), huge: false }));
   return fc.oneof(replaced, removed, sections, huge, deep, notJson, longStrings);
