@@ -4,6 +4,9 @@ import {
   applyMomentEvent,
   awaitedRuns,
   backoffMs,
+  MACHINE_VERSION,
+  migrateSnapshot,
+  stageSucceeded,
   describeMoment,
   startMoment,
   stageJobId,
@@ -204,5 +207,55 @@ describe('moment machine', () => {
     const result = run([failed('analyze'), succeeded.analyze, succeeded.compose]);
     expect(result.persisted.context.totalAttempts).toBe(4);
     expect(describeMoment(result.persisted).progress).toBeCloseTo(0.2);
+  });
+
+  it('takes the start of every stage it waits for, and of no other', () => {
+    const waiting: Array<[MomentEvent[], Stage[]]> = [
+      [[], ['analyze']],
+      [[{ type: 'STAGE_STARTED', stage: 'analyze' }], ['analyze']],
+      [[succeeded.analyze], ['compose']],
+      [[succeeded.analyze, succeeded.compose], ['validate']],
+      [toRendering, ['render_vocals', 'render_instrumental']],
+      [[...toRendering, succeeded.render_vocals], ['render_instrumental']],
+      [[...toRendering, succeeded.render_vocals, succeeded.render_instrumental], ['mix']],
+    ];
+    for (const [events, stages] of waiting) {
+      const current = run(events);
+      expect(awaitedRuns(current.persisted).map((r) => r.stage)).toEqual(stages);
+      for (const stage of Object.keys(succeeded) as Stage[]) {
+        const startedEvent = applyMomentEvent(current.persisted, { type: 'STAGE_STARTED', stage });
+        expect(startedEvent.accepted).toBe(stages.includes(stage));
+        expect(startedEvent.requests).toEqual([]);
+      }
+    }
+  });
+
+  it('builds each stage result with the output of that stage', () => {
+    const event = stageSucceeded('render_vocals', { key: 'moments/m1/stems/vocals.wav' }, 200);
+    expect(event).toEqual(succeeded.render_vocals);
+    expect(applyMomentEvent(run(toRendering).persisted, event).persisted.context.assets.vocals).toBe('moments/m1/stems/vocals.wav');
+  });
+
+  it('loads a snapshot of the current version as it is', () => {
+    const stored = run([succeeded.analyze]).persisted;
+    expect(migrateSnapshot(MACHINE_VERSION, stored)).toBe(stored);
+  });
+
+  it('lifts a row saved by the previous machine version through its step, then runs it', () => {
+    // The next machine change, as it would arrive: version 2 renames `runs` to `starts`, and keeps a step from 1.
+    const previous = run([succeeded.analyze]).persisted;
+    const steps = {
+      [MACHINE_VERSION]: (old: unknown) => {
+        const { runs, ...context } = (old as PersistedMoment).context;
+        return { ...(old as PersistedMoment), context: { ...context, starts: runs } };
+      },
+    };
+    const lifted = migrateSnapshot(MACHINE_VERSION, previous, steps, MACHINE_VERSION + 1) as unknown as { value: unknown; context: Record<string, unknown> };
+    expect(lifted.value).toEqual({ active: { analyzing: 'compose' } });
+    expect(lifted.context.starts).toBe(1);
+    expect(lifted.context).not.toHaveProperty('runs');
+    // And one saved by a version older than any step is refused by name, as is one from a newer machine.
+    expect(() => migrateSnapshot(MACHINE_VERSION - 1, previous, steps, MACHINE_VERSION + 1)).toThrow(`no migration from machine version ${MACHINE_VERSION - 1}`);
+    expect(() => migrateSnapshot(MACHINE_VERSION + 1, previous)).toThrow('newer than this one');
   });
 });

@@ -50,11 +50,17 @@ export interface MomentInput {
   blueprint?: Blueprint | null;
 }
 
-type Succeeded = { [S in Stage]: { type: 'STAGE_SUCCEEDED'; stage: S; output: StageOutput[S]; durationMs: number } }[Stage];
+/** A stage's result, typed per stage: `output` is what that stage produces. */
+export type StageSucceeded<S extends Stage = Stage> = { [K in S]: { type: 'STAGE_SUCCEEDED'; stage: K; output: StageOutput[K]; durationMs: number } }[S];
+
+/** The event a finished run of `stage` reports. */
+export function stageSucceeded<S extends Stage>(stage: S, output: StageOutput[S], durationMs: number): StageSucceeded<S> {
+  return { type: 'STAGE_SUCCEEDED', stage, output, durationMs };
+}
 
 export type MomentEvent =
   | { type: 'STAGE_STARTED'; stage: Stage }
-  | Succeeded
+  | StageSucceeded
   | { type: 'STAGE_FAILED'; stage: Stage; error: Omit<MomentError, 'stage'> }
   | { type: 'CANCEL'; reason?: string }
   | { type: 'RETRY' };
@@ -78,26 +84,29 @@ export function backoffMs(stage: Stage, failedAttempt: number): number {
   return Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** Math.max(0, failedAttempt - 1));
 }
 
-function applyOutput(context: MomentContext, event: Succeeded): Partial<MomentContext> {
-  switch (event.stage) {
-    case 'analyze':
-      return { analysis: event.output.analysis };
-    case 'compose':
-      return { blueprint: event.output.blueprint };
-    case 'validate':
-      return { validated: event.output.ok };
-    case 'render_vocals':
-      return { assets: { ...context.assets, vocals: event.output.key } };
-    case 'render_instrumental':
-      return { assets: { ...context.assets, instrumental: event.output.key } };
-    case 'mix': {
-      const { preview, master, midi, peaks, ...mix } = event.output;
-      return { assets: { ...context.assets, preview, master, midi, peaks }, mix };
-    }
-  }
+/** Where each stage's output lands in the context, and how to tell it is there: the one table of stage results. */
+const STAGE_RESULTS: { [S in Stage]: { done(context: MomentContext): boolean; record(context: MomentContext, output: StageOutput[S]): Partial<MomentContext> } } = {
+  analyze: { done: (c) => c.analysis !== null, record: (_, output) => ({ analysis: output.analysis }) },
+  compose: { done: (c) => c.blueprint !== null, record: (_, output) => ({ blueprint: output.blueprint }) },
+  validate: { done: (c) => c.validated, record: (_, output) => ({ validated: output.ok }) },
+  render_vocals: { done: (c) => Boolean(c.assets.vocals), record: (c, output) => ({ assets: { ...c.assets, vocals: output.key } }) },
+  render_instrumental: { done: (c) => Boolean(c.assets.instrumental), record: (c, output) => ({ assets: { ...c.assets, instrumental: output.key } }) },
+  mix: {
+    done: (c) => Boolean(c.assets.preview),
+    record: (c, { preview, master, midi, peaks, ...mix }) => ({ assets: { ...c.assets, preview, master, midi, peaks }, mix }),
+  },
+};
+
+function stageDone(context: MomentContext, stage: Stage): boolean {
+  return STAGE_RESULTS[stage].done(context);
+}
+
+function recordOutput<S extends Stage>(context: MomentContext, stage: S, output: StageOutput[S]): Partial<MomentContext> {
+  return STAGE_RESULTS[stage].record(context, output);
 }
 
 const isStage = (stage: Stage) => ({ type: 'isStage', params: { stage } }) as const;
+const done = (stage: Stage) => ({ type: 'stageDone', params: { stage } }) as const;
 const runStage = (stage: Stage) => [{ type: 'countAttempt', params: { stage } }, { type: 'runStage', params: ({ context }: { context: MomentContext }): StageRun => ({ stage, run: context.runs, attempt: context.attempts[stage] ?? 1, delayMs: 0 }) }] as const;
 
 export const momentMachine = setup({
@@ -105,19 +114,15 @@ export const momentMachine = setup({
     context: {} as MomentContext,
     events: {} as MomentEvent,
     input: {} as MomentInput,
+    // Each state that waits for a stage carries that stage as its tag: awaitedRuns and describeMoment read it from there.
+    tags: {} as Stage,
   },
   guards: {
     isStage: ({ event }, params: { stage: Stage }) => 'stage' in event && event.stage === params.stage,
     canRetry: ({ context, event }) =>
       event.type === 'STAGE_FAILED' && event.error.retryable && (context.attempts[event.stage] ?? 0) < STAGE_POLICY[event.stage].attempts,
     blueprintInvalid: ({ event }) => event.type === 'STAGE_SUCCEEDED' && event.stage === 'validate' && !event.output.ok,
-    hasAnalysis: ({ context }) => context.analysis !== null,
-    hasBlueprint: ({ context }) => context.blueprint !== null,
-    isValidated: ({ context }) => context.validated,
-    hasVocals: ({ context }) => Boolean(context.assets.vocals),
-    hasInstrumental: ({ context }) => Boolean(context.assets.instrumental),
-    hasStems: ({ context }) => Boolean(context.assets.vocals && context.assets.instrumental),
-    hasPreview: ({ context }) => Boolean(context.assets.preview),
+    stageDone: ({ context }, params: { stage: Stage }) => stageDone(context, params.stage),
   },
   actions: {
     countAttempt: assign(({ context }, params: { stage: Stage }) => ({
@@ -126,7 +131,7 @@ export const momentMachine = setup({
     })),
     record: assign(({ context, event }) => {
       if (event.type !== 'STAGE_SUCCEEDED') return {};
-      return { ...applyOutput(context, event), timings: { ...context.timings, [event.stage]: event.durationMs } };
+      return { ...recordOutput(context, event.stage, event.output), timings: { ...context.timings, [event.stage]: event.durationMs } };
     }),
     retryStage: assign(({ context, event }) => {
       if (event.type !== 'STAGE_FAILED') return {};
@@ -148,6 +153,8 @@ export const momentMachine = setup({
       runs: context.runs + 1,
       error: null,
     })),
+    // Marks a start as taken (`accepted`) without moving the snapshot.
+    noteStart: () => undefined,
     // Requests: performed by the caller after commit, never here.
     runStage: (_, _params: StageRun) => undefined,
     cancelStages: () => undefined,
@@ -176,15 +183,16 @@ export const momentMachine = setup({
       states: {
         route: {
           always: [
-            { guard: not('hasAnalysis'), target: 'pending' },
-            { guard: not('hasBlueprint'), target: 'analyzing.compose' },
-            { guard: not('isValidated'), target: 'analyzing.validate' },
-            { guard: not('hasStems'), target: 'rendering' },
-            { guard: not('hasPreview'), target: 'mixing' },
+            { guard: not(done('analyze')), target: 'pending' },
+            { guard: not(done('compose')), target: 'analyzing.compose' },
+            { guard: not(done('validate')), target: 'analyzing.validate' },
+            { guard: not(and([done('render_vocals'), done('render_instrumental')])), target: 'rendering' },
+            { guard: not(done('mix')), target: 'mixing' },
             { target: '#moment.completed' },
           ],
         },
         pending: {
+          tags: ['analyze'],
           entry: runStage('analyze'),
           on: {
             STAGE_STARTED: { guard: isStage('analyze'), target: 'analyzing.analyze' },
@@ -194,11 +202,13 @@ export const momentMachine = setup({
         analyzing: {
           initial: 'analyze',
           states: {
-            analyze: { on: work('analyze', '#moment.active.route') },
-            compose: { entry: runStage('compose'), on: work('compose', '#moment.active.route') },
+            analyze: { tags: ['analyze'], on: { STAGE_STARTED: started('analyze'), ...work('analyze', '#moment.active.route') } },
+            compose: awaiting('compose', '#moment.active.route'),
             validate: {
+              tags: ['validate'],
               entry: runStage('validate'),
               on: {
+                STAGE_STARTED: started('validate'),
                 STAGE_SUCCEEDED: [
                   { guard: and([isStage('validate'), 'blueprintInvalid']), target: '#moment.failed', actions: ['record', 'fail'] },
                   { guard: isStage('validate'), target: '#moment.active.route', actions: 'record' },
@@ -215,22 +225,22 @@ export const momentMachine = setup({
             vocals: {
               initial: 'check',
               states: {
-                check: { always: [{ guard: 'hasVocals', target: 'done' }, { target: 'running' }] },
-                running: { entry: runStage('render_vocals'), on: work('render_vocals', 'done') },
+                check: { always: [{ guard: done('render_vocals'), target: 'done' }, { target: 'running' }] },
+                running: awaiting('render_vocals', 'done'),
                 done: { type: 'final' },
               },
             },
             instrumental: {
               initial: 'check',
               states: {
-                check: { always: [{ guard: 'hasInstrumental', target: 'done' }, { target: 'running' }] },
-                running: { entry: runStage('render_instrumental'), on: work('render_instrumental', 'done') },
+                check: { always: [{ guard: done('render_instrumental'), target: 'done' }, { target: 'running' }] },
+                running: awaiting('render_instrumental', 'done'),
                 done: { type: 'final' },
               },
             },
           },
         },
-        mixing: { entry: runStage('mix'), on: work('mix', '#moment.active.route') },
+        mixing: awaiting('mix', '#moment.active.route'),
       },
     },
     completed: { type: 'final' },
@@ -238,6 +248,16 @@ export const momentMachine = setup({
     canceled: { on: { RETRY: { target: 'active', actions: 'resetForRetry' } } },
   },
 });
+
+/** A state that waits for `stage`: tagged with it, it asks for a run on entry and moves on with the result. */
+function awaiting(stage: Stage, next: string) {
+  return { tags: [stage], entry: runStage(stage), on: { STAGE_STARTED: started(stage), ...work(stage, next) } };
+}
+
+/** A run of the awaited stage began: the history notes it, the snapshot already says what it waits for. */
+function started(stage: Stage) {
+  return { guard: isStage(stage), actions: 'noteStart' as const };
+}
 
 /** Transitions of a working stage: its result moves on, its failure retries with backoff or fails the moment. */
 function work(stage: Stage, next: string) {
@@ -280,6 +300,8 @@ export interface MomentTransition {
   requests: MomentRequest[];
   /** False when the event did not apply (a late, duplicate or stale result). */
   changed: boolean;
+  /** True when the current state takes the event, even if nothing in the snapshot moves (a stage's start). */
+  accepted: boolean;
 }
 
 function toRequests(actions: ReadonlyArray<{ type: string; params?: unknown }>): MomentRequest[] {
@@ -294,7 +316,7 @@ function persist(snapshot: MomentSnapshot): PersistedMoment {
 
 export function startMoment(input: MomentInput): MomentTransition {
   const [snapshot, actions] = initialTransition(momentMachine, input);
-  return { snapshot, persisted: persist(snapshot), requests: toRequests(actions), changed: true };
+  return { snapshot, persisted: persist(snapshot), requests: toRequests(actions), changed: true, accepted: true };
 }
 
 export function restoreMoment(persisted: PersistedMoment): MomentSnapshot {
@@ -302,10 +324,32 @@ export function restoreMoment(persisted: PersistedMoment): MomentSnapshot {
 }
 
 export function applyMomentEvent(persisted: PersistedMoment, event: MomentEvent): MomentTransition {
-  const [snapshot, actions] = transition(momentMachine, restoreMoment(persisted), event);
+  const restored = restoreMoment(persisted);
+  const [snapshot, actions] = transition(momentMachine, restored, event);
   const next = persist(snapshot);
   const changed = JSON.stringify(next) !== JSON.stringify(persisted);
-  return { snapshot, persisted: next, requests: changed ? toRequests(actions) : [], changed };
+  return { snapshot, persisted: next, requests: changed ? toRequests(actions) : [], changed, accepted: changed || restored.can(event) };
+}
+
+/** Lifts a stored snapshot one machine version: the step keyed `n` turns a version-n snapshot into version n + 1. */
+export type SnapshotMigration = (persisted: unknown) => unknown;
+
+/**
+ * One step per machine change that alters the stored snapshot. When the machine changes, raise
+ * `MACHINE_VERSION` and add the step from the previous version here; rows saved before then still load.
+ */
+export const SNAPSHOT_MIGRATIONS: Readonly<Record<number, SnapshotMigration>> = {};
+
+/** The snapshot of a row saved by machine `version`, brought up to `target` (this machine) step by step. */
+export function migrateSnapshot(version: number, persisted: unknown, migrations: Readonly<Record<number, SnapshotMigration>> = SNAPSHOT_MIGRATIONS, target = MACHINE_VERSION): PersistedMoment {
+  if (version > target) throw new Error(`the snapshot was saved by machine version ${version}, newer than this one (${target})`);
+  let current = persisted;
+  for (let from = version; from < target; from++) {
+    const step = migrations[from];
+    if (!step) throw new Error(`no migration from machine version ${from} to ${from + 1}`);
+    current = step(current);
+  }
+  return current as PersistedMoment;
 }
 
 const PROGRESS_WEIGHT: Record<Stage, number> = {
@@ -317,23 +361,6 @@ const PROGRESS_WEIGHT: Record<Stage, number> = {
   mix: 0.3,
 };
 
-function stageDone(context: MomentContext, stage: Stage): boolean {
-  switch (stage) {
-    case 'analyze':
-      return context.analysis !== null;
-    case 'compose':
-      return context.blueprint !== null;
-    case 'validate':
-      return context.validated;
-    case 'render_vocals':
-      return Boolean(context.assets.vocals);
-    case 'render_instrumental':
-      return Boolean(context.assets.instrumental);
-    case 'mix':
-      return Boolean(context.assets.preview);
-  }
-}
-
 /**
  * The stage runs the current state is waiting for. The reconciler re-enqueues exactly these
  * when their queue messages were lost; the same ids make a message that still exists a no-op.
@@ -341,15 +368,7 @@ function stageDone(context: MomentContext, stage: Stage): boolean {
 export function awaitedRuns(persisted: PersistedMoment): StageRun[] {
   const snapshot = restoreMoment(persisted);
   const { context } = snapshot;
-  const run = (stage: Stage): StageRun => ({ stage, run: context.runs, attempt: context.attempts[stage] ?? 1, delayMs: 0 });
-  if (snapshot.matches({ active: 'pending' }) || snapshot.matches({ active: { analyzing: 'analyze' } })) return [run('analyze')];
-  if (snapshot.matches({ active: { analyzing: 'compose' } })) return [run('compose')];
-  if (snapshot.matches({ active: { analyzing: 'validate' } })) return [run('validate')];
-  if (snapshot.matches({ active: 'mixing' })) return [run('mix')];
-  const runs: StageRun[] = [];
-  if (snapshot.matches({ active: { rendering: { vocals: 'running' } } })) runs.push(run('render_vocals'));
-  if (snapshot.matches({ active: { rendering: { instrumental: 'running' } } })) runs.push(run('render_instrumental'));
-  return runs;
+  return STAGES.filter((stage) => snapshot.hasTag(stage)).map((stage) => ({ stage, run: context.runs, attempt: context.attempts[stage] ?? 1, delayMs: 0 }));
 }
 
 export function stageJobId(momentId: string, run: Pick<StageRun, 'stage' | 'run' | 'attempt'>): string {
