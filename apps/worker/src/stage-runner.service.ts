@@ -1,8 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { makeWorkDirectory } from '@mcm/audio';
-import { MomentLifecycle, MomentsRepository, StorageRepository } from '@mcm/core';
-import { awaitedRuns, stageFailure, storageKey, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
+import { currentSnapshot, MomentLifecycle, MomentsRepository, StorageRepository } from '@mcm/core';
+import { awaitedRuns, stageFailure, stageSucceeded, storageKey, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
 import { STAGE_WORKS, StageError, type StageWork } from './stages/stage-work';
 
 /**
@@ -42,12 +42,17 @@ export class StageRunner {
 
   async run(job: StageJobData): Promise<void> {
     const moment = await this.moments.findById(job.momentId);
-    const awaited = moment && !moment.deletedAt && awaitedRuns(moment.snapshot).some((run) => run.stage === job.stage && run.run === job.run && run.attempt === job.attempt);
+    const awaited = moment && !moment.deletedAt && awaitedRuns(currentSnapshot(moment)).some((run) => run.stage === job.stage && run.run === job.run && run.attempt === job.attempt);
     if (!moment || !awaited) {
       this.logger.debug(`skipping ${job.stage} of ${job.momentId}: the moment no longer waits for it`);
       return;
     }
-    if (job.stage === 'analyze') await this.lifecycle.apply(moment.id, { type: 'STAGE_STARTED', stage: 'analyze' });
+    // Under the row lock: a moment canceled or deleted since the check above refuses the start, and the work is skipped.
+    const start = await this.lifecycle.apply(moment.id, { type: 'STAGE_STARTED', stage: job.stage });
+    if (!start?.accepted) {
+      this.logger.debug(`skipping ${job.stage} of ${job.momentId}: the moment stopped waiting for it`);
+      return;
+    }
 
     const work = this.works.get(job.stage)!;
     const workdir = await makeWorkDirectory(job.stage);
@@ -56,7 +61,7 @@ export class StageRunner {
     try {
       const output = await work.run(moment, workdir);
       const durationMs = Math.round(performance.now() - started);
-      outcome = await this.lifecycle.apply(moment.id, { type: 'STAGE_SUCCEEDED', stage: job.stage, output, durationMs } as never);
+      outcome = await this.lifecycle.apply(moment.id, stageSucceeded(job.stage, output, durationMs));
     } catch (error) {
       const failure = describeFailure(error);
       this.logger.warn(`${job.stage} of ${moment.id} failed (${failure.code}, retryable: ${failure.retryable}): ${failure.detail}`);

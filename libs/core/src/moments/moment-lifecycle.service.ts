@@ -1,5 +1,4 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
 import {
   EXPIRING_ASSETS,
   MACHINE_VERSION,
@@ -8,6 +7,7 @@ import {
   applyMomentEvent,
   awaitedRuns,
   describeMoment,
+  migrateSnapshot,
   startMoment,
   type MomentEvent,
   type MomentInput,
@@ -16,9 +16,8 @@ import {
   type PersistedMoment,
 } from '@mcm/pipeline';
 import { MomentEntity } from '../database/moment.entity';
-import { MomentTransitionEntity } from '../database/moment-transition.entity';
 import { StageQueue } from '../queue/stage-queue';
-import { MomentsRepository, type InsertOptions } from './moments.repository';
+import { MomentsRepository, type InsertOptions, type MomentHistoryRow } from './moments.repository';
 
 export interface NewMoment extends MomentInput {
   style?: string | null;
@@ -38,23 +37,35 @@ export function stateLabel(value: unknown): string {
   return `(${entries.map(([key, child]) => `${key}.${stateLabel(child)}`).join(',')})`;
 }
 
-/** Copies what the snapshot says into the row's queryable columns. */
-export function projectMoment(moment: MomentEntity, persisted: PersistedMoment): MomentEntity {
+/** The row's queryable columns, as the snapshot says them. */
+export function projectMoment(moment: Pick<MomentEntity, 'completedAt'>, persisted: PersistedMoment): Partial<MomentEntity> {
   const view = describeMoment(persisted);
   const { context } = persisted;
-  moment.snapshot = persisted;
-  moment.machineVersion = MACHINE_VERSION;
-  moment.status = view.status;
-  moment.stage = view.stage;
-  moment.progress = view.progress;
-  moment.blueprint = context.blueprint;
-  moment.analysis = context.analysis;
-  moment.assets = context.assets;
-  moment.error = context.error;
-  moment.attempts = context.totalAttempts;
-  moment.timingsMs = context.timings;
-  moment.completedAt = view.status === MomentStatus.Completed ? (moment.completedAt ?? new Date()) : null;
-  return moment;
+  return {
+    snapshot: persisted,
+    machineVersion: MACHINE_VERSION,
+    status: view.status,
+    stage: view.stage,
+    progress: view.progress,
+    blueprint: context.blueprint,
+    analysis: context.analysis,
+    assets: context.assets,
+    error: context.error,
+    attempts: context.totalAttempts,
+    timingsMs: context.timings,
+    completedAt: view.status === MomentStatus.Completed ? (moment.completedAt ?? new Date()) : null,
+  };
+}
+
+/** The stored snapshot in this machine's shape: rows saved by an earlier machine version go through its migration steps. */
+export function currentSnapshot(moment: Pick<MomentEntity, 'machineVersion' | 'snapshot'>): PersistedMoment {
+  return migrateSnapshot(moment.machineVersion, moment.snapshot);
+}
+
+/** What a decision leaves for after commit: the machine's requests, and the snapshot they were made from. */
+interface AfterCommit {
+  before: PersistedMoment | null;
+  requests: MomentRequest[];
 }
 
 /** Who asked for a deletion, as the history records it. */
@@ -67,18 +78,49 @@ function refusal(moment: MomentEntity, event: MomentEvent): string | null {
   return null;
 }
 
-/** Keeps the row's assets and its snapshot's in step, minus `names`. */
-function withoutAssets(moment: MomentEntity, names: readonly (keyof MomentAssets)[]): void {
+/** The row's assets and its snapshot's, kept in step, minus `names`. */
+function withoutAssets(moment: Pick<MomentEntity, 'assets' | 'snapshot'>, names: readonly (keyof MomentAssets)[]): Pick<MomentEntity, 'assets' | 'snapshot'> {
   const kept = (assets: MomentAssets): MomentAssets => Object.fromEntries(Object.entries(assets ?? {}).filter(([name]) => !names.includes(name as keyof MomentAssets)));
-  moment.assets = kept(moment.assets);
-  moment.snapshot = { ...moment.snapshot, context: { ...moment.snapshot.context, assets: kept(moment.snapshot.context.assets) } };
+  return { assets: kept(moment.assets), snapshot: { ...moment.snapshot, context: { ...moment.snapshot.context, assets: kept(moment.snapshot.context.assets) } } };
 }
 
 /** A tombstone keeps the id, its owner and how it ended; nothing the person recorded or typed. */
-function tombstone(moment: MomentEntity, at: Date): void {
-  withoutAssets(moment, Object.keys({ ...moment.assets, ...moment.snapshot.context.assets }) as (keyof MomentAssets)[]);
-  moment.snapshot = { ...moment.snapshot, context: { ...moment.snapshot.context, analysis: null, blueprint: null } };
-  Object.assign(moment, { deletedAt: at, title: null, lyrics: null, originalFilename: null, blueprint: null, analysis: null });
+function tombstone(moment: Pick<MomentEntity, 'assets' | 'snapshot'>, at: Date): Partial<MomentEntity> {
+  const emptied = withoutAssets(moment, Object.keys({ ...moment.assets, ...moment.snapshot.context.assets }) as (keyof MomentAssets)[]);
+  return {
+    ...emptied,
+    snapshot: { ...emptied.snapshot, context: { ...emptied.snapshot.context, analysis: null, blueprint: null } },
+    deletedAt: at,
+    title: null,
+    lyrics: null,
+    originalFilename: null,
+    blueprint: null,
+    analysis: null,
+  };
+}
+
+/** A history row that leaves the machine's state as it is. */
+function note(moment: Pick<MomentEntity, 'snapshot'>, row: Pick<MomentHistoryRow, 'eventType' | 'stage' | 'applied' | 'detail'>): MomentHistoryRow {
+  const state = stateLabel(moment.snapshot.value);
+  return { ...row, fromState: state, toState: state };
+}
+
+/** An event offered to the moment's machine: the columns it changes (none when ignored), its history row, and the machine's requests. */
+function offer(
+  moment: Readonly<MomentEntity>,
+  event: MomentEvent,
+): { before: PersistedMoment; changes?: Partial<MomentEntity>; row: MomentHistoryRow; requests: MomentRequest[]; changed: boolean; accepted: boolean } {
+  const before = currentSnapshot(moment);
+  const result = applyMomentEvent(before, event);
+  const row: MomentHistoryRow = {
+    eventType: event.type,
+    stage: 'stage' in event ? event.stage : null,
+    fromState: stateLabel(before.value),
+    toState: stateLabel(result.persisted.value),
+    applied: result.accepted,
+    detail: eventDetail(event),
+  };
+  return { before, changes: result.changed ? projectMoment(moment, result.persisted) : undefined, row, requests: result.requests, changed: result.changed, accepted: result.accepted };
 }
 
 function eventDetail(event: MomentEvent): string | null {
@@ -102,8 +144,7 @@ export class MomentLifecycle {
 
   async create(input: NewMoment, options: InsertOptions = {}): Promise<MomentEntity> {
     const started = startMoment(input);
-    const moment = projectMoment(new MomentEntity(), started.persisted);
-    Object.assign(moment, {
+    const moment = Object.assign(new MomentEntity(), projectMoment({ completedAt: null }, started.persisted), {
       id: input.momentId,
       outputKind: input.outputKind,
       style: input.style ?? null,
@@ -113,40 +154,35 @@ export class MomentLifecycle {
       owner: input.owner ?? null,
       idempotencyKey: input.idempotencyKey ?? null,
       requestHash: input.requestHash ?? null,
+      deletedAt: null,
+      assetsExpiredAt: null,
       // Millisecond precision (not Postgres' microseconds), so a `created_at|id` list cursor is exact.
       createdAt: new Date(),
     });
-    await this.moments.insert(moment, {
-      eventType: 'CREATED',
-      stage: null,
-      fromState: '',
-      toState: stateLabel(started.persisted.value),
-      applied: true,
-      detail: null,
-    }, options);
+    // The insert reads back what Postgres fills in (updated_at), so the row needs no second read.
+    await this.moments.insert(moment, { eventType: 'CREATED', stage: null, fromState: '', toState: stateLabel(started.persisted.value), applied: true, detail: null }, options);
     await this.perform(moment.id, started.requests, null);
-    return (await this.moments.findById(moment.id)) ?? moment;
+    return moment;
   }
 
   /**
    * Offers an event to a moment's machine. Returns null for an unknown moment. A deleted moment
    * takes no event (a late stage result cannot bring it back), an expired one no RETRY.
+   * `applied`: the snapshot moved; `accepted`: the machine took the event (a stage's start moves nothing).
    */
-  async apply(momentId: string, event: MomentEvent): Promise<{ moment: MomentEntity; applied: boolean } | null> {
-    const outcome = await this.moments.withLockedMoment(momentId, async (moment, manager) => {
-      const before = moment.snapshot;
+  async apply(momentId: string, event: MomentEvent): Promise<{ moment: MomentEntity; applied: boolean; accepted: boolean } | null> {
+    const outcome = await this.moments.change<AfterCommit & { changed: boolean; accepted: boolean }>(momentId, (moment) => {
       const refused = refusal(moment, event);
       if (refused) {
-        await this.record(manager, moment, { eventType: event.type, stage: 'stage' in event ? event.stage : null, applied: false, detail: refused });
-        return { moment, before, requests: [] as MomentRequest[], changed: false };
+        const row = note(moment, { eventType: event.type, stage: 'stage' in event ? event.stage : null, applied: false, detail: refused });
+        return { history: [row], result: { before: null, requests: [], changed: false, accepted: false } };
       }
-      const { requests, changed } = await this.offer(manager, moment, event);
-      if (changed) await manager.save(moment);
-      return { moment, before, requests, changed };
+      const { before, changes, row, requests, changed, accepted } = offer(moment, event);
+      return { changes, history: [row], result: { before, requests, changed, accepted } };
     });
     if (!outcome) return null;
-    await this.perform(momentId, outcome.requests, outcome.before);
-    return { moment: outcome.moment, applied: outcome.changed };
+    await this.perform(momentId, outcome.result.requests, outcome.result.before);
+    return { moment: outcome.moment, applied: outcome.result.changed, accepted: outcome.result.accepted };
   }
 
   /**
@@ -155,19 +191,17 @@ export class MomentLifecycle {
    * objects is the caller's; `deleted` is false when the moment was already deleted.
    */
   async delete(momentId: string, by: DeletedBy): Promise<{ moment: MomentEntity; deleted: boolean } | null> {
-    const outcome = await this.moments.withLockedMoment(momentId, async (moment, manager) => {
-      const before = moment.snapshot;
-      if (moment.deletedAt) return { moment, before, requests: [] as MomentRequest[], deleted: false };
+    const outcome = await this.moments.change<AfterCommit & { deleted: boolean }>(momentId, (moment) => {
+      if (moment.deletedAt) return { history: [], result: { before: null, requests: [], deleted: false } };
       const detail = `deleted by ${by === 'client' ? 'the client' : 'an operator'}`;
-      const canceled = TERMINAL_STATUSES.includes(moment.status) ? { requests: [] } : await this.offer(manager, moment, { type: 'CANCEL', reason: detail });
-      tombstone(moment, new Date());
-      await this.record(manager, moment, { eventType: 'DELETED', stage: null, applied: true, detail });
-      await manager.save(moment);
-      return { moment, before, requests: canceled.requests, deleted: true };
+      const canceled = TERMINAL_STATUSES.includes(moment.status) ? null : offer(moment, { type: 'CANCEL', reason: detail });
+      const ended = { ...moment, ...canceled?.changes };
+      const history = [...(canceled ? [canceled.row] : []), note(ended, { eventType: 'DELETED', stage: null, applied: true, detail })];
+      return { changes: { ...canceled?.changes, ...tombstone(ended, new Date()) }, history, result: { before: canceled?.before ?? null, requests: canceled?.requests ?? [], deleted: true } };
     });
     if (!outcome) return null;
-    await this.perform(momentId, outcome.requests, outcome.before);
-    return { moment: outcome.moment, deleted: outcome.deleted };
+    await this.perform(momentId, outcome.result.requests, outcome.result.before);
+    return { moment: outcome.moment, deleted: outcome.result.deleted };
   }
 
   /**
@@ -175,41 +209,12 @@ export class MomentLifecycle {
    * the row. False when the moment is gone, deleted, already expired or (again) in progress.
    */
   async expireRecording(momentId: string): Promise<boolean> {
-    const expired = await this.moments.withLockedMoment(momentId, async (moment, manager) => {
-      if (moment.deletedAt || moment.assetsExpiredAt || !TERMINAL_STATUSES.includes(moment.status)) return false;
-      withoutAssets(moment, EXPIRING_ASSETS);
-      moment.assetsExpiredAt = new Date();
-      await this.record(manager, moment, { eventType: 'ASSETS_EXPIRED', stage: null, applied: true, detail: `removed ${EXPIRING_ASSETS.join(', ')}` });
-      await manager.save(moment);
-      return true;
+    const outcome = await this.moments.change(momentId, (moment) => {
+      if (moment.deletedAt || moment.assetsExpiredAt || !TERMINAL_STATUSES.includes(moment.status)) return { history: [], result: false };
+      const row = note(moment, { eventType: 'ASSETS_EXPIRED', stage: null, applied: true, detail: `removed ${EXPIRING_ASSETS.join(', ')}` });
+      return { changes: { ...withoutAssets(moment, EXPIRING_ASSETS), assetsExpiredAt: new Date() }, history: [row], result: true };
     });
-    return expired ?? false;
-  }
-
-  /** Applies an event to the locked row in memory and records it in the history; the caller saves. */
-  private async offer(manager: EntityManager, moment: MomentEntity, event: MomentEvent): Promise<{ requests: MomentRequest[]; changed: boolean }> {
-    if (moment.machineVersion !== MACHINE_VERSION) {
-      throw new Error(`moment ${moment.id} was saved by machine version ${moment.machineVersion}, this is ${MACHINE_VERSION}`);
-    }
-    const before = moment.snapshot;
-    const result = applyMomentEvent(before, event);
-    await manager.insert(MomentTransitionEntity, {
-      momentId: moment.id,
-      eventType: event.type,
-      stage: 'stage' in event ? event.stage : null,
-      fromState: stateLabel(before.value),
-      toState: stateLabel(result.persisted.value),
-      applied: result.changed,
-      detail: eventDetail(event),
-    });
-    if (result.changed) projectMoment(moment, result.persisted);
-    return { requests: result.requests, changed: result.changed };
-  }
-
-  /** A history row that leaves the machine's state as it is. */
-  private record(manager: EntityManager, moment: MomentEntity, row: Pick<MomentTransitionEntity, 'eventType' | 'stage' | 'applied' | 'detail'>): Promise<unknown> {
-    const state = stateLabel(moment.snapshot.value);
-    return manager.insert(MomentTransitionEntity, { ...row, momentId: moment.id, fromState: state, toState: state });
+    return outcome?.result ?? false;
   }
 
   /**
@@ -231,7 +236,7 @@ export class MomentLifecycle {
   async reconcile(idleMs: number, limit = 500): Promise<number> {
     let revived = 0;
     for (const moment of await this.moments.findStale(idleMs, limit)) {
-      for (const run of awaitedRuns(moment.snapshot)) {
+      for (const run of awaitedRuns(currentSnapshot(moment))) {
         if (await this.queue.isLive(moment.id, run)) continue;
         await this.queue.revive(moment.id, run);
         revived += 1;

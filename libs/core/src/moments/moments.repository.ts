@@ -34,6 +34,16 @@ export interface InsertOptions {
   maxInFlight?: number | null;
 }
 
+/** One row of a moment's history, as a change to the moment writes it. */
+export type MomentHistoryRow = Pick<MomentTransitionEntity, 'eventType' | 'stage' | 'fromState' | 'toState' | 'applied' | 'detail'>;
+
+/** What a decision about a locked moment writes: the columns that change (none: the row stays), its history rows, and what the caller learns. */
+export interface MomentChange<T> {
+  changes?: Partial<MomentEntity>;
+  history: MomentHistoryRow[];
+  result: T;
+}
+
 // Namespace of the per-owner advisory locks that serialise an owner's creates.
 const IN_FLIGHT_LOCK = 0x6d636d01;
 
@@ -68,7 +78,7 @@ export class MomentsRepository {
    * Inserts a new moment and its first history row; a taken idempotency key raises `IdempotencyConflict`,
    * an owner at `maxInFlight` raises `InFlightLimitReached`.
    */
-  async insert(moment: MomentEntity, transition: Omit<MomentTransitionEntity, 'id' | 'createdAt' | 'momentId'>, options: InsertOptions = {}): Promise<void> {
+  async insert(moment: MomentEntity, transition: MomentHistoryRow, options: InsertOptions = {}): Promise<void> {
     try {
       await this.dataSource.transaction(async (manager) => {
         if (options.maxInFlight && moment.owner) await this.claimInFlightSlot(manager, moment, options.maxInFlight);
@@ -98,12 +108,19 @@ export class MomentsRepository {
     if ((await this.countInFlight(moment.owner!, manager)) >= limit) throw new InFlightLimitReached(limit);
   }
 
-  /** Runs `work` with the moment's row locked, so events for one moment apply one at a time. */
-  withLockedMoment<T>(id: string, work: (moment: MomentEntity, manager: EntityManager) => Promise<T>): Promise<T | null> {
+  /**
+   * Locks the moment's row, asks `decide` (pure: it reads the row and changes nothing) what to
+   * write, and writes the changed columns and the history rows in one transaction, so events for
+   * one moment apply one at a time. Null for an unknown moment.
+   */
+  change<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>): Promise<{ moment: MomentEntity; result: T } | null> {
     return this.dataSource.transaction(async (manager) => {
       const moment = await manager.getRepository(MomentEntity).createQueryBuilder('m').setLock('pessimistic_write').where('m.id = :id', { id }).getOne();
       if (!moment) return null;
-      return work(moment, manager);
+      const { changes, history, result } = decide(moment);
+      if (history.length) await manager.insert(MomentTransitionEntity, history.map((row) => ({ ...row, momentId: id })));
+      if (changes) await manager.save(Object.assign(moment, changes));
+      return { moment, result };
     });
   }
 
