@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AudioError } from '@mcm/audio';
-import { MusicToolsError } from '@mcm/core';
-import { PUBLIC_ERROR_MESSAGES, GENERIC_ERROR_MESSAGE } from '@mcm/pipeline';
-import { describeFailure } from './stage-runner.service';
-import { StageError } from './stages/stage-work';
+import { MusicToolsError, type MomentsRepository, type StorageRepository } from '@mcm/core';
+import { backoffMs, OutputKind, PUBLIC_ERROR_MESSAGES, GENERIC_ERROR_MESSAGE, type Analysis, type Stage, type StageJobData, type StageOutput } from '@mcm/pipeline';
+import { asAdapter, fakeCore } from '../../../test/fakes';
+import { describeFailure, StageRunner } from './stage-runner.service';
+import { StageError, type StageWork } from './stages/stage-work';
 
 describe('describeFailure', () => {
   it('gives a stage failure the sentence of its code and keeps the raw cause as detail', () => {
@@ -33,5 +35,102 @@ describe('describeFailure', () => {
     expect(describeFailure(storage)).toEqual({ code: 'STORAGE_UNAVAILABLE', message: PUBLIC_ERROR_MESSAGES.STORAGE_UNAVAILABLE, retryable: true, detail: storage.message });
     expect(describeFailure(new TypeError('cannot read x of undefined'))).toEqual({ code: 'STAGE_ERROR', message: GENERIC_ERROR_MESSAGE, retryable: true, detail: 'cannot read x of undefined' });
     expect(describeFailure(Object.assign(new Error('new failure'), { code: 'SOMETHING_NEW', retryable: false }))).toMatchObject({ code: 'SOMETHING_NEW', message: GENERIC_ERROR_MESSAGE });
+  });
+});
+
+describe('StageRunner', () => {
+  const analysis = { duration_s: 12, tempo_bpm: 96, key: 'Am' } as Analysis;
+
+  /** A stage's work that answers `outcome` and counts its runs. */
+  function scriptedWork<S extends Stage>(stage: S, outcome: () => Promise<StageOutput[S]>): StageWork<S> & { runs: number } {
+    return {
+      stage,
+      runs: 0,
+      run() {
+        this.runs += 1;
+        return outcome();
+      },
+    };
+  }
+
+  function world(analyze: () => Promise<StageOutput['analyze']> = async () => ({ analysis })) {
+    const core = fakeCore();
+    const work = scriptedWork('analyze', analyze);
+    const runner = new StageRunner(asAdapter<MomentsRepository>(core.moments), core.lifecycle, asAdapter<StorageRepository>(core.storage), [work]);
+    const create = () => core.lifecycle.create({ momentId: randomUUID(), outputKind: OutputKind.Preview, originalKey: 'moments/x/original.m4a' });
+    return { ...core, work, runner, create };
+  }
+
+  const job = (momentId: string, attempt = 1): StageJobData => ({ momentId, stage: 'analyze', run: 1, attempt });
+
+  it('reports the start and the result of the awaited run, and the machine asks for the next stage', async () => {
+    const { create, runner, moments, queue, work } = world();
+    const moment = await create();
+    await runner.run(job(moment.id));
+    expect(work.runs).toBe(1);
+    expect((await moments.history(moment.id)).map((row) => [row.eventType, row.stage, row.applied])).toEqual([
+      ['CREATED', null, true],
+      ['STAGE_STARTED', 'analyze', true],
+      ['STAGE_SUCCEEDED', 'analyze', true],
+    ]);
+    expect((await moments.findById(moment.id))?.analysis).toEqual(analysis);
+    expect(queue.job(moment.id, { stage: 'compose', run: 1, attempt: 1 })?.state).toBe('waiting');
+  });
+
+  it('does the work once when the same job is delivered again after it finished', async () => {
+    const { create, runner, work, moments } = world();
+    const moment = await create();
+    await runner.run(job(moment.id));
+    await runner.run(job(moment.id));
+    expect(work.runs).toBe(1);
+    expect((await moments.history(moment.id)).filter((row) => row.eventType === 'STAGE_SUCCEEDED')).toHaveLength(1);
+  });
+
+  it('skips a stale job: an earlier attempt, an unknown moment, a deleted or canceled one', async () => {
+    const { create, runner, work, lifecycle } = world(async () => {
+      throw new StageError('STORAGE_UNAVAILABLE', 'storage down', true);
+    });
+    const moment = await create();
+    await runner.run(job(moment.id));
+    expect(work.runs).toBe(1);
+    await runner.run(job(moment.id, 1));
+    expect(work.runs).toBe(1);
+    await runner.run(job(randomUUID()));
+    const canceled = await create();
+    await lifecycle.apply(canceled.id, { type: 'CANCEL' });
+    await runner.run(job(canceled.id));
+    const deleted = await create();
+    await lifecycle.delete(deleted.id, 'client');
+    await runner.run(job(deleted.id));
+    expect(work.runs).toBe(1);
+  });
+
+  it('turns a retryable failure into the next attempt, delayed, and a lasting one into FAILED', async () => {
+    let error = new StageError('STORAGE_UNAVAILABLE', 'storage down', true);
+    const { create, runner, queue, moments } = world(async () => {
+      throw error;
+    });
+    const moment = await create();
+    await runner.run(job(moment.id));
+    expect(queue.job(moment.id, { stage: 'analyze', run: 1, attempt: 2 })).toMatchObject({ state: 'delayed', delayMs: backoffMs('analyze', 1) });
+    error = new StageError('AUDIO_UNDECODABLE', 'ffmpeg: Invalid data', false);
+    await runner.run(job(moment.id, 2));
+    expect(await moments.findById(moment.id)).toMatchObject({ status: 'FAILED', error: { stage: 'analyze', code: 'AUDIO_UNDECODABLE', retryable: false, detail: 'ffmpeg: Invalid data' } });
+    expect(queue.job(moment.id, { stage: 'analyze', run: 1, attempt: 3 })).toBeUndefined();
+  });
+
+  it('removes what a stage stored when the moment was deleted while it ran', async () => {
+    const core = world();
+    const moment = await core.create();
+    const slow = scriptedWork('analyze', async () => {
+      await core.storage.putBuffer(`moments/${moment.id}/stems/late.wav`, 'late', 'audio/wav');
+      await core.lifecycle.delete(moment.id, 'client');
+      return { analysis };
+    });
+    const runner = new StageRunner(asAdapter<MomentsRepository>(core.moments), core.lifecycle, asAdapter<StorageRepository>(core.storage), [slow]);
+    await runner.run(job(moment.id));
+    expect(slow.runs).toBe(1);
+    expect(await core.storage.listKeys(`moments/${moment.id}/`)).toEqual([]);
+    expect((await core.moments.findById(moment.id))?.analysis).toBeNull();
   });
 });

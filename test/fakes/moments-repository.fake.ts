@@ -1,0 +1,119 @@
+import { TERMINAL_STATUSES } from '@mcm/pipeline';
+import {
+  IdempotencyConflict,
+  InFlightLimitReached,
+  MomentEntity,
+  MomentTransitionEntity,
+  type InsertOptions,
+  type MomentChange,
+  type MomentHistoryRow,
+  type MomentListQuery,
+  type MomentsRepository,
+} from '@mcm/core';
+import type { Port } from './port';
+
+const newestFirst = (a: MomentEntity, b: MomentEntity) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+
+/** Moments and their history in memory, with the repository's rules: one change at a time per moment, unique idempotency keys, the in-flight cap. */
+export class FakeMomentsRepository implements Port<MomentsRepository> {
+  readonly rows = new Map<string, MomentEntity>();
+  readonly transitions: MomentTransitionEntity[] = [];
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private nextTransitionId = 1;
+  reachable = true;
+
+  /** A copy, as a fresh read from the database would be. */
+  private read(moment: MomentEntity | undefined): MomentEntity | null {
+    return moment ? Object.assign(new MomentEntity(), structuredClone(moment)) : null;
+  }
+
+  async findById(id: string): Promise<MomentEntity | null> {
+    return this.read(this.rows.get(id));
+  }
+
+  async findByIdempotencyKey(key: string, owner: string | null): Promise<MomentEntity | null> {
+    return this.read([...this.rows.values()].find((m) => m.idempotencyKey === key && (m.owner ?? '') === (owner ?? '')));
+  }
+
+  async countInFlight(owner: string): Promise<number> {
+    return [...this.rows.values()].filter((m) => m.owner === owner && !TERMINAL_STATUSES.includes(m.status)).length;
+  }
+
+  async insert(moment: MomentEntity, transition: MomentHistoryRow, options: InsertOptions = {}): Promise<void> {
+    if (moment.idempotencyKey) {
+      const existing = await this.findByIdempotencyKey(moment.idempotencyKey, moment.owner);
+      if (existing) throw new IdempotencyConflict(existing);
+    }
+    if (options.maxInFlight && moment.owner && (await this.countInFlight(moment.owner)) >= options.maxInFlight) throw new InFlightLimitReached(options.maxInFlight);
+    moment.updatedAt = new Date();
+    this.rows.set(moment.id, this.read(moment)!);
+    this.record(moment.id, transition);
+  }
+
+  change<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>): Promise<{ moment: MomentEntity; result: T } | null> {
+    // Changes to one moment queue behind each other, as the row lock makes them.
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const moment = this.read(this.rows.get(id));
+      if (!moment) return null;
+      const { changes, history, result } = decide(Object.freeze(this.read(moment)!));
+      for (const row of history) this.record(id, row);
+      if (changes) {
+        Object.assign(moment, changes, { updatedAt: new Date() });
+        this.rows.set(id, this.read(moment)!);
+      }
+      return { moment, result };
+    });
+    this.locks.set(id, next.catch(() => undefined));
+    return next;
+  }
+
+  async list(query: MomentListQuery): Promise<MomentEntity[]> {
+    return [...this.rows.values()]
+      .filter((m) => !query.status?.length || query.status.includes(m.status))
+      .filter((m) => query.owner === undefined || (m.owner ?? '') === (query.owner ?? ''))
+      .filter((m) => !query.resumable || (!m.deletedAt && !m.assetsExpiredAt))
+      .filter((m) => !query.cursor || newestFirst(m, Object.assign(new MomentEntity(), query.cursor)) > 0)
+      .sort(newestFirst)
+      .slice(0, query.limit)
+      .map((m) => this.read(m)!);
+  }
+
+  async findStale(idleMs: number, limit: number): Promise<MomentEntity[]> {
+    const before = Date.now() - idleMs;
+    return [...this.rows.values()]
+      .filter((m) => !TERMINAL_STATUSES.includes(m.status) && m.updatedAt.getTime() < before)
+      .sort((a, b) => a.updatedAt.getTime() - b.updatedAt.getTime())
+      .slice(0, limit)
+      .map((m) => this.read(m)!);
+  }
+
+  async findExpirable(cutoff: Date, limit: number): Promise<string[]> {
+    return [...this.rows.values()]
+      .filter((m) => !m.deletedAt && !m.assetsExpiredAt && m.createdAt < cutoff && TERMINAL_STATUSES.includes(m.status))
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+      .slice(0, limit)
+      .map((m) => m.id);
+  }
+
+  async storageStates(ids: string[]): Promise<Map<string, { deleted: boolean; expired: boolean }>> {
+    return new Map(ids.filter((id) => this.rows.has(id)).map((id) => [id, { deleted: Boolean(this.rows.get(id)!.deletedAt), expired: Boolean(this.rows.get(id)!.assetsExpiredAt) }]));
+  }
+
+  async history(id: string): Promise<MomentTransitionEntity[]> {
+    return this.transitions.filter((row) => row.momentId === id);
+  }
+
+  async isReachable(): Promise<boolean> {
+    return this.reachable;
+  }
+
+  /** Puts a row as it is, as if an earlier process had written it. */
+  seed(moment: MomentEntity): void {
+    this.rows.set(moment.id, this.read(moment)!);
+  }
+
+  private record(momentId: string, row: MomentHistoryRow): void {
+    this.transitions.push(Object.assign(new MomentTransitionEntity(), { ...row, momentId, id: String(this.nextTransitionId++), createdAt: new Date() }));
+  }
+}
