@@ -8,6 +8,8 @@ const alias = {
   '@mcm/core': path.resolve(import.meta.dirname, 'libs/core/src'),
 };
 
+const AUDIO_SPECS = ['libs/audio/**/*.spec.ts', 'apps/music-tools/**/*.spec.ts'];
+
 // SWC keeps decorator metadata, which Nest's dependency injection needs.
 const plugins = [swc.vite({ module: { type: 'es6' } })];
 
@@ -19,7 +21,14 @@ export default defineConfig({
       {
         plugins,
         resolve: { alias },
-        test: { name: 'unit', include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts'], exclude: ['**/node_modules/**', 'libs/sdk/**'], testTimeout: 30_000 },
+        // Fast: services on fake adapters, the machine, schemas. No ffmpeg, rendering, Postgres or Redis.
+        test: { name: 'unit', include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts'], exclude: ['**/node_modules/**', 'libs/sdk/**', ...AUDIO_SPECS], testTimeout: 30_000 },
+      },
+      {
+        plugins,
+        resolve: { alias },
+        // Specs beside the code that render and decode real audio (ffmpeg, synthesis, the music-tools server).
+        test: { name: 'audio', include: AUDIO_SPECS, exclude: ['**/node_modules/**'], testTimeout: 30_000 },
       },
       {
         plugins,
