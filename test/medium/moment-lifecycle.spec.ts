@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CoreModule, loadConfig, MomentLifecycle, MomentsRepository, StageQueue } from '@mcm/core';
-import { OutputKind, STAGES, stageJobId, type Blueprint, type MomentEvent } from '@mcm/pipeline';
+import { backoffMs, OutputKind, STAGES, stageJobId, type Blueprint, type MomentEvent } from '@mcm/pipeline';
 import { WorkerModule } from '../../apps/worker/src/worker.module';
 import { fourSectionBlueprint, TEN_HOUR_BLUEPRINT } from '../support/blueprints';
 import { createTestEnv, type TestEnv } from '../support/test-env';
@@ -56,7 +56,10 @@ describe('moment lifecycle against Postgres and Redis', () => {
     expect(stored?.status).toBe('ANALYZING');
     expect(stored?.stage).toBe('compose');
     expect(stored?.timingsMs).toEqual({ analyze: 42 });
-    expect(await queue.queue('compose').getJob(stageJobId(moment.id, { stage: 'compose', run: 1, attempt: 1 }))).toBeTruthy();
+    const compose = await queue.queue('compose').getJob(stageJobId(moment.id, { stage: 'compose', run: 1, attempt: 1 }));
+    expect(compose).toBeTruthy();
+    expect(await compose?.getState()).toBe('waiting');
+    expect(compose?.opts.delay ?? 0).toBe(0);
   });
 
   it('returns null for an unknown moment', async () => {
@@ -84,7 +87,10 @@ describe('moment lifecycle against Postgres and Redis', () => {
     expect(await lifecycle.reconcile(60_000)).toBe(0);
     const revived = await lifecycle.reconcile(0);
     expect(revived).toBeGreaterThanOrEqual(1);
-    expect(await queue.queue('compose').getJob(composeJob)).toBeTruthy();
+    const revivedJob = await queue.queue('compose').getJob(composeJob);
+    expect(revivedJob).toBeTruthy();
+    expect(await revivedJob?.getState()).toBe('waiting');
+    expect(revivedJob?.opts.delay ?? 0).toBe(0);
     // A live message is left alone.
     const before = await lifecycle.reconcile(0);
     expect(before).toBe(0);
@@ -98,7 +104,21 @@ describe('moment lifecycle against Postgres and Redis', () => {
     const retried = await lifecycle.apply(moment.id, { type: 'RETRY' });
     expect(retried?.moment.status).toBe('ANALYZING');
     expect(retried?.moment.error).toBeNull();
-    expect(await queue.queue('compose').getJob(stageJobId(moment.id, { stage: 'compose', run: 2, attempt: 1 }))).toBeTruthy();
+    const rerun = await queue.queue('compose').getJob(stageJobId(moment.id, { stage: 'compose', run: 2, attempt: 1 }));
+    expect(rerun).toBeTruthy();
+    expect(await rerun?.getState()).toBe('waiting');
+    expect(rerun?.opts.delay ?? 0).toBe(0);
+  });
+
+  it('schedules a retryable failure as the next attempt, delayed by the backoff with jitter', async () => {
+    const moment = await create();
+    await lifecycle.apply(moment.id, analyzed);
+    await lifecycle.apply(moment.id, { type: 'STAGE_FAILED', stage: 'compose', error: { code: 'MCP_UNAVAILABLE', message: 'down', retryable: true } });
+    const next = await queue.queue('compose').getJob(stageJobId(moment.id, { stage: 'compose', run: 1, attempt: 2 }));
+    expect(await next?.getState()).toBe('delayed');
+    const base = backoffMs('compose', 1);
+    expect(next?.opts.delay).toBeGreaterThanOrEqual(Math.round(base * 0.75));
+    expect(next?.opts.delay).toBeLessThanOrEqual(Math.round(base * 1.25));
   });
 });
 
