@@ -36,9 +36,9 @@ describe('AdminService', () => {
   it('retries only the failed jobs the filter names, newest first, up to the limit', async () => {
     const { admin, failedMoment, queue } = world();
     const oldCompose = await failedMoment('compose', 'MCP_UNAVAILABLE');
-    const analyzeBoom = await failedMoment('analyze', 'BOOM');
     const composeBoom = await failedMoment('compose', 'BOOM');
     const newCompose = await failedMoment('compose', 'MCP_UNAVAILABLE');
+    const analyzeBoom = await failedMoment('analyze', 'BOOM');
 
     expect(await admin.retryFailed({ stage: 'compose', code: 'MCP_UNAVAILABLE', created_after: new Date(oldCompose.createdAt.getTime() + 1) })).toEqual({ retried: [newCompose.id], count: 1 });
     expect(queue.job(newCompose.id, { stage: 'compose', run: 2, attempt: 1 })?.state).toBe('waiting');
