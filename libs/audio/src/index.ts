@@ -15,3 +15,4 @@ export { estimateAudioTempo, estimateTempo, onsetEnvelope, type AudioTempo } fro
 export { chromagram, estimateAudioKey, styleProgression } from './harmony';
 export { resolveStyle, STYLE_NAMES, STYLE_TEMPO, type StyleName } from './styles';
 export { noteFMeasure, type NoteScore } from './melody-score';
+export { powerSpectrum, spanLoudness, spectralBalance, type SpectralBalance } from './mix/balance';

@@ -1,4 +1,4 @@
-import { blueprintDurationSeconds, parseTimeSignature, type Blueprint } from '@mcm/pipeline';
+import { blueprintDurationSeconds, type Blueprint } from '@mcm/pipeline';
 import { renderInstrumentalInWorker } from './dsp.pool';
 
 export const RENDER_RATE = 44_100;
@@ -8,12 +8,11 @@ export function blueprintFrames(blueprint: Blueprint, sampleRate = RENDER_RATE):
   return Math.round(blueprintDurationSeconds(blueprint) * sampleRate);
 }
 
-/** Synthesises the backing track (44.1 kHz stereo 16-bit WAV, exactly the blueprint's length) in a worker thread. */
+/** Plays the blueprint's Score through the soundfont into the backing track (44.1 kHz stereo 16-bit WAV, exactly the blueprint's length) in a worker thread. */
 export async function renderInstrumental(blueprint: Blueprint, outWav: string): Promise<{ duration_s: number }> {
   const totalFrames = blueprintFrames(blueprint);
   const { frames } = await renderInstrumentalInWorker({
     blueprint,
-    beatsPerBar: parseTimeSignature(blueprint.time_signature).beatsPerBar,
     totalFrames,
     sampleRate: RENDER_RATE,
     outWav,

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 
 /**
@@ -46,6 +47,7 @@ const schema = z.object({
   MAX_AUDIO_SECONDS: z.coerce.number().positive().max(3600).default(60),
   PRESIGN_TTL_SECONDS: z.coerce.number().int().min(1).max(604800).default(900),
   FFMPEG_PATH: optional,
+  SOUNDFONT_PATH: optional.pipe(z.string().refine((file) => existsSync(file), 'names no file').optional()),
   WORKER_STAGES: optional,
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   WORKER_LOCK_MS: z.coerce.number().int().min(2000).max(3_600_000).default(30_000),
