@@ -81,6 +81,8 @@ export interface StyleChain {
   reverbLevel: number;
   /** A gentle low-pass over the whole instrumental (lofi's muffled tape). */
   lowpassHz?: number;
+  /** An air shelf above 5 kHz, dB: the sheen an orchestra or a synth stack gets in mastering. */
+  air?: number;
   /** Level of vinyl crackle and hiss under the music. */
   vinyl?: number;
   /** The 1980s snare: a big reverb cut off after a fixed time. */
@@ -116,7 +118,7 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
       { name: 'Piano', program: 0, role: 'chords', layer: 'pads', pattern: 'broken', from: 0, register: [48, 79], pan: 0.3, volume: 0.7, reverb: 0.4 },
       { name: 'Choir', program: 52, role: 'pad', layer: 'pads', pattern: 'hold', from: 0.8, register: [60, 79], pan: 0.35, volume: 0.62, reverb: 0.6 },
       { name: 'String ostinato', program: 48, role: 'arp', layer: 'pads', pattern: 'arp', from: 0.7, register: [62, 86], pan: 0.5, volume: 0.62, reverb: 0.45, release: 24 },
-      { name: 'Low brass', program: 57, role: 'counter', layer: 'pads', pattern: 'brass', from: 0.7, register: [43, 62], pan: -0.15, volume: 0.7, reverb: 0.45 },
+      { name: 'Low brass', program: 57, role: 'counter', layer: 'pads', pattern: 'brass', from: 0.7, register: [43, 62], pan: -0.15, volume: 0.45, reverb: 0.45 },
       { name: 'Timpani', program: 47, role: 'percussion', layer: 'drums', pattern: 'timpani', from: 0.5, register: [40, 55], pan: 0.1, volume: 0.65, reverb: 0.4 },
       { name: 'Contrabass', program: 43, role: 'bass', layer: 'bass', pattern: 'root-bass', from: 0, register: [36, 47], pan: 0, volume: 0.72, reverb: 0.3 },
     ],
@@ -130,7 +132,7 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
       reverb: 0.45,
     },
     swing: 0,
-    chain: { reverbSeconds: 2.6, reverbLevel: 0.5 },
+    chain: { reverbSeconds: 2.6, reverbLevel: 0.5, air: 4 },
   },
   anthem: {
     parts: [
@@ -166,7 +168,7 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
       reverb: 0.15,
     },
     swing: 0.33,
-    chain: { reverbSeconds: 1.2, reverbLevel: 0.3, lowpassHz: 3000, vinyl: 0.01 },
+    chain: { reverbSeconds: 1.2, reverbLevel: 0.3, lowpassHz: 4000, vinyl: 0.01 },
   },
   synthwave: {
     parts: [
@@ -179,12 +181,12 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
     drums: {
       kit: 24,
       calm: { [KICK]: 'x...x...x...x...', [SNARE]: '....x.......x...', [CLOSED_HAT]: '..x...x...x...x.' },
-      busy: { [KICK]: 'x...x...x...x...', [SNARE]: '....x.......x...', [CLAP]: '....x.......x...', [CLOSED_HAT]: 'oxoxoxoxoxoxoxox' },
+      busy: { [KICK]: 'x...x...x...x...', [SNARE]: '....x.......x...', [CLAP]: '....x.......x...', [CLOSED_HAT]: 'oxo.oxo.oxo.oxo.', [OPEN_HAT]: '..x...x...x...x.' },
       fill: 'snare',
       volume: 0.9,
       reverb: 0.1,
     },
     swing: 0,
-    chain: { reverbSeconds: 2.2, reverbLevel: 0.45, gatedSnare: true },
+    chain: { reverbSeconds: 2.2, reverbLevel: 0.45, gatedSnare: true, air: 3 },
   },
 };

@@ -155,6 +155,7 @@ export async function renderScore(score: Score, bank: BasicSoundBank, totalFrame
     addGatedReverb(drums, snareOnsets, left, right, sampleRate);
   }
   sectionTone([left, right], sampleRate, score.sections.map((section) => ({ from: Math.round(tickSeconds(score, section.startBeat * score.ppq) * sampleRate), energy: section.energy })));
+  if (chain.air) equalise([left, right], [filters.highShelf(5000, chain.air, sampleRate)]);
   if (chain.lowpassHz) equalise([left, right], [filters.lowpass(chain.lowpassHz, sampleRate)]);
   if (chain.vinyl) addVinyl(left, right, sampleRate, chain.vinyl, seededRandom(`${score.id}/vinyl`));
   finish(left, right);
