@@ -51,6 +51,8 @@ export interface StylePart {
   pattern: PartPattern;
   /** Lowest section energy it plays in; the rise to the chorus adds parts. */
   from: number;
+  /** Energy from which it drops out, handing over to the bigger parts (the cinematic piano leaves the chorus to the orchestra). */
+  until?: number;
   /** Range of its voicing, MIDI notes. */
   register: [number, number];
   pan: number;
@@ -114,19 +116,19 @@ const TAMBOURINE = 54;
 export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
   cinematic: {
     parts: [
-      { name: 'Strings', program: 48, role: 'pad', layer: 'pads', pattern: 'hold', from: 0, register: [50, 74], pan: -0.35, volume: 0.82, reverb: 0.55 },
-      { name: 'Piano', program: 0, role: 'chords', layer: 'pads', pattern: 'broken', from: 0, register: [48, 79], pan: 0.3, volume: 0.7, reverb: 0.4 },
-      { name: 'Choir', program: 52, role: 'pad', layer: 'pads', pattern: 'hold', from: 0.8, register: [60, 79], pan: 0.35, volume: 0.62, reverb: 0.6 },
+      { name: 'Strings', program: 48, role: 'pad', layer: 'pads', pattern: 'hold', from: 0, register: [50, 74], pan: -0.35, volume: 0.82, reverb: 0.55, release: 48 },
+      { name: 'Piano', program: 0, role: 'chords', layer: 'pads', pattern: 'broken', from: 0, until: 0.8, register: [48, 79], pan: 0.3, volume: 0.7, reverb: 0.4, release: 52 },
+      { name: 'Choir', program: 52, role: 'pad', layer: 'pads', pattern: 'hold', from: 0.8, register: [60, 79], pan: 0.35, volume: 0.62, reverb: 0.6, release: 48 },
       { name: 'String ostinato', program: 48, role: 'arp', layer: 'pads', pattern: 'arp', from: 0.7, register: [62, 86], pan: 0.5, volume: 0.62, reverb: 0.45, release: 24 },
-      { name: 'Low brass', program: 57, role: 'counter', layer: 'pads', pattern: 'brass', from: 0.7, register: [43, 62], pan: -0.15, volume: 0.45, reverb: 0.45 },
+      { name: 'Low brass', program: 57, role: 'counter', layer: 'pads', pattern: 'brass', from: 0.7, register: [43, 62], pan: -0.15, volume: 0.45, reverb: 0.45, release: 48 },
       { name: 'Timpani', program: 47, role: 'percussion', layer: 'drums', pattern: 'timpani', from: 0.5, register: [40, 55], pan: 0.1, volume: 0.65, reverb: 0.4 },
-      { name: 'Contrabass', program: 43, role: 'bass', layer: 'bass', pattern: 'root-bass', from: 0, register: [36, 47], pan: 0, volume: 0.72, reverb: 0.3 },
+      { name: 'Contrabass', program: 43, role: 'bass', layer: 'bass', pattern: 'root-bass', from: 0, register: [36, 47], pan: 0, volume: 0.72, reverb: 0.3, release: 56 },
     ],
     lead: { name: 'Horn (hummed tune)', program: 60, pan: 0.05, volume: 0.9, reverb: 0.4 },
     drums: {
       kit: 0,
       calm: { [KICK]: 'x...............', [LOW_TOM]: 'x.......x.......' },
-      busy: { [KICK]: 'x...............', [LOW_TOM]: 'x..x..x.x.o.x.oo', [MID_TOM]: '......o.......o.', [SNARE]: '........x.......', [TAMBOURINE]: 'x.o.x.o.x.o.x.o.', [RIDE]: '..x...x...x...x.' },
+      busy: { [KICK]: 'x...............', [LOW_TOM]: 'x..x..x.x.o.x.oo', [MID_TOM]: '......o.......o.', [SNARE]: '........x.......', [TAMBOURINE]: 'o.o.x.o.o.o.x.o.', [RIDE]: '..x...x...x...x.' },
       fill: 'toms',
       volume: 0.85,
       reverb: 0.45,
@@ -136,15 +138,15 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
   },
   anthem: {
     parts: [
-      { name: 'Guitar L', program: 29, role: 'chords', layer: 'pads', pattern: 'chug', from: 0.45, register: [40, 64], pan: -0.75, volume: 0.62, reverb: 0.15 },
-      { name: 'Guitar R', program: 29, role: 'chords', layer: 'pads', pattern: 'chug', from: 0.7, register: [40, 64], pan: 0.75, volume: 0.6, reverb: 0.15 },
-      { name: 'Piano', program: 0, role: 'pad', layer: 'pads', pattern: 'stabs', from: 0, register: [55, 79], pan: 0.2, volume: 0.7, reverb: 0.3 },
-      { name: 'Picked bass', program: 34, role: 'bass', layer: 'bass', pattern: 'picked-bass', from: 0, register: [36, 47], pan: 0, volume: 0.8, reverb: 0.05 },
+      { name: 'Guitar L', program: 29, role: 'chords', layer: 'pads', pattern: 'chug', from: 0.45, register: [40, 64], pan: -0.75, volume: 0.62, reverb: 0.15, release: 48 },
+      { name: 'Guitar R', program: 29, role: 'chords', layer: 'pads', pattern: 'chug', from: 0.7, register: [40, 64], pan: 0.75, volume: 0.6, reverb: 0.15, release: 48 },
+      { name: 'Piano', program: 0, role: 'pad', layer: 'pads', pattern: 'stabs', from: 0, register: [55, 79], pan: 0.2, volume: 0.7, reverb: 0.3, release: 52 },
+      { name: 'Picked bass', program: 34, role: 'bass', layer: 'bass', pattern: 'picked-bass', from: 0, register: [36, 47], pan: 0, volume: 0.8, reverb: 0.05, release: 56 },
     ],
     lead: { name: 'Lead guitar (hummed tune)', program: 30, pan: 0.05, volume: 0.72, reverb: 0.3 },
     drums: {
       kit: 8,
-      calm: { [KICK]: 'x.......x.x.....', [SNARE]: '....x.......x...', [CLOSED_HAT]: 'x.x.x.x.x.x.x.x.' },
+      calm: { [KICK]: 'x.......x.x.....', [SNARE]: '....x.......x...', [CLOSED_HAT]: 'x.o.x.o.x.o.x.o.' },
       busy: { [KICK]: 'x.....x.x.x.....', [SNARE]: '....x.......x...', [CLOSED_HAT]: 'x.o.x.o.x.o.x...', [OPEN_HAT]: '..............x.' },
       fill: 'toms',
       volume: 0.95,
@@ -155,8 +157,8 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
   },
   lofi: {
     parts: [
-      { name: 'Electric piano', program: 4, role: 'chords', layer: 'pads', pattern: 'comp', from: 0, register: [52, 74], pan: -0.3, volume: 0.85, reverb: 0.3 },
-      { name: 'Upright bass', program: 32, role: 'bass', layer: 'bass', pattern: 'jazz-bass', from: 0, register: [36, 47], pan: 0.05, volume: 0.85, reverb: 0.05 },
+      { name: 'Electric piano', program: 4, role: 'chords', layer: 'pads', pattern: 'comp', from: 0, register: [52, 74], pan: -0.3, volume: 0.85, reverb: 0.3, release: 56 },
+      { name: 'Upright bass', program: 32, role: 'bass', layer: 'bass', pattern: 'jazz-bass', from: 0, register: [36, 47], pan: 0.05, volume: 0.85, reverb: 0.05, release: 56 },
     ],
     lead: { name: 'Vibraphone (hummed tune)', program: 11, pan: 0.3, volume: 0.8, reverb: 0.35 },
     drums: {
@@ -172,10 +174,10 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
   },
   synthwave: {
     parts: [
-      { name: 'String pad', program: 50, role: 'pad', layer: 'pads', pattern: 'hold', from: 0, register: [52, 76], pan: -0.4, volume: 0.62, reverb: 0.5 },
-      { name: 'Poly synth', program: 90, role: 'pad', layer: 'pads', pattern: 'hold', from: 0.7, register: [60, 84], pan: 0.4, volume: 0.5, reverb: 0.55 },
-      { name: 'Arpeggio', program: 80, role: 'arp', layer: 'pads', pattern: 'arp', from: 0.5, register: [60, 84], pan: 0.45, volume: 0.45, reverb: 0.35 },
-      { name: 'Synth bass', program: 38, role: 'bass', layer: 'bass', pattern: 'octave-bass', from: 0, register: [36, 47], pan: 0, volume: 0.72, reverb: 0.05 },
+      { name: 'String pad', program: 50, role: 'pad', layer: 'pads', pattern: 'hold', from: 0, register: [52, 76], pan: -0.4, volume: 0.62, reverb: 0.5, release: 44 },
+      { name: 'Poly synth', program: 90, role: 'pad', layer: 'pads', pattern: 'hold', from: 0.7, register: [60, 84], pan: 0.4, volume: 0.5, reverb: 0.55, release: 44 },
+      { name: 'Arpeggio', program: 80, role: 'arp', layer: 'pads', pattern: 'arp', from: 0.5, register: [60, 84], pan: 0.45, volume: 0.45, reverb: 0.35, release: 32 },
+      { name: 'Synth bass', program: 38, role: 'bass', layer: 'bass', pattern: 'octave-bass', from: 0, register: [36, 47], pan: 0, volume: 0.72, reverb: 0.05, release: 48 },
     ],
     lead: { name: 'Saw lead (hummed tune)', program: 81, pan: -0.05, volume: 0.62, reverb: 0.45 },
     drums: {

@@ -1,4 +1,4 @@
-import { SpessaSynthProcessor, type BasicSoundBank } from 'spessasynth_core';
+import { InterpolationTypes, SpessaSynthProcessor, type BasicSoundBank } from 'spessasynth_core';
 import type { Blueprint } from '@mcm/pipeline';
 import { STYLE_NAMES, STYLE_SOUNDS } from '../styles';
 import { arrange } from '../score/arrange';
@@ -58,6 +58,9 @@ async function processorFor(bank: BasicSoundBank, sampleRate: number): Promise<S
     synth = new SpessaSynthProcessor(sampleRate, { effectsEnabled: false, eventsEnabled: false, maxBufferSize: BLOCK });
     // Every call walks the whole voice table: a cap near the arrangements' real peak (~60) keeps that walk short.
     synth.setSystemParameter('voiceCap', VOICE_CAP);
+    // Linear interpolation: the samples are keyed every few semitones, so the pitch ratios stay near 1 and the
+    // difference from Hermite sits far under an MP3 preview's noise; it saves a fifth of the voice cost.
+    synth.setSystemParameter('interpolationType', InterpolationTypes.linear);
     synth.soundBankManager.addSoundBank(bank, 'main');
     byRate.set(sampleRate, synth);
   }

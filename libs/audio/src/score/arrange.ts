@@ -104,7 +104,7 @@ export function arrange(blueprint: Blueprint, analysis?: Pick<Analysis, 'notes' 
       const section = sections[bar.section];
       const voicing = voiceChord(bar.chord, part.register, previous);
       previous = voicing;
-      if (!section.layers[part.layer] || section.energy < part.from) return;
+      if (!section.layers[part.layer] || section.energy < part.from || section.energy >= (part.until ?? Infinity)) return;
       const origin = bar.bar * beatsPerBar;
       for (const note of playPattern(part.pattern, contexts[index], voicing, part.register)) notes.push({ ...note, at: origin + note.at });
     });

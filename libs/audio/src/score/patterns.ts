@@ -181,6 +181,8 @@ const SNARE = 38;
 const CRASH = 49;
 const TOMS_DOWN = [50, 48, 47, 45, 43, 41];
 const CYMBALS = new Set([42, 44, 46, 49, 51, 53, 57]);
+// Hi-hats sit under the kit: at full strike they are the loudest thing above 5 kHz.
+const HATS = new Set([42, 44, 46]);
 
 /** One bar of drums: the style's calm or busy groove, a fill into the next section, a crash on a chorus downbeat. */
 export function playDrums(drums: StyleDrums, context: BarContext): BarNote[] {
@@ -204,7 +206,7 @@ export function playDrums(drums: StyleDrums, context: BarContext): BarNote[] {
       if (step >= fillFrom && midi !== KICK) continue;
       // Quiet verses keep the cymbals down.
       if (CYMBALS.has(midi) && energy < 0.5) continue;
-      notes.push({ midi, at: swung(step, context.swing), beats: 0.25, velocity: (mark === 'x' ? 1 : 0.6) * scale * (midi === KICK ? 1 : 0.9) });
+      notes.push({ midi, at: swung(step, context.swing), beats: 0.25, velocity: (mark === 'x' ? 1 : 0.6) * scale * (midi === KICK ? 1 : HATS.has(midi) ? 0.75 : 0.9) });
     }
   }
   for (let step = fillFrom; step < stepCount; step++) {
