@@ -1,8 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { parseTimeSignature, type Blueprint } from '@mcm/pipeline';
+import { tickSeconds } from '@mcm/audio/score/score';
 import {
   analyzeAudio,
+  arrange,
   closeAudioWorkers,
   closeVocalWorkers,
   composeBlueprint,
@@ -20,7 +22,9 @@ import { ROOT } from './stack';
 /**
  * `npm run listen [out-dir]`: renders each style from both fixtures through the real engine
  * (analysis → compose → vocals + instrumental → mix), and writes per preview the MP3, its stems,
- * a spectrogram PNG and the mix measures (a table on stdout, `measures.json` beside the files).
+ * a spectrogram PNG and the mix measures (a table on stdout, `measures.json` beside the files):
+ * the spectral balance (fft.js), chorus over verse (EBU R128), the dip before bar lines the Score
+ * holds across, and the stereo correlation.
  * The folder (default `listening/`) is not committed.
  */
 const FIXTURES = ['test/fixtures/hum-phone.m4a', 'test/fixtures/voice-clean.wav'];
@@ -33,6 +37,10 @@ interface Measured {
   high_share: number;
   slope_db_per_octave: number;
   chorus_over_verse_lu: number;
+  /** Largest level drop in the 50 ms before a bar line where the Score holds a note across it, dB (target ≤ 3). */
+  bar_line_drop_db: number;
+  /** Correlation of the left and right channels (target > 0.2, with instruments panned). */
+  stereo_correlation: number;
 }
 
 /** The first span of the blueprint whose section name matches, in seconds. */
@@ -47,27 +55,85 @@ function sectionSpan(blueprint: Blueprint, name: RegExp): { from_s: number; to_s
   return null;
 }
 
-async function decodeMono(file: string): Promise<Float32Array> {
-  const { stdout } = await runFfmpeg(['-i', file, '-map', '0:a:0', '-ac', '1', '-ar', '44100', '-f', 'f32le', 'pipe:1'], { stdout: true });
-  return new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
+async function decodeStereo(file: string): Promise<[Float32Array, Float32Array]> {
+  const { stdout } = await runFfmpeg(['-i', file, '-map', '0:a:0', '-ac', '2', '-ar', '44100', '-f', 'f32le', 'pipe:1'], { stdout: true });
+  const interleaved = new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 8))));
+  const left = new Float32Array(interleaved.length / 2);
+  const right = new Float32Array(interleaved.length / 2);
+  for (let i = 0; i < left.length; i++) {
+    left[i] = interleaved[2 * i];
+    right[i] = interleaved[2 * i + 1];
+  }
+  return [left, right];
+}
+
+const levelDb = (samples: Float32Array, from: number, to: number) => {
+  let sum = 0;
+  for (let i = Math.max(0, from); i < Math.min(samples.length, to); i++) sum += samples[i] * samples[i];
+  return 10 * Math.log10(sum / Math.max(1, to - from) + 1e-12);
+};
+
+/**
+ * The dip a listener hears as a gap: the level of the 50 ms before each bar line against the 200 ms
+ * before that, at bar lines some note of the Score is held across (where it rests, a dip is meant).
+ */
+function barLineDrop(mono: Float32Array, blueprint: Blueprint): number {
+  const score = arrange(blueprint);
+  const rate = 44_100;
+  let worst = 0;
+  for (let bar = 1; bar < score.bars.length; bar++) {
+    const tick = bar * score.beats_per_bar * score.ppq;
+    const lineSeconds = tickSeconds(score, tick);
+    const windowTicks = (0.05 / tickSeconds(score, 1)) | 0;
+    const held = score.tracks.some((track) => track.role !== 'drums' && track.notes.some((note) => note.tick <= tick - windowTicks && note.tick + note.ticks >= tick));
+    if (!held) continue;
+    const line = Math.round(lineSeconds * rate);
+    const drop = levelDb(mono, line - Math.round(0.25 * rate), line - Math.round(0.05 * rate)) - levelDb(mono, line - Math.round(0.05 * rate), line);
+    worst = Math.max(worst, drop);
+  }
+  return worst;
+}
+
+function correlation(a: Float32Array, b: Float32Array): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / Math.sqrt(aa * bb || 1);
 }
 
 async function measure(preview: string, blueprint: Blueprint): Promise<Measured> {
-  const [loudness, mono] = await Promise.all([measureLoudness(preview), decodeMono(preview)]);
+  const [loudness, [left, right]] = await Promise.all([measureLoudness(preview), decodeStereo(preview)]);
+  const mono = left.map((value, i) => (value + right[i]) / 2);
   const balance = spectralBalance(mono, 44_100);
   const verse = sectionSpan(blueprint, /^verse/i);
   const chorus = sectionSpan(blueprint, /chorus/i);
   const [verseLufs, chorusLufs] = verse && chorus ? await spanLoudness(preview, [verse, chorus]) : [NaN, NaN];
-  return { preview: basename(preview), integrated_lufs: loudness.integrated_lufs, true_peak_dbtp: loudness.true_peak_dbtp, ...balance, chorus_over_verse_lu: chorusLufs - verseLufs };
+  return {
+    preview: basename(preview),
+    integrated_lufs: loudness.integrated_lufs,
+    true_peak_dbtp: loudness.true_peak_dbtp,
+    ...balance,
+    chorus_over_verse_lu: chorusLufs - verseLufs,
+    bar_line_drop_db: barLineDrop(mono, blueprint),
+    stereo_correlation: correlation(left, right),
+  };
 }
 
 function table(rows: Measured[]): string {
   const percent = (share: number) => `${(share * 100).toFixed(1)} %`;
   const signed = (value: number) => `${value >= 0 ? '+' : ''}${value.toFixed(1)}`;
   return [
-    '| preview | LUFS | dBTP | < 160 Hz (≤ 45 %) | > 2 kHz (≥ 3 %) | slope dB/oct (−3…−5.5) | chorus − verse LU (≥ +3) |',
-    '|---|---|---|---|---|---|---|',
-    ...rows.map((row) => `| ${row.preview} | ${row.integrated_lufs.toFixed(1)} | ${row.true_peak_dbtp.toFixed(1)} | ${percent(row.low_share)} | ${percent(row.high_share)} | ${row.slope_db_per_octave.toFixed(2)} | ${signed(row.chorus_over_verse_lu)} |`),
+    '| preview | LUFS | dBTP | < 160 Hz (≤ 45 %) | > 2 kHz (≥ 3 %) | slope dB/oct (−3…−5.5) | chorus − verse LU (≥ +3) | bar-line drop dB (≤ 3) | L/R correlation (> 0.2) |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (row) =>
+        `| ${row.preview} | ${row.integrated_lufs.toFixed(1)} | ${row.true_peak_dbtp.toFixed(1)} | ${percent(row.low_share)} | ${percent(row.high_share)} | ${row.slope_db_per_octave.toFixed(2)} | ${signed(row.chorus_over_verse_lu)} | ${row.bar_line_drop_db.toFixed(1)} | ${row.stereo_correlation.toFixed(2)} |`,
+    ),
   ].join('\n');
 }
 

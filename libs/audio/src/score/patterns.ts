@@ -123,7 +123,8 @@ export function playPattern(pattern: PartPattern, context: BarContext, voicing: 
       return strikes.flatMap((sixteenth, index) => {
         const at = swung(sixteenth, context.swing);
         const to = index + 1 < strikes.length ? swung(strikes[index + 1], context.swing) : beatsPerBar;
-        return chordAt(at, (to - at) * 0.9, index === 0 ? 0.8 : 0.66);
+        // Each strike rings into the next one: the keys never leave a hole before the bar line.
+        return chordAt(at, to - at, index === 0 ? 0.8 : 0.66);
       });
     }
     case 'arp': {
@@ -163,9 +164,9 @@ export function playPattern(pattern: PartPattern, context: BarContext, voicing: 
       const notes: BarNote[] = [
         { midi: root, at: 0, beats: 1.5, velocity: velocity * 0.85 },
         { midi: root, at: swung(6, context.swing), beats: 1, velocity: velocity * 0.65 },
-        { midi: fifth, at: 2.5, beats: 1, velocity: velocity * 0.72 },
+        { midi: fifth, at: 2.5, beats: energy >= 0.7 ? 1 : 1.5, velocity: velocity * 0.72 },
       ];
-      // A chromatic approach into the next bar's root when the groove is up.
+      // A chromatic approach into the next bar's root when the groove is up; otherwise the fifth holds to the bar line.
       if (energy >= 0.7) notes.push({ midi: nextRoot - 1 >= register[0] ? nextRoot - 1 : nextRoot + 1, at: 3.5, beats: 0.5, velocity: velocity * 0.6 });
       return notes.filter((note) => note.at < beatsPerBar).map((note) => ({ ...note, beats: Math.min(note.beats, beatsPerBar - note.at) }));
     }
@@ -179,6 +180,7 @@ export function playPattern(pattern: PartPattern, context: BarContext, voicing: 
 const KICK = 36;
 const SNARE = 38;
 const CRASH = 49;
+const OPEN_HAT = 46;
 const TOMS_DOWN = [50, 48, 47, 45, 43, 41];
 const CYMBALS = new Set([42, 44, 46, 49, 51, 53, 57]);
 // Hi-hats sit under the kit: at full strike they are the loudest thing above 5 kHz.
@@ -216,6 +218,8 @@ export function playDrums(drums: StyleDrums, context: BarContext): BarNote[] {
     if (drums.fill === 'snare' && !context.lift && step % 2 === 1 && step < stepCount - 4) continue;
     notes.push({ midi, at: swung(step, context.swing), beats: 0.25, velocity: (0.55 + 0.4 * progress) * scale });
   }
+  // Into a louder section the hi-hat opens on the last 8th and rings across the bar line.
+  if (context.fill && context.lift) notes.push({ midi: OPEN_HAT, at: swung(stepCount - 2, context.swing), beats: 0.5, velocity: 0.7 * scale });
   if (context.chorusDownbeat) {
     notes.push({ midi: CRASH, at: 0, beats: beatsPerBar, velocity: 0.9 * scale });
     if (!notes.some((note) => note.midi === KICK && note.at === 0)) notes.push({ midi: KICK, at: 0, beats: 0.25, velocity: scale });
