@@ -216,6 +216,46 @@ export function addGatedReverb(drums: [Float32Array, Float32Array], onsets: numb
   }
 }
 
+/**
+ * A look-ahead peak limiter, the glue of a mix bus: the few drum and cymbal hits that stand far
+ * above the music are brought down to `reductionDb` under the stem's peak (gain falls over the
+ * look-ahead before a peak and recovers over `releaseSeconds`), so the stem reaches the master with
+ * a musical crest factor instead of a handful of spikes the mastering limiter and the MP3 encoder
+ * would have to fight.
+ */
+export function limitPeaks(left: Float32Array, right: Float32Array, rate: number, reductionDb = 6, lookaheadSeconds = 0.004, releaseSeconds = 0.08): void {
+  const frames = left.length;
+  let peak = 0;
+  for (let i = 0; i < frames; i++) peak = Math.max(peak, Math.abs(left[i]), Math.abs(right[i]));
+  if (peak === 0) return;
+  const threshold = peak * 10 ** (-reductionDb / 20);
+  const lookahead = Math.max(1, Math.round(lookaheadSeconds * rate));
+  // The gain each frame needs, then its minimum over the look-ahead window ahead of it (a monotonic deque).
+  const needed = new Float32Array(frames);
+  for (let i = 0; i < frames; i++) {
+    const level = Math.max(Math.abs(left[i]), Math.abs(right[i]));
+    needed[i] = level > threshold ? threshold / level : 1;
+  }
+  const gain = new Float32Array(frames);
+  const queue = new Int32Array(frames);
+  let head = 0;
+  let tail = 0;
+  for (let i = frames - 1; i >= 0; i--) {
+    while (tail > head && needed[queue[tail - 1]] >= needed[i]) tail--;
+    queue[tail++] = i;
+    while (queue[head] > i + lookahead) head++;
+    gain[i] = needed[queue[head]];
+  }
+  // Falls linearly over the look-ahead (already in the window minimum), recovers exponentially.
+  const recover = 1 - Math.exp(-1 / (releaseSeconds * rate));
+  let current = 1;
+  for (let i = 0; i < frames; i++) {
+    current = gain[i] < current ? gain[i] : current + (gain[i] - current) * recover;
+    left[i] *= current;
+    right[i] *= current;
+  }
+}
+
 /** Soft-saturates (a Padé tanh) and scales the mix so its peak sits at −3 dBFS, leaving the mastering stage headroom. */
 export function finish(left: Float32Array, right: Float32Array): void {
   let peak = 0;

@@ -4,7 +4,7 @@ import { STYLE_NAMES, STYLE_SOUNDS } from '../styles';
 import { arrange } from '../score/arrange';
 import { DRUM_CHANNEL, tickSeconds, type Score } from '../score/score';
 import { seededRandom } from '../score/random';
-import { addGatedReverb, addReverb, addVinyl, equalise, filters, finish, sectionTone } from './chain';
+import { addGatedReverb, addReverb, addVinyl, equalise, filters, finish, limitPeaks, sectionTone } from './chain';
 
 // The synthesiser renders at most this many frames per call (its envelopes and LFOs step once per call);
 // events split calls so every note starts on its own frame, and the call after a strike is short so attacks stay crisp.
@@ -161,6 +161,7 @@ export async function renderScore(score: Score, bank: BasicSoundBank, totalFrame
   if (chain.air) equalise([left, right], [filters.highShelf(5000, chain.air, sampleRate)]);
   if (chain.lowpassHz) equalise([left, right], [filters.lowpass(chain.lowpassHz, sampleRate)]);
   if (chain.vinyl) addVinyl(left, right, sampleRate, chain.vinyl, seededRandom(`${score.id}/vinyl`));
+  limitPeaks(left, right, sampleRate, 4);
   finish(left, right);
   return [left, right];
 }

@@ -69,7 +69,7 @@ export function voiceChord(chord: Chord, register: [number, number], previous: n
 }
 
 /** Velocity of a part at a section's energy: louder and brighter as the song rises. */
-const level = (energy: number) => 0.35 + 0.6 * energy;
+const level = (energy: number) => 0.3 + 0.65 * energy;
 
 /** One bar of a pitched part. `voicing` is the chord already voiced in the part's register. */
 export function playPattern(pattern: PartPattern, context: BarContext, voicing: number[], register: [number, number]): BarNote[] {
@@ -189,7 +189,7 @@ const HATS = new Set([42, 44, 46]);
 /** One bar of drums: the style's calm or busy groove, a fill into the next section, a crash on a chorus downbeat. */
 export function playDrums(drums: StyleDrums, context: BarContext): BarNote[] {
   const { energy, beatsPerBar } = context;
-  const scale = 0.6 + 0.4 * energy;
+  const scale = 0.5 + 0.5 * energy;
   if (context.ending) return [
     { midi: KICK, at: 0, beats: 0.25, velocity: scale },
     { midi: CRASH, at: 0, beats: beatsPerBar, velocity: 0.95 * scale },
