@@ -46,6 +46,22 @@ function noteEvents(score: Score, sampleRate: number, totalFrames: number): Note
   return events.sort((a, b) => a.frame - b.frame || a.velocity - b.velocity || a.channel - b.channel || a.midi - b.midi);
 }
 
+/** Adds a chunk of every bus onto the stems (dry) and, by each bus's send, into the reverb's input. */
+function mixBuses(buses: Float32Array[][], sends: number[], length: number, at: number, left: Float32Array, right: Float32Array, send: Float32Array): void {
+  for (let bus = 0; bus < buses.length; bus++) {
+    const busL = buses[bus][0];
+    const busR = buses[bus][1];
+    const amount = sends[bus] * 0.5;
+    for (let i = 0; i < length; i++) {
+      const l = busL[i];
+      const r = busR[i];
+      left[at + i] += l;
+      right[at + i] += r;
+      send[at + i] += (l + r) * amount;
+    }
+  }
+}
+
 const processors = new WeakMap<BasicSoundBank, Map<number, SpessaSynthProcessor>>();
 
 /** One synthesiser per bank and rate, kept for the thread's life: its voice cache makes later renders faster. */
@@ -131,22 +147,15 @@ export async function renderScore(score: Score, bank: BasicSoundBank, totalFrame
       frame += count;
     }
     const length = chunkEnd - chunk;
-    buses.forEach(([busL, busR], bus) => {
-      const amount = busSend[bus] * 0.5;
-      for (let i = 0, at = chunk; i < length; i++, at++) {
-        const l = busL[i];
-        const r = busR[i];
-        left[at] += l;
-        right[at] += r;
-        send[at] += (l + r) * amount;
-      }
-      if (drums && bus === drumBus) {
-        drums[0].set(busL.subarray(0, length), chunk);
-        drums[1].set(busR.subarray(0, length), chunk);
-      }
+    mixBuses(buses, busSend, length, chunk, left, right, send);
+    if (drums) {
+      drums[0].set(buses[drumBus][0].subarray(0, length), chunk);
+      drums[1].set(buses[drumBus][1].subarray(0, length), chunk);
+    }
+    for (const [busL, busR] of buses) {
       busL.fill(0, 0, length);
       busR.fill(0, 0, length);
-    });
+    }
   }
   synth.stopAllChannels(true);
 
