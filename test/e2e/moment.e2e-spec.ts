@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { Midi } from '@tonejs/midi';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { measureLoudness, probeAudio } from '@mcm/audio';
+import { arrange, measureLoudness, probeAudio } from '@mcm/audio';
 import { storageFromConfig, type StorageRepository } from '@mcm/core';
 import { blueprintDurationSeconds, type Blueprint } from '@mcm/pipeline';
 import { startStack, stopApp, type Stack } from '../../scripts/stack';
@@ -103,7 +103,7 @@ describe('a moment, end to end', () => {
 
     // The arrangement opens as MIDI with the song's tracks and length; the peaks cover the preview at their resolution.
     const midi = new Midi(await storage.getBuffer(`moments/${moment.id}/arrangement.mid`));
-    expect(midi.tracks.map((track) => track.name)).toEqual(['Lead', 'Chords', 'Bass', 'Drums']);
+    expect(midi.tracks.map((track) => [track.name, track.instrument.number])).toEqual(arrange(blueprint).tracks.map((track) => [track.name, track.program]));
     expect(midi.header.tempos[0].bpm).toBeCloseTo(blueprint.tempo_bpm, 3);
     expect(Math.abs(midi.duration - blueprintDurationSeconds(blueprint))).toBeLessThan(0.1);
     const peaks = JSON.parse((await storage.getBuffer(`moments/${moment.id}/peaks.json`)).toString('utf8')) as { version: number; sample_rate: number; samples_per_pixel: number; length: number; data: number[] };

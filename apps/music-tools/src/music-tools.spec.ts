@@ -7,6 +7,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MusicToolsClient, MusicToolsError } from '@mcm/core/mcp';
+import { arrange } from '@mcm/audio';
 import { BLUEPRINT_SCHEMA } from '@mcm/pipeline';
 import { freePort } from '../../../test/support/free-port';
 import { TEN_HOUR_BLUEPRINT } from '../../../test/support/blueprints';
@@ -235,7 +236,8 @@ describe('music-tools over Streamable HTTP', () => {
       const midiFile = await storage.get('moments/m2/arrangement.mid');
       expect(midiFile.body.subarray(0, 4).toString('latin1')).toBe('MThd');
       const midi = new Midi(midiFile.body);
-      expect(midi.tracks.map((track) => track.name)).toEqual(['Lead', 'Chords', 'Bass', 'Drums']);
+      // One track per instrument of the blueprint's Score, the same Score the instrumental is played from.
+      expect(midi.tracks.map((track) => [track.name, track.instrument.number])).toEqual(arrange(VALID_BLUEPRINT).tracks.map((track) => [track.name, track.program]));
       expect(Math.abs(midi.duration - report.duration_ms / 1000)).toBeLessThan(0.1);
 
       const peaksFile = await storage.get('moments/m2/peaks.json');

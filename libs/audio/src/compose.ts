@@ -1,5 +1,6 @@
-import type { Analysis, Blueprint, BlueprintSection, MelodyNote, SectionArrangement } from '@mcm/pipeline';
-import { parseKey, snapToScale, styleProgression } from './harmony';
+import type { Analysis, Blueprint, BlueprintSection, SectionArrangement } from '@mcm/pipeline';
+import { parseKey, styleProgression } from './harmony';
+import { placeMelody, quantisePhrase } from './score/melody';
 import { resolveStyle, STYLE_TEMPO } from './styles';
 
 export interface ComposeOptions {
@@ -12,8 +13,6 @@ export interface ComposeOptions {
 
 export const DEFAULT_STYLE = 'cinematic';
 const BEATS_PER_BAR = 4;
-// Melody grid: 16th notes.
-const GRID = 0.25;
 
 interface SectionShape {
   name: string;
@@ -61,49 +60,6 @@ function distributeBars(form: SectionShape[], totalBars: number): number[] {
   return bars;
 }
 
-/** The hummed phrase on a 16th-note grid from beat 0, snapped to the key and kept in a singable register. */
-function quantisePhrase(analysis: Analysis, tempo: number, key: ReturnType<typeof parseKey>): MelodyNote[] {
-  const secondsPerBeat = 60 / tempo;
-  const origin = analysis.notes[0]?.onset_s ?? analysis.voiced_start_s;
-  const phrase: MelodyNote[] = [];
-  for (const note of analysis.notes) {
-    const start = Math.round((note.onset_s - origin) / secondsPerBeat / GRID) * GRID;
-    const beats = Math.max(GRID, Math.round(note.duration_s / secondsPerBeat / GRID) * GRID);
-    if (start < 0) continue;
-    const previous = phrase.at(-1);
-    if (previous && previous.start_beat === start) continue;
-    if (previous && previous.start_beat + previous.beats > start) previous.beats = start - previous.start_beat;
-    let midi = snapToScale(Math.round(note.midi), key);
-    while (midi < 36) midi += 12;
-    while (midi > 96) midi -= 12;
-    phrase.push({ midi, start_beat: start, beats, velocity: 0.8 });
-  }
-  return phrase;
-}
-
-/**
- * The phrase placed at the start of every section the lead plays, looped on whole bars to fill it and
- * cut at its end, so each chorus carries the hummed tune from its downbeat.
- */
-function placeMelody(phrase: MelodyNote[], sections: { startBeat: number; beats: number; lead: boolean }[], beatsPerBar: number): MelodyNote[] {
-  if (!phrase.length) return [];
-  const last = phrase[phrase.length - 1];
-  const loopBeats = Math.max(beatsPerBar, Math.ceil((last.start_beat + last.beats) / beatsPerBar) * beatsPerBar);
-  const melody: MelodyNote[] = [];
-  for (const section of sections) {
-    if (!section.lead) continue;
-    const end = section.startBeat + section.beats;
-    for (let loop = section.startBeat; loop < end; loop += loopBeats) {
-      for (const note of phrase) {
-        const start = loop + note.start_beat;
-        if (start >= end) break;
-        melody.push({ ...note, start_beat: start, beats: Math.min(note.beats, end - start) });
-      }
-    }
-  }
-  return melody.slice(0, 4096);
-}
-
 function lyricsFor(options: ComposeOptions): string {
   const given = options.lyrics?.trim();
   if (given) return given;
@@ -131,7 +87,7 @@ export function composeBlueprint(analysis: Analysis, options: ComposeOptions): B
   const barCounts = distributeBars(form, totalBars);
   const sections: BlueprintSection[] = form.map((shape, index) => ({ name: shape.name, bars: barCounts[index], energy: shape.energy, prompt: shape.prompt }));
 
-  const phrase = quantisePhrase(analysis, tempo, key);
+  const phrase = quantisePhrase(analysis, tempo, key).notes;
   let startBeat = 0;
   const placed = form.map((shape, index) => {
     const section = { startBeat, beats: barCounts[index] * BEATS_PER_BAR, lead: shape.arrangement.lead ?? false };

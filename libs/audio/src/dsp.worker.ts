@@ -1,8 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import { pitchContour, segmentNotes, toDb, voicedBounds, voiceGate, midiToHz } from './pitch';
-import { synthesizeInstrumental, type InstrumentalScore } from './synth';
+import { renderScore, warmUpSampler } from './render/sampler';
+import { loadSoundBank } from './render/soundfont';
+import { arrange } from './score/arrange';
+import { RENDER_RATE } from './instrumental';
 import { encodeWav16 } from './wav';
-import type { DetectedNote } from '@mcm/pipeline';
+import type { Blueprint, DetectedNote } from '@mcm/pipeline';
 
 /** The CPU-heavy half of the engine; runs in piscina worker threads so callers' event loops stay free. */
 
@@ -48,12 +51,21 @@ export function analyzeVoice(task: VoiceTask): VoiceFindings {
   };
 }
 
-export interface InstrumentalTask extends InstrumentalScore {
+// The soundfont loads once per thread, as the thread starts, and the sampler warms up behind it, so the first moment renders about as fast as the tenth.
+const soundBank = loadSoundBank();
+// A font that fails to load fails each render that needs it, not the thread.
+soundBank.then((bank) => warmUpSampler(bank, RENDER_RATE)).catch(() => undefined);
+
+export interface InstrumentalTask {
+  blueprint: Blueprint;
+  totalFrames: number;
+  sampleRate: number;
   outWav: string;
 }
 
+/** The blueprint's Score played through the soundfont, written as a 16-bit WAV. */
 export async function renderInstrumental(task: InstrumentalTask): Promise<{ frames: number }> {
-  const channels = synthesizeInstrumental(task);
+  const channels = await renderScore(arrange(task.blueprint), await soundBank, task.totalFrames, task.sampleRate);
   await writeFile(task.outWav, encodeWav16(channels, task.sampleRate));
   return { frames: channels[0].length };
 }

@@ -1,24 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { blueprintDurationSeconds } from '@mcm/pipeline';
 import { detectKey, estimateAudioKey, keyName, parseKey, snapToScale, styleProgression } from './harmony';
-import { monoOf } from './spectrum';
 import { STYLE_NAMES, type StyleName } from './styles';
-import { synthesizeInstrumental } from './synth';
 import { fourSectionBlueprint } from '../../../test/support/blueprints';
+import { renderBlueprintMono } from '../../../test/support/render';
 
 const RATE = 44_100;
 
-function render(style: StyleName, key: string, tempo: number): Float32Array {
-  const blueprint = fourSectionBlueprint({ id: `key-${style}-${key}`, style, tempo_bpm: tempo, key, chords: styleProgression(parseKey(key), style) });
-  const channels = synthesizeInstrumental({ blueprint, beatsPerBar: 4, totalFrames: Math.round(blueprintDurationSeconds(blueprint) * RATE), sampleRate: RATE });
-  return monoOf(channels);
+function render(style: StyleName, key: string, tempo: number): Promise<Float32Array> {
+  return renderBlueprintMono(fourSectionBlueprint({ id: `key-${style}-${key}`, style, tempo_bpm: tempo, key, chords: styleProgression(parseKey(key), style) }));
 }
 
 describe('estimateAudioKey on rendered instrumentals', () => {
   const keys = ['C', 'Am', 'Eb', 'F#m', 'G', 'Bbm', 'E', 'C#m'];
   for (const style of STYLE_NAMES) {
-    it(`${style}: reads ${keys.join(', ')}`, () => {
-      const read = keys.map((key, index) => estimateAudioKey(render(style, key, 90 + 9 * index), RATE).key);
+    it(`${style}: reads ${keys.join(', ')}`, async () => {
+      const read: string[] = [];
+      for (const [index, key] of keys.entries()) read.push(estimateAudioKey(await render(style, key, 90 + 9 * index), RATE).key);
       expect(read.join(' ')).toBe(keys.join(' '));
     });
   }

@@ -1,4 +1,4 @@
-import { blueprintDurationSeconds, parseTimeSignature, type Blueprint } from '@mcm/pipeline';
+import { blueprintDurationSeconds, type Blueprint } from '@mcm/pipeline';
 import { renderInstrumentalInWorker } from './dsp.pool';
 
 export const RENDER_RATE = 44_100;
@@ -13,12 +13,11 @@ export interface RenderOptions {
   signal?: AbortSignal;
 }
 
-/** Synthesises the backing track (44.1 kHz stereo 16-bit WAV, exactly the blueprint's length) in a worker thread. */
+/** Plays the blueprint's Score through the soundfont into the backing track (44.1 kHz stereo 16-bit WAV, exactly the blueprint's length) in a worker thread. */
 export async function renderInstrumental(blueprint: Blueprint, outWav: string, options: RenderOptions = {}): Promise<{ duration_s: number }> {
   const totalFrames = blueprintFrames(blueprint);
   const { frames } = await renderInstrumentalInWorker({
     blueprint,
-    beatsPerBar: parseTimeSignature(blueprint.time_signature).beatsPerBar,
     totalFrames,
     sampleRate: RENDER_RATE,
     outWav,

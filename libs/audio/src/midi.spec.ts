@@ -4,6 +4,8 @@ import type { Analysis } from '@mcm/pipeline';
 import { blueprintDurationSeconds } from '@mcm/pipeline';
 import { composeBlueprint } from './compose';
 import { arrangementMidi } from './midi';
+import { arrange } from './score/arrange';
+import { STYLE_NAMES, STYLE_SOUNDS } from './styles';
 
 const analysis: Analysis = {
   duration_s: 4,
@@ -27,22 +29,35 @@ const analysis: Analysis = {
 };
 
 describe('arrangementMidi', () => {
-  it('writes a parseable MIDI file with lead, chords, bass and drums over the whole blueprint', () => {
-    const blueprint = composeBlueprint(analysis, { momentId: 'midi-test', title: 'Run', outputKind: 'preview' });
-    const midi = new Midi(arrangementMidi(blueprint));
-    expect(midi.header.tempos[0].bpm).toBeCloseTo(blueprint.tempo_bpm, 3);
-    expect(midi.header.timeSignatures[0].timeSignature).toEqual([4, 4]);
-    expect(midi.tracks.map((track) => track.name)).toEqual(['Lead', 'Chords', 'Bass', 'Drums']);
-    const [lead, chords, bass, drums] = midi.tracks;
-    expect(drums.channel).toBe(9);
-    // The hummed melody, snapped to the key, is what the lead plays in the chorus.
-    expect(lead.notes.map((note) => note.midi)).toEqual(blueprint.melody!.map((note) => note.midi));
-    expect(chords.notes.length).toBeGreaterThan(0);
-    expect(bass.notes.every((note) => note.midi >= 36 && note.midi < 48)).toBe(true);
-    // The intro (no drums in the arrangement) stays free of drums.
-    const introEnd = (blueprint.sections[0].bars * 4 * 60) / blueprint.tempo_bpm;
-    expect(drums.notes.every((note) => note.time >= introEnd - 1e-6)).toBe(true);
-    expect(Math.abs(midi.duration - blueprintDurationSeconds(blueprint))).toBeLessThan(0.05);
+  it('writes the Score: one track per instrument with its program, level and pan, every note as the stem plays it', () => {
+    for (const style of STYLE_NAMES) {
+      const blueprint = composeBlueprint(analysis, { momentId: 'midi-test', title: 'Run', style, outputKind: 'preview' });
+      const score = arrange(blueprint);
+      const midi = new Midi(arrangementMidi(blueprint));
+      expect(midi.header.name).toBe('Run');
+      expect(midi.header.ppq).toBe(score.ppq);
+      expect(midi.header.tempos[0].bpm).toBeCloseTo(blueprint.tempo_bpm, 3);
+      expect(midi.header.timeSignatures[0].timeSignature).toEqual([4, 4]);
+      expect(midi.header.meta.filter((event) => event.type === 'marker').map((event) => [event.text, event.ticks])).toEqual(score.sections.map((section) => [section.name, section.startBeat * score.ppq]));
+      expect(midi.tracks.map((track) => [track.name, track.channel, track.instrument.number])).toEqual(score.tracks.map((track) => [track.name, track.channel, track.program]));
+      midi.tracks.forEach((track, index) => {
+        const scored = score.tracks[index];
+        expect(track.notes.map((note) => [note.midi, note.ticks, note.durationTicks, Math.round(note.velocity * 127)])).toEqual(scored.notes.map((note) => [note.midi, note.tick, note.ticks, note.velocity]));
+        const cc = (number: number) => Math.round((track.controlChanges[number]?.[0]?.value ?? -1) * 127);
+        expect(cc(7)).toBe(Math.round(scored.volume * 127));
+        expect(cc(10)).toBe(Math.round(64 + scored.pan * 63));
+        expect(cc(72)).toBe(scored.release);
+      });
+      const [lead] = midi.tracks;
+      // The hummed melody, snapped to the key, is what the lead plays in the chorus.
+      expect(lead.notes.map((note) => note.midi)).toEqual(blueprint.melody!.map((note) => note.midi));
+      const drums = midi.tracks.find((track) => track.channel === 9)!;
+      expect(drums.instrument.number).toBe(STYLE_SOUNDS[style].drums.kit);
+      // The intro (no drums in the arrangement) stays free of drums.
+      const introEnd = (blueprint.sections[0].bars * 4 * 60) / blueprint.tempo_bpm;
+      expect(drums.notes.every((note) => note.time >= introEnd - 0.02)).toBe(true);
+      expect(Math.abs(midi.duration - blueprintDurationSeconds(blueprint))).toBeLessThan(0.05);
+    }
   });
 
   it('is the same bytes for the same blueprint', () => {

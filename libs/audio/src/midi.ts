@@ -1,101 +1,49 @@
 import { writeFile } from 'node:fs/promises';
 import { Midi } from '@tonejs/midi';
-import { parseTimeSignature, type Blueprint, type SectionArrangement } from '@mcm/pipeline';
-import { parseChord, parseKey, defaultProgression } from './harmony';
+import type { Blueprint } from '@mcm/pipeline';
+import { arrange } from './score/arrange';
+import type { Score } from './score/score';
 
-const DRUM_CHANNEL = 9;
-const KICK = 36;
-const SNARE = 38;
-const CLOSED_HAT = 42;
-const CRASH = 49;
+// GM controllers written at the start of each track.
+const VOLUME = 7;
+const PAN = 10;
+const RELEASE_TIME = 72;
+const REVERB_SEND = 91;
 
-type Layer = keyof SectionArrangement;
-
-/** Whether a section plays a layer: the arrangement says so, else the section's energy decides as the synth does by default. */
-function plays(blueprint: Blueprint, index: number, layer: Layer): boolean {
-  const explicit = blueprint.arrangement?.[index]?.[layer];
-  if (explicit !== undefined) return explicit;
-  const energy = blueprint.sections[index].energy ?? 0.5;
-  return layer === 'drums' ? energy >= 0.45 : layer === 'lead' ? energy >= 0.6 : true;
-}
+// @tonejs/midi stores 7-bit values as fractions and floors them when writing: the half step keeps them exact.
+const seven = (value: number) => (Math.max(0, Math.min(127, Math.round(value))) + 0.5) / 127;
 
 /**
- * The arrangement as a standard MIDI file (type 1, 480 PPQ): tempo and time signature, then tracks
- * for the lead (the hummed melody), chords, bass and drums (channel 10), section by section as the
- * blueprint lays them out, so a producer can pick the song up in any DAW.
+ * The Score as a standard MIDI file (type 1, 480 PPQ): tempo, time signature and section
+ * markers, then one track per instrument with its GM program (on channel 10, its drum kit), volume,
+ * pan, release and reverb send, and every note exactly as the instrumental stem plays it, so a
+ * producer can pick the song up in any DAW.
  */
-export function arrangementMidi(blueprint: Blueprint): Buffer {
+export function scoreMidi(score: Score, title: string): Buffer {
   const midi = new Midi();
-  const { beatsPerBar, beatUnit } = parseTimeSignature(blueprint.time_signature);
-  midi.header.name = String(blueprint.metadata?.title ?? blueprint.id);
-  midi.header.setTempo(blueprint.tempo_bpm);
-  midi.header.timeSignatures.push({ ticks: 0, timeSignature: [beatsPerBar, beatUnit] });
+  midi.header.name = title;
+  for (const { tick, bpm } of score.tempo_map) midi.header.tempos.push({ ticks: tick, bpm });
+  midi.header.timeSignatures.push({ ticks: 0, timeSignature: [score.beats_per_bar, score.beat_unit] });
+  for (const section of score.sections) midi.header.meta.push({ type: 'marker', text: section.name, ticks: section.startBeat * score.ppq });
   midi.header.update();
-  const ppq = midi.header.ppq;
-  const beat = (beats: number) => Math.round(beats * ppq);
 
-  const lead = midi.addTrack();
-  lead.name = 'Lead';
-  lead.channel = 0;
-  lead.instrument.number = 80;
-  const chords = midi.addTrack();
-  chords.name = 'Chords';
-  chords.channel = 1;
-  chords.instrument.number = 89;
-  const bass = midi.addTrack();
-  bass.name = 'Bass';
-  bass.channel = 2;
-  bass.instrument.number = 33;
-  const drums = midi.addTrack();
-  drums.name = 'Drums';
-  drums.channel = DRUM_CHANNEL;
-
-  const progression = (blueprint.chords?.length ? blueprint.chords : defaultProgression(parseKey(blueprint.key))).map(
-    (symbol) => parseChord(symbol) ?? { root: parseKey(blueprint.key).tonic, intervals: [0, 4, 7] },
-  );
-  let sectionStart = 0;
-  const sectionOf: { start: number; end: number; index: number }[] = [];
-  blueprint.sections.forEach((section, index) => {
-    const energy = section.energy ?? 0.5;
-    const velocity = 0.45 + 0.5 * energy;
-    for (let bar = 0; bar < section.bars; bar++) {
-      const barStart = sectionStart + bar * beatsPerBar;
-      const chord = progression[bar % progression.length];
-      if (plays(blueprint, index, 'pads')) {
-        for (const interval of chord.intervals) {
-          chords.addNote({ midi: 48 + chord.root + interval, ticks: beat(barStart), durationTicks: beat(beatsPerBar), velocity: velocity * 0.8 });
-        }
-      }
-      if (plays(blueprint, index, 'bass')) {
-        // Busier sections push the bass on every beat; calm ones hold the root for the bar.
-        const step = energy >= 0.5 ? 1 : beatsPerBar;
-        for (let b = 0; b < beatsPerBar; b += step) {
-          bass.addNote({ midi: 36 + chord.root, ticks: beat(barStart + b), durationTicks: beat(step * 0.9), velocity });
-        }
-      }
-      if (plays(blueprint, index, 'drums')) {
-        if (bar === 0 && energy >= 0.8) drums.addNote({ midi: CRASH, ticks: beat(barStart), durationTicks: beat(1), velocity });
-        for (let b = 0; b < beatsPerBar; b++) {
-          drums.addNote({ midi: b % 2 === 0 ? KICK : SNARE, ticks: beat(barStart + b), durationTicks: beat(0.25), velocity });
-        }
-        const hatStep = energy >= 0.6 ? 0.5 : 1;
-        for (let b = 0; b < beatsPerBar; b += hatStep) {
-          drums.addNote({ midi: CLOSED_HAT, ticks: beat(barStart + b), durationTicks: beat(0.125), velocity: velocity * 0.6 });
-        }
-      }
-    }
-    sectionOf.push({ start: sectionStart, end: sectionStart + section.bars * beatsPerBar, index });
-    sectionStart += section.bars * beatsPerBar;
-  });
-
-  for (const note of blueprint.melody ?? []) {
-    const section = sectionOf.find((span) => note.start_beat >= span.start && note.start_beat < span.end);
-    if (!section || !plays(blueprint, section.index, 'lead')) continue;
-    const beats = Math.min(note.beats, sectionStart - note.start_beat);
-    if (beats <= 0) continue;
-    lead.addNote({ midi: note.midi, ticks: beat(note.start_beat), durationTicks: beat(beats), velocity: note.velocity ?? 0.8 });
+  for (const scored of score.tracks) {
+    const track = midi.addTrack();
+    track.name = scored.name;
+    track.channel = scored.channel;
+    track.instrument.number = scored.program;
+    track.addCC({ number: VOLUME, value: seven(scored.volume * 127), ticks: 0 });
+    track.addCC({ number: PAN, value: seven(64 + scored.pan * 63), ticks: 0 });
+    track.addCC({ number: RELEASE_TIME, value: seven(scored.release), ticks: 0 });
+    track.addCC({ number: REVERB_SEND, value: seven(scored.reverb * 127), ticks: 0 });
+    for (const note of scored.notes) track.addNote({ midi: note.midi, ticks: note.tick, durationTicks: note.ticks, velocity: seven(note.velocity) });
   }
   return Buffer.from(midi.toArray());
+}
+
+/** The blueprint's arrangement as a MIDI file: its Score, the same one the instrumental stem is rendered from. */
+export function arrangementMidi(blueprint: Blueprint): Buffer {
+  return scoreMidi(arrange(blueprint), String(blueprint.metadata?.title ?? blueprint.id));
 }
 
 export async function writeArrangementMidi(blueprint: Blueprint, outMid: string): Promise<void> {

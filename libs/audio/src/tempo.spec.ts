@@ -1,25 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { blueprintDurationSeconds } from '@mcm/pipeline';
-import { monoOf } from './spectrum';
 import { STYLE_NAMES } from './styles';
-import { synthesizeInstrumental } from './synth';
 import { estimateAudioTempo, estimateTempo } from './tempo';
 import { fourSectionBlueprint } from '../../../test/support/blueprints';
+import { renderBlueprintMono } from '../../../test/support/render';
 
 const RATE = 44_100;
 
-function render(style: string, tempo: number): Float32Array {
-  const blueprint = fourSectionBlueprint({ id: `tempo-${style}-${tempo}`, style, tempo_bpm: tempo, key: 'Am' });
-  const channels = synthesizeInstrumental({ blueprint, beatsPerBar: 4, totalFrames: Math.round(blueprintDurationSeconds(blueprint) * RATE), sampleRate: RATE });
-  return monoOf(channels);
+function render(style: string, tempo: number): Promise<Float32Array> {
+  return renderBlueprintMono(fourSectionBlueprint({ id: `tempo-${style}-${tempo}`, style, tempo_bpm: tempo, key: 'Am' }));
 }
 
 describe('estimateAudioTempo on rendered instrumentals', () => {
   // Slow and fast ends of the engine's 70–160 range, where a beat is easily read at half or double speed.
   const tempos = [72, 97, 128, 156];
   for (const style of STYLE_NAMES) {
-    it(`${style}: reads ${tempos.join(', ')} BPM within ±2 BPM`, () => {
-      const measured = tempos.map((tempo) => estimateAudioTempo(render(style, tempo), RATE)?.bpm);
+    it(`${style}: reads ${tempos.join(', ')} BPM within ±2 BPM`, async () => {
+      const measured: (number | undefined)[] = [];
+      for (const tempo of tempos) measured.push(estimateAudioTempo(await render(style, tempo), RATE)?.bpm);
       measured.forEach((bpm, index) => expect(Math.abs((bpm ?? 0) - tempos[index]), `${style} at ${tempos[index]}: read ${bpm}`).toBeLessThanOrEqual(2));
     });
   }

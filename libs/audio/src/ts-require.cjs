@@ -6,7 +6,18 @@
 const { createHash } = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
+const Module = require('node:module');
 const { threadId } = require('node:worker_threads');
+
+// The workspace aliases, as tsconfig.json and .swcrc map them, so worker code may import other libraries.
+const ALIASES = { '@mcm/pipeline': path.resolve(__dirname, '../../pipeline/src') };
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function resolveAlias(request, ...rest) {
+  for (const [alias, target] of Object.entries(ALIASES)) {
+    if (request === alias || request.startsWith(`${alias}/`)) return resolveFilename.call(this, target + request.slice(alias.length), ...rest);
+  }
+  return resolveFilename.call(this, request, ...rest);
+};
 
 const CACHE = path.join(path.dirname(require.resolve('typescript/package.json')), '..', '.cache', 'mcm-ts-require');
 let ts;
@@ -30,6 +41,10 @@ function compile(source, filename) {
   fs.renameSync(partial, cached);
   return outputText;
 }
+
+// The workspace aliases, as tsconfig.json and .swcrc map them, so worker code may import other libraries.
+const root = path.resolve(__dirname, '../../..');
+const paths = { '@mcm/pipeline': ['libs/pipeline/src'], '@mcm/pipeline/*': ['libs/pipeline/src/*'] };
 
 require.extensions['.ts'] ??= (module, filename) => {
   module._compile(compile(fs.readFileSync(filename, 'utf8'), filename), filename);

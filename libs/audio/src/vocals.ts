@@ -2,11 +2,12 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { availableParallelism } from 'node:os';
-import { parseTimeSignature, type Analysis, type Blueprint } from '@mcm/pipeline';
+import type { Analysis, Blueprint } from '@mcm/pipeline';
 import { AudioError } from './audio-error';
 import { ffmpegInput, runFfmpeg } from './ffmpeg';
 import { parseKey, scaleOf, type MusicalKey } from './harmony';
 import { blueprintFrames, RENDER_RATE } from './instrumental';
+import { hookSpans, scoreSections } from './score/form';
 import type { NotePitchTask } from './vocal.worker';
 import { encodeWav16 } from './wav';
 import { AudioWorkerPool } from './worker-pool';
@@ -45,27 +46,12 @@ interface SectionSpan {
 }
 
 function sectionSpans(blueprint: Blueprint): SectionSpan[] {
-  const { beatsPerBar } = parseTimeSignature(blueprint.time_signature);
-  let beat = 0;
-  return blueprint.sections.map((section, index) => {
-    const span = { index, startBeat: beat, beats: section.bars * beatsPerBar };
-    beat += span.beats;
-    return span;
-  });
+  return scoreSections(blueprint).map(({ index, startBeat, beats }) => ({ index, startBeat, beats }));
 }
 
-/**
- * The sections the user's clip is sung over: those the arrangement gives vocals, else those named
- * chorus or hook, else the highest-energy ones.
- */
+/** The sections the user's clip is sung over, as the Score's form decides them. */
 export function hookSections(blueprint: Blueprint): SectionSpan[] {
-  const spans = sectionSpans(blueprint);
-  const arranged = spans.filter((span) => blueprint.arrangement?.[span.index]?.vocals === true);
-  if (arranged.length) return arranged;
-  const named = spans.filter((span) => /chorus|hook/i.test(blueprint.sections[span.index].name));
-  if (named.length) return named;
-  const top = Math.max(...blueprint.sections.map((section) => section.energy ?? 0.5));
-  return spans.filter((span) => (blueprint.sections[span.index].energy ?? 0.5) >= top - 1e-9);
+  return hookSpans(blueprint).map(({ index, startBeat, beats }) => ({ index, startBeat, beats }));
 }
 
 /** Beat where the voice first enters: the start of the first hook section. */

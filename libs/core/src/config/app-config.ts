@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_MAX_RENDER_SECONDS } from '@mcm/pipeline';
@@ -54,6 +55,7 @@ const schema = z.object({
   // Checking an upload is one ffmpeg decode of up to a minute of audio: about a core each.
   MAX_CONCURRENT_PROBES: z.coerce.number().int().min(1).max(1024).default(availableParallelism()),
   PROBE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
+  SOUNDFONT_PATH: optional.pipe(z.string().refine((file) => existsSync(file), 'names no file').optional()),
   WORKER_STAGES: optional,
   // Unset: each stage's default from the core count (see the worker's stage processors).
   WORKER_CONCURRENCY: optional.pipe(z.coerce.number<string | undefined>().int().min(1).max(64).optional()),

@@ -1,9 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import { blueprintDurationSeconds, type Blueprint } from '@mcm/pipeline';
-import { monoOf, stft } from './spectrum';
-import { resolveStyle, STYLE_NAMES, type StyleName } from './styles';
-import { synthesizeInstrumental } from './synth';
-import { onsetEnvelope } from './tempo';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Blueprint } from '@mcm/pipeline';
+import { stft } from '../spectrum';
+import { resolveStyle, STYLE_NAMES, type StyleName } from '../styles';
+import { onsetEnvelope } from '../tempo';
+import { renderBlueprintMono } from '../../../../test/support/render';
 
 const RATE = 44_100;
 
@@ -25,9 +25,6 @@ function blueprint(style: string): Blueprint {
   };
 }
 
-function render(score: Blueprint): Float32Array {
-  return monoOf(synthesizeInstrumental({ blueprint: score, beatsPerBar: 4, totalFrames: Math.round(blueprintDurationSeconds(score) * RATE), sampleRate: RATE }));
-}
 
 // Octave bands from 40 Hz to 10 kHz: the share of spectral energy in each, and the spectral centroid.
 const BAND_EDGES = [40, 80, 160, 320, 640, 1280, 2560, 5120, 10_240];
@@ -52,9 +49,15 @@ function timbre(samples: Float32Array): { bands: number[]; highDb: number } {
 }
 
 describe('style presets', () => {
-  const renders = Object.fromEntries(STYLE_NAMES.map((style) => [style, render(blueprint(style))])) as Record<StyleName, Float32Array>;
+  const renders = {} as Record<StyleName, Float32Array>;
+  const timbres = {} as Record<StyleName, ReturnType<typeof timbre>>;
   const chorus = (samples: Float32Array) => samples.subarray(Math.round(((32 * 60) / 110) * RATE));
-  const timbres = Object.fromEntries(STYLE_NAMES.map((style) => [style, timbre(chorus(renders[style]))])) as Record<StyleName, ReturnType<typeof timbre>>;
+  beforeAll(async () => {
+    for (const style of STYLE_NAMES) {
+      renders[style] = await renderBlueprintMono(blueprint(style));
+      timbres[style] = timbre(chorus(renders[style]));
+    }
+  }, 120_000);
 
   it('sound measurably different: for every pair the octave-band levels differ by ≥ 1.5 dB RMS and ≥ 3 dB in some band', () => {
     for (const [i, a] of STYLE_NAMES.entries()) {
@@ -65,7 +68,7 @@ describe('style presets', () => {
         expect(Math.max(...differences), `${a} vs ${b}`).toBeGreaterThanOrEqual(3);
       }
     }
-    // Lofi is the darkest (muffled sine keys): at least 6 dB less above 1.28 kHz than any other preset.
+    // Lofi is the darkest (electric piano under a tape low-pass): at least 6 dB less above 1.28 kHz than any other preset.
     for (const style of STYLE_NAMES.filter((name) => name !== 'lofi')) expect(timbres[style].highDb - timbres.lofi.highDb, style).toBeGreaterThanOrEqual(6);
   });
 
@@ -95,9 +98,9 @@ describe('style presets', () => {
 });
 
 describe('sections', () => {
-  it('rise in level, density and brightness from the intro to the chorus', () => {
+  it('rise in level, density and brightness from the intro to the chorus', async () => {
     for (const style of STYLE_NAMES) {
-      const samples = render({ ...blueprint(style), melody: [] });
+      const samples = await renderBlueprintMono({ ...blueprint(style), melody: [] });
       const bar = Math.round(((4 * 60) / 110) * RATE);
       const intro = samples.subarray(0, 4 * bar);
       const chorus = samples.subarray(8 * bar, 14 * bar);
@@ -114,7 +117,7 @@ describe('sections', () => {
       };
       expect(rms(chorus), style).toBeGreaterThan(1.8 * rms(intro));
       expect(density(8 * bar, 14 * bar), style).toBeGreaterThan(2 * density(0, 4 * bar));
-      // The section filter opens with energy: far more top end in the chorus.
+      // Cymbals, the second guitar, the arpeggio: far more top end in the chorus.
       expect(timbre(chorus).highDb - timbre(intro).highDb, style).toBeGreaterThan(6);
     }
   });
