@@ -69,9 +69,10 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
     let ceiling = LIMIT_DBFS;
     let report = await master(premix, options, gain, ceiling, frames);
     // The limiter takes back some loudness on dense mixes; one measured correction closes the gap.
-    if (Math.abs(report.integrated_lufs - TARGET_LUFS) > 0.5 || report.true_peak_dbtp > MAX_TRUE_PEAK_DBTP) {
+    const peak = Math.max(report.true_peak_dbtp, report.master_true_peak_dbtp);
+    if (Math.abs(report.integrated_lufs - TARGET_LUFS) > 0.5 || peak > MAX_TRUE_PEAK_DBTP) {
       gain += TARGET_LUFS - report.integrated_lufs;
-      if (report.true_peak_dbtp > MAX_TRUE_PEAK_DBTP) ceiling -= report.true_peak_dbtp - MAX_TRUE_PEAK_DBTP + 0.3;
+      if (peak > MAX_TRUE_PEAK_DBTP) ceiling -= peak - MAX_TRUE_PEAK_DBTP + 0.3;
       report = await master(premix, options, gain, ceiling, frames);
     }
     if (options.outPeaksJson) await writeFile(options.outPeaksJson, JSON.stringify(await masterPeaks(options.outMasterWav)));
@@ -115,7 +116,9 @@ function mixGraph(options: MixOptions, frames: number, fade: number): string {
 
 interface Mastered {
   integrated_lufs: number;
+  /** The preview's, as a player measures the MP3. */
   true_peak_dbtp: number;
+  master_true_peak_dbtp: number;
 }
 
 async function master(premix: string, options: MixOptions, gainDb: number, ceilingDb: number, frames: number): Promise<Mastered> {
@@ -123,11 +126,12 @@ async function master(premix: string, options: MixOptions, gainDb: number, ceili
   const chain = `volume=${gainDb.toFixed(2)}dB,alimiter=limit=${limit.toFixed(4)}:attack=5:release=80:level=false,atrim=end_sample=${frames}`;
   const encoded = new PassThrough();
   // The MP3 is verified as it comes out of the encoder (the tee's second leg), not re-read afterwards.
-  const [, verified] = await Promise.all([
+  const [masterRun, verified] = await Promise.all([
     runFfmpeg(
       [
         ...ffmpegInput(premix, 'f32le', ['-ar', String(RENDER_RATE), '-ac', '2']),
-        '-filter_complex', `[0:a]${chain},asplit=2[wav][mp3]`,
+        // The WAV master is metered too: its inter-sample peaks can rise above the MP3's.
+        '-filter_complex', `[0:a]${chain},asplit=3[wav][mp3][meter];[meter]aresample=48000,ebur128=peak=true,anullsink`,
         '-map', '[wav]', '-c:a', 'pcm_s16le', '-y', options.outMasterWav,
         // At 192 kbps CBR, LAME's quality level 7 with plain stereo stays clean for a preview and encodes twice as fast.
         '-map', '[mp3]', '-c:a', 'libmp3lame', '-b:a', '192k', '-compression_level', '7', '-joint_stereo', '0',
@@ -142,7 +146,7 @@ async function master(premix: string, options: MixOptions, gainDb: number, ceili
   const written = await wavFrames(options.outMasterWav);
   if (written !== frames) throw new AudioError('AUDIO_ENGINE_FAILED', `the master has ${written} frames, the blueprint ${frames}`, true);
   const loudness = parseEbur128(verified.stderr);
-  return { integrated_lufs: loudness.integrated_lufs, true_peak_dbtp: loudness.true_peak_dbtp };
+  return { integrated_lufs: loudness.integrated_lufs, true_peak_dbtp: loudness.true_peak_dbtp, master_true_peak_dbtp: parseEbur128(masterRun.stderr).true_peak_dbtp };
 }
 
 /** Escapes the characters the tee muxer's slave syntax gives meaning to. */
