@@ -1,5 +1,6 @@
 import { Module, ValidationPipe, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
 import { ThrottlerModule } from '@nestjs/throttler';
 import type { Express } from 'express';
 import helmet from 'helmet';
@@ -32,6 +33,8 @@ export class ApiModule {
       imports: [
         LoggerModule.forRoot(nestLoggerParams(config, 'api')),
         CoreModule.forRoot(config),
+        // The 503 answer names the failing checks; terminus logging them again would only add noise.
+        TerminusModule.forRoot({ logger: false }),
         ThrottlerModule.forRootAsync({
           inject: [APP_CONFIG],
           useFactory: (appConfig: AppConfig) => ({

@@ -1,27 +1,18 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { HealthCheckService, HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
 import { ffmpegBinary } from '@mcm/audio';
 import { MomentsRepository, MusicToolsClient, StageQueue, StorageRepository } from '@mcm/core';
-import { CheckState, type FfmpegSource, type ReadinessDto } from '../dtos/health.dto';
+import { CheckState, type FfmpegSource, type ReadinessChecksDto, type ReadinessDto } from '../dtos/health.dto';
 import { AppError } from '../problem/app-error';
 
-const CHECK_TIMEOUT_MS = 3_000;
-
 /** A dependency that hangs counts as down: queue commands wait for Redis forever by design. */
-async function probe(check: () => Promise<boolean>): Promise<CheckState> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), CHECK_TIMEOUT_MS);
-  });
-  try {
-    return (await Promise.race([check().catch(() => false), timeout])) ? CheckState.Up : CheckState.Down;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const CHECK_TIMEOUT_MS = 3_000;
 
 @Injectable()
 export class HealthService {
   constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
     private readonly moments: MomentsRepository,
     private readonly queue: StageQueue,
     private readonly storage: StorageRepository,
@@ -30,16 +21,36 @@ export class HealthService {
 
   /** Every dependency the API needs to take work; 503 with the states when one is down. */
   async readiness(): Promise<ReadinessDto> {
-    const [database, redis, storage, music_tools] = await Promise.all([
-      probe(() => this.moments.isReachable()),
-      probe(() => this.queue.isReachable()),
-      probe(() => this.storage.isReachable()),
-      probe(() => this.musicTools.health()),
-    ]);
+    const dependencies: Record<keyof ReadinessChecksDto, () => Promise<boolean>> = {
+      database: () => this.moments.isReachable(),
+      redis: () => this.queue.isReachable(),
+      storage: () => this.storage.isReachable(),
+      music_tools: () => this.musicTools.health(),
+    };
+    const indicators = Object.entries(dependencies).map(([name, isReachable]) => () =>
+      this.indicators
+        .check(name)
+        .attempt(async () => {
+          if (!(await isReachable())) throw new Error(`${name} does not answer`);
+        })
+        .withTimeout(CHECK_TIMEOUT_MS),
+    );
+    let result: HealthCheckResult;
+    try {
+      result = await this.health.check(indicators);
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      result = error.getResponse() as HealthCheckResult;
+    }
+    const state = (name: string) => (result.details[name]?.status === 'up' ? CheckState.Up : CheckState.Down);
     // The path stays in the start-up log: where the app is installed is no business of an anonymous caller.
     const { version, source } = ffmpegBinary();
-    const report: ReadinessDto = { status: 'ok', checks: { database, redis, storage, music_tools }, ffmpeg: { version, source: source as FfmpegSource } };
-    if (Object.values(report.checks).some((state) => state === CheckState.Down)) {
+    const report: ReadinessDto = {
+      status: 'ok',
+      checks: { database: state('database'), redis: state('redis'), storage: state('storage'), music_tools: state('music_tools') },
+      ffmpeg: { version, source: source as FfmpegSource },
+    };
+    if (Object.values(report.checks).some((check) => check === CheckState.Down)) {
       report.status = 'error';
       throw new ReadinessError(report);
     }
