@@ -82,6 +82,29 @@ describe('music-tools over Streamable HTTP', () => {
     expect(validate.annotations?.readOnlyHint).toBe(true);
   });
 
+  it('publishes the blueprint JSON Schema as the blueprint argument of every tool', async () => {
+    const { tools } = await client.listTools();
+    const { $schema: _dialect, $id: _id, description: _description, ...expected } = BLUEPRINT_SCHEMA;
+    for (const tool of tools) {
+      const published = tool.inputSchema.properties!.blueprint as Record<string, unknown>;
+      expect({ tool: tool.name, ...published }).toMatchObject({ tool: tool.name, ...expected, type: 'object' });
+    }
+  });
+
+  it('accepts a blueprint sent as JSON text, as generic clients do', async () => {
+    const text = JSON.stringify(VALID_BLUEPRINT);
+    const valid = (await client.callTool({ name: 'validate_blueprint', arguments: { blueprint: text } })) as CallToolResult;
+    expect(valid.isError).toBeFalsy();
+    expect(valid.structuredContent).toEqual({ ok: true, errors: [] });
+    const duration = (await client.callTool({ name: 'blueprint_duration', arguments: { blueprint: text } })) as CallToolResult;
+    expect(duration.isError).toBeFalsy();
+    expect(duration.structuredContent).toMatchObject({ ok: true, seconds: 8, bars: 4 });
+    // Text that is no JSON is still answered with the blueprint's own error, not a protocol failure.
+    const garbled = (await client.callTool({ name: 'validate_blueprint', arguments: { blueprint: '{not json' } })) as CallToolResult;
+    expect(garbled.isError).toBe(true);
+    expect(garbled.structuredContent).toEqual({ ok: false, errors: [{ path: '/', message: 'must be object' }] });
+  });
+
   it('publishes the blueprint JSON Schema as a resource', async () => {
     const { resources } = await client.listResources();
     expect(resources).toContainEqual(expect.objectContaining({ uri: 'blueprint://schema', mimeType: 'application/schema+json' }));

@@ -2,3 +2,4 @@ export * from './blueprint.schema';
 export * from './stages';
 export * from './moment.machine';
 export * from './public-errors';
+export * from './music-tools.contract';

@@ -1,8 +1,6 @@
-import { z } from 'zod';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { blueprintDurationSeconds, parseTimeSignature, validateBlueprint } from '@mcm/pipeline';
+import { blueprintDurationInput, blueprintDurationOutput, blueprintDurationSeconds, parseTimeSignature, validateBlueprint } from '@mcm/pipeline';
 import { ToolFailure, describeErrors, failureResult } from '../tool-failure';
-import { blueprintArgument, blueprintErrorOutput } from './blueprint-input';
 
 export function registerBlueprintDurationTool(server: McpServer): void {
   server.registerTool(
@@ -10,18 +8,8 @@ export function registerBlueprintDurationTool(server: McpServer): void {
     {
       title: 'Blueprint duration',
       description: 'How long a blueprint plays, in seconds: total bars × beats per bar at its tempo. Rendered previews match this length.',
-      inputSchema: { blueprint: blueprintArgument },
-      outputSchema: {
-        ok: z.boolean(),
-        seconds: z.number().optional(),
-        bars: z.int().optional(),
-        beats_per_bar: z.int().optional(),
-        tempo_bpm: z.int().optional(),
-        code: z.string().optional().describe('Present on failure'),
-        message: z.string().optional(),
-        retryable: z.boolean().optional(),
-        errors: z.array(blueprintErrorOutput).optional(),
-      },
+      inputSchema: blueprintDurationInput,
+      outputSchema: blueprintDurationOutput,
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     },
     ({ blueprint }) => {

@@ -1,15 +1,13 @@
 import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AudioError, makeWorkDirectory, mixAndMaster, renderInstrumental, writeArrangementMidi } from '@mcm/audio';
 import type { StorageLocation } from '@mcm/core/storage/presigned-url';
-import { DEFAULT_MAX_RENDER_SECONDS, renderTooLong, validateBlueprint } from '@mcm/pipeline';
+import { DEFAULT_MAX_RENDER_SECONDS, renderTooLong, synthesizePreviewInput, synthesizePreviewOutput, validateBlueprint } from '@mcm/pipeline';
 import { defaultRenderGate, type RenderGate } from '../render-gate';
 import { describeErrors, failureResult, ToolFailure } from '../tool-failure';
 import { errorMessage, StemTransfer } from '../stem-transfer';
-import { blueprintArgument, blueprintErrorOutput } from './blueprint-input';
 
 /** The part of the audio engine this tool drives; tests may pass another. */
 export interface PreviewEngine {
@@ -28,41 +26,6 @@ export interface SynthesizePreviewDeps {
   /** Shared by every call this process serves, so the cap holds across requests. */
   renderGate?: RenderGate;
 }
-
-const httpUrl = z.url({ protocol: /^https?$/ });
-
-const inputSchema = {
-  blueprint: blueprintArgument,
-  stems: z
-    .object({
-      instrumental_url: httpUrl.optional().describe('Presigned GET URL of a rendered instrumental (a WAV file); rendered here when absent'),
-      vocals_url: httpUrl.nullable().optional().describe('Presigned GET URL of the vocal stem (a WAV file); the preview is instrumental-only when absent'),
-    })
-    .optional(),
-  upload: z
-    .object({
-      preview_url: httpUrl.describe('Presigned PUT URL for preview.mp3 (Content-Type audio/mpeg)'),
-      master_url: httpUrl.describe('Presigned PUT URL for master.wav (Content-Type audio/wav)'),
-      midi_url: httpUrl.optional().describe('Presigned PUT URL for arrangement.mid, the arrangement as a MIDI file (Content-Type audio/midi)'),
-      peaks_url: httpUrl.optional().describe('Presigned PUT URL for the waveform peaks of the master, audiowaveform JSON (Content-Type application/json)'),
-    })
-    .optional()
-    .describe('When absent the preview MP3 comes back as audio content'),
-};
-
-const outputSchema = {
-  ok: z.boolean(),
-  duration_ms: z.int().optional(),
-  mime_type: z.literal('audio/mpeg').optional(),
-  loudness_lufs: z.number().optional().describe('Integrated loudness of the preview'),
-  true_peak_dbtp: z.number().optional(),
-  uploaded: z.boolean().optional().describe('True when preview and master (and MIDI and peaks when asked) were PUT to the upload URLs'),
-  bytes: z.int().optional().describe('Size of the preview MP3'),
-  code: z.string().optional().describe('Present on failure, e.g. INVALID_BLUEPRINT, BLUEPRINT_TOO_LONG, URL_NOT_ALLOWED, MUSIC_TOOLS_BUSY, STEM_DOWNLOAD_FAILED, AUDIO_UNDECODABLE (a stem is not a WAV file), UPLOAD_FAILED'),
-  message: z.string().optional(),
-  retryable: z.boolean().optional().describe('Present on failure: whether the same call may succeed later'),
-  errors: z.array(blueprintErrorOutput).optional(),
-};
 
 /** Like Promise.all, but waits for every task so none still writes into the work directory when it is removed. */
 async function settleAll(tasks: Array<Promise<unknown> | null>): Promise<void> {
@@ -94,8 +57,8 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
         'Stems come from presigned URLs of the service\'s storage (nothing else is fetched); a missing instrumental is rendered from the blueprint. ' +
         'With `upload` the files are PUT to the given presigned URLs (optionally also arrangement.mid and waveform peaks JSON); otherwise the MP3 is returned as audio content. ' +
         'Blueprints longer than the server\'s render limit are refused (BLUEPRINT_TOO_LONG); when every render slot is taken the call is refused at once (MUSIC_TOOLS_BUSY, retryable).',
-      inputSchema,
-      outputSchema,
+      inputSchema: synthesizePreviewInput,
+      outputSchema: synthesizePreviewOutput,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     },
     async ({ blueprint, stems, upload }, extra): Promise<CallToolResult> => {

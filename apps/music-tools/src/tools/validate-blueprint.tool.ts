@@ -1,8 +1,6 @@
-import { z } from 'zod';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { blueprintDurationSeconds, validateBlueprint } from '@mcm/pipeline';
+import { blueprintDurationSeconds, validateBlueprint, validateBlueprintInput, validateBlueprintOutput } from '@mcm/pipeline';
 import { describeErrors } from '../tool-failure';
-import { anyBlueprintArgument, blueprintErrorOutput } from './blueprint-input';
 
 export function registerValidateBlueprintTool(server: McpServer): void {
   server.registerTool(
@@ -12,8 +10,8 @@ export function registerValidateBlueprintTool(server: McpServer): void {
       description:
         'Checks a blueprint against the blueprint JSON Schema (resource blueprint://schema). ' +
         'Answers {ok, errors[]}; each error names the JSON path of the offending value. An invalid blueprint is a tool error.',
-      inputSchema: { blueprint: anyBlueprintArgument },
-      outputSchema: { ok: z.boolean(), errors: z.array(blueprintErrorOutput) },
+      inputSchema: validateBlueprintInput,
+      outputSchema: validateBlueprintOutput,
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     },
     ({ blueprint }) => {

@@ -1,6 +1,17 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import {
+  synthesizePreviewOutput,
+  toolFailureOutput,
+  validateBlueprintOutput,
+  type BlueprintCheck,
+  type PreviewReport,
+  type SynthesizePreviewArgs,
+} from '@mcm/pipeline';
+
+export type { BlueprintCheck, PreviewReport, SynthesizePreviewArgs } from '@mcm/pipeline';
 
 export interface MusicToolsClientOptions {
   /** The server root (`http://host:8080`) or its MCP endpoint (`http://host:8080/mcp`). */
@@ -8,25 +19,6 @@ export interface MusicToolsClientOptions {
   authToken?: string;
   /** Longest a single tool call may take; rendering a preview takes seconds to minutes. */
   timeoutMs?: number;
-}
-
-export interface BlueprintCheck {
-  ok: boolean;
-  errors: { path: string; message: string }[];
-}
-
-export interface SynthesizePreviewArgs {
-  blueprint: unknown;
-  stems: { instrumental_url: string; vocals_url?: string | null };
-  /** Presigned PUT URLs; the MIDI arrangement and the waveform peaks are produced only when their URL is given. */
-  upload: { preview_url: string; master_url: string; midi_url?: string; peaks_url?: string };
-}
-
-export interface PreviewReport {
-  duration_ms: number;
-  loudness_lufs: number;
-  true_peak_dbtp: number;
-  bytes: number;
 }
 
 /** A failed call to music-tools: `retryable` says whether the stage may try again. */
@@ -42,6 +34,11 @@ export class MusicToolsError extends Error {
 }
 
 const CLIENT_INFO = { name: 'mcm-worker', version: '0.1.0' };
+
+// Read with the very shapes the server publishes, so the two cannot drift apart.
+const blueprintCheck = z.object(validateBlueprintOutput);
+const previewReport = z.object(synthesizePreviewOutput).extend({ uploaded: z.literal(true), duration_ms: z.number(), loudness_lufs: z.number(), true_peak_dbtp: z.number(), bytes: z.number() });
+const toolFailure = z.object(toolFailureOutput).partial();
 
 /**
  * Talks to the music-tools MCP server over Streamable HTTP. Each call opens its own
@@ -64,24 +61,18 @@ export class MusicToolsClient {
   /** An invalid blueprint is an answer (`ok: false`), not an error. */
   async validateBlueprint(blueprint: unknown): Promise<BlueprintCheck> {
     const result = await this.callTool('validate_blueprint', { blueprint });
-    const content = result.structuredContent as Partial<BlueprintCheck> | undefined;
-    if (typeof content?.ok !== 'boolean' || !Array.isArray(content.errors)) throw this.toolError('validate_blueprint', result);
-    return { ok: content.ok, errors: content.errors };
+    const check = blueprintCheck.safeParse(result.structuredContent);
+    if (!check.success) throw this.toolError('validate_blueprint', result);
+    return check.data;
   }
 
   async synthesizePreview(args: SynthesizePreviewArgs): Promise<PreviewReport> {
     const result = await this.callTool('synthesize_preview', { ...args });
     if (result.isError) throw this.toolError('synthesize_preview', result);
-    const content = result.structuredContent as Partial<PreviewReport & { uploaded: boolean }> | undefined;
-    if (!content || content.uploaded !== true || typeof content.duration_ms !== 'number') {
-      throw new MusicToolsError('MCP_BAD_RESPONSE', 'synthesize_preview answered without an upload report', true);
-    }
-    return {
-      duration_ms: content.duration_ms,
-      loudness_lufs: Number(content.loudness_lufs),
-      true_peak_dbtp: Number(content.true_peak_dbtp),
-      bytes: Number(content.bytes),
-    };
+    const report = previewReport.safeParse(result.structuredContent);
+    if (!report.success) throw new MusicToolsError('MCP_BAD_RESPONSE', 'synthesize_preview answered without an upload report', true);
+    const { duration_ms, loudness_lufs, true_peak_dbtp, bytes } = report.data;
+    return { duration_ms, loudness_lufs, true_peak_dbtp, bytes };
   }
 
   /** True when the server answers its health check; never throws. */
@@ -117,10 +108,11 @@ export class MusicToolsClient {
   }
 
   private toolError(name: string, result: CallToolResult): MusicToolsError {
-    const content = (result.structuredContent ?? {}) as { code?: unknown; message?: unknown; retryable?: unknown };
+    const failure = toolFailure.safeParse(result.structuredContent ?? {});
+    const content = failure.success ? failure.data : {};
     const text = result.content.find((part) => part.type === 'text')?.text;
-    const message = typeof content.message === 'string' ? content.message : (text ?? `${name} failed`);
-    if (typeof content.code === 'string') return new MusicToolsError(content.code, message, content.retryable === true);
+    const message = content.message ?? text ?? `${name} failed`;
+    if (content.code) return new MusicToolsError(content.code, message, content.retryable === true);
     // Errors without a code come from the protocol layer (e.g. arguments refused by the input schema): retrying cannot help.
     return new MusicToolsError('MCP_TOOL_ERROR', message, false);
   }
