@@ -1,8 +1,8 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { BlueprintError } from '@mcm/pipeline';
+import { PipelineError, type BlueprintError } from '@mcm/pipeline';
 
 /** A failure a caller can act on: a stable `code` and whether trying again can help. */
-export class ToolFailure extends Error {
+export class ToolFailure extends PipelineError {
   constructor(
     readonly code: string,
     message: string,

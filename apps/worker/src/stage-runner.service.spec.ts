@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AudioError } from '@mcm/audio';
-import { MusicToolsError, type MomentsRepository, type StorageRepository } from '@mcm/core';
-import { backoffMs, OutputKind, PUBLIC_ERROR_MESSAGES, GENERIC_ERROR_MESSAGE, type Analysis, type Stage, type StageJobData, type StageOutput } from '@mcm/pipeline';
+import { ElevenLabsError, MusicToolsError, type MomentsRepository, type StorageRepository } from '@mcm/core';
+import { backoffMs, OutputKind, PipelineError, PUBLIC_ERROR_MESSAGES, GENERIC_ERROR_MESSAGE, type Analysis, type Stage, type StageJobData, type StageOutput } from '@mcm/pipeline';
 import { asAdapter, fakeCore } from '../../../test/fakes';
 import { describeFailure, StageRunner } from './stage-runner.service';
 import { StageError, type StageWork } from './stages/stage-work';
+import { ToolFailure } from '../../music-tools/src/tool-failure';
 
 describe('describeFailure', () => {
   it('gives a stage failure the sentence of its code and keeps the raw cause as detail', () => {
@@ -34,7 +35,30 @@ describe('describeFailure', () => {
     const storage = Object.assign(new Error('getaddrinfo ENOTFOUND minio.internal'), { name: 'S3ServiceException' });
     expect(describeFailure(storage)).toEqual({ code: 'STORAGE_UNAVAILABLE', message: PUBLIC_ERROR_MESSAGES.STORAGE_UNAVAILABLE, retryable: true, detail: storage.message });
     expect(describeFailure(new TypeError('cannot read x of undefined'))).toEqual({ code: 'STAGE_ERROR', message: GENERIC_ERROR_MESSAGE, retryable: true, detail: 'cannot read x of undefined' });
-    expect(describeFailure(Object.assign(new Error('new failure'), { code: 'SOMETHING_NEW', retryable: false }))).toMatchObject({ code: 'SOMETHING_NEW', message: GENERIC_ERROR_MESSAGE });
+    class NewFailure extends PipelineError {
+      readonly code = 'SOMETHING_NEW';
+      readonly retryable = false;
+    }
+    expect(describeFailure(new NewFailure('new failure'))).toMatchObject({ code: 'SOMETHING_NEW', message: GENERIC_ERROR_MESSAGE });
+  });
+
+  it('reads code and retryable from every failure of the pipeline, through their one base', () => {
+    const failures = [
+      new AudioError('AUDIO_SILENT', 'silent', false),
+      new ToolFailure('MUSIC_TOOLS_BUSY', 'busy', true),
+      new MusicToolsError('MCP_UNAUTHORIZED', 'refused', false),
+      new StageError('STAGE_INPUT_MISSING', 'missing', false),
+      new ElevenLabsError('ELEVENLABS_RATE_LIMITED', 'slow down', true, 429),
+    ];
+    for (const failure of failures) {
+      expect(failure).toBeInstanceOf(PipelineError);
+      expect(describeFailure(failure)).toMatchObject({ code: failure.code, retryable: failure.retryable, detail: failure.message });
+    }
+  });
+
+  it('does not take an unknown error at its word because it happens to carry code and retryable', () => {
+    const lookalike = Object.assign(new Error('connection reset'), { code: 'ECONNRESET', retryable: false });
+    expect(describeFailure(lookalike)).toEqual({ code: 'STAGE_ERROR', message: GENERIC_ERROR_MESSAGE, retryable: true, detail: 'connection reset' });
   });
 });
 

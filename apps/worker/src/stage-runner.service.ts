@@ -2,21 +2,18 @@ import { rm } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { makeWorkDirectory } from '@mcm/audio';
 import { currentSnapshot, MomentLifecycle, MomentsRepository, StorageRepository } from '@mcm/core';
-import { awaitedRuns, stageFailure, stageSucceeded, storageKey, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
-import { STAGE_WORKS, StageError, type StageWork } from './stages/stage-work';
+import { awaitedRuns, PipelineError, stageFailure, stageSucceeded, storageKey, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
+import { STAGE_WORKS, type StageWork } from './stages/stage-work';
 
 /**
  * What went wrong: a stable code, the client sentence for it, and the raw cause kept for operators.
  * Unknown errors are worth another attempt.
  */
 export function describeFailure(error: unknown): Omit<MomentError, 'stage'> {
-  const candidate = error as { code?: unknown; retryable?: unknown; message?: unknown; name?: unknown };
-  const detail = typeof candidate?.message === 'string' ? candidate.message.slice(0, 1000) : String(error);
-  if (error instanceof StageError) return stageFailure(error.code, detail, error.retryable);
-  if (typeof candidate?.code === 'string' && typeof candidate.retryable === 'boolean') {
-    return stageFailure(candidate.code, detail, candidate.retryable);
-  }
-  if (typeof candidate?.name === 'string' && /^(S3|NoSuch|AccessDenied|RequestTimeout|ServiceUnavailable)/.test(candidate.name)) {
+  const detail = error instanceof Error ? error.message.slice(0, 1000) : String(error);
+  if (error instanceof PipelineError) return stageFailure(error.code, detail, error.retryable);
+  // The S3 client's own errors, told apart by name: they come from outside and carry no code of ours.
+  if (error instanceof Error && /^(S3|NoSuch|AccessDenied|RequestTimeout|ServiceUnavailable)/.test(error.name)) {
     return stageFailure('STORAGE_UNAVAILABLE', detail, true);
   }
   return stageFailure('STAGE_ERROR', detail, true);

@@ -1,3 +1,5 @@
+import { PipelineError } from '@mcm/pipeline';
+
 export type AudioErrorCode =
   | 'AUDIO_UNDECODABLE'
   | 'AUDIO_TRUNCATED'
@@ -12,7 +14,7 @@ export type AudioErrorCode =
   | 'AUDIO_TIMEOUT';
 
 /** A failure of the audio engine; `retryable` tells the pipeline whether running the stage again can help. */
-export class AudioError extends Error {
+export class AudioError extends PipelineError {
   constructor(
     public readonly code: AudioErrorCode,
     message: string,

@@ -3,3 +3,4 @@ export * from './stages';
 export * from './moment.machine';
 export * from './public-errors';
 export * from './music-tools.contract';
+export * from './pipeline-error';

@@ -2,9 +2,9 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { AudioError, makeWorkDirectory, mixAndMaster, renderInstrumental, writeArrangementMidi } from '@mcm/audio';
+import { makeWorkDirectory, mixAndMaster, renderInstrumental, writeArrangementMidi } from '@mcm/audio';
 import type { StorageLocation } from '@mcm/core/storage/presigned-url';
-import { DEFAULT_MAX_RENDER_SECONDS, renderTooLong, synthesizePreviewInput, synthesizePreviewOutput, validateBlueprint } from '@mcm/pipeline';
+import { DEFAULT_MAX_RENDER_SECONDS, PipelineError, renderTooLong, synthesizePreviewInput, synthesizePreviewOutput, validateBlueprint } from '@mcm/pipeline';
 import { defaultRenderGate, type RenderGate } from '../render-gate';
 import { describeErrors, failureResult, ToolFailure } from '../tool-failure';
 import { errorMessage, StemTransfer } from '../stem-transfer';
@@ -36,7 +36,7 @@ async function settleAll(tasks: Array<Promise<unknown> | null>): Promise<void> {
 
 function toFailure(error: unknown): ToolFailure {
   if (error instanceof ToolFailure) return error;
-  if (error instanceof AudioError) return new ToolFailure(error.code, error.message, error.retryable);
+  if (error instanceof PipelineError) return new ToolFailure(error.code, error.message, error.retryable);
   if (error instanceof Error && error.name === 'AbortError') return new ToolFailure('CANCELED', 'The request was canceled', true);
   return new ToolFailure('SYNTHESIS_FAILED', errorMessage(error), true);
 }

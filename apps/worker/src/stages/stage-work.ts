@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
 import { uploadDemuxer } from '@mcm/audio';
 import type { MomentEntity } from '@mcm/core';
-import { renderTooLong, type Blueprint, type Stage, type StageOutput } from '@mcm/pipeline';
+import { PipelineError, renderTooLong, type Blueprint, type Stage, type StageOutput } from '@mcm/pipeline';
 
 /** One stage's work: reads the moment, produces the stage's output. Must be idempotent. */
 export interface StageWork<S extends Stage = Stage> {
@@ -12,7 +12,7 @@ export interface StageWork<S extends Stage = Stage> {
 export const STAGE_WORKS = Symbol('STAGE_WORKS');
 
 /** An error that carries the moment's error code and whether trying again can help. */
-export class StageError extends Error {
+export class StageError extends PipelineError {
   constructor(
     readonly code: string,
     message: string,

@@ -1,3 +1,4 @@
+import { PipelineError } from '@mcm/pipeline';
 import { OutboundGuard, OutboundRefusedError } from '../outbound/outbound-guard';
 
 export interface ElevenLabsClientOptions {
@@ -51,7 +52,7 @@ export interface MusicRequest {
 }
 
 /** A failed ElevenLabs call: `retryable` says whether the stage may try again. Messages never carry the key. */
-export class ElevenLabsError extends Error {
+export class ElevenLabsError extends PipelineError {
   constructor(
     readonly code: 'ELEVENLABS_UNAUTHORIZED' | 'ELEVENLABS_RATE_LIMITED' | 'ELEVENLABS_UNAVAILABLE' | 'ELEVENLABS_TIMEOUT' | 'ELEVENLABS_REJECTED' | 'ELEVENLABS_DISABLED',
     message: string,

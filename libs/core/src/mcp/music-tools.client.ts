@@ -3,6 +3,7 @@ import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontex
 import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import {
+  PipelineError,
   synthesizePreviewOutput,
   toolFailureOutput,
   validateBlueprintOutput,
@@ -22,7 +23,7 @@ export interface MusicToolsClientOptions {
 }
 
 /** A failed call to music-tools: `retryable` says whether the stage may try again. */
-export class MusicToolsError extends Error {
+export class MusicToolsError extends PipelineError {
   constructor(
     readonly code: string,
     message: string,
