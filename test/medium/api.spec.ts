@@ -7,8 +7,10 @@ import { NestFactory } from '@nestjs/core';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MomentLifecycle, StageQueue, StorageRepository, loadConfig } from '@mcm/core';
+import { ffmpegBinary } from '@mcm/audio';
 import { PUBLIC_ERROR_MESSAGES, stageJobId } from '@mcm/pipeline';
 import { ApiModule, configureApi } from '../../apps/api/src/api.module';
+import { startMusicToolsHttp } from '../../apps/music-tools/src/http';
 import { TEN_HOUR_BLUEPRINT } from '../support/blueprints';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
@@ -335,6 +337,20 @@ describe('api against Postgres, Redis and S3', () => {
     const ready = await fetch(`${api.base}/readyz`);
     expect(ready.status).toBe(503);
     expect(await ready.json()).toMatchObject({ code: 'NOT_READY', checks: { database: 'up', redis: 'up', storage: 'up', music_tools: 'down' } });
+  });
+
+  it('answers ready with every check up and its ffmpeg once music-tools runs', async () => {
+    const musicTools = await startMusicToolsHttp({ port: 0 });
+    const ready = await startApi({ ...testEnv.env, MCP_BASE_URL: `http://127.0.0.1:${musicTools.port}` });
+    try {
+      const response = await fetch(`${ready.base}/readyz`);
+      expect(response.status).toBe(200);
+      const { version, source } = ffmpegBinary();
+      expect(await response.json()).toEqual({ status: 'ok', checks: { database: 'up', redis: 'up', storage: 'up', music_tools: 'up' }, ffmpeg: { version, source } });
+    } finally {
+      await ready.app.close();
+      await musicTools.close();
+    }
   });
 
   it('publishes the OpenAPI document and Swagger UI', async () => {
