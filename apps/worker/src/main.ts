@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { configureAudioEngine, describeFfmpeg, sweepWorkDirectories } from '@mcm/audio';
+import { configureAudioEngine, describeFfmpeg, startAudioWorkers, sweepWorkDirectories } from '@mcm/audio';
 import { Logger } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { createLogger, loadConfigOrExit, logProcessWarnings, migrate, StorageRepository } from '@mcm/core';
@@ -25,12 +25,15 @@ async function bootstrap(): Promise<void> {
   const swept = await sweepWorkDirectories();
   if (swept.length) logger.info(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
   configureAudioEngine({ maxRenderSeconds: config.MAX_RENDER_SECONDS });
+  // The render threads load the soundfont while the rest starts; the ready line waits for them, so the first moment renders as fast as the tenth.
+  const audioReady = startAudioWorkers();
   await migrate(config.DATABASE_URL);
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { bufferLogs: true });
   app.useLogger(app.get(Logger));
   // Shutdown hooks let BullMQ finish the jobs in hand before the process exits.
   app.enableShutdownHooks();
   await app.get(StorageRepository).ensureBucket();
+  await audioReady;
   logger.info(`rendering with ${describeFfmpeg()}`);
   process.stdout.write(`worker ready (stages: ${stages.map((stage) => `${stage}×${stageConcurrency(config, stage)}`).join(', ')})\n`);
 }

@@ -21,6 +21,11 @@ export function renderInstrumentalInWorker(task: InstrumentalTask, signal?: Abor
   return pool.run('renderInstrumental', task, { signal });
 }
 
+/** Starts the audio threads and resolves once each has loaded the soundfont and warmed its sampler. */
+export function startAudioWorkers(): Promise<void> {
+  return pool.start('ready');
+}
+
 /** Stops the worker threads (tests and graceful shutdown); the pool restarts on next use. */
 export function closeAudioWorkers(): Promise<void> {
   return pool.close();

@@ -54,7 +54,13 @@ export function analyzeVoice(task: VoiceTask): VoiceFindings {
 // The soundfont loads once per thread, as the thread starts, and the sampler warms up behind it, so the first moment renders about as fast as the tenth.
 const soundBank = loadSoundBank();
 // A font that fails to load fails each render that needs it, not the thread.
-soundBank.then((bank) => warmUpSampler(bank, RENDER_RATE)).catch(() => undefined);
+const warm = soundBank.then((bank) => warmUpSampler(bank, RENDER_RATE)).catch(() => undefined);
+
+/** Resolves once this thread's soundfont is loaded and its sampler warm. */
+export async function ready(): Promise<boolean> {
+  await warm;
+  return true;
+}
 
 export interface InstrumentalTask {
   blueprint: Blueprint;

@@ -13,7 +13,7 @@ export { arrangementMidi, scoreMidi, writeArrangementMidi } from './midi';
 export { arrange } from './score/arrange';
 export type { Score, ScoreNote, ScoreSection, ScoreTrack } from './score/score';
 export { conformToBlueprint } from './conform';
-export { closeAudioWorkers } from './dsp.pool';
+export { closeAudioWorkers, startAudioWorkers } from './dsp.pool';
 export { audioEngineLimits, configureAudioEngine, engineLimitsFor, type AudioEngineLimits } from './worker-pool';
 export { estimateAudioTempo, estimateTempo, onsetEnvelope, type AudioTempo } from './tempo';
 export { chromagram, estimateAudioKey, styleProgression } from './harmony';
