@@ -19,8 +19,6 @@ const FADE_IN_SECONDS = 0.02;
 const FADE_OUT_SECONDS = 0.15;
 // The pitch tracker works on a band-limited 8 kHz copy, as the analysis does.
 const PITCH_RATE = 8_000;
-// Pitch shifting at half the render rate halves rubberband's cost; a phone take holds nothing above 11 kHz that matters.
-const SHIFT_RATE = 22_050;
 
 export interface VocalOptions {
   /** The demuxer of the user's take: the container it was sniffed as when uploaded. */
@@ -168,7 +166,7 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     'highpass=f=80',
     'afftdn=nr=10:nf=-50',
     'aformat=channel_layouts=mono',
-    `aresample=${SHIFT_RATE}`,
+    `aresample=${RENDER_RATE}`,
   ];
   // Cleaning and pitch measurement run side by side; the shift needs both.
   const [cleaned, pitches, speech] = await Promise.all([
@@ -185,14 +183,13 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
   const { commands, cents } = correctionCommands(notes, pitches, parseKey(blueprint.key), start);
   const shaping = [
     ...(commands ? [`asendcmd=c='${commands}'`, 'rubberband=pitch=1:transients=smooth'] : []),
-    `aresample=${RENDER_RATE}`,
     'silenceremove=start_periods=1:start_threshold=-50dB:start_silence=0.02',
     'areverse',
     'silenceremove=start_periods=1:start_threshold=-50dB:start_silence=0.05',
     'areverse',
     'alimiter=limit=0.89:level=false',
   ];
-  const clip = await decodeStereo(ffmpegInput('pipe:0', 'f32le', ['-ar', String(SHIFT_RATE), '-ac', '1']), shaping, Readable.from([cleaned]));
+  const clip = await decodeStereo(ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '1']), shaping, Readable.from([cleaned]));
   if (clip.length === 0) throw new AudioError('AUDIO_SILENT', 'no voice left after trimming silence', false);
 
   const totalFrames = blueprintFrames(blueprint);
