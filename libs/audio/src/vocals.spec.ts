@@ -223,6 +223,29 @@ describe('renderVocals on a phone take', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('keeps the floor between phrases at least 30 dB under the voice', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-vocals-'));
+    try {
+      const stem = await renderPhoneTake(dir);
+      // 50 ms RMS windows over the placed take (6 s on, 3.8 s long): a quarter of them fall between the phrases.
+      const windowLength = Math.round(0.05 * RATE);
+      const levels: number[] = [];
+      for (let start = 6 * RATE; start + windowLength <= 9.8 * RATE; start += windowLength) {
+        let sum = 0;
+        for (let i = start; i < start + windowLength; i++) sum += stem[i] ** 2;
+        levels.push(10 * Math.log10(sum / windowLength + 1e-12));
+      }
+      levels.sort((a, b) => a - b);
+      const floor = levels[Math.floor(levels.length * 0.1)];
+      const voice = levels[Math.floor(levels.length * 0.9)];
+      process.stdout.write(`vocal stem: voice ${voice.toFixed(1)} dB, floor between phrases ${floor.toFixed(1)} dB\n`);
+      expect(voice).toBeGreaterThan(-30);
+      expect(voice - floor).toBeGreaterThanOrEqual(30);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 async function decodeMono(file: string, from = 0, to = 1e6): Promise<Float32Array> {

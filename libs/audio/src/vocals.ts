@@ -15,6 +15,12 @@ import { AudioWorkerPool } from './worker-pool';
 const VOCAL_TARGET_LUFS = -18;
 // Spoken lyrics sit a little under the sung hook so the user's own voice stays the lead.
 const SPEECH_TARGET_LUFS = -20;
+// Shorter than this before the voice is too little noise to measure; the denoiser then stays light.
+const NOISE_PROFILE_MIN_SECONDS = 0.1;
+// afftdn's floor is a per-band level: a few dB over the noise's RMS puts a hiss band under it.
+const NOISE_FLOOR_MARGIN_DB = 4;
+// About 26 dB under the −18 LUFS voice: over what hiss the denoiser leaves, under the quiet ends of sung notes.
+const GATE_THRESHOLD = 0.05;
 const FADE_IN_SECONDS = 0.02;
 const FADE_OUT_SECONDS = 0.15;
 // The pitch tracker works on a band-limited 8 kHz copy, as the analysis does.
@@ -104,6 +110,14 @@ async function measureNotePitches(input: string, format: string, notes: NotePitc
   return vocalPool.run<number[]>('notePitches', { pcm, sampleRate: PITCH_RATE, notes } satisfies NotePitchTask, { transferList: [pcm.buffer as ArrayBuffer] });
 }
 
+/** RMS level (dBFS, after the take's gain) of the take before the voice starts, or null when too short or silent. */
+async function noiseFloorDb(input: string, format: string, until_s: number, gainDb: number): Promise<number | null> {
+  if (until_s < NOISE_PROFILE_MIN_SECONDS) return null;
+  const { stderr } = await runFfmpeg(['-nostats', ...ffmpegInput(input, format), '-map', '0:a:0', '-af', `atrim=end=${until_s.toFixed(3)},volume=${gainDb.toFixed(2)}dB,highpass=f=80,astats=measure_overall=RMS_level:measure_perchannel=0`, '-f', 'null', '-']);
+  const level = Number(/RMS level dB: (-?[\d.]+|-inf)/.exec(stderr)?.[1]);
+  return Number.isFinite(level) && level > -90 ? level : null;
+}
+
 /**
  * rubberband pitch ratios for each note, switched by asendcmd at the note's onset (in seconds of the
  * trimmed clip) and held through the gap that follows, so one continuous pass needs no splices.
@@ -159,12 +173,16 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
   const start = Math.max(0, analysis.voiced_start_s - 0.05);
   const end = analysis.voiced_end_s > start ? analysis.voiced_end_s + 0.1 : analysis.duration_s;
   const notes = analysis.notes.filter((note) => note.onset_s + note.duration_s > start && note.onset_s < end);
+  const noiseDb = await noiseFloorDb(input, options.format, analysis.voiced_start_s - 0.1, gainDb);
   const cleaning = [
-    `atrim=start=${start.toFixed(3)}:end=${end.toFixed(3)}`,
-    'asetpts=PTS-STARTPTS',
     `volume=${gainDb.toFixed(2)}dB`,
     'highpass=f=80',
-    'afftdn=nr=10:nf=-50',
+    // afftdn's floor set just over the noise measured before the voice, so it removes that noise and leaves the voice.
+    ...(noiseDb === null ? ['afftdn=nr=10:nf=-50'] : [`afftdn=nr=40:nf=${Math.max(-80, Math.min(-20, noiseDb + NOISE_FLOOR_MARGIN_DB)).toFixed(1)}:tn=1`]),
+    `atrim=start=${start.toFixed(3)}:end=${end.toFixed(3)}`,
+    'asetpts=PTS-STARTPTS',
+    // Closes between phrases, so what hiss the denoiser leaves never plays without the voice over it.
+    `agate=threshold=${GATE_THRESHOLD}:ratio=20:range=0.001:attack=5:release=120:knee=2`,
     'aformat=channel_layouts=mono',
     `aresample=${RENDER_RATE}`,
   ];
