@@ -204,6 +204,31 @@ async function renderPhoneTake(dir: string): Promise<Float32Array> {
 }
 
 describe('renderVocals on a phone take', () => {
+  it('sends the voice to an echo that rings on after each phrase', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-vocals-'));
+    try {
+      const stem = await renderPhoneTake(dir);
+      // 10 ms RMS windows over the first phrase and the gap after it (placed at 6 s).
+      const windowLength = Math.round(0.01 * RATE);
+      const levels: number[] = [];
+      for (let start = 6 * RATE; start + windowLength <= 8.4 * RATE; start += windowLength) {
+        let sum = 0;
+        for (let i = start; i < start + windowLength; i++) sum += stem[i] ** 2;
+        levels.push(10 * Math.log10(sum / windowLength + 1e-12));
+      }
+      const voice = [...levels].sort((a, b) => a - b)[Math.floor(levels.length * 0.5)];
+      const phraseEnd = levels.findLastIndex((level, index) => index < 200 && level > voice - 12);
+      const tail = levels.slice(phraseEnd + 5, phraseEnd + 20);
+      const tailDb = 10 * Math.log10(tail.reduce((sum, level) => sum + 10 ** (level / 10), 0) / tail.length);
+      process.stdout.write(`vocal stem: voice ${voice.toFixed(1)} dB, 50–200 ms after the phrase ${tailDb.toFixed(1)} dB\n`);
+      expect(tailDb).toBeGreaterThan(voice - 30);
+      expect(tailDb).toBeLessThan(voice - 6);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+
   it('keeps the air above 11 kHz', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mcm-vocals-'));
     try {

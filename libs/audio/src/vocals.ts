@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { availableParallelism } from 'node:os';
 import type { Analysis, Blueprint } from '@mcm/pipeline';
 import { AudioError } from './audio-error';
-import { ffmpegInput, runFfmpeg } from './ffmpeg';
+import { ffmpegHasFilter, ffmpegInput, runFfmpeg } from './ffmpeg';
 import { parseKey, scaleOf, type MusicalKey } from './harmony';
 import { blueprintFrames, RENDER_RATE } from './instrumental';
 import { hookSpans, scoreSections } from './score/form';
@@ -149,6 +149,23 @@ async function decodeStereo(input: string[], filters: string[], stream?: Readabl
   return new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + frames * 8));
 }
 
+/**
+ * The produced voice, one graph: rumble cut, sibilance tamed, levels held, presence lifted, and a short
+ * slap-and-room echo under the dry voice so it sits in the band rather than on top of it.
+ */
+function vocalChain(): string {
+  return [
+    'highpass=f=100:p=2',
+    ...(ffmpegHasFilter('deesser') ? ['deesser=i=0.4:m=0.5:f=0.5'] : []),
+    'acompressor=threshold=0.1:ratio=3:attack=8:release=120:makeup=2.5:knee=3',
+    'equalizer=f=250:t=q:w=1:g=-2',
+    'equalizer=f=3500:t=q:w=1.2:g=3',
+    'equalizer=f=10000:t=h:w=0.7:g=2',
+    // aecho sums the dry voice with its repeats, so the send needs no split (the bundled ffmpeg's amix cannot weigh without normalising).
+    'aecho=in_gain=1:out_gain=0.85:delays=90|170|260:decays=0.3|0.2|0.12',
+  ].join(',');
+}
+
 /** Copies an interleaved stereo clip into the stem at `startFrame`, at most `maxFrames` long, with short fades at both ends. */
 function place(clip: Float32Array, left: Float32Array, right: Float32Array, startFrame: number, maxFrames: number): void {
   const length = Math.max(0, Math.min(clip.length / 2, maxFrames, left.length - startFrame));
@@ -201,6 +218,7 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
   const { commands, cents } = correctionCommands(notes, pitches, parseKey(blueprint.key), start);
   const shaping = [
     ...(commands ? [`asendcmd=c='${commands}'`, 'rubberband=pitch=1:transients=smooth'] : []),
+    vocalChain(),
     'silenceremove=start_periods=1:start_threshold=-50dB:start_silence=0.02',
     'areverse',
     'silenceremove=start_periods=1:start_threshold=-50dB:start_silence=0.05',
