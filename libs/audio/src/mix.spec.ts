@@ -11,8 +11,8 @@ import { renderInstrumental } from './instrumental';
 import { measureLoudness } from './loudness';
 import { mixAndMaster } from './mix';
 import { probeAudio } from './probe';
-import { renderVocals, vocalEntryBeat } from './vocals';
-import { powerSpectrum } from './mix/balance';
+import { hookSections, renderVocals, vocalEntryBeat } from './vocals';
+import { powerSpectrum, spanLoudness } from './mix/balance';
 import { decodeWav16, encodeWav16 } from './wav';
 
 const fixtures = path.resolve(__dirname, '../../../test/fixtures');
@@ -54,6 +54,18 @@ describe('the hum-phone fixture through the whole engine', () => {
     // Silence before the entry, the (normalised, no longer −45 LUFS) voice after it.
     expect(rms(voice.channels[0], 0, entry)).toBe(0);
     expect(20 * Math.log10(rms(voice.channels[0], entry, Math.min(frames, entry + 44100 * 6)))).toBeGreaterThan(-32);
+
+    // In every hook the voice sits 0 to +6 LU over the band (EBU R128 on the two stems).
+    const secondsPerBeat = 60 / blueprint.tempo_bpm;
+    const hooks = hookSections(blueprint).map((hook) => ({ from_s: hook.startBeat * secondsPerBeat, to_s: (hook.startBeat + hook.beats) * secondsPerBeat }));
+    const [voiceLufs, bandLufs] = await Promise.all([spanLoudness(vocals, 'wav', hooks), spanLoudness(instrumental, 'wav', hooks)]);
+    const over = voiceLufs.map((lufs, index) => lufs - bandLufs[index]);
+    process.stdout.write(`voice over band in the hooks: ${over.map((lu) => lu.toFixed(1)).join(', ')} LU\n`);
+    expect(over.length).toBeGreaterThan(0);
+    for (const lu of over) {
+      expect(lu).toBeGreaterThanOrEqual(0);
+      expect(lu).toBeLessThanOrEqual(6);
+    }
 
     const outPreviewMp3 = path.join(dir, 'preview.mp3');
     const outMasterWav = path.join(dir, 'master.wav');

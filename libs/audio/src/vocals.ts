@@ -13,6 +13,8 @@ import { encodeWav16 } from './wav';
 import { AudioWorkerPool } from './worker-pool';
 
 const VOCAL_TARGET_LUFS = -18;
+// After the chain the produced voice is lifted so it sits over the band in the hooks, as a lead vocal does.
+const LEAD_LIFT_DB = 8;
 // Spoken lyrics sit a little under the sung hook so the user's own voice stays the lead.
 const SPEECH_TARGET_LUFS = -20;
 // Shorter than this before the voice is too little noise to measure; the denoiser then stays light.
@@ -181,7 +183,7 @@ function place(clip: Float32Array, left: Float32Array, right: Float32Array, star
 /**
  * The user's own take, pitch-corrected towards the key's scale (each hummed note moved by the cents to
  * its nearest scale tone), cleaned (80 Hz high-pass, light denoise, silence trimmed), brought to about
- * −18 LUFS and sung at the start of every hook section on the beat grid, with fades; with a speech
+ * −18 LUFS, produced (vocalChain), lifted 8 dB and sung at the start of every hook section on the beat grid, with fades; with a speech
  * rendition, the lyrics are spoken over the verse. Padded to exactly the blueprint's length, 44.1 kHz stereo.
  */
 export async function renderVocals(input: string, blueprint: Blueprint, analysis: Analysis, outWav: string, options: VocalOptions): Promise<VocalReport> {
@@ -223,6 +225,7 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     'areverse',
     'silenceremove=start_periods=1:start_threshold=-50dB:start_silence=0.05',
     'areverse',
+    `volume=${LEAD_LIFT_DB}dB`,
     'alimiter=limit=0.89:level=false',
   ];
   const clip = await decodeStereo(ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '1']), shaping, Readable.from([cleaned]));
