@@ -67,6 +67,19 @@ describe('the hum-phone fixture through the whole engine', () => {
       expect(lu).toBeLessThanOrEqual(6);
     }
 
+    // Between the phone take's phrases the floor sits ≥ 30 dB under its voice (10th against 90th percentile of 50 ms windows in the hooks).
+    const windows: number[] = [];
+    for (const hook of hooks) {
+      for (let start = Math.round(hook.from_s * 44100); start + 2205 <= Math.min(frames, Math.round(hook.to_s * 44100)); start += 2205) {
+        const level = 20 * Math.log10(rms(voice.channels[0], start, start + 2205) + 1e-9);
+        if (level > -119) windows.push(level);
+      }
+    }
+    windows.sort((a, b) => a - b);
+    const floorDb = windows[Math.floor(windows.length * 0.9)] - windows[Math.floor(windows.length * 0.1)];
+    process.stdout.write(`phone take: floor between phrases ${floorDb.toFixed(1)} dB under the voice\n`);
+    expect(floorDb).toBeGreaterThanOrEqual(30);
+
     const outPreviewMp3 = path.join(dir, 'preview.mp3');
     const outMasterWav = path.join(dir, 'master.wav');
     const outPeaksJson = path.join(dir, 'peaks.json');
