@@ -8,6 +8,8 @@ import {
   closeAudioWorkers,
   closeVocalWorkers,
   composeBlueprint,
+  hookSections,
+  powerSpectrum,
   ffmpegInput,
   measureLoudness,
   mixAndMaster,
@@ -43,6 +45,46 @@ interface Measured {
   bar_line_drop_db: number;
   /** Correlation of the left and right channels (target > 0.2, with instruments panned). */
   stereo_correlation: number;
+  /** Vocal stem over instrumental stem in each hook, LU, lowest and highest (target 0…+6). */
+  voice_over_band_lu: [number, number];
+  /** Vocal stem's floor between phrases under its voice in the hooks, dB (10th against 90th percentile of 50 ms windows; target ≥ 30). */
+  vocal_floor_db: number;
+  /** Vocal stem's energy above 11 kHz, dB of its total. */
+  vocal_air_db: number;
+}
+
+/** The vocal stem's measures: voice over band per hook (R128 on the stems), floor between phrases, air above 11 kHz. */
+async function vocalMeasures(stems: string, blueprint: Blueprint): Promise<Pick<Measured, 'voice_over_band_lu' | 'vocal_floor_db' | 'vocal_air_db'>> {
+  const secondsPerBeat = 60 / blueprint.tempo_bpm;
+  const hooks = hookSections(blueprint).map((hook) => ({ from_s: hook.startBeat * secondsPerBeat, to_s: (hook.startBeat + hook.beats) * secondsPerBeat }));
+  const vocals = join(stems, 'vocals.wav');
+  const [voiceLufs, bandLufs, voice] = await Promise.all([spanLoudness(vocals, 'wav', hooks), spanLoudness(join(stems, 'instrumental.wav'), 'wav', hooks), decodeMono(vocals)]);
+  const over = voiceLufs.map((lufs, i) => lufs - bandLufs[i]);
+  const rate = 44_100;
+  const window = Math.round(0.05 * rate);
+  const levels: number[] = [];
+  for (const hook of hooks) {
+    for (let start = Math.round(hook.from_s * rate); start + window <= Math.round(hook.to_s * rate); start += window) levels.push(levelDb(voice, start, start + window));
+  }
+  // Windows past the end of the take are digital silence, not a floor between phrases.
+  const sounding = levels.filter((level) => level > -119).sort((a, b) => a - b);
+  const power = powerSpectrum(voice);
+  let total = 0;
+  let air = 0;
+  power.forEach((value, bin) => {
+    total += value;
+    if ((bin * rate) / 4096 >= 11_000) air += value;
+  });
+  return {
+    voice_over_band_lu: [Math.min(...over), Math.max(...over)],
+    vocal_floor_db: sounding.length ? sounding[Math.floor(sounding.length * 0.9)] - sounding[Math.floor(sounding.length * 0.1)] : NaN,
+    vocal_air_db: 10 * Math.log10(air / total),
+  };
+}
+
+async function decodeMono(file: string): Promise<Float32Array> {
+  const { stdout } = await runFfmpeg([...ffmpegInput(file, 'wav'), '-map', '0:a:0', '-ac', '1', '-f', 'f32le', 'pipe:1'], { stdout: true });
+  return new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
 }
 
 /** The first span of the blueprint whose section name matches, in seconds. */
@@ -108,7 +150,7 @@ function correlation(a: Float32Array, b: Float32Array): number {
   return ab / Math.sqrt(aa * bb || 1);
 }
 
-async function measure(preview: string, blueprint: Blueprint): Promise<Measured> {
+async function measure(preview: string, stems: string, blueprint: Blueprint): Promise<Measured> {
   const [loudness, [left, right]] = await Promise.all([measureLoudness(preview, 'mp3'), decodeStereo(preview)]);
   const mono = left.map((value, i) => (value + right[i]) / 2);
   const balance = spectralBalance(mono, 44_100);
@@ -123,6 +165,7 @@ async function measure(preview: string, blueprint: Blueprint): Promise<Measured>
     chorus_over_verse_lu: chorusLufs - verseLufs,
     bar_line_drop_db: barLineDrop(mono, blueprint),
     stereo_correlation: correlation(left, right),
+    ...(await vocalMeasures(stems, blueprint)),
   };
 }
 
@@ -130,11 +173,11 @@ function table(rows: Measured[]): string {
   const percent = (share: number) => `${(share * 100).toFixed(1)} %`;
   const signed = (value: number) => `${value >= 0 ? '+' : ''}${value.toFixed(1)}`;
   return [
-    '| preview | LUFS | dBTP | < 160 Hz (≤ 45 %) | > 2 kHz (≥ 3 %) | slope dB/oct (−3…−5.5) | chorus − verse LU (≥ +3) | bar-line drop dB (≤ 3) | L/R correlation (> 0.2) |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| preview | LUFS | dBTP | < 160 Hz (≤ 45 %) | > 2 kHz (≥ 3 %) | slope dB/oct (−3…−5.5) | chorus − verse LU (≥ +3) | bar-line drop dB (≤ 3) | L/R correlation (> 0.2) | voice over band LU (0…+6) | vocal floor dB (≥ 30) | vocal > 11 kHz dB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (row) =>
-        `| ${row.preview} | ${row.integrated_lufs.toFixed(1)} | ${row.true_peak_dbtp.toFixed(1)} | ${percent(row.low_share)} | ${percent(row.high_share)} | ${row.slope_db_per_octave.toFixed(2)} | ${signed(row.chorus_over_verse_lu)} | ${row.bar_line_drop_db.toFixed(1)} | ${row.stereo_correlation.toFixed(2)} |`,
+        `| ${row.preview} | ${row.integrated_lufs.toFixed(1)} | ${row.true_peak_dbtp.toFixed(1)} | ${percent(row.low_share)} | ${percent(row.high_share)} | ${row.slope_db_per_octave.toFixed(2)} | ${signed(row.chorus_over_verse_lu)} | ${row.bar_line_drop_db.toFixed(1)} | ${row.stereo_correlation.toFixed(2)} | ${signed(row.voice_over_band_lu[0])} … ${signed(row.voice_over_band_lu[1])} | ${row.vocal_floor_db.toFixed(1)} | ${row.vocal_air_db.toFixed(1)} |`,
     ),
   ].join('\n');
 }
@@ -161,7 +204,7 @@ async function main(): Promise<void> {
         await mixAndMaster({ blueprint, instrumental, vocals, outPreviewMp3: preview, outMasterWav: join(stems, 'master.wav') });
         await runFfmpeg([...ffmpegInput(preview, 'mp3'), '-lavfi', 'showspectrumpic=s=1280x512:legend=1', '-y', join(out, `${name}.png`)]);
         await writeFile(join(stems, 'blueprint.json'), JSON.stringify(blueprint, null, 2));
-        const row = await measure(preview, blueprint);
+        const row = await measure(preview, stems, blueprint);
         rows.push(row);
         process.stdout.write(`${name}: rendered\n`);
       }

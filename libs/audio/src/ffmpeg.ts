@@ -24,6 +24,19 @@ export function ffmpegVersion(binary: string): string | null {
   return /^ffmpeg version (\S+)/m.exec(run.stdout ?? '')?.[1] ?? null;
 }
 
+const filterPresence = new Map<string, boolean>();
+
+/** Whether the ffmpeg in use has a filter (the bundled 2018 build lacks deesser, for one); asked once per name. */
+export function ffmpegHasFilter(name: string): boolean {
+  let present = filterPresence.get(name);
+  if (present === undefined) {
+    const run = spawnSync(ffmpegPath(), ['-hide_banner', '-h', `filter=${name}`], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    present = run.status === 0 && new RegExp(`^Filter ${name}\\b`, 'm').test(run.stdout ?? '');
+    filterPresence.set(name, present);
+  }
+  return present;
+}
+
 /** The major release of a version string; null for git snapshots (such as the bundled build), which carry none. */
 export function ffmpegMajor(version: string): number | null {
   const match = /^n?(\d+)\.\d+/.exec(version);

@@ -11,8 +11,9 @@ import { renderInstrumental } from './instrumental';
 import { measureLoudness } from './loudness';
 import { mixAndMaster } from './mix';
 import { probeAudio } from './probe';
-import { renderVocals, vocalEntryBeat } from './vocals';
-import { decodeWav16 } from './wav';
+import { hookSections, renderVocals, vocalEntryBeat } from './vocals';
+import { powerSpectrum, spanLoudness } from './mix/balance';
+import { decodeWav16, encodeWav16 } from './wav';
 
 const fixtures = path.resolve(__dirname, '../../../test/fixtures');
 
@@ -53,6 +54,31 @@ describe('the hum-phone fixture through the whole engine', () => {
     // Silence before the entry, the (normalised, no longer −45 LUFS) voice after it.
     expect(rms(voice.channels[0], 0, entry)).toBe(0);
     expect(20 * Math.log10(rms(voice.channels[0], entry, Math.min(frames, entry + 44100 * 6)))).toBeGreaterThan(-32);
+
+    // In every hook the voice sits 0 to +6 LU over the band (EBU R128 on the two stems).
+    const secondsPerBeat = 60 / blueprint.tempo_bpm;
+    const hooks = hookSections(blueprint).map((hook) => ({ from_s: hook.startBeat * secondsPerBeat, to_s: (hook.startBeat + hook.beats) * secondsPerBeat }));
+    const [voiceLufs, bandLufs] = await Promise.all([spanLoudness(vocals, 'wav', hooks), spanLoudness(instrumental, 'wav', hooks)]);
+    const over = voiceLufs.map((lufs, index) => lufs - bandLufs[index]);
+    process.stdout.write(`voice over band in the hooks: ${over.map((lu) => lu.toFixed(1)).join(', ')} LU\n`);
+    expect(over.length).toBeGreaterThan(0);
+    for (const lu of over) {
+      expect(lu).toBeGreaterThanOrEqual(0);
+      expect(lu).toBeLessThanOrEqual(6);
+    }
+
+    // Between the phone take's phrases the floor sits ≥ 30 dB under its voice (10th against 90th percentile of 50 ms windows in the hooks).
+    const windows: number[] = [];
+    for (const hook of hooks) {
+      for (let start = Math.round(hook.from_s * 44100); start + 2205 <= Math.min(frames, Math.round(hook.to_s * 44100)); start += 2205) {
+        const level = 20 * Math.log10(rms(voice.channels[0], start, start + 2205) + 1e-9);
+        if (level > -119) windows.push(level);
+      }
+    }
+    windows.sort((a, b) => a - b);
+    const floorDb = windows[Math.floor(windows.length * 0.9)] - windows[Math.floor(windows.length * 0.1)];
+    process.stdout.write(`phone take: floor between phrases ${floorDb.toFixed(1)} dB under the voice\n`);
+    expect(floorDb).toBeGreaterThanOrEqual(30);
 
     const outPreviewMp3 = path.join(dir, 'preview.mp3');
     const outMasterWav = path.join(dir, 'master.wav');
@@ -140,5 +166,52 @@ describe('the hum-phone fixture through the whole engine', () => {
       await copyFile(elsewhere, renamed);
       expect(await mixWithVocals(renamed)).toMatchObject({ code: 'AUDIO_UNDECODABLE', retryable: false });
     });
+  });
+});
+
+describe('ducking under the voice', () => {
+  it('dips only 300 Hz–4 kHz of the backing, by about 3 dB, while the voice sounds', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
+    workdirs.push(dir);
+    // 16 s at 120 BPM: a steady noise backing, and a 1 kHz "voice" from 8 s to 12 s only.
+    const blueprint = { id: 'duck', style: 'lofi', tempo_bpm: 120, key: 'C', time_signature: '4/4', sections: [{ name: 'hook', bars: 8, energy: 0.8 }], lyrics: 'la', voice: { voice_id: 'local' }, metadata: {} };
+    const rate = 44100;
+    const frames = 16 * rate;
+    const noise = new Float32Array(frames);
+    let seed = 7;
+    for (let i = 0; i < frames; i++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      noise[i] = 0.15 * (seed / 2 ** 30 - 1);
+    }
+    const voice = new Float32Array(frames);
+    for (let i = 8 * rate; i < 12 * rate; i++) voice[i] = 0.15 * Math.sin((2 * Math.PI * 1000 * i) / rate);
+    const instrumental = path.join(dir, 'instrumental.wav');
+    const vocals = path.join(dir, 'vocals.wav');
+    await writeFile(instrumental, encodeWav16([noise, noise], rate));
+    await writeFile(vocals, encodeWav16([voice, voice], rate));
+    const outMasterWav = path.join(dir, 'm.wav');
+    await mixAndMaster({ blueprint, instrumental, vocals, outPreviewMp3: path.join(dir, 'p.mp3'), outMasterWav });
+
+    const mastered = decodeWav16(await readFile(outMasterWav)).channels[0];
+    const bandDb = (from_s: number, to_s: number, lowHz: number, highHz: number) => {
+      const power = powerSpectrum(mastered.subarray(from_s * rate, to_s * rate));
+      let sum = 0;
+      power.forEach((value, bin) => {
+        const hz = (bin * rate) / 4096;
+        if (hz >= lowHz && hz < highHz) sum += value;
+      });
+      return 10 * Math.log10(sum);
+    };
+    // The voice-free parts of each band, before the voice (3–6 s) and under it (9–11.5 s).
+    const lowDip = bandDb(3, 6, 40, 200) - bandDb(9, 11.5, 40, 200);
+    const midDip = bandDb(3, 6, 1500, 3000) - bandDb(9, 11.5, 1500, 3000);
+    const highDip = bandDb(3, 6, 6000, 12000) - bandDb(9, 11.5, 6000, 12000);
+    process.stdout.write(`backing dip under the voice: < 200 Hz ${lowDip.toFixed(1)} dB, 1.5–3 kHz ${midDip.toFixed(1)} dB, 6–12 kHz ${highDip.toFixed(1)} dB\n`);
+    // The master's own compressor moves the whole mix alike when the voice comes in; the ducking is what the band dips beyond that.
+    const outside = (lowDip + highDip) / 2;
+    expect(Math.abs(lowDip - highDip)).toBeLessThanOrEqual(1);
+    expect(Math.abs(outside)).toBeLessThanOrEqual(2);
+    expect(midDip - outside).toBeGreaterThanOrEqual(2);
+    expect(midDip - outside).toBeLessThanOrEqual(4.5);
   });
 });

@@ -32,6 +32,10 @@ export const TARGET_LUFS = -14;
 export const MAX_TRUE_PEAK_DBTP = -1;
 // The limiter's ceiling sits under the true-peak limit so inter-sample peaks and MP3 encoding stay below −1 dBTP.
 const LIMIT_DBFS = -2;
+// The band of the backing the voice competes with, and the most of it ducking takes away (≈ 3 dB).
+const DUCK_LOW_HZ = 300;
+const DUCK_HIGH_HZ = 4000;
+const MAX_DUCK_SHARE = 0.33;
 // LAME's encoder delay (576) plus the decoder's 529-sample filterbank delay, as recorded in the LAME tag of the file leg.
 const LAME_DELAY_SAMPLES = 1105;
 
@@ -105,11 +109,20 @@ function mixGraph(options: MixOptions, frames: number, fade: number): string {
   if (!options.vocals) return `${instrumental},${shape}[mix]`;
   const vocalGain = options.blueprint.mix?.vocal_gain_db ?? 0;
   const ducking = options.blueprint.mix?.ducking ?? 0.5;
+  // Share of the band taken out under full compression: 0.33 is −3.5 dB at the blueprint's default ducking.
+  // amerge negotiates no formats of its own: every input it sums is pinned to the same one.
+  const STEREO = `aformat=sample_fmts=fltp:sample_rates=${RENDER_RATE}:channel_layouts=stereo`;
+  const depth = Math.min(MAX_DUCK_SHARE, Math.max(0, ducking) * 2 * MAX_DUCK_SHARE).toFixed(3);
   return [
     `${instrumental}[inst]`,
     `[1:a]aresample=${RENDER_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo,volume=${vocalGain}dB,asplit=2[key][voice]`,
-    // The voice keys a compressor on the instrumental so the backing dips while the user sings.
-    `[inst][key]sidechaincompress=threshold=0.03:ratio=${(1 + ducking * 7).toFixed(2)}:attack=15:release=300:mix=${Math.min(1, ducking * 1.6).toFixed(2)}[ducked]`,
+    // Only the voice's band (300 Hz–4 kHz) of the backing dips while the user sings: the compressor's gain g,
+    // keyed by the gated vocal stem, is applied as inst − depth·(1 − g)·band, so the dip never exceeds about 3 dB.
+    `[inst]${STEREO},asplit=2[dry][band]`,
+    `[band]highpass=f=${DUCK_LOW_HZ}:p=2,lowpass=f=${DUCK_HIGH_HZ}:p=2,${STEREO},asplit=2[bandkeep][bandduck]`,
+    `[bandduck][key]sidechaincompress=threshold=0.01:ratio=20:attack=15:release=300:makeup=1,${STEREO}[bandducked]`,
+    `[bandkeep][bandducked]amerge=inputs=2,pan=stereo|c0=${depth}*c2-${depth}*c0|c1=${depth}*c3-${depth}*c1,${STEREO}[dip]`,
+    `[dry][dip]amerge=inputs=2,pan=stereo|c0=c0+c2|c1=c1+c3[ducked]`,
     `[ducked][voice]amix=inputs=2:duration=first:dropout_transition=0,volume=2,${shape}[mix]`,
   ].join(';');
 }

@@ -8,6 +8,7 @@ import { ffmpegInput, runFfmpeg } from './ffmpeg';
 import { parseKey } from './harmony';
 import { pitchContour } from './pitch';
 import { closeVocalWorkers, hookSections, nearestScaleTone, renderVocals, speechSection, vocalEntryBeat } from './vocals';
+import { powerSpectrum } from './mix/balance';
 import { decodeWav16, encodeWav16 } from './wav';
 
 afterAll(async () => {
@@ -146,6 +147,126 @@ describe('renderVocals', () => {
       expect(after).toHaveLength(SUNG.length);
       process.stdout.write(`cents off the scale: sung ${off(before).join(', ')}; corrected ${off(after).join(', ')}\n`);
       expect(Math.max(...off(after))).toBeLessThanOrEqual(30);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// A phone take: two sung phrases with a breathy 12.5 kHz partial, over a constant hiss band (2–10 kHz) that starts before the voice.
+const PHRASES = [
+  { from: 0.6, midis: [64, 67, 65] },
+  { from: 3.0, midis: [62, 64, 60] },
+];
+const PHRASE_NOTE_SECONDS = 0.45;
+
+function phoneTake(): Float32Array {
+  const out = new Float32Array(Math.round(5 * RATE));
+  for (const phrase of PHRASES) {
+    phrase.midis.forEach((midi, index) => {
+      const hz = 440 * 2 ** ((midi - 69) / 12);
+      const from = Math.round((phrase.from + index * PHRASE_NOTE_SECONDS) * RATE);
+      const length = Math.round(PHRASE_NOTE_SECONDS * RATE);
+      for (let i = 0; i < length; i++) {
+        const envelope = Math.min(1, i / 400, (length - i) / 400);
+        let value = Math.sin((2 * Math.PI * 12_500 * i) / RATE) * 0.1;
+        for (let h = 1; h <= 4; h++) value += Math.sin((2 * Math.PI * hz * h * i) / RATE) / h;
+        out[from + i] = 0.2 * envelope * value;
+      }
+    });
+  }
+  return out;
+}
+
+const phoneAnalysis: Analysis = {
+  ...analysis,
+  duration_s: 5,
+  loudness_lufs: -24,
+  voiced_start_s: 0.6,
+  voiced_end_s: 4.35,
+  notes: PHRASES.flatMap((phrase) => phrase.midis.map((midi, index) => ({ midi, onset_s: phrase.from + index * PHRASE_NOTE_SECONDS, duration_s: PHRASE_NOTE_SECONDS }))),
+};
+
+/** Writes the phone take (hiss band mixed in by ffmpeg) and renders its vocal stem; returns the stem's left channel. */
+async function renderPhoneTake(dir: string): Promise<Float32Array> {
+  const voice = path.join(dir, 'voice.wav');
+  await writeFile(voice, encodeWav16([phoneTake()], RATE));
+  const take = path.join(dir, 'take.wav');
+  await runFfmpeg([
+    ...ffmpegInput(voice, 'wav'),
+    '-f', 'lavfi', '-i', `anoisesrc=color=white:amplitude=0.05:seed=7:sample_rate=${RATE}:duration=5`,
+    '-filter_complex', '[1:a]highpass=f=2000,lowpass=f=10000[hiss];[0:a][hiss]amix=inputs=2:normalize=0',
+    '-c:a', 'pcm_s16le', '-y', take,
+  ]);
+  const out = path.join(dir, 'vocals.wav');
+  await renderVocals(take, blueprint, phoneAnalysis, out, { format: 'wav' });
+  return decodeWav16(await readFile(out)).channels[0];
+}
+
+describe('renderVocals on a phone take', () => {
+  it('sends the voice to an echo that rings on after each phrase', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-vocals-'));
+    try {
+      const stem = await renderPhoneTake(dir);
+      // 10 ms RMS windows over the first phrase and the gap after it (placed at 6 s).
+      const windowLength = Math.round(0.01 * RATE);
+      const levels: number[] = [];
+      for (let start = 6 * RATE; start + windowLength <= 8.4 * RATE; start += windowLength) {
+        let sum = 0;
+        for (let i = start; i < start + windowLength; i++) sum += stem[i] ** 2;
+        levels.push(10 * Math.log10(sum / windowLength + 1e-12));
+      }
+      const voice = [...levels].sort((a, b) => a - b)[Math.floor(levels.length * 0.5)];
+      const phraseEnd = levels.findLastIndex((level, index) => index < 200 && level > voice - 12);
+      const tail = levels.slice(phraseEnd + 5, phraseEnd + 20);
+      const tailDb = 10 * Math.log10(tail.reduce((sum, level) => sum + 10 ** (level / 10), 0) / tail.length);
+      process.stdout.write(`vocal stem: voice ${voice.toFixed(1)} dB, 50–200 ms after the phrase ${tailDb.toFixed(1)} dB\n`);
+      expect(tailDb).toBeGreaterThan(voice - 30);
+      expect(tailDb).toBeLessThan(voice - 6);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+
+  it('keeps the air above 11 kHz', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-vocals-'));
+    try {
+      const stem = await renderPhoneTake(dir);
+      const power = powerSpectrum(stem.subarray(6 * RATE, 10 * RATE));
+      const binHz = RATE / 4096;
+      let total = 0;
+      let air = 0;
+      power.forEach((value, bin) => {
+        total += value;
+        if (bin * binHz >= 11_000) air += value;
+      });
+      const airDb = 10 * Math.log10(air / total);
+      process.stdout.write(`vocal stem energy above 11 kHz: ${airDb.toFixed(1)} dB of the total\n`);
+      expect(airDb).toBeGreaterThan(-40);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps the floor between phrases at least 30 dB under the voice', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-vocals-'));
+    try {
+      const stem = await renderPhoneTake(dir);
+      // 50 ms RMS windows over the placed take (6 s on, 3.8 s long): a quarter of them fall between the phrases.
+      const windowLength = Math.round(0.05 * RATE);
+      const levels: number[] = [];
+      for (let start = 6 * RATE; start + windowLength <= 9.8 * RATE; start += windowLength) {
+        let sum = 0;
+        for (let i = start; i < start + windowLength; i++) sum += stem[i] ** 2;
+        levels.push(10 * Math.log10(sum / windowLength + 1e-12));
+      }
+      levels.sort((a, b) => a - b);
+      const floor = levels[Math.floor(levels.length * 0.1)];
+      const voice = levels[Math.floor(levels.length * 0.9)];
+      process.stdout.write(`vocal stem: voice ${voice.toFixed(1)} dB, floor between phrases ${floor.toFixed(1)} dB\n`);
+      expect(voice).toBeGreaterThan(-30);
+      expect(voice - floor).toBeGreaterThanOrEqual(30);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { availableParallelism } from 'node:os';
 import type { Analysis, Blueprint } from '@mcm/pipeline';
 import { AudioError } from './audio-error';
-import { ffmpegInput, runFfmpeg } from './ffmpeg';
+import { ffmpegHasFilter, ffmpegInput, runFfmpeg } from './ffmpeg';
 import { parseKey, scaleOf, type MusicalKey } from './harmony';
 import { blueprintFrames, RENDER_RATE } from './instrumental';
 import { hookSpans, scoreSections } from './score/form';
@@ -13,14 +13,20 @@ import { encodeWav16 } from './wav';
 import { AudioWorkerPool } from './worker-pool';
 
 const VOCAL_TARGET_LUFS = -18;
+// After the chain the produced voice is lifted so it sits over the band in the hooks, as a lead vocal does.
+const LEAD_LIFT_DB = 8;
 // Spoken lyrics sit a little under the sung hook so the user's own voice stays the lead.
 const SPEECH_TARGET_LUFS = -20;
+// Shorter than this before the voice is too little noise to measure; the denoiser then stays light.
+const NOISE_PROFILE_MIN_SECONDS = 0.1;
+// afftdn's floor is a per-band level: a few dB over the noise's RMS puts a hiss band under it.
+const NOISE_FLOOR_MARGIN_DB = 4;
+// −20 dBFS, a few dB under the −18 LUFS voice: the phone take's breath and residual hiss between phrases stay under it (0.05 left them 11 dB under the voice).
+const GATE_THRESHOLD = 0.1;
 const FADE_IN_SECONDS = 0.02;
 const FADE_OUT_SECONDS = 0.15;
 // The pitch tracker works on a band-limited 8 kHz copy, as the analysis does.
 const PITCH_RATE = 8_000;
-// Pitch shifting at half the render rate halves rubberband's cost; a phone take holds nothing above 11 kHz that matters.
-const SHIFT_RATE = 22_050;
 
 export interface VocalOptions {
   /** The demuxer of the user's take: the container it was sniffed as when uploaded. */
@@ -106,6 +112,14 @@ async function measureNotePitches(input: string, format: string, notes: NotePitc
   return vocalPool.run<number[]>('notePitches', { pcm, sampleRate: PITCH_RATE, notes } satisfies NotePitchTask, { transferList: [pcm.buffer as ArrayBuffer] });
 }
 
+/** RMS level (dBFS, after the take's gain) of the take before the voice starts, or null when too short or silent. */
+async function noiseFloorDb(input: string, format: string, until_s: number, gainDb: number): Promise<number | null> {
+  if (until_s < NOISE_PROFILE_MIN_SECONDS) return null;
+  const { stderr } = await runFfmpeg(['-nostats', ...ffmpegInput(input, format), '-map', '0:a:0', '-af', `atrim=end=${until_s.toFixed(3)},volume=${gainDb.toFixed(2)}dB,highpass=f=80,astats=measure_overall=RMS_level:measure_perchannel=0`, '-f', 'null', '-']);
+  const level = Number(/RMS level dB: (-?[\d.]+|-inf)/.exec(stderr)?.[1]);
+  return Number.isFinite(level) && level > -90 ? level : null;
+}
+
 /**
  * rubberband pitch ratios for each note, switched by asendcmd at the note's onset (in seconds of the
  * trimmed clip) and held through the gap that follows, so one continuous pass needs no splices.
@@ -137,6 +151,23 @@ async function decodeStereo(input: string[], filters: string[], stream?: Readabl
   return new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + frames * 8));
 }
 
+/**
+ * The produced voice, one graph: rumble cut, sibilance tamed, levels held, presence lifted, and a short
+ * slap-and-room echo under the dry voice so it sits in the band rather than on top of it.
+ */
+function vocalChain(): string {
+  return [
+    'highpass=f=100:p=2',
+    ...(ffmpegHasFilter('deesser') ? ['deesser=i=0.4:m=0.5:f=0.5'] : []),
+    'acompressor=threshold=0.1:ratio=3:attack=8:release=120:makeup=2.5:knee=3',
+    'equalizer=f=250:t=q:w=1:g=-2',
+    'equalizer=f=3500:t=q:w=1.2:g=3',
+    'equalizer=f=10000:t=h:w=0.7:g=2',
+    // aecho sums the dry voice with its repeats, so the send needs no split (the bundled ffmpeg's amix cannot weigh without normalising).
+    'aecho=in_gain=1:out_gain=0.85:delays=90|170|260:decays=0.3|0.2|0.12',
+  ].join(',');
+}
+
 /** Copies an interleaved stereo clip into the stem at `startFrame`, at most `maxFrames` long, with short fades at both ends. */
 function place(clip: Float32Array, left: Float32Array, right: Float32Array, startFrame: number, maxFrames: number): void {
   const length = Math.max(0, Math.min(clip.length / 2, maxFrames, left.length - startFrame));
@@ -152,7 +183,7 @@ function place(clip: Float32Array, left: Float32Array, right: Float32Array, star
 /**
  * The user's own take, pitch-corrected towards the key's scale (each hummed note moved by the cents to
  * its nearest scale tone), cleaned (80 Hz high-pass, light denoise, silence trimmed), brought to about
- * −18 LUFS and sung at the start of every hook section on the beat grid, with fades; with a speech
+ * −18 LUFS, produced (vocalChain), lifted 8 dB and sung at the start of every hook section on the beat grid, with fades; with a speech
  * rendition, the lyrics are spoken over the verse. Padded to exactly the blueprint's length, 44.1 kHz stereo.
  */
 export async function renderVocals(input: string, blueprint: Blueprint, analysis: Analysis, outWav: string, options: VocalOptions): Promise<VocalReport> {
@@ -161,14 +192,18 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
   const start = Math.max(0, analysis.voiced_start_s - 0.05);
   const end = analysis.voiced_end_s > start ? analysis.voiced_end_s + 0.1 : analysis.duration_s;
   const notes = analysis.notes.filter((note) => note.onset_s + note.duration_s > start && note.onset_s < end);
+  const noiseDb = await noiseFloorDb(input, options.format, analysis.voiced_start_s - 0.1, gainDb);
   const cleaning = [
-    `atrim=start=${start.toFixed(3)}:end=${end.toFixed(3)}`,
-    'asetpts=PTS-STARTPTS',
     `volume=${gainDb.toFixed(2)}dB`,
     'highpass=f=80',
-    'afftdn=nr=10:nf=-50',
+    // afftdn's floor set just over the noise measured before the voice, so it removes that noise and leaves the voice.
+    ...(noiseDb === null ? ['afftdn=nr=10:nf=-50'] : [`afftdn=nr=40:nf=${Math.max(-80, Math.min(-20, noiseDb + NOISE_FLOOR_MARGIN_DB)).toFixed(1)}:tn=1`]),
+    `atrim=start=${start.toFixed(3)}:end=${end.toFixed(3)}`,
+    'asetpts=PTS-STARTPTS',
+    // Closes between phrases, so what hiss the denoiser leaves never plays without the voice over it.
+    `agate=threshold=${GATE_THRESHOLD}:ratio=20:range=0.001:attack=5:release=120:knee=2`,
     'aformat=channel_layouts=mono',
-    `aresample=${SHIFT_RATE}`,
+    `aresample=${RENDER_RATE}`,
   ];
   // Cleaning and pitch measurement run side by side; the shift needs both.
   const [cleaned, pitches, speech] = await Promise.all([
@@ -185,14 +220,15 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
   const { commands, cents } = correctionCommands(notes, pitches, parseKey(blueprint.key), start);
   const shaping = [
     ...(commands ? [`asendcmd=c='${commands}'`, 'rubberband=pitch=1:transients=smooth'] : []),
-    `aresample=${RENDER_RATE}`,
+    vocalChain(),
     'silenceremove=start_periods=1:start_threshold=-50dB:start_silence=0.02',
     'areverse',
     'silenceremove=start_periods=1:start_threshold=-50dB:start_silence=0.05',
     'areverse',
+    `volume=${LEAD_LIFT_DB}dB`,
     'alimiter=limit=0.89:level=false',
   ];
-  const clip = await decodeStereo(ffmpegInput('pipe:0', 'f32le', ['-ar', String(SHIFT_RATE), '-ac', '1']), shaping, Readable.from([cleaned]));
+  const clip = await decodeStereo(ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '1']), shaping, Readable.from([cleaned]));
   if (clip.length === 0) throw new AudioError('AUDIO_SILENT', 'no voice left after trimming silence', false);
 
   const totalFrames = blueprintFrames(blueprint);
