@@ -195,7 +195,7 @@ async function renderPhoneTake(dir: string): Promise<Float32Array> {
   await runFfmpeg([
     ...ffmpegInput(voice, 'wav'),
     '-f', 'lavfi', '-i', `anoisesrc=color=white:amplitude=0.05:seed=7:sample_rate=${RATE}:duration=5`,
-    '-filter_complex', '[1:a]highpass=f=2000,lowpass=f=10000[hiss];[0:a][hiss]amix=inputs=2:normalize=0',
+    '-filter_complex', '[1:a]highpass=f=2000,lowpass=f=10000[hiss];[0:a][hiss]amix=inputs=2,volume=2',
     '-c:a', 'pcm_s16le', '-y', take,
   ]);
   const out = path.join(dir, 'vocals.wav');

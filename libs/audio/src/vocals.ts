@@ -115,7 +115,8 @@ async function measureNotePitches(input: string, format: string, notes: NotePitc
 /** RMS level (dBFS, after the take's gain) of the take before the voice starts, or null when too short or silent. */
 async function noiseFloorDb(input: string, format: string, until_s: number, gainDb: number): Promise<number | null> {
   if (until_s < NOISE_PROFILE_MIN_SECONDS) return null;
-  const { stderr } = await runFfmpeg(['-nostats', ...ffmpegInput(input, format), '-map', '0:a:0', '-af', `atrim=end=${until_s.toFixed(3)},volume=${gainDb.toFixed(2)}dB,highpass=f=80,astats=measure_overall=RMS_level:measure_perchannel=0`, '-f', 'null', '-']);
+  // One channel, so its RMS is the overall one (astats' selective options are newer than the bundled ffmpeg).
+  const { stderr } = await runFfmpeg(['-nostats', ...ffmpegInput(input, format), '-map', '0:a:0', '-af', `atrim=end=${until_s.toFixed(3)},volume=${gainDb.toFixed(2)}dB,highpass=f=80,aformat=channel_layouts=mono,astats`, '-f', 'null', '-']);
   const level = Number(/RMS level dB: (-?[\d.]+|-inf)/.exec(stderr)?.[1]);
   return Number.isFinite(level) && level > -90 ? level : null;
 }
