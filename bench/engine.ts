@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
 import { blueprintDurationSeconds, type Analysis } from '@mcm/pipeline';
-import { analyzeAudio, closeAudioWorkers, closeVocalWorkers, composeBlueprint, ffmpegInput, mixAndMaster, probeAudio, renderInstrumental, renderVocals, runFfmpeg, uploadDemuxer } from '@mcm/audio';
+import { analyzeAudio, closeAudioWorkers, composeBlueprint, ffmpegInput, mixAndMaster, probeAudio, renderInstrumental, renderVocals, runFfmpeg, uploadDemuxer } from '@mcm/audio';
 import { renderScore } from '@mcm/audio/render/sampler';
 import { BUNDLED_SOUNDFONTS, bundledSoundFontPath, DEFAULT_SOUNDFONT, loadSoundBank, type BundledSoundFont } from '@mcm/audio/render/soundfont';
 import { arrange } from '@mcm/audio/score/arrange';
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
     if (process.argv.includes('--write')) writeReadme(output);
   } finally {
     rmSync(dir, { recursive: true, force: true });
-    await Promise.all([closeAudioWorkers(), closeVocalWorkers()]);
+    await closeAudioWorkers();
   }
 }
 

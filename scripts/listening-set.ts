@@ -6,7 +6,6 @@ import {
   analyzeAudio,
   arrange,
   closeAudioWorkers,
-  closeVocalWorkers,
   composeBlueprint,
   hookSections,
   powerSpectrum,
@@ -212,7 +211,7 @@ async function main(): Promise<void> {
     await writeFile(join(out, 'measures.json'), JSON.stringify(rows, null, 2));
     process.stdout.write(`\n${table(rows)}\n\nFiles in ${out}\n`);
   } finally {
-    await Promise.all([closeAudioWorkers(), closeVocalWorkers()]);
+    await closeAudioWorkers();
   }
 }
 

@@ -3,7 +3,7 @@ import type { BasicSoundBank } from 'spessasynth_core';
 import { renderScore } from '@mcm/audio/render/sampler';
 import { loadSoundBank } from '@mcm/audio/render/soundfont';
 import { arrange } from '@mcm/audio/score/arrange';
-import { monoOf } from '@mcm/audio/spectrum';
+import { monoOf } from '@mcm/audio/analysis/spectrum';
 
 export const RENDER_RATE = 44_100;
 

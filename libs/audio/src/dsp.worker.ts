@@ -1,10 +1,10 @@
 import { writeFile } from 'node:fs/promises';
-import { pitchContour, segmentNotes, toDb, voicedBounds, voiceGate, midiToHz } from './pitch';
+import { pitchContour, segmentNotes, toDb, voicedBounds, voiceGate, midiToHz } from './analysis/pitch';
 import { renderScore, warmUpSampler } from './render/sampler';
 import { loadSoundBank } from './render/soundfont';
 import { arrange } from './score/arrange';
-import { RENDER_RATE } from './instrumental';
-import { encodeWav16 } from './wav';
+import { RENDER_RATE } from './render/instrumental';
+import { encodeWav16 } from './io/wav';
 import type { Blueprint, DetectedNote } from '@mcm/pipeline';
 
 /** The CPU-heavy half of the engine; runs in piscina worker threads so callers' event loops stay free. */
@@ -74,4 +74,27 @@ export async function renderInstrumental(task: InstrumentalTask): Promise<{ fram
   const channels = await renderScore(arrange(task.blueprint), await soundBank, task.totalFrames, task.sampleRate);
   await writeFile(task.outWav, encodeWav16(channels, task.sampleRate));
   return { frames: channels[0].length };
+}
+
+
+export interface NotePitchTask {
+  pcm: Float32Array;
+  sampleRate: number;
+  /** Note spans in seconds of `pcm`. */
+  notes: { start_s: number; end_s: number }[];
+}
+
+/** The median fractional MIDI pitch of the middle of each note (its attack and release glide), NaN where unpitched. */
+export function notePitches(task: NotePitchTask): number[] {
+  return task.notes.map(({ start_s, end_s }) => {
+    const margin = (end_s - start_s) * 0.2;
+    const from = Math.max(0, Math.floor((start_s + margin) * task.sampleRate));
+    const to = Math.min(task.pcm.length, Math.ceil((end_s - margin) * task.sampleRate));
+    if (to - from < task.sampleRate * 0.03) return NaN;
+    const contour = pitchContour(task.pcm.subarray(from, to), { sampleRate: task.sampleRate, hopSeconds: 0.02 });
+    const pitched = Array.from(contour.midi).filter((value) => !Number.isNaN(value));
+    if (pitched.length === 0) return NaN;
+    pitched.sort((a, b) => a - b);
+    return pitched[pitched.length >> 1];
+  });
 }

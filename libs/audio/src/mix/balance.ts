@@ -1,6 +1,6 @@
 import FFT from 'fft.js';
-import { ffmpegInput, runFfmpeg } from '../ffmpeg';
-import { parseEbur128 } from '../loudness';
+import { ffmpegInput, runFfmpeg } from '../io/ffmpeg';
+import { parseEbur128 } from './loudness';
 
 /** How a mix spreads its energy over the spectrum: the figures the mix targets are stated in. */
 export interface SpectralBalance {

@@ -1,6 +1,6 @@
 import { InterpolationTypes, SpessaSynthProcessor, type BasicSoundBank } from 'spessasynth_core';
 import type { Blueprint } from '@mcm/pipeline';
-import { STYLE_NAMES, STYLE_SOUNDS } from '../styles';
+import { STYLE_NAMES, STYLE_SOUNDS } from '../score/styles';
 import { arrange } from '../score/arrange';
 import { DRUM_CHANNEL, tickSeconds, type Score } from '../score/score';
 import { seededRandom } from '../score/random';

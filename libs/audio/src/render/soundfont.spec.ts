@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Blueprint } from '@mcm/pipeline';
 import { closeAudioWorkers } from '../dsp.pool';
-import { blueprintFrames, renderInstrumental, RENDER_RATE } from '../instrumental';
+import { blueprintFrames, renderInstrumental, RENDER_RATE } from './instrumental';
 import { arrange } from '../score/arrange';
-import { encodeWav16 } from '../wav';
+import { encodeWav16 } from '../io/wav';
 import { renderScore } from './sampler';
 import { bundledSoundFontPath, loadSoundBank } from './soundfont';
 

@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Blueprint } from '@mcm/pipeline';
-import { stft } from '../spectrum';
-import { resolveStyle, STYLE_NAMES, type StyleName } from '../styles';
-import { onsetEnvelope } from '../tempo';
+import { stft } from '../analysis/spectrum';
+import { resolveStyle, STYLE_NAMES, type StyleName } from '../score/styles';
+import { onsetEnvelope } from '../analysis/tempo';
 import { renderBlueprintMono } from '../../../../test/support/render';
 
 const RATE = 44_100;

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Analysis, Blueprint } from '@mcm/pipeline';
-import { composeBlueprint } from '../compose';
-import { parseChord, parseKey, scaleOf } from '../harmony';
-import { STYLE_NAMES, STYLE_SOUNDS } from '../styles';
-import { hookSections } from '../vocals';
+import { composeBlueprint } from './compose';
+import { parseChord, parseKey, scaleOf } from '../analysis/harmony';
+import { STYLE_NAMES, STYLE_SOUNDS } from './styles';
+import { hookSections } from '../render/vocals';
 import { arrange } from './arrange';
 import { DRUM_CHANNEL, PPQ, tickSeconds, type Score, type ScoreNote } from './score';
 

@@ -1,6 +1,6 @@
 import { parseTimeSignature, type Analysis, type Blueprint } from '@mcm/pipeline';
-import { parseChord, parseKey, styleProgression, type Chord } from '../harmony';
-import { resolveStyle, STYLE_SOUNDS, type StylePart } from '../styles';
+import { parseChord, parseKey, styleProgression, type Chord } from '../analysis/harmony';
+import { resolveStyle, STYLE_SOUNDS, type StylePart } from './styles';
 import { scoreSections } from './form';
 import { quantisePhrase } from './melody';
 import { seededRandom } from './random';

@@ -1,5 +1,5 @@
 import type { Analysis, MelodyNote } from '@mcm/pipeline';
-import { snapToScale, type MusicalKey } from '../harmony';
+import { snapToScale, type MusicalKey } from '../analysis/harmony';
 import type { PhraseNote } from './score';
 
 // Melody grid: 16th notes.

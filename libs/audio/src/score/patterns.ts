@@ -1,5 +1,5 @@
-import type { Chord } from '../harmony';
-import type { DrumBar, PartPattern, StyleDrums } from '../styles';
+import type { Chord } from '../analysis/harmony';
+import type { DrumBar, PartPattern, StyleDrums } from './styles';
 
 /** A note as a pattern writes it: beats from the bar's downbeat, velocity 0–1. */
 export interface BarNote {

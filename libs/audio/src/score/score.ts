@@ -1,6 +1,6 @@
 import type { SectionArrangement } from '@mcm/pipeline';
-import type { Chord } from '../harmony';
-import type { StyleName } from '../styles';
+import type { Chord } from '../analysis/harmony';
+import type { StyleName } from './styles';
 
 /** Ticks per beat of every Score (and of `arrangement.mid`). */
 export const PPQ = 480;

@@ -2,10 +2,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeAudioWorkers, closeVocalWorkers, conformToBlueprint, measureLoudness, probeAudio, renderVocals } from '@mcm/audio';
+import { closeAudioWorkers, conformToBlueprint, measureLoudness, probeAudio, renderVocals } from '@mcm/audio';
 import { blueprintDurationSeconds, type Analysis, type Blueprint } from '@mcm/pipeline';
 import { startFakeElevenLabs, type FakeElevenLabs } from '../../../../test/support/fake-elevenlabs';
-import { decodeWav16 } from '../../../audio/src/wav';
+import { decodeWav16 } from '../../../audio/src/io/wav';
 import { compositionPlan } from './composition-plan';
 import { OutboundGuard, OutboundRefusedError } from '../outbound/outbound-guard';
 import { ELEVENLABS_OUTPUT, ElevenLabsClient, ElevenLabsError } from './elevenlabs.client';
@@ -57,7 +57,6 @@ describe('ElevenLabsClient against a local fake of the ElevenLabs API', () => {
 
   afterAll(async () => {
     await fake?.close();
-    await closeVocalWorkers();
     await closeAudioWorkers();
     if (dir) await rm(dir, { recursive: true, force: true });
   });

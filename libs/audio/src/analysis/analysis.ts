@@ -1,10 +1,10 @@
 import type { Analysis } from '@mcm/pipeline';
-import { AudioError } from './audio-error';
-import { analyzeVoiceInWorker } from './dsp.pool';
-import { ffmpegInput, runFfmpeg } from './ffmpeg';
+import { AudioError } from '../audio-error';
+import { analyzeVoiceInWorker } from '../dsp.pool';
+import { ffmpegInput, runFfmpeg } from '../io/ffmpeg';
 import { detectKey, keyName } from './harmony';
-import { parseEbur128 } from './loudness';
-import { parseProbe } from './probe';
+import { parseEbur128 } from '../mix/loudness';
+import { parseProbe } from '../io/probe';
 import { clampTempo, estimateTempo } from './tempo';
 
 // 8 kHz keeps four harmonics of a hum while making YIN four times cheaper than at 16 kHz.

@@ -1,16 +1,14 @@
 import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { Readable } from 'node:stream';
-import { availableParallelism } from 'node:os';
 import type { Analysis, Blueprint } from '@mcm/pipeline';
-import { AudioError } from './audio-error';
-import { ffmpegHasFilter, ffmpegInput, runFfmpeg } from './ffmpeg';
-import { parseKey, scaleOf, type MusicalKey } from './harmony';
+import { AudioError } from '../audio-error';
+import { ffmpegHasFilter, ffmpegInput, runFfmpeg } from '../io/ffmpeg';
+import { parseKey, scaleOf, type MusicalKey } from '../analysis/harmony';
 import { blueprintFrames, RENDER_RATE } from './instrumental';
-import { hookSpans, scoreSections } from './score/form';
-import type { NotePitchTask } from './vocal.worker';
-import { encodeWav16 } from './wav';
-import { AudioWorkerPool } from './worker-pool';
+import { hookSpans, scoreSections } from '../score/form';
+import { notePitchesInWorker } from '../dsp.pool';
+import type { NotePitchTask } from '../dsp.worker';
+import { encodeWav16 } from '../io/wav';
 
 const VOCAL_TARGET_LUFS = -18;
 // After the chain the produced voice is lifted so it sits over the band in the hooks, as a lead vocal does.
@@ -90,17 +88,6 @@ export function nearestScaleTone(midi: number, key: MusicalKey): number {
   return best;
 }
 
-const vocalPool = new AudioWorkerPool(
-  'vocal pitch worker',
-  __filename.endsWith('.js') ? path.join(__dirname, 'vocal.worker.js') : path.join(__dirname, 'vocal-worker.loader.cjs'),
-  Math.max(1, Math.min(2, availableParallelism())),
-);
-
-/** Stops the vocal engine's worker threads (tests and graceful shutdown); the pool restarts on next use. */
-export function closeVocalWorkers(): Promise<void> {
-  return vocalPool.close();
-}
-
 async function measureNotePitches(input: string, format: string, notes: NotePitchTask['notes']): Promise<number[]> {
   if (notes.length === 0) return [];
   const { stdout } = await runFfmpeg([...ffmpegInput(input, format), '-map', '0:a:0', '-af', 'highpass=f=70,lowpass=f=1000', '-ac', '1', '-ar', String(PITCH_RATE), '-f', 'f32le', 'pipe:1'], {
@@ -109,7 +96,7 @@ async function measureNotePitches(input: string, format: string, notes: NotePitc
     failureRetryable: false,
   });
   const pcm = new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
-  return vocalPool.run<number[]>('notePitches', { pcm, sampleRate: PITCH_RATE, notes } satisfies NotePitchTask, { transferList: [pcm.buffer as ArrayBuffer] });
+  return notePitchesInWorker({ pcm, sampleRate: PITCH_RATE, notes });
 }
 
 /** RMS level (dBFS, after the take's gain) of the take before the voice starts, or null when too short or silent. */

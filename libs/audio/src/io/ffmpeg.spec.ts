@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AudioError } from './audio-error';
+import { AudioError } from '../audio-error';
 import { ffmpegBinary, ffmpegInput, ffmpegMajor, resolveFfmpeg, runFfmpeg, unguardedInput } from './ffmpeg';
 
 /** A minute of silence read at its native rate: ffmpeg keeps running until stopped. */

@@ -1,6 +1,6 @@
 /** Pitch classes, keys, scales and chord symbols, with spellings the blueprint schema accepts. */
 import { decimate, stft } from './spectrum';
-import type { StyleName } from './styles';
+import type { StyleName } from '../score/styles';
 
 const SHARP_NAMES = ['C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B'];
 const FLAT_NAMES = ['C', 'Db', 'D', 'Eb', 'E', 'F', 'Gb', 'G', 'Ab', 'A', 'Bb', 'B'];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { blueprintDurationSeconds, validateBlueprint, type Analysis } from '@mcm/pipeline';
 import { composeBlueprint } from './compose';
-import { parseKey, scaleOf } from './harmony';
+import { parseKey, scaleOf } from '../analysis/harmony';
 import { STYLE_TEMPO } from './styles';
 
 function analysis(overrides: Partial<Analysis> = {}): Analysis {

@@ -1,7 +1,7 @@
 import type { Blueprint } from '@mcm/pipeline';
-import { AudioError } from './audio-error';
-import { ffmpegInput, runFfmpeg } from './ffmpeg';
-import { blueprintFrames, RENDER_RATE } from './instrumental';
+import { AudioError } from '../audio-error';
+import { ffmpegInput, runFfmpeg } from '../io/ffmpeg';
+import { blueprintFrames, RENDER_RATE } from '../render/instrumental';
 
 /**
  * Turns a track rendered elsewhere (an ElevenLabs MP3) into a stem the mix accepts: 44.1 kHz stereo

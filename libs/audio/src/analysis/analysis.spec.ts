@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { analyzeAudio } from './analysis';
-import { closeAudioWorkers } from './dsp.pool';
+import { closeAudioWorkers } from '../dsp.pool';
 
-const fixtures = path.resolve(__dirname, '../../../test/fixtures');
+const fixtures = path.resolve(__dirname, '../../../../test/fixtures');
 
 afterAll(() => closeAudioWorkers());
 

@@ -3,19 +3,19 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { blueprintDurationSeconds } from '@mcm/pipeline';
-import { analyzeAudio } from './analysis';
-import { composeBlueprint } from './compose';
-import { closeAudioWorkers } from './dsp.pool';
-import { ffmpegInput, runFfmpeg } from './ffmpeg';
-import { renderInstrumental } from './instrumental';
+import { analyzeAudio } from '../analysis/analysis';
+import { composeBlueprint } from '../score/compose';
+import { closeAudioWorkers } from '../dsp.pool';
+import { ffmpegInput, runFfmpeg } from '../io/ffmpeg';
+import { renderInstrumental } from '../render/instrumental';
 import { measureLoudness } from './loudness';
 import { mixAndMaster } from './mix';
-import { probeAudio } from './probe';
-import { hookSections, renderVocals, vocalEntryBeat } from './vocals';
-import { powerSpectrum, spanLoudness } from './mix/balance';
-import { decodeWav16, encodeWav16 } from './wav';
+import { probeAudio } from '../io/probe';
+import { hookSections, renderVocals, vocalEntryBeat } from '../render/vocals';
+import { powerSpectrum, spanLoudness } from './balance';
+import { decodeWav16, encodeWav16 } from '../io/wav';
 
-const fixtures = path.resolve(__dirname, '../../../test/fixtures');
+const fixtures = path.resolve(__dirname, '../../../../test/fixtures');
 
 const workdirs: string[] = [];
 afterAll(async () => {

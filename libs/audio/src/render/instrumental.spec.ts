@@ -3,10 +3,10 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { blueprintDurationSeconds, type Blueprint } from '@mcm/pipeline';
-import { closeAudioWorkers } from './dsp.pool';
+import { closeAudioWorkers } from '../dsp.pool';
 import { renderInstrumental } from './instrumental';
-import { measureLoudness } from './loudness';
-import { decodeWav16 } from './wav';
+import { measureLoudness } from '../mix/loudness';
+import { decodeWav16 } from '../io/wav';
 
 afterAll(() => closeAudioWorkers());
 

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { AudioError } from './audio-error';
+import { AudioError } from '../audio-error';
 import { ffmpegInput, runFfmpeg } from './ffmpeg';
 
 export interface AudioProbe {

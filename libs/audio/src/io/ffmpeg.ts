@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { AudioError, type AudioErrorCode } from './audio-error';
+import { AudioError, type AudioErrorCode } from '../audio-error';
 
 /** Where the ffmpeg in use came from, in the order they are tried. */
 export type FfmpegSource = 'FFMPEG_PATH' | 'PATH' | 'bundled';

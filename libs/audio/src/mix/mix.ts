@@ -2,13 +2,13 @@ import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { Blueprint } from '@mcm/pipeline';
-import { AudioError } from './audio-error';
-import { STEM_FORMAT } from './containers';
-import { ffmpegInput, runFfmpeg } from './ffmpeg';
-import { blueprintFrames, RENDER_RATE } from './instrumental';
+import { AudioError } from '../audio-error';
+import { STEM_FORMAT } from '../io/containers';
+import { ffmpegInput, runFfmpeg } from '../io/ffmpeg';
+import { blueprintFrames, RENDER_RATE } from '../render/instrumental';
 import { parseEbur128 } from './loudness';
 import { waveformPeaks, type WaveformPeaks } from './peaks';
-import { makeWorkDirectory } from './work-directory';
+import { makeWorkDirectory } from '../io/work-directory';
 
 export interface MixOptions {
   blueprint: Blueprint;

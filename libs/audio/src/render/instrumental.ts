@@ -1,5 +1,5 @@
 import { blueprintDurationSeconds, type Blueprint } from '@mcm/pipeline';
-import { renderInstrumentalInWorker } from './dsp.pool';
+import { renderInstrumentalInWorker } from '../dsp.pool';
 
 export const RENDER_RATE = 44_100;
 

@@ -3,16 +3,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Analysis, Blueprint } from '@mcm/pipeline';
-import { closeAudioWorkers } from './dsp.pool';
-import { ffmpegInput, runFfmpeg } from './ffmpeg';
-import { parseKey } from './harmony';
-import { pitchContour } from './pitch';
-import { closeVocalWorkers, hookSections, nearestScaleTone, renderVocals, speechSection, vocalEntryBeat } from './vocals';
-import { powerSpectrum } from './mix/balance';
-import { decodeWav16, encodeWav16 } from './wav';
+import { closeAudioWorkers } from '../dsp.pool';
+import { ffmpegInput, runFfmpeg } from '../io/ffmpeg';
+import { parseKey } from '../analysis/harmony';
+import { pitchContour } from '../analysis/pitch';
+import { hookSections, nearestScaleTone, renderVocals, speechSection, vocalEntryBeat } from './vocals';
+import { powerSpectrum } from '../mix/balance';
+import { decodeWav16, encodeWav16 } from '../io/wav';
 
 afterAll(async () => {
-  await closeVocalWorkers();
   await closeAudioWorkers();
 });
 

@@ -2,10 +2,10 @@ import { Midi } from '@tonejs/midi';
 import { describe, expect, it } from 'vitest';
 import type { Analysis } from '@mcm/pipeline';
 import { blueprintDurationSeconds } from '@mcm/pipeline';
-import { composeBlueprint } from './compose';
+import { composeBlueprint } from '../score/compose';
 import { arrangementMidi } from './midi';
-import { arrange } from './score/arrange';
-import { STYLE_NAMES, STYLE_SOUNDS } from './styles';
+import { arrange } from '../score/arrange';
+import { STYLE_NAMES, STYLE_SOUNDS } from '../score/styles';
 
 const analysis: Analysis = {
   duration_s: 4,

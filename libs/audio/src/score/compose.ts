@@ -1,6 +1,6 @@
 import type { Analysis, Blueprint, BlueprintSection, SectionArrangement } from '@mcm/pipeline';
-import { parseKey, styleProgression } from './harmony';
-import { placeMelody, quantisePhrase } from './score/melody';
+import { parseKey, styleProgression } from '../analysis/harmony';
+import { placeMelody, quantisePhrase } from './melody';
 import { resolveStyle, STYLE_TEMPO } from './styles';
 
 export interface ComposeOptions {

@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { Midi } from '@tonejs/midi';
 import type { Blueprint } from '@mcm/pipeline';
-import { arrange } from './score/arrange';
-import type { Score } from './score/score';
+import { arrange } from '../score/arrange';
+import type { Score } from '../score/score';
 
 // GM controllers written at the start of each track.
 const VOLUME = 7;

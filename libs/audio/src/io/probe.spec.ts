@@ -2,15 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { AudioError } from './audio-error';
+import { AudioError } from '../audio-error';
 import { UPLOAD_DEMUXERS, uploadDemuxer } from './containers';
 import { probeAudio } from './probe';
-import { measureLoudness } from './loudness';
-import { analyzeAudio } from './analysis';
-import { closeAudioWorkers } from './dsp.pool';
+import { measureLoudness } from '../mix/loudness';
+import { analyzeAudio } from '../analysis/analysis';
+import { closeAudioWorkers } from '../dsp.pool';
 import { ffmpegInput, runFfmpeg } from './ffmpeg';
 
-const fixtures = path.resolve(__dirname, '../../../test/fixtures');
+const fixtures = path.resolve(__dirname, '../../../../test/fixtures');
 const HUM = path.join(fixtures, 'hum-phone.m4a');
 const CLEAN = path.join(fixtures, 'voice-clean.wav');
 /** "Hello there", spoken by espeak-ng and encoded as a browser would (Ogg/Opus): about a second. */

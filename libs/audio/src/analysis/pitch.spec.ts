@@ -3,9 +3,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { analyzeAudio } from './analysis';
-import { closeAudioWorkers } from './dsp.pool';
-import { noteFMeasure } from './melody-score';
-import { encodeWav16 } from './wav';
+import { closeAudioWorkers } from '../dsp.pool';
+import { noteFMeasure } from '../../../../test/support/melody-score';
+import { encodeWav16 } from '../io/wav';
 
 afterAll(() => closeAudioWorkers());
 

@@ -1,4 +1,4 @@
-import { ffmpegInput, runFfmpeg } from './ffmpeg';
+import { ffmpegInput, runFfmpeg } from '../io/ffmpeg';
 
 export interface LoudnessReport {
   integrated_lufs: number;

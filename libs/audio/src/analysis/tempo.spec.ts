@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { STYLE_NAMES } from './styles';
+import { STYLE_NAMES } from '../score/styles';
 import { estimateAudioTempo, estimateTempo } from './tempo';
-import { fourSectionBlueprint } from '../../../test/support/blueprints';
-import { renderBlueprintMono } from '../../../test/support/render';
+import { fourSectionBlueprint } from '../../../../test/support/blueprints';
+import { renderBlueprintMono } from '../../../../test/support/render';
 
 const RATE = 44_100;
 

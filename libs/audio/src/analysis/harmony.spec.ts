@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { detectKey, estimateAudioKey, keyName, parseKey, snapToScale, styleProgression } from './harmony';
-import { STYLE_NAMES, type StyleName } from './styles';
-import { fourSectionBlueprint } from '../../../test/support/blueprints';
-import { renderBlueprintMono } from '../../../test/support/render';
+import { STYLE_NAMES, type StyleName } from '../score/styles';
+import { fourSectionBlueprint } from '../../../../test/support/blueprints';
+import { renderBlueprintMono } from '../../../../test/support/render';
 
 const RATE = 44_100;
 
