@@ -38,7 +38,7 @@ interface Row {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 
-async function time(step: string, audioSeconds: number, work: (run: number) => Promise<unknown> | unknown, options: { cpu?: boolean; warmUp?: boolean } = {}): Promise<Row> {
+async function time(step: string, audioSeconds: number, work: (run: number) => unknown, options: { cpu?: boolean; warmUp?: boolean } = {}): Promise<Row> {
   const times: number[] = [];
   const cpu: number[] = [];
   const warmUp = options.warmUp ?? true;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { MomentsClient, type Moment } from '@main-character/sdk';
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     },
     stage_ms_p50: Object.fromEntries(stages.map((stage) => [stage, round(percentile(rows.map((r) => r.timings[stage]), 50))])),
     stage_ms_p95: Object.fromEntries(stages.map((stage) => [stage, round(percentile(rows.map((r) => r.timings[stage]), 95))])),
-    machine: { cpus: require('node:os').cpus().length, node: process.version },
+    machine: { cpus: cpus().length, node: process.version },
   };
   process.stdout.write(`\n${JSON.stringify(summary, null, 2)}\n`);
   writeFileSync(resolve(ROOT, 'bench/latency.results.json'), `${JSON.stringify(summary, null, 2)}\n`);

@@ -71,9 +71,11 @@ export function formatLogLine(line: string): string {
   try {
     const record = JSON.parse(line) as { time?: unknown; level?: unknown; context?: unknown; msg?: unknown; err?: { message?: unknown } };
     const time = typeof record.time === 'string' ? record.time.slice(11, 19) : '';
+    const level = typeof record.level === 'string' ? record.level.toUpperCase() : '';
     const context = typeof record.context === 'string' ? `${record.context}: ` : '';
+    const message = typeof record.msg === 'string' ? record.msg : '';
     const error = typeof record.err?.message === 'string' ? ` (${record.err.message})` : '';
-    return `${time} ${String(record.level ?? '').toUpperCase().padEnd(5)} ${context}${String(record.msg ?? '')}${error}`;
+    return `${time} ${level.padEnd(5)} ${context}${message}${error}`;
   } catch {
     return line;
   }
@@ -90,14 +92,14 @@ export async function startApp(kind: AppKind, name: string, env: NodeJS.ProcessE
   let readyLine = '';
   const ready = new Promise<string>((resolvePromise, reject) => {
     const onLine = (line: string) => {
-      log!(name, line, 'stdout');
+      log(name, line, 'stdout');
       if (!readyLine && READY[kind].test(line)) {
         readyLine = line;
         resolvePromise(line);
       }
     };
-    lines(child.stdout!).on('line', onLine);
-    lines(child.stderr!).on('line', (line) => log!(name, line, 'stderr'));
+    lines(child.stdout).on('line', onLine);
+    lines(child.stderr).on('line', (line) => log(name, line, 'stderr'));
     child.once('exit', (code, signal) => reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`)));
   });
   const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${name} was not ready within 60 s`)), 60_000).unref());

@@ -12,8 +12,9 @@ async function main(): Promise<void> {
     await stack.stop();
     process.exit(0);
   };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  // A signal handler is not awaited; shutdown ends the process itself.
+  process.on('SIGINT', () => void shutdown());
+  process.on('SIGTERM', () => void shutdown());
   for (const app of stack.apps) {
     app.child.once('exit', (code) => {
       if (!stopping) {

@@ -66,7 +66,7 @@ async function upload(apiUrl: string, file: { data: Buffer; filename: string }, 
   for (const [name, value] of Object.entries(fields)) form.set(name, value);
   const response = await fetch(`${apiUrl}/v1/moments`, { method: 'POST', body: form });
   const text = await response.text();
-  let body: Answer['body'] = {};
+  let body: Answer['body'];
   try {
     body = JSON.parse(text) as Answer['body'];
   } catch {

@@ -62,7 +62,7 @@ export class FakeStorage implements Port<StorageRepository> {
 
   async *listObjects(prefix: string): AsyncGenerator<StoredObject[]> {
     const keys = await this.listKeys(prefix);
-    yield keys.map((key) => ({ key, lastModified: this.objects.get(key)!.lastModified }) as StoredObject);
+    yield keys.map((key) => ({ key, lastModified: this.objects.get(key)!.lastModified }));
   }
 
   async deleteKeys(keys: string[]): Promise<void> {

@@ -19,7 +19,7 @@ export interface FakeApi {
 /** A tiny local HTTP server standing in for the API: records every request and answers with `handler`. */
 export async function startFakeApi(handler: FakeHandler): Promise<FakeApi> {
   const requests: RecordedRequest[] = [];
-  const server = createServer(async (req, res) => {
+  const respond = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const request = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks) };
@@ -29,7 +29,9 @@ export async function startFakeApi(handler: FakeHandler): Promise<FakeApi> {
     } catch (error) {
       sendJson(res, 500, { type: 'about:blank', title: 'Fake API failure', status: 500, code: 'FAKE_FAILURE', detail: String(error) });
     }
-  });
+  };
+  // The server does not await its listener; a failing handler is answered with a 500 above.
+  const server = createServer((req, res) => void respond(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

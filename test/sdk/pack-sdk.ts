@@ -74,7 +74,7 @@ async function npm(args: string[], cwd: string): Promise<void> {
     await run('npm', args, { cwd, env: { ...process.env, npm_config_update_notifier: 'false' }, maxBuffer: 16 * 1024 * 1024 });
   } catch (error) {
     const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-    throw new Error(`npm ${args[0]} failed in ${cwd}:\n${stdout ?? ''}${stderr ?? ''}`);
+    throw new Error(`npm ${args[0]} failed in ${cwd}:\n${stdout ?? ''}${stderr ?? ''}`, { cause: error });
   }
 }
 

@@ -81,7 +81,7 @@ export async function startFakeElevenLabs(apiKey: string): Promise<FakeElevenLab
     const url = new URL(request.url ?? '/', 'http://fake');
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
-    let body: unknown = null;
+    let body: unknown;
     try {
       body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : null;
     } catch {

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { Module, ValidationPipe, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
@@ -70,7 +71,7 @@ export class ApiModule {
 }
 
 /** Everything the running app adds around the module; the tests call it too. */
-export function configureApi(app: INestApplication, config: Pick<AppConfig, 'CORS_ORIGINS' | 'MAX_UPLOAD_MB'>): void {
+export function configureApi(app: INestApplication<Server>, config: Pick<AppConfig, 'CORS_ORIGINS' | 'MAX_UPLOAD_MB'>): void {
   (app.getHttpAdapter().getInstance() as Express).disable('x-powered-by');
   app.use(
     helmet({

@@ -26,7 +26,7 @@ function serverEnv(extra: Record<string, string> = {}): Record<string, string> {
 /** Starts music-tools over HTTP and waits for the line that names its endpoint and bound address. */
 async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; boundAddress: string }> {
   const child = spawn(process.execPath, [mainJs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   const [url, boundAddress] = await new Promise<[string, string]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('music-tools did not report listening within 20 s')), 20_000);
     child.once('exit', (code) => reject(new Error(`music-tools exited with ${code}`)));

@@ -208,10 +208,11 @@ export class MomentsClient {
     if (!response.ok) throw MomentsApiError.fromResponse(response, await response.text().catch(() => ''));
     const arrayBuffer = await response.arrayBuffer();
     const NodeBuffer = (globalThis as { Buffer?: { from(data: ArrayBuffer): Uint8Array } }).Buffer;
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- Bytes is Buffer where the client's types include Node's, as in this repository's type check.
     const bytes = (NodeBuffer ? NodeBuffer.from(arrayBuffer) : new Uint8Array(arrayBuffer)) as Bytes;
     if (path !== undefined) {
       const fs = await loadFs();
-      await fs.promises.writeFile(path, bytes as Uint8Array);
+      await fs.promises.writeFile(path, bytes);
     }
     return bytes;
   }
@@ -247,7 +248,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const onAbort = () => {
       clearTimeout(timer);
-      reject(signal?.reason);
+      // The caller's abort reason, as fetch rejects with it (an AbortError unless the caller chose one).
+      reject(signal?.reason as Error);
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);

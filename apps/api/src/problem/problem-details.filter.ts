@@ -90,7 +90,7 @@ export function renderProblem(exception: unknown): Rendered {
   // http-errors from body-parser carry a client status and a message that is safe to show.
   if (Number.isInteger(status) && status >= 400 && status < 500 && candidate.expose !== false) {
     const code = BODY_PARSER_CODES[String(candidate.type)] ?? CODE_BY_STATUS[status] ?? 'BAD_REQUEST';
-    const detail = code === 'INVALID_JSON' ? 'The request body is not valid JSON.' : String(candidate.message ?? STATUS_CODES[status]);
+    const detail = code === 'INVALID_JSON' ? 'The request body is not valid JSON.' : typeof candidate.message === 'string' ? candidate.message : String(STATUS_CODES[status]);
     return { problem: problem(status, code, detail), headers: {}, bodyUnread: false };
   }
   return { problem: problem(500, 'INTERNAL_ERROR', 'The server could not complete the request.'), headers: {}, bodyUnread: false };

@@ -74,7 +74,7 @@ describe('AdminService', () => {
   it('pages through jobs with a cursor, and shows a job with its history', async () => {
     const { admin, failedMoment } = world();
     const ids = [(await failedMoment()).id, (await failedMoment()).id, (await failedMoment()).id].reverse();
-    const first = await admin.list({ limit: 2 } as never);
+    const first = await admin.list({ limit: 2 });
     expect(first.items.map((item) => item.id)).toEqual(ids.slice(0, 2));
     const second = await admin.list({ limit: 2, cursor: first.next_cursor } as never);
     expect(second).toMatchObject({ items: [{ id: ids[2] }], next_cursor: null });

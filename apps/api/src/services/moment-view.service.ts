@@ -21,7 +21,12 @@ export class MomentViewService {
 
   async toDto(moment: MomentEntity): Promise<MomentDto> {
     const stored = moment.assets ?? {};
-    const urls = await Promise.all(ASSET_NAMES.map((name) => (stored[name] ? this.storage.presignGet(stored[name]!) : null)));
+    const urls = await Promise.all(
+      ASSET_NAMES.map(async (name) => {
+        const key = stored[name];
+        return key ? this.storage.presignGet(key) : null;
+      }),
+    );
     const assets = Object.fromEntries(ASSET_NAMES.map((name, index) => [name, urls[index]])) as unknown as MomentAssetsDto;
     return {
       id: moment.id,

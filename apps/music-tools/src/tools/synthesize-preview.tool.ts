@@ -27,9 +27,9 @@ export interface SynthesizePreviewDeps {
   renderGate?: RenderGate;
 }
 
-/** Like Promise.all, but waits for every task so none still writes into the work directory when it is removed. */
+/** Like Promise.all, but waits for every task so none still writes into the work directory when it is removed; a null is a task not needed. */
 async function settleAll(tasks: Array<Promise<unknown> | null>): Promise<void> {
-  const results = await Promise.allSettled(tasks);
+  const results = await Promise.allSettled(tasks.filter((task) => task !== null));
   const rejected = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (rejected) throw rejected.reason;
 }

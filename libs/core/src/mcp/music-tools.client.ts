@@ -124,7 +124,7 @@ export class MusicToolsClient {
     if (error instanceof StreamableHTTPError && (error.code === 401 || error.code === 403)) {
       return new MusicToolsError('MCP_UNAUTHORIZED', `music-tools refused the credentials: ${message}`, false);
     }
-    if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
+    if (error instanceof McpError && error.code === (ErrorCode.RequestTimeout as number)) {
       return new MusicToolsError('MCP_TIMEOUT', `music-tools did not answer within ${this.timeoutMs} ms`, true);
     }
     return new MusicToolsError('MCP_UNAVAILABLE', `music-tools at ${this.endpoint.origin} is unavailable: ${message}`, true);

@@ -27,7 +27,7 @@ function isPresigned(query: URLSearchParams): boolean {
 
 /** Keys this stack writes: no empty, `.` or `..` segment, no control character, no backslash. */
 function isPlainKey(key: string): boolean {
-  if (/[\u0000-\u001f\u007f\\]/.test(key)) return false;
+  if (/[\p{Cc}\\]/u.test(key)) return false;
   return key.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
 }
 
