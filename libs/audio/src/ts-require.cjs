@@ -42,10 +42,6 @@ function compile(source, filename) {
   return outputText;
 }
 
-// The workspace aliases, as tsconfig.json and .swcrc map them, so worker code may import other libraries.
-const root = path.resolve(__dirname, '../../..');
-const paths = { '@mcm/pipeline': ['libs/pipeline/src'], '@mcm/pipeline/*': ['libs/pipeline/src/*'] };
-
 require.extensions['.ts'] ??= (module, filename) => {
   module._compile(compile(fs.readFileSync(filename, 'utf8'), filename), filename);
 };

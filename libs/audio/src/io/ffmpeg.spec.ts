@@ -2,12 +2,13 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import bundledFfmpeg from '@ffmpeg-installer/ffmpeg';
 import { AudioError } from '../audio-error';
 import { ffmpegBinary, ffmpegInput, ffmpegMajor, resolveFfmpeg, runFfmpeg, unguardedInput } from './ffmpeg';
 
 /** A minute of silence read at its native rate: ffmpeg keeps running until stopped. */
 const realTimeMinute = ['-re', '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '60', '-f', 'null', '-'];
-const BUNDLED = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+const BUNDLED = bundledFfmpeg.path;
 
 async function failure(promise: Promise<unknown>): Promise<AudioError> {
   const error = await promise.then(() => null, (caught: unknown) => caught);

@@ -76,6 +76,7 @@ export function resolveFfmpeg(env: NodeJS.ProcessEnv = process.env): FfmpegBinar
     if (version && major !== null && major >= MIN_PATH_FFMPEG_MAJOR) return { path: candidate, version, source: 'PATH' };
   }
   // Loaded lazily so a deployment with its own ffmpeg needs no bundled binary.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a static import would load the bundled binary's package on every start
   const bundled = require('@ffmpeg-installer/ffmpeg') as { path: string; version: string };
   return { path: bundled.path, version: ffmpegVersion(bundled.path) ?? bundled.version, source: 'bundled' };
 }

@@ -43,7 +43,7 @@ export function scoreMidi(score: Score, title: string): Buffer {
 
 /** The blueprint's arrangement as a MIDI file: its Score, the same one the instrumental stem is rendered from. */
 export function arrangementMidi(blueprint: Blueprint): Buffer {
-  return scoreMidi(arrange(blueprint), String(blueprint.metadata?.title ?? blueprint.id));
+  return scoreMidi(arrange(blueprint), typeof blueprint.metadata?.title === 'string' ? blueprint.metadata.title : blueprint.id);
 }
 
 export async function writeArrangementMidi(blueprint: Blueprint, outMid: string): Promise<void> {

@@ -67,7 +67,7 @@ const processors = new WeakMap<BasicSoundBank, Map<number, SpessaSynthProcessor>
 /** One synthesiser per bank and rate, kept for the thread's life: its voice cache makes later renders faster. */
 async function processorFor(bank: BasicSoundBank, sampleRate: number): Promise<SpessaSynthProcessor> {
   let byRate = processors.get(bank);
-  if (!byRate) processors.set(bank, (byRate = new Map()));
+  if (!byRate) processors.set(bank, (byRate = new Map<number, SpessaSynthProcessor>()));
   let synth = byRate.get(sampleRate);
   if (!synth) {
     // The built-in reverb and chorus are off: they cost most of the render time, and the chain below does both.
