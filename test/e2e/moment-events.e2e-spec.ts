@@ -10,7 +10,7 @@ const FIXTURES = resolve(__dirname, '../fixtures');
 const ORDER = ['PENDING', 'ANALYZING', 'RENDERING', 'MIXING', 'COMPLETED'];
 
 type Sdk = typeof import('@main-character/sdk');
-type StreamEvent = Awaited<ReturnType<InstanceType<Sdk['MomentsClient']>['streamMoment']>['next']>['value'];
+type StreamEvent = import('@main-character/sdk').MomentStreamEvent;
 
 /** A TCP relay to the api that can cut every connection through it, and remembers what each one asked. */
 async function startRelay(target: URL): Promise<{ url: string; requests: string[]; cut(): void; close(): Promise<void> }> {
@@ -84,24 +84,24 @@ describe('live moment events, end to end', () => {
     ]);
     await relay.close();
 
-    const statuses = direct.map((event) => event!.moment.status);
+    const statuses = direct.map((event) => event.moment.status);
     expect(direct[0]).toMatchObject({ type: 'moment.status', moment: { id: created.id, status: 'PENDING' } });
     expect(direct.at(-1)).toMatchObject({ type: 'moment.completed', moment: { status: 'COMPLETED', progress: 1 } });
-    expect(direct.some((event) => event!.type === 'moment.progress')).toBe(true);
+    expect(direct.some((event) => event.type === 'moment.progress')).toBe(true);
     // Status only moves forward, progress never goes back, ids rise.
     expect(statuses.map((status) => ORDER.indexOf(status))).toEqual([...statuses.map((status) => ORDER.indexOf(status))].sort((a, b) => a - b));
-    const progress = direct.map((event) => event!.moment.progress);
+    const progress = direct.map((event) => event.moment.progress);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
-    const ids = direct.map((event) => BigInt(event!.id));
+    const ids = direct.map((event) => BigInt(event.id));
     expect(ids.every((id, index) => index === 0 || id > ids[index - 1])).toBe(true);
 
     // The relay saw the stream twice: the second request resumed after the second event.
     expect(cut).toBe(true);
     const streamRequests = relay.requests.filter((request) => request.includes('/events'));
     expect(streamRequests.length).toBeGreaterThanOrEqual(2);
-    expect(streamRequests[1].toLowerCase()).toContain(`last-event-id: ${resumed[1]!.id}`);
-    expect(resumed.map((event) => event!.id)).toEqual(direct.map((event) => event!.id));
-    expect(resumed.map((event) => event!.type)).toEqual(direct.map((event) => event!.type));
+    expect(streamRequests[1].toLowerCase()).toContain(`last-event-id: ${resumed[1].id}`);
+    expect(resumed.map((event) => event.id)).toEqual(direct.map((event) => event.id));
+    expect(resumed.map((event) => event.type)).toEqual(direct.map((event) => event.type));
 
     // waitForMoment streams too, and a finished moment answers at once.
     const seen: string[] = [];
