@@ -8,6 +8,7 @@ import {
   type MomentChange,
   type MomentHistoryRow,
   type MomentListQuery,
+  type MomentPoint,
   type MomentsRepository,
 } from '@mcm/core';
 import type { Port } from './port';
@@ -47,7 +48,7 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
     if (options.maxInFlight && moment.owner && (await this.countInFlight(moment.owner)) >= options.maxInFlight) throw new InFlightLimitReached(options.maxInFlight);
     moment.updatedAt = new Date();
     this.rows.set(moment.id, this.read(moment)!);
-    this.record(moment.id, transition);
+    this.record(moment, transition);
   }
 
   change<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>): Promise<{ moment: MomentEntity; result: T } | null> {
@@ -57,7 +58,7 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
       const moment = this.read(this.rows.get(id));
       if (!moment) return null;
       const { changes, history, result } = decide(Object.freeze(this.read(moment)!));
-      for (const row of history) this.record(id, row);
+      for (const row of history) this.record({ ...moment, ...changes }, row);
       if (changes) {
         Object.assign(moment, changes, { updatedAt: new Date() });
         this.rows.set(id, this.read(moment)!);
@@ -104,6 +105,20 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
     return this.transitions.filter((row) => row.momentId === id);
   }
 
+  async pointsSince(momentId: string, afterSeq: bigint): Promise<MomentPoint[]> {
+    const points = this.transitions
+      .filter((row) => row.momentId === momentId && row.status)
+      .map((row) => ({ seq: BigInt(row.id), status: row.status!, stage: row.momentStage, progress: row.progress! }));
+    const known = points.filter((point) => point.seq <= afterSeq).at(-1);
+    return points.filter((point) => point.seq > afterSeq || point === known);
+  }
+
+  async lastSeqs(ids: string[]): Promise<Map<string, bigint>> {
+    const last = new Map<string, bigint>();
+    for (const row of this.transitions) if (ids.includes(row.momentId)) last.set(row.momentId, BigInt(row.id));
+    return last;
+  }
+
   async isReachable(): Promise<boolean> {
     return this.reachable;
   }
@@ -113,7 +128,8 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
     this.rows.set(moment.id, this.read(moment)!);
   }
 
-  private record(momentId: string, row: MomentHistoryRow): void {
-    this.transitions.push(Object.assign(new MomentTransitionEntity(), { ...row, momentId, id: String(this.nextTransitionId++), createdAt: new Date() }));
+  private record(moment: Pick<MomentEntity, 'id' | 'status' | 'stage' | 'progress'>, row: MomentHistoryRow): void {
+    const point = { status: moment.status, momentStage: moment.stage, progress: moment.progress };
+    this.transitions.push(Object.assign(new MomentTransitionEntity(), { ...row, ...point, momentId: moment.id, id: String(this.nextTransitionId++), createdAt: new Date() }));
   }
 }

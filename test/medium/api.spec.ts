@@ -25,7 +25,7 @@ const BLUEPRINT = {
   lyrics: 'Here I come',
   voice: { voice_id: 'local' },
 };
-const OPERATION_IDS = ['createMoment', 'getMoment', 'cancelMoment', 'deleteMoment', 'deleteJob', 'createMomentCompat', 'getStatusCompat', 'listJobs', 'getJob', 'retryJob', 'retryFailedJobs', 'healthz', 'readyz'];
+const OPERATION_IDS = ['createMoment', 'getMoment', 'streamMomentEvents', 'cancelMoment', 'deleteMoment', 'deleteJob', 'createMomentCompat', 'getStatusCompat', 'listJobs', 'getJob', 'retryJob', 'retryFailedJobs', 'healthz', 'readyz'];
 
 interface Api {
   app: INestApplication;

@@ -6,10 +6,11 @@ import { ThrottlerModule } from '@nestjs/throttler';
 import type { Express } from 'express';
 import helmet from 'helmet';
 import { LoggerModule } from 'nestjs-pino';
-import { APP_CONFIG, CoreModule, nestLoggerParams, type AppConfig } from '@mcm/core';
+import { APP_CONFIG, CoreModule, MomentChangeFeed, nestLoggerParams, type AppConfig } from '@mcm/core';
 import { AdminController } from './controllers/admin.controller';
 import { CompatController } from './controllers/compat.controller';
 import { HealthController } from './controllers/health.controller';
+import { MomentEventsController } from './controllers/moment-events.controller';
 import { MomentsController } from './controllers/moments.controller';
 import { AdminGuard } from './guards/admin.guard';
 import { ApiKeyGuard } from './guards/api-key.guard';
@@ -21,6 +22,7 @@ import { validationProblem } from './problem/validation';
 import { RedisThrottlerStorage } from './rate-limit/redis-throttler.storage';
 import { AdminService } from './services/admin.service';
 import { HealthService } from './services/health.service';
+import { MomentEventsService } from './services/moment-events.service';
 import { MomentViewService } from './services/moment-view.service';
 import { MomentsService } from './services/moments.service';
 import { UploadService, gateExpectContinue } from './services/upload.service';
@@ -44,11 +46,13 @@ export class ApiModule {
           }),
         }),
       ],
-      controllers: [MomentsController, CompatController, AdminController, HealthController],
+      controllers: [MomentsController, MomentEventsController, CompatController, AdminController, HealthController],
       providers: [
         MomentsService,
         UploadService,
         MomentViewService,
+        MomentEventsService,
+        { provide: MomentChangeFeed, useFactory: () => new MomentChangeFeed(config.DATABASE_URL) },
         AdminService,
         HealthService,
         AdminGuard,
@@ -83,7 +87,7 @@ export function configureApi(app: INestApplication<Server>, config: Pick<AppConf
   if (origins.length) {
     app.enableCors({
       origin: origins,
-      allowedHeaders: ['Content-Type', 'Authorization', 'X-Api-Key', 'Idempotency-Key'],
+      allowedHeaders: ['Content-Type', 'Authorization', 'X-Api-Key', 'Idempotency-Key', 'Last-Event-ID'],
       exposedHeaders: ['Retry-After'],
       maxAge: 600,
     });

@@ -23,6 +23,8 @@ function documentConfig(): Omit<OpenAPIObject, 'paths'> {
         'Every error is an RFC 9457 problem (`application/problem+json`) with a stable `code`.',
     )
     .setVersion('1.0.0')
+    // Relative: the document is served by (and describes) the deployment it comes from.
+    .addServer('/', 'The deployment serving this document.')
     .addTag('Moments', 'Upload a recording and follow it to a finished song.')
     .addTag('Compatibility', 'The routes of the original service.')
     .addTag('Admin', 'Operator endpoints: inspect and retry jobs. Bearer ADMIN_TOKEN.')

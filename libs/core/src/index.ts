@@ -8,6 +8,7 @@ export * from './mcp';
 export * from './elevenlabs';
 export * from './outbound';
 export * from './moments/moments.repository';
+export * from './moments/moment-change-feed';
 export * from './moments/moment-lifecycle.service';
 export * from './moments/moment-retention.service';
 export * from './core.module';

@@ -1,5 +1,5 @@
 export { MomentsClient } from './moments-client';
-export type { CreateMomentOptions, ListJobsQuery, MomentsClientOptions, RequestOptions, WaitForMomentOptions } from './moments-client';
+export type { CreateMomentOptions, ListJobsQuery, MomentEventName, MomentStreamEvent, MomentsClientOptions, RequestOptions, StreamMomentOptions, WaitForMomentOptions } from './moments-client';
 export { MomentFailedError, MomentTimeoutError, MomentsApiError } from './errors';
 export type {
   AdminJob,

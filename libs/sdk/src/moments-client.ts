@@ -1,3 +1,4 @@
+import { EventSource, type FetchLike } from 'eventsource';
 import createClient, { type Client } from 'openapi-fetch';
 import { loadFs, toAudioFile } from './audio-file';
 import { MomentFailedError, MomentTimeoutError, MomentsApiError } from './errors';
@@ -48,12 +49,32 @@ export interface CreateMomentOptions {
 export interface WaitForMomentOptions {
   /** Default 120000. */
   timeoutMs?: number;
-  /** Delay between polls; default 250. */
+  /** Delay between polls, when the live stream is unavailable; default 250. */
   intervalMs?: number;
   /** Called with the moment whenever its status, stage or progress changes (and once at the start). */
   onProgress?: (moment: Moment) => void;
   signal?: AbortSignal;
 }
+
+/** The names of a moment's live events. */
+export type MomentEventName = 'moment.status' | 'moment.progress' | 'moment.completed' | 'moment.failed' | 'moment.canceled';
+
+/** One live event: `id` is its sequence number (pass it as `lastEventId` to resume after it). */
+export interface MomentStreamEvent {
+  id: string;
+  type: MomentEventName;
+  /** The moment, with the status, stage and progress of this change. */
+  moment: Moment;
+}
+
+export interface StreamMomentOptions {
+  /** Resume after this event; by default the stream starts from the moment's creation. */
+  lastEventId?: string;
+  signal?: AbortSignal;
+}
+
+const MOMENT_EVENT_NAMES: readonly MomentEventName[] = ['moment.status', 'moment.progress', 'moment.completed', 'moment.failed', 'moment.canceled'];
+const FINAL_EVENTS: ReadonlySet<string> = new Set(['moment.completed', 'moment.failed', 'moment.canceled']);
 
 export interface ListJobsQuery {
   status?: MomentStatus[] | string;
@@ -83,6 +104,7 @@ export class MomentsClient {
   private readonly baseUrl: string;
   private readonly fetchImpl: typeof fetch;
   private readonly adminHeaders: Record<string, string>;
+  private readonly headers: Record<string, string>;
 
   constructor(options: MomentsClientOptions) {
     if (!options?.baseUrl) throw new TypeError('MomentsClient: baseUrl is required');
@@ -91,6 +113,7 @@ export class MomentsClient {
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     const headers: Record<string, string> = { ...options.headers };
     if (options.apiKey) headers['X-Api-Key'] = options.apiKey;
+    this.headers = headers;
     this.adminHeaders = options.adminToken ? { Authorization: `Bearer ${options.adminToken}` } : {};
     this.api = createClient<paths>({ baseUrl: this.baseUrl, headers, fetch: (request) => this.fetchImpl(request) });
   }
@@ -134,15 +157,106 @@ export class MomentsClient {
   }
 
   /**
-   * Polls until the moment is COMPLETED. Rejects with MomentFailedError when it ends FAILED or CANCELED,
-   * with MomentTimeoutError after `timeoutMs`, and with the signal's reason when aborted.
+   * Follows the moment live (server-sent events): yields one event per change of status, stage or
+   * progress, from its creation (or after `lastEventId`), and finishes after the one that ends it.
+   * A dropped connection reconnects by itself and resumes after the last event, with no gap and no
+   * repeat. Rejects with MomentsApiError when the API refuses the stream (unknown moment, key), and
+   * with the signal's reason when aborted. Works in Node (20.19+) and browsers.
+   */
+  streamMoment(id: string, options: StreamMomentOptions = {}): AsyncGenerator<MomentStreamEvent, void, undefined> {
+    return this.events(id, options, true);
+  }
+
+  /** The live events; `explain` reads the problem of a refused stream from the plain GET, otherwise a refusal rejects with its status only. */
+  private async *events(id: string, options: StreamMomentOptions, explain: boolean): AsyncGenerator<MomentStreamEvent, void, undefined> {
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const queue: MomentStreamEvent[] = [];
+    let failure: { error: unknown } | null = null;
+    let wake: (() => void) | null = null;
+    const notify = () => {
+      wake?.();
+      wake = null;
+    };
+    const fetchStream: FetchLike = (url, init) => {
+      const headers: Record<string, string> = { ...this.headers, ...init.headers };
+      if (options.lastEventId && !('Last-Event-ID' in init.headers)) headers['Last-Event-ID'] = options.lastEventId;
+      return this.fetchImpl(url, { ...init, headers });
+    };
+    const source = new EventSource(`${this.baseUrl}/v1/moments/${encodeURIComponent(id)}/events`, { fetch: fetchStream });
+    for (const name of MOMENT_EVENT_NAMES) {
+      source.addEventListener(name, (event) => {
+        queue.push({ id: event.lastEventId, type: name, moment: JSON.parse(event.data as string) as Moment });
+        notify();
+      });
+    }
+    source.addEventListener('error', (event) => {
+      // While CONNECTING the source retries by itself with Last-Event-ID; CLOSED means it gave up.
+      if (source.readyState !== source.CLOSED) return;
+      const { code, message } = event as Event & { code?: number; message?: string };
+      failure = { error: code ?? new TypeError(`event stream failed: ${message ?? 'unknown error'}`) };
+      notify();
+    });
+    const onAbort = () => {
+      failure = { error: signal?.reason };
+      notify();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (;;) {
+        const next = queue.shift();
+        if (next) {
+          yield next;
+          if (FINAL_EVENTS.has(next.type)) return;
+          continue;
+        }
+        if (failure) {
+          const { error } = failure as { error: unknown };
+          // A refused stream carries only its status: the same request without streaming says why.
+          if (typeof error === 'number') throw explain ? await this.refusal(id, error, signal) : new TypeError(`event stream refused with HTTP ${error}`);
+          throw error;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      source.close();
+    }
+  }
+
+  /**
+   * Waits until the moment is COMPLETED, following its live events, or polling when the stream is
+   * unavailable. Rejects with MomentFailedError when it ends FAILED or CANCELED, with
+   * MomentTimeoutError after `timeoutMs`, and with the signal's reason when aborted.
    * Transient poll failures (network, 429, 5xx) are retried until the deadline.
    */
   async waitForMoment(id: string, options: WaitForMomentOptions = {}): Promise<Moment> {
-    const { timeoutMs = 120_000, intervalMs = 250, onProgress, signal } = options;
+    const { timeoutMs = 120_000, signal } = options;
+    signal?.throwIfAborted();
     const deadline = Date.now() + timeoutMs;
-    let last: Moment | undefined;
-    let lastKey: string | undefined;
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), timeoutMs);
+    const stop = anySignal([signal, timeout.signal]);
+    const seen = progressReporter(options.onProgress);
+    try {
+      for await (const event of this.events(id, { signal: stop }, false)) {
+        seen.report(event.moment);
+        if (event.moment.status === 'COMPLETED') return event.moment;
+        if (TERMINAL_FAILURES.has(event.moment.status)) throw new MomentFailedError(event.moment);
+      }
+    } catch (error) {
+      if (error instanceof MomentFailedError) throw error;
+      if (signal?.aborted) throw signal.reason;
+      if (timeout.signal.aborted) throw new MomentTimeoutError(id, timeoutMs, seen.last);
+      // The stream is unavailable (an older API, a proxy that refuses it): poll instead.
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.pollMoment(id, { ...options, timeoutMs }, deadline, seen);
+  }
+
+  private async pollMoment(id: string, options: WaitForMomentOptions, deadline: number, seen: ReturnType<typeof progressReporter>): Promise<Moment> {
+    const { timeoutMs = 120_000, intervalMs = 250, signal } = options;
     for (;;) {
       signal?.throwIfAborted();
       let moment: Moment | undefined;
@@ -152,19 +266,24 @@ export class MomentsClient {
         if (signal?.aborted || !isTransient(error) || Date.now() >= deadline) throw error;
       }
       if (moment) {
-        last = moment;
-        const key = `${moment.status}|${moment.stage ?? ''}|${moment.progress}`;
-        if (key !== lastKey) {
-          lastKey = key;
-          onProgress?.(moment);
-        }
+        seen.report(moment);
         if (moment.status === 'COMPLETED') return moment;
         if (TERMINAL_FAILURES.has(moment.status)) throw new MomentFailedError(moment);
       }
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new MomentTimeoutError(id, timeoutMs, last);
+      if (remaining <= 0) throw new MomentTimeoutError(id, timeoutMs, seen.last);
       await sleep(Math.min(intervalMs, remaining), signal);
     }
+  }
+
+  /** The API's problem for a stream it refused with `status`, read from the same moment without streaming. */
+  private async refusal(id: string, status: number, signal?: AbortSignal): Promise<unknown> {
+    try {
+      await this.getMoment(id, { signal });
+    } catch (error) {
+      return error;
+    }
+    return MomentsApiError.fromResponse(new Response(null, { status }), `the event stream was refused with HTTP ${status}`);
   }
 
   /** Admin: one page of moments, newest first. Pass `next_cursor` back as `cursor` for the next page. */
@@ -242,6 +361,36 @@ function unwrapDeletion(result: ApiResult<unknown>): void {
 function isTransient(error: unknown): boolean {
   if (error instanceof MomentsApiError) return error.status === 429 || error.status >= 500;
   return error instanceof TypeError; // fetch reports network failures as TypeError
+}
+
+/** Calls `onProgress` once per distinct status, stage and progress, and remembers the last moment seen. */
+function progressReporter(onProgress?: (moment: Moment) => void) {
+  let lastKey: string | undefined;
+  const state = {
+    last: undefined as Moment | undefined,
+    report(moment: Moment) {
+      state.last = moment;
+      const key = `${moment.status}|${moment.stage ?? ''}|${moment.progress}`;
+      if (key === lastKey) return;
+      lastKey = key;
+      onProgress?.(moment);
+    },
+  };
+  return state;
+}
+
+/** Aborts when any of `signals` does (AbortSignal.any is missing from some browsers still in use). */
+function anySignal(signals: Array<AbortSignal | undefined>): AbortSignal {
+  const controller = new AbortController();
+  for (const signal of signals) {
+    if (!signal) continue;
+    if (signal.aborted) {
+      controller.abort(signal.reason);
+      break;
+    }
+    signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+  }
+  return controller.signal;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

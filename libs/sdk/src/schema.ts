@@ -212,6 +212,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/moments/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow a moment live (server-sent events)
+         * @description A `text/event-stream` with one event per change of status, stage or progress, named `moment.status`, `moment.progress`, `moment.completed`, `moment.failed`, `moment.canceled`. Each event's `data` is the moment object (status, stage and progress as of that change) and its `id` the sequence number of the change. Without `Last-Event-ID` the stream starts from the moment's creation; with it, right after that event, with no gap and no repeat. A `: heartbeat` comment comes every 15 s; the stream ends after `moment.completed`, `moment.failed` or `moment.canceled`.
+         */
+        get: operations["streamMomentEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/status/{job_id}": {
         parameters: {
             query?: never;
@@ -1998,6 +2018,89 @@ export interface operations {
                      *       "status": 409,
                      *       "title": "Conflict",
                      *       "type": "https://main-character.app/problems/moment-not-cancelable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_DELETED",
+                     *       "detail": "The moment was deleted; only its id remains.",
+                     *       "instance": "/v1/…",
+                     *       "status": 410,
+                     *       "title": "Gone",
+                     *       "type": "https://main-character.app/problems/moment-deleted"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    streamMomentEvents: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `id` of the last event received: the stream resumes after it. */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /** @description The moment id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Events until the moment ends. Each is `id: <sequence>`, `event: <name>`, `data: <moment JSON>`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "API_KEY_REQUIRED",
+                     *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/api-key-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No moment has this id (malformed ids included), or it belongs to another API key. Codes: `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_NOT_FOUND",
+                     *       "detail": "No moment has this id (malformed ids included), or it belongs to another API key.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/moment-not-found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];

@@ -1,10 +1,12 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { HealthDto, ReadinessDto } from '../dtos/health.dto';
 import { ApiProblem } from '../problem/api-problem.decorator';
 import { HealthService } from '../services/health.service';
 
 @ApiTags('Health')
+// Probes are open to anyone, and the document says so.
+@ApiSecurity({})
 @Controller()
 export class HealthController {
   constructor(private readonly service: HealthService) {}

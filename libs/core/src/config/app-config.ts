@@ -63,6 +63,10 @@ const schema = z.object({
   WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).max(3_600_000).default(15_000),
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
   CORS_ORIGINS: optional,
+  // Proxies close idle connections; a comment line this often keeps a live-event stream open.
+  SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+  // How often each api instance checks, in one query, the moments it streams for changes whose announcement was lost.
+  SSE_RECHECK_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
   API_KEYS: optional.pipe(
     z
       .string()

@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import type { MomentStatus, Stage } from '@mcm/pipeline';
 
 /** Every event offered to a moment's machine, applied or ignored: the job's history. */
 @Entity('moment_transitions')
@@ -28,6 +29,16 @@ export class MomentTransitionEntity {
 
   @Column({ type: 'text', nullable: true })
   detail: string | null;
+
+  /** The moment's status, stage and progress once the row's change committed: what its live event says. Null on rows older than these columns. */
+  @Column({ type: 'varchar', length: 16, nullable: true })
+  status: MomentStatus | null;
+
+  @Column({ name: 'moment_stage', type: 'varchar', length: 32, nullable: true })
+  momentStage: Stage | null;
+
+  @Column({ type: 'real', nullable: true })
+  progress: number | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;

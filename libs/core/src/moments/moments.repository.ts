@@ -2,9 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { TERMINAL_STATUSES, type MomentStatus } from '@mcm/pipeline';
+import { TERMINAL_STATUSES, type MomentStatus, type Stage } from '@mcm/pipeline';
 import { MomentEntity } from '../database/moment.entity';
 import { MomentTransitionEntity } from '../database/moment-transition.entity';
+import { MOMENT_CHANGED_CHANNEL } from './moment-change-feed';
 
 export interface MomentListQuery {
   status?: MomentStatus[];
@@ -32,6 +33,19 @@ export class InFlightLimitReached extends Error {
 export interface InsertOptions {
   /** Refuse the insert (`InFlightLimitReached`) when the owner already has this many moments in flight. */
   maxInFlight?: number | null;
+}
+
+/** Where a moment stood after one row of its history: what a live event reports. */
+export interface MomentPoint {
+  seq: bigint;
+  status: MomentStatus;
+  stage: Stage | null;
+  progress: number;
+}
+
+/** The status, stage and progress a history row records: the moment's, once the change is made. */
+function pointOf(moment: Pick<MomentEntity, 'status' | 'stage' | 'progress'>): Pick<MomentTransitionEntity, 'status' | 'momentStage' | 'progress'> {
+  return { status: moment.status, momentStage: moment.stage, progress: moment.progress };
 }
 
 /** One row of a moment's history, as a change to the moment writes it. */
@@ -83,7 +97,8 @@ export class MomentsRepository {
       await this.dataSource.transaction(async (manager) => {
         if (options.maxInFlight && moment.owner) await this.claimInFlightSlot(manager, moment, options.maxInFlight);
         await manager.insert(MomentEntity, moment as QueryDeepPartialEntity<MomentEntity>);
-        await manager.insert(MomentTransitionEntity, { ...transition, momentId: moment.id });
+        const inserted = await manager.insert(MomentTransitionEntity, { ...transition, ...pointOf(moment), momentId: moment.id });
+        await this.announce(manager, moment.id, inserted.identifiers);
       });
     } catch (error) {
       if ((error as { code?: string }).code === '23505' && moment.idempotencyKey) {
@@ -118,10 +133,44 @@ export class MomentsRepository {
       const moment = await manager.getRepository(MomentEntity).createQueryBuilder('m').setLock('pessimistic_write').where('m.id = :id', { id }).getOne();
       if (!moment) return null;
       const { changes, history, result } = decide(moment);
-      if (history.length) await manager.insert(MomentTransitionEntity, history.map((row) => ({ ...row, momentId: id })));
+      const point = pointOf({ ...moment, ...changes });
+      if (history.length) {
+        const inserted = await manager.insert(MomentTransitionEntity, history.map((row) => ({ ...row, ...point, momentId: id })));
+        await this.announce(manager, id, inserted.identifiers);
+      }
       if (changes) await manager.save(Object.assign(moment, changes));
       return { moment, result };
     });
+  }
+
+  /** Tells every listener the moment changed; Postgres delivers it only if the transaction commits. */
+  private async announce(manager: EntityManager, momentId: string, inserted: Array<Record<string, unknown>>): Promise<void> {
+    await manager.query('SELECT pg_notify($1, $2)', [MOMENT_CHANGED_CHANNEL, `${momentId}:${String(inserted.at(-1)?.id)}`]);
+  }
+
+  /**
+   * Where the moment stood after each history row following `afterSeq`, oldest first, led by the
+   * row at or before `afterSeq` (the point a reader already knows) when there is one.
+   */
+  async pointsSince(momentId: string, afterSeq: bigint): Promise<MomentPoint[]> {
+    const rows = await this.dataSource.query<Array<{ id: string; status: MomentStatus; moment_stage: Stage | null; progress: number }>>(
+      `SELECT id, status, moment_stage, progress FROM moment_transitions
+        WHERE moment_id = $1 AND status IS NOT NULL
+          AND id >= COALESCE((SELECT max(id) FROM moment_transitions WHERE moment_id = $1 AND status IS NOT NULL AND id <= $2), 0)
+        ORDER BY id`,
+      [momentId, afterSeq.toString()],
+    );
+    return rows.map((row) => ({ seq: BigInt(row.id), status: row.status, stage: row.moment_stage, progress: row.progress }));
+  }
+
+  /** The id of each moment's last history row, for the moments of `ids` that have one. */
+  async lastSeqs(ids: string[]): Promise<Map<string, bigint>> {
+    if (!ids.length) return new Map();
+    const rows = await this.dataSource.query<Array<{ moment_id: string; seq: string }>>(
+      'SELECT moment_id, max(id) AS seq FROM moment_transitions WHERE moment_id = ANY($1::uuid[]) GROUP BY moment_id',
+      [ids],
+    );
+    return new Map(rows.map((row) => [row.moment_id, BigInt(row.seq)]));
   }
 
   async list(query: MomentListQuery): Promise<MomentEntity[]> {
