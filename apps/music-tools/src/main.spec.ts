@@ -106,6 +106,20 @@ describe('music-tools over HTTP as a process', () => {
   });
 });
 
+describe('music-tools configuration', () => {
+  it('starts and lists its tools whatever the settings of the database, Redis and the api say, for it reads none of them', async () => {
+    const env = serverEnv({ DATABASE_URL: 'not a url', REDIS_URL: 'http://127.0.0.1:6379', API_KEYS: 'short', ADMIN_TOKEN: 'short', PORT: 'eighty', WORKER_LOCK_MS: '5' });
+    const { child, url } = await startServer(mainJs, env);
+    try {
+      const listed = await fetch(url, MCP_LIST_TOOLS);
+      expect(listed.status).toBe(200);
+      expect(await listed.text()).toContain('validate_blueprint');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
+
 describe('music-tools on a non-loopback address', () => {
   const TOKEN = 'bind-spec-token-0123456789';
 

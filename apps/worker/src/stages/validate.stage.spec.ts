@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { AppConfig, MomentsRepository, MusicToolsClient, StorageRepository } from '@mcm/core';
+import type { WorkerConfig, MomentsRepository, MusicToolsClient, StorageRepository } from '@mcm/core';
 import { backoffMs, OutputKind, type Analysis, type Blueprint } from '@mcm/pipeline';
 import { asAdapter, fakeCore, FakeMusicTools } from '../../../../test/fakes';
 import { fourSectionBlueprint } from '../../../../test/support/blueprints';
@@ -12,7 +12,7 @@ const analysis = { duration_s: 12, tempo_bpm: 96, key: 'Am' } as Analysis;
 async function momentAtValidate(blueprint: Blueprint) {
   const core = fakeCore();
   const musicTools = new FakeMusicTools();
-  const stage = new ValidateStage(asAdapter<MusicToolsClient>(musicTools), { MAX_RENDER_SECONDS: 600 } as AppConfig);
+  const stage = new ValidateStage(asAdapter<MusicToolsClient>(musicTools), { MAX_RENDER_SECONDS: 600 } as WorkerConfig);
   const runner = new StageRunner(asAdapter<MomentsRepository>(core.moments), core.lifecycle, asAdapter<StorageRepository>(core.storage), [stage]);
   const moment = await core.lifecycle.create({ momentId: randomUUID(), outputKind: OutputKind.Preview, originalKey: 'moments/x/original.m4a', blueprint });
   await core.lifecycle.apply(moment.id, { type: 'STAGE_SUCCEEDED', stage: 'analyze', output: { analysis }, durationMs: 1 });
