@@ -147,7 +147,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly secrets: string[];
 
   constructor(@Optional() @Inject(APP_CONFIG) config?: Partial<ApiConfig>) {
-    this.secrets = config ? secretValues(config) : [];
+    this.secrets = config ? secretValues(config, process.env) : [];
   }
 
   catch(exception: unknown, host: ArgumentsHost): void {
