@@ -28,7 +28,7 @@ function sortKeys(value: unknown): unknown {
 }
 
 async function main(): Promise<void> {
-  const app = await NestFactory.create(ApiModule.forRoot(loadConfig({})), { preview: true, logger: false, abortOnError: false });
+  const app = await NestFactory.create(ApiModule.forRoot(loadConfig({}, 'api')), { preview: true, logger: false, abortOnError: false });
   const document = createOpenApiDocument(app);
   await app.close();
   const text = `${JSON.stringify(sortKeys(document), null, 2)}\n`;

@@ -6,7 +6,7 @@ import { ThrottlerModule } from '@nestjs/throttler';
 import type { Express } from 'express';
 import helmet from 'helmet';
 import { LoggerModule } from 'nestjs-pino';
-import { APP_CONFIG, CoreModule, MomentChangeFeed, nestLoggerParams, type AppConfig } from '@mcm/core';
+import { APP_CONFIG, CoreModule, MomentChangeFeed, nestLoggerParams, type ApiConfig } from '@mcm/core';
 import { AdminController } from './controllers/admin.controller';
 import { CompatController } from './controllers/compat.controller';
 import { HealthController } from './controllers/health.controller';
@@ -30,7 +30,7 @@ import { UploadService, gateExpectContinue } from './services/upload.service';
 /** The HTTP app: `/v1` endpoints, admin, health and docs over the shared core. */
 @Module({})
 export class ApiModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: ApiConfig): DynamicModule {
     return {
       module: ApiModule,
       imports: [
@@ -40,7 +40,7 @@ export class ApiModule {
         TerminusModule.forRoot({ logger: false }),
         ThrottlerModule.forRootAsync({
           inject: [APP_CONFIG],
-          useFactory: (appConfig: AppConfig) => ({
+          useFactory: (appConfig: ApiConfig) => ({
             throttlers: [{ name: CREATE_THROTTLER, ttl: 60_000, limit: appConfig.RATE_LIMIT_CREATE_PER_MINUTE }],
             storage: new RedisThrottlerStorage(appConfig.REDIS_URL, appConfig.QUEUE_PREFIX),
           }),
@@ -75,7 +75,7 @@ export class ApiModule {
 }
 
 /** Everything the running app adds around the module; the tests call it too. */
-export function configureApi(app: INestApplication<Server>, config: Pick<AppConfig, 'CORS_ORIGINS' | 'MAX_UPLOAD_MB'>): void {
+export function configureApi(app: INestApplication<Server>, config: Pick<ApiConfig, 'CORS_ORIGINS' | 'MAX_UPLOAD_MB'>): void {
   (app.getHttpAdapter().getInstance() as Express).disable('x-powered-by');
   app.use(
     helmet({

@@ -12,7 +12,7 @@ import { ApiModule, configureApi } from './api.module';
 let logger: PinoLogger | undefined;
 
 async function bootstrap(): Promise<void> {
-  const config = loadConfigOrExit();
+  const config = loadConfigOrExit('api');
   logger = createLogger(config, 'api');
   logProcessWarnings(logger);
   await migrate(config.DATABASE_URL);

@@ -1,53 +1,14 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VALID_BLUEPRINT } from '../test/fixtures';
+import { compileMusicTools, refusedStart, serverEnv, startServer, type CompiledMusicTools } from '../test/process';
 
-const repoRoot = path.resolve(__dirname, '../../..');
-// Compiled privately rather than into dist/, which `npm run build` deletes and other suites may be using.
-const outDir = path.join(repoRoot, 'node_modules/.cache', `music-tools-main-spec-${process.pid}`);
-const mainJs = path.join(outDir, 'apps/music-tools/src/main.js');
-
-/** The environment of a deployed process: no token, no inherited port or address. */
-function serverEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env = Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined));
-  delete env.MCP_AUTH_TOKEN;
-  delete env.MCP_HOST;
-  delete env.HOST;
-  return { ...env, MCP_HTTP_PORT: '0', ...extra };
-}
-
-/** Starts music-tools over HTTP and waits for the line that names its endpoint and bound address. */
-async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; boundAddress: string }> {
-  const child = spawn(process.execPath, [mainJs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines = createInterface({ input: child.stdout });
-  const [url, boundAddress] = await new Promise<[string, string]>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('music-tools did not report listening within 20 s')), 20_000);
-    child.once('exit', (code) => reject(new Error(`music-tools exited with ${code}`)));
-    lines.on('line', (line) => {
-      const match = /^music-tools listening on (http:\/\/\S+\/mcp) \(bound to (\S+)\)$/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve([match[1], match[2]]);
-      }
-    });
-  });
-  return { child, url, boundAddress };
-}
-
-/** Runs music-tools to its exit; for configurations it must refuse. */
-async function refusedStart(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
-  return promisify(execFile)(process.execPath, [mainJs], { env, timeout: 20_000 }).then(
-    () => ({ code: 0, stderr: '' }),
-    (error: { code: number; stderr: string }) => error,
-  );
-}
+let compiled: CompiledMusicTools;
+let mainJs: string;
 
 /**
  * Whether anything answers HTTP on 127.0.0.2: a loopback address too, but a server bound to
@@ -67,13 +28,12 @@ const MCP_LIST_TOOLS = {
 };
 
 beforeAll(async () => {
-  const swc = path.join(repoRoot, 'node_modules/.bin/swc');
-  const sources = ['apps/music-tools/src', 'libs/pipeline/src', 'libs/audio/src', 'libs/core/src'];
-  await promisify(execFile)(swc, [...sources, '-d', outDir, '--config-file', '.swcrc', '--copy-files', '--ignore', '**/*.spec.ts', '-q'], { cwd: repoRoot });
+  compiled = await compileMusicTools('music-tools-main-spec');
+  mainJs = compiled.mainJs;
 }, 60_000);
 
 afterAll(async () => {
-  await rm(outDir, { recursive: true, force: true });
+  await compiled?.remove();
 });
 
 describe('music-tools --stdio', () => {
@@ -111,7 +71,7 @@ describe('music-tools over HTTP as a process', () => {
   let boundAddress: string;
 
   beforeAll(async () => {
-    ({ child, url, boundAddress } = await startServer(serverEnv()));
+    ({ child, url, boundAddress } = await startServer(mainJs, serverEnv()));
   }, 30_000);
 
   afterAll(() => {
@@ -146,11 +106,25 @@ describe('music-tools over HTTP as a process', () => {
   });
 });
 
+describe('music-tools configuration', () => {
+  it('starts and lists its tools whatever the settings of the database, Redis and the api say, for it reads none of them', async () => {
+    const env = serverEnv({ DATABASE_URL: 'not a url', REDIS_URL: 'http://127.0.0.1:6379', API_KEYS: 'short', ADMIN_TOKEN: 'short', PORT: 'eighty', WORKER_LOCK_MS: '5' });
+    const { child, url } = await startServer(mainJs, env);
+    try {
+      const listed = await fetch(url, MCP_LIST_TOOLS);
+      expect(listed.status).toBe(200);
+      expect(await listed.text()).toContain('validate_blueprint');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
+
 describe('music-tools on a non-loopback address', () => {
   const TOKEN = 'bind-spec-token-0123456789';
 
   it('refuses to start without MCP_AUTH_TOKEN, in one line', async () => {
-    const failed = await refusedStart(serverEnv({ MCP_HOST: '0.0.0.0' }));
+    const failed = await refusedStart(mainJs, serverEnv({ MCP_HOST: '0.0.0.0' }));
     expect(failed.code).toBe(1);
     expect(failed.stderr.trim().split('\n')).toHaveLength(1);
     expect(failed.stderr).toContain('MCP_AUTH_TOKEN');
@@ -158,7 +132,7 @@ describe('music-tools on a non-loopback address', () => {
   });
 
   it('refuses a token shorter than 16 characters, in one line that does not echo it', async () => {
-    const failed = await refusedStart(serverEnv({ MCP_HOST: '0.0.0.0', MCP_AUTH_TOKEN: 'short-token-15c' }));
+    const failed = await refusedStart(mainJs, serverEnv({ MCP_HOST: '0.0.0.0', MCP_AUTH_TOKEN: 'short-token-15c' }));
     expect(failed.code).toBe(1);
     expect(failed.stderr.trim().split('\n')).toHaveLength(1);
     expect(failed.stderr).toContain('MCP_AUTH_TOKEN');
@@ -171,7 +145,7 @@ describe('music-tools on a non-loopback address', () => {
     let boundAddress: string;
 
     beforeAll(async () => {
-      ({ child, url, boundAddress } = await startServer(serverEnv({ MCP_HOST: '0.0.0.0', MCP_AUTH_TOKEN: TOKEN })));
+      ({ child, url, boundAddress } = await startServer(mainJs, serverEnv({ MCP_HOST: '0.0.0.0', MCP_AUTH_TOKEN: TOKEN })));
     }, 30_000);
 
     afterAll(() => {

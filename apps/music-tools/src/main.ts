@@ -31,7 +31,7 @@ function onShutdown(stop: () => Promise<void>, logger: Logger): void {
 let logger: Logger | undefined;
 
 async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+  const config = loadConfigOrExit('music-tools');
   const appLogger = createLogger(config, 'music-tools');
   logger = appLogger;
   logProcessWarnings(appLogger);

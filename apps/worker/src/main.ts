@@ -12,7 +12,7 @@ import { selectedStages, WorkerModule } from './worker.module';
 let logger: PinoLogger | undefined;
 
 async function bootstrap(): Promise<void> {
-  const config = loadConfigOrExit();
+  const config = loadConfigOrExit('worker');
   logger = createLogger(config, 'worker');
   logProcessWarnings(logger);
   let stages: Stage[];

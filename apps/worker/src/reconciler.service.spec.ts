@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MomentRetention, RETENTION_SCHEDULER_ID, type AppConfig, type MomentsRepository, type StorageRepository } from '@mcm/core';
+import { MomentRetention, RETENTION_SCHEDULER_ID, type WorkerConfig, type MomentsRepository, type StorageRepository } from '@mcm/core';
 import { OutputKind } from '@mcm/pipeline';
 import { asAdapter, fakeCore, FakeSchedulerQueue } from '../../../test/fakes';
 import { Reconciler } from './reconciler.service';
 import { RetentionProcessor } from './retention.processor';
 
-const config = { RECONCILE_INTERVAL_MS: 60_000, SWEEP_INTERVAL_SECONDS: 3600, RETENTION_DAYS: 0, SWEEP_GRACE_SECONDS: 3600 } as AppConfig;
+const config = { RECONCILE_INTERVAL_MS: 60_000, SWEEP_INTERVAL_SECONDS: 3600, RETENTION_DAYS: 0, SWEEP_GRACE_SECONDS: 3600 } as WorkerConfig;
 
 function world() {
   const core = fakeCore();

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { APP_CONFIG, MomentLifecycle, type AppConfig } from '@mcm/core';
+import { APP_CONFIG, MomentLifecycle, type WorkerConfig } from '@mcm/core';
 import { RetentionProcessor } from './retention.processor';
 
 /**
@@ -16,7 +16,7 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
   constructor(
     private readonly lifecycle: MomentLifecycle,
     private readonly retention: RetentionProcessor,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: WorkerConfig,
   ) {}
 
   onApplicationBootstrap(): void {

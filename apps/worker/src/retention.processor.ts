@@ -1,7 +1,7 @@
 import { InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { APP_CONFIG, MomentRetention, RETENTION_JOB, RETENTION_QUEUE, RETENTION_SCHEDULER_ID, type AppConfig, type SweepReport } from '@mcm/core';
+import { APP_CONFIG, MomentRetention, RETENTION_JOB, RETENTION_QUEUE, RETENTION_SCHEDULER_ID, type WorkerConfig, type SweepReport } from '@mcm/core';
 
 /**
  * Runs the retention pass on a BullMQ job scheduler, so however many workers run, each pass
@@ -14,7 +14,7 @@ export class RetentionProcessor extends WorkerHost implements OnApplicationBoots
   constructor(
     private readonly retention: MomentRetention,
     @InjectQueue(RETENTION_QUEUE) private readonly queue: Queue,
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'SWEEP_INTERVAL_SECONDS'>,
+    @Inject(APP_CONFIG) private readonly config: Pick<WorkerConfig, 'SWEEP_INTERVAL_SECONDS'>,
   ) {
     super();
   }

@@ -6,7 +6,7 @@ import { LIGHT_STAGE_CONCURRENCY, stageConcurrency, stageWorkerOptions } from '.
 
 describe('stage concurrency', () => {
   it('defaults from the core count: one job per core for CPU-heavy stages, a small constant for the rest', () => {
-    const config = loadConfig({});
+    const config = loadConfig({}, 'worker');
     expect(config.WORKER_CONCURRENCY).toBeUndefined();
     for (const cores of [1, 2, 16]) {
       expect(Object.fromEntries(STAGES.map((stage) => [stage, stageConcurrency(config, stage, cores)]))).toEqual({
@@ -22,8 +22,8 @@ describe('stage concurrency', () => {
   });
 
   it('lets WORKER_CONCURRENCY set every stage', () => {
-    const config = loadConfig({ WORKER_CONCURRENCY: '3' });
+    const config = loadConfig({ WORKER_CONCURRENCY: '3' }, 'worker');
     for (const stage of STAGES) expect(stageWorkerOptions(config, stage).concurrency).toBe(3);
-    expect(() => loadConfig({ WORKER_CONCURRENCY: '0' })).toThrow('WORKER_CONCURRENCY');
+    expect(() => loadConfig({ WORKER_CONCURRENCY: '0' }, 'worker')).toThrow('WORKER_CONCURRENCY');
   });
 });

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, Logger, type Type } from '@nestjs/common';
 import type { Job, WorkerOptions } from 'bullmq';
-import { stageQueueName, type AppConfig } from '@mcm/core';
+import { stageQueueName, type WorkerConfig } from '@mcm/core';
 import type { Stage, StageJobData } from '@mcm/pipeline';
 import { StageRunner } from './stage-runner.service';
 
@@ -12,7 +12,7 @@ const CPU_STAGES: ReadonlySet<Stage> = new Set<Stage>(['analyze', 'render_vocals
 export const LIGHT_STAGE_CONCURRENCY = 2;
 
 /** Jobs of `stage` one worker process runs at once: `WORKER_CONCURRENCY` when set, else one per core for CPU-heavy stages. */
-export function stageConcurrency(config: Pick<AppConfig, 'WORKER_CONCURRENCY'>, stage: Stage, cores = availableParallelism()): number {
+export function stageConcurrency(config: Pick<WorkerConfig, 'WORKER_CONCURRENCY'>, stage: Stage, cores = availableParallelism()): number {
   if (config.WORKER_CONCURRENCY !== undefined) return config.WORKER_CONCURRENCY;
   return CPU_STAGES.has(stage) ? cores : LIGHT_STAGE_CONCURRENCY;
 }
@@ -22,7 +22,7 @@ export function stageConcurrency(config: Pick<AppConfig, 'WORKER_CONCURRENCY'>, 
  * event loop stays free: heavy work runs in threads and child processes), so a live render is
  * never taken over; a job whose worker died is picked up again once its lock lapses.
  */
-export function stageWorkerOptions(config: AppConfig, stage: Stage): Partial<WorkerOptions> {
+export function stageWorkerOptions(config: WorkerConfig, stage: Stage): Partial<WorkerOptions> {
   return {
     concurrency: stageConcurrency(config, stage),
     lockDuration: config.WORKER_LOCK_MS,

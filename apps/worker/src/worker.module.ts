@@ -1,7 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { BullModule } from '@nestjs/bullmq';
 import { LoggerModule } from 'nestjs-pino';
-import { CoreModule, MomentRetention, nestLoggerParams, RETENTION_QUEUE, type AppConfig } from '@mcm/core';
+import { CoreModule, MomentRetention, nestLoggerParams, RETENTION_QUEUE, type WorkerConfig } from '@mcm/core';
 import { STAGES, type Stage } from '@mcm/pipeline';
 import { Reconciler } from './reconciler.service';
 import { RetentionProcessor } from './retention.processor';
@@ -18,7 +18,7 @@ import { ValidateStage } from './stages/validate.stage';
 const WORKS = [AnalyzeStage, ComposeStage, ValidateStage, RenderVocalsStage, RenderInstrumentalStage, MixStage];
 
 /** The stages this process serves: `WORKER_STAGES=render_vocals,render_instrumental`, or all. */
-export function selectedStages(config: AppConfig): Stage[] {
+export function selectedStages(config: WorkerConfig): Stage[] {
   if (!config.WORKER_STAGES) return [...STAGES];
   const wanted = config.WORKER_STAGES.split(',').map((stage) => stage.trim()).filter(Boolean);
   const unknown = wanted.filter((stage) => !(STAGES as readonly string[]).includes(stage));
@@ -28,7 +28,7 @@ export function selectedStages(config: AppConfig): Stage[] {
 
 @Module({})
 export class WorkerModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: WorkerConfig): DynamicModule {
     return {
       module: WorkerModule,
       imports: [LoggerModule.forRoot(nestLoggerParams(config, 'worker')), CoreModule.forRoot(config), BullModule.registerQueue({ name: RETENTION_QUEUE })],

@@ -2,7 +2,7 @@ import { Global, Logger, Module, type DynamicModule } from '@nestjs/common';
 import { BullModule } from '@nestjs/bullmq';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { STAGES } from '@mcm/pipeline';
-import { APP_CONFIG, type AppConfig } from './config';
+import { APP_CONFIG, type CoreConfig } from './config';
 import { dataSourceOptions } from './database/database';
 import { ElevenLabsClient } from './elevenlabs/elevenlabs.client';
 import { MusicToolsClient } from './mcp/music-tools.client';
@@ -14,7 +14,7 @@ import { StageQueue, stageQueueName } from './queue/stage-queue';
 import { usesPathStyle } from './storage/presigned-url';
 import { StorageRepository } from './storage/storage.repository';
 
-export function storageFromConfig(config: AppConfig): StorageRepository {
+export function storageFromConfig(config: CoreConfig): StorageRepository {
   return new StorageRepository({
     endpoint: config.S3_ENDPOINT,
     region: config.S3_REGION,
@@ -30,7 +30,7 @@ export function storageFromConfig(config: AppConfig): StorageRepository {
 @Global()
 @Module({})
 export class CoreModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: CoreConfig): DynamicModule {
     return {
       module: CoreModule,
       imports: [

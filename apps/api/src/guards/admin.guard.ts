@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { APP_CONFIG, bearerToken, tokenMatches, type AppConfig } from '@mcm/core';
+import { APP_CONFIG, bearerToken, tokenMatches, type ApiConfig } from '@mcm/core';
 import { AppError } from '../problem/app-error';
 
 /**
@@ -9,7 +9,7 @@ import { AppError } from '../problem/app-error';
  */
 @Injectable()
 export class AdminGuard implements CanActivate {
-  constructor(@Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'ADMIN_TOKEN'>) {}
+  constructor(@Inject(APP_CONFIG) private readonly config: Pick<ApiConfig, 'ADMIN_TOKEN'>) {}
 
   canActivate(context: ExecutionContext): boolean {
     const expected = this.config.ADMIN_TOKEN;

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { createParamDecorator, Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { APP_CONFIG, bearerToken, matchingToken, type AppConfig } from '@mcm/core';
+import { APP_CONFIG, bearerToken, matchingToken, type ApiConfig } from '@mcm/core';
 import { AppError } from '../problem/app-error';
 
 /** The request after the guard: whose moments it may see. */
@@ -35,7 +35,7 @@ export class ApiKeyGuard implements CanActivate {
   private readonly keys: readonly string[];
   private readonly owners: readonly string[];
 
-  constructor(@Inject(APP_CONFIG) config: Pick<AppConfig, 'API_KEYS'>) {
+  constructor(@Inject(APP_CONFIG) config: Pick<ApiConfig, 'API_KEYS'>) {
     this.keys = config.API_KEYS ?? [];
     this.owners = this.keys.map(ownerOf);
   }

@@ -1,6 +1,6 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Catch, HttpException, Inject, Logger, Optional, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
-import { APP_CONFIG, redactSecrets, secretValues, type AppConfig } from '@mcm/core';
+import { APP_CONFIG, redactSecrets, secretValues, type ApiConfig } from '@mcm/core';
 import { AppError, type FieldError } from './app-error';
 
 export const PROBLEM_BASE_URL = 'https://main-character.app/problems/';
@@ -146,8 +146,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Problem');
   private readonly secrets: string[];
 
-  constructor(@Optional() @Inject(APP_CONFIG) config?: Partial<AppConfig>) {
-    this.secrets = config ? secretValues(config) : [];
+  constructor(@Optional() @Inject(APP_CONFIG) config?: Partial<ApiConfig>) {
+    this.secrets = config ? secretValues(config, process.env) : [];
   }
 
   catch(exception: unknown, host: ArgumentsHost): void {

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { OutputKind, type Stage } from '@mcm/pipeline';
-import type { AppConfig, MomentsRepository, StorageRepository } from '@mcm/core';
+import type { ApiConfig, MomentsRepository, StorageRepository } from '@mcm/core';
 import { asAdapter, fakeCore, FakeUploads } from '../../../../test/fakes';
 import { AdminService } from './admin.service';
 import { MomentViewService } from './moment-view.service';
 import { MomentsService } from './moments.service';
 import type { UploadService } from './upload.service';
 
-const config = { MAX_RENDER_SECONDS: 600 } as AppConfig;
+const config = { MAX_RENDER_SECONDS: 600 } as ApiConfig;
 const analysis = { duration_s: 12, tempo_bpm: 96, key: 'Am' } as never;
 
 function world() {

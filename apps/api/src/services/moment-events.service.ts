@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { MomentStatus, TERMINAL_STATUSES } from '@mcm/pipeline';
-import { APP_CONFIG, MomentChangeFeed, MomentsRepository, type AppConfig, type MomentChanged, type MomentPoint } from '@mcm/core';
+import { APP_CONFIG, MomentChangeFeed, MomentsRepository, type ApiConfig, type MomentChanged, type MomentPoint } from '@mcm/core';
 import type { MomentDto } from '../dtos/moment.dto';
 import { MomentViewService } from './moment-view.service';
 import { MomentsService } from './moments.service';
@@ -117,7 +117,7 @@ export class MomentEventsService implements OnApplicationBootstrap, OnModuleDest
     private readonly access: MomentsService,
     private readonly view: MomentViewService,
     private readonly feed: MomentChangeFeed,
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'SSE_HEARTBEAT_MS' | 'SSE_RECHECK_MS'>,
+    @Inject(APP_CONFIG) private readonly config: Pick<ApiConfig, 'SSE_HEARTBEAT_MS' | 'SSE_RECHECK_MS'>,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {

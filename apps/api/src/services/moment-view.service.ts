@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { errorDetail, publicMomentError, type AssetName } from '@mcm/pipeline';
-import { APP_CONFIG, StorageRepository, stateLabel, type AppConfig, type MomentEntity, type MomentTransitionEntity } from '@mcm/core';
+import { APP_CONFIG, StorageRepository, stateLabel, type ApiConfig, type MomentEntity, type MomentTransitionEntity } from '@mcm/core';
 import type { AdminJobDto, AdminMomentDto, TransitionDto } from '../dtos/admin.dto';
 import type { MomentAssetsDto, MomentDto } from '../dtos/moment.dto';
 
@@ -11,7 +11,7 @@ const ASSET_NAMES: AssetName[] = ['original', 'vocals', 'instrumental', 'preview
 export class MomentViewService {
   constructor(
     private readonly storage: StorageRepository,
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'PUBLIC_BASE_URL'>,
+    @Inject(APP_CONFIG) private readonly config: Pick<ApiConfig, 'PUBLIC_BASE_URL'>,
   ) {}
 
   /** Relative unless `PUBLIC_BASE_URL` says where the API is reached. */

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { OutputKind } from '@mcm/pipeline';
-import type { AppConfig, MomentsRepository, StorageRepository } from '@mcm/core';
+import type { ApiConfig, MomentsRepository, StorageRepository } from '@mcm/core';
 import { asAdapter, fakeCore, FakeUploads } from '../../../../test/fakes';
 import { MomentViewService } from './moment-view.service';
 import { MomentsService } from './moments.service';
 import type { UploadService } from './upload.service';
 
-const config = { API_KEYS: ['key-a', 'key-b'], MAX_MOMENTS_IN_FLIGHT_PER_KEY: 2, MAX_RENDER_SECONDS: 600, PUBLIC_BASE_URL: undefined } as unknown as AppConfig;
+const config = { API_KEYS: ['key-a', 'key-b'], MAX_MOMENTS_IN_FLIGHT_PER_KEY: 2, MAX_RENDER_SECONDS: 600, PUBLIC_BASE_URL: undefined } as unknown as ApiConfig;
 
 function world() {
   const core = fakeCore();

@@ -4,7 +4,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 import { MAX_BLUEPRINT_DEPTH, OutputKind, TERMINAL_STATUSES, nestsDeeperThan, renderTooLong, storageKey, validateBlueprint, type Blueprint } from '@mcm/pipeline';
-import { APP_CONFIG, IdempotencyConflict, InFlightLimitReached, MomentLifecycle, MomentsRepository, StorageRepository, type AppConfig, type DeletedBy, type MomentEntity } from '@mcm/core';
+import { APP_CONFIG, IdempotencyConflict, InFlightLimitReached, MomentLifecycle, MomentsRepository, StorageRepository, type ApiConfig, type DeletedBy, type MomentEntity } from '@mcm/core';
 import { CreateMomentFormDto, type CompatCreateMomentResponseDto, type CreateMomentResponseDto } from '../dtos/create-moment.dto';
 import type { MomentDto } from '../dtos/moment.dto';
 import { AppError } from '../problem/app-error';
@@ -73,7 +73,7 @@ export class MomentsService {
     private readonly storage: StorageRepository,
     private readonly uploads: UploadService,
     private readonly view: MomentViewService,
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'API_KEYS' | 'MAX_MOMENTS_IN_FLIGHT_PER_KEY' | 'MAX_RENDER_SECONDS'>,
+    @Inject(APP_CONFIG) private readonly config: Pick<ApiConfig, 'API_KEYS' | 'MAX_MOMENTS_IN_FLIGHT_PER_KEY' | 'MAX_RENDER_SECONDS'>,
   ) {}
 
   /** How many moments a client key may have in flight; null for anonymous clients, who are not capped per key. */

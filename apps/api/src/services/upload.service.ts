@@ -9,7 +9,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import busboy from 'busboy';
 import { fileTypeFromFile } from 'file-type';
 import { AudioError, makeWorkDirectory, probeAudio, uploadDemuxer, type AudioProbe } from '@mcm/audio';
-import { APP_CONFIG, type AppConfig } from '@mcm/core';
+import { APP_CONFIG, type ApiConfig } from '@mcm/core';
 import { AppError } from '../problem/app-error';
 import { renderProblem, sendProblem } from '../problem/problem-details.filter';
 
@@ -65,7 +65,7 @@ export class UploadService {
 
   constructor(
     @Inject(APP_CONFIG)
-    private readonly config: Pick<AppConfig, 'MAX_UPLOAD_MB' | 'MAX_AUDIO_SECONDS' | 'MIN_AUDIO_SECONDS' | 'MAX_CONCURRENT_PROBES' | 'PROBE_TIMEOUT_MS'>,
+    private readonly config: Pick<ApiConfig, 'MAX_UPLOAD_MB' | 'MAX_AUDIO_SECONDS' | 'MIN_AUDIO_SECONDS' | 'MAX_CONCURRENT_PROBES' | 'PROBE_TIMEOUT_MS'>,
   ) {}
 
   get maxFileBytes(): number {

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, MusicToolsClient, StorageRepository, type AppConfig, type MomentEntity } from '@mcm/core';
+import { APP_CONFIG, MusicToolsClient, StorageRepository, type WorkerConfig, type MomentEntity } from '@mcm/core';
 import { storageKey, type StageOutput } from '@mcm/pipeline';
 import { renderableBlueprint, requireValue, type StageWork } from './stage-work';
 
@@ -14,7 +14,7 @@ export class MixStage implements StageWork<'mix'> {
   constructor(
     private readonly storage: StorageRepository,
     private readonly musicTools: MusicToolsClient,
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'MAX_RENDER_SECONDS'>,
+    @Inject(APP_CONFIG) private readonly config: Pick<WorkerConfig, 'MAX_RENDER_SECONDS'>,
   ) {}
 
   async run(moment: MomentEntity): Promise<StageOutput['mix']> {

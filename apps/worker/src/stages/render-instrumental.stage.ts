@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { conformToBlueprint, renderInstrumental } from '@mcm/audio';
-import { APP_CONFIG, compositionPlan, ELEVENLABS_OUTPUT, ElevenLabsClient, StorageRepository, type AppConfig, type MomentEntity } from '@mcm/core';
+import { APP_CONFIG, compositionPlan, ELEVENLABS_OUTPUT, ElevenLabsClient, StorageRepository, type WorkerConfig, type MomentEntity } from '@mcm/core';
 import { OutputKind, storageKey, type StageOutput } from '@mcm/pipeline';
 import { renderableBlueprint, type StageWork } from './stage-work';
 
@@ -17,7 +17,7 @@ export class RenderInstrumentalStage implements StageWork<'render_instrumental'>
   constructor(
     private readonly storage: StorageRepository,
     private readonly elevenLabs: ElevenLabsClient,
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'MAX_RENDER_SECONDS'>,
+    @Inject(APP_CONFIG) private readonly config: Pick<WorkerConfig, 'MAX_RENDER_SECONDS'>,
   ) {}
 
   async run(moment: MomentEntity, workdir: string): Promise<StageOutput['render_instrumental']> {

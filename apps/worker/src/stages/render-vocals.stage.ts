@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { renderVocals } from '@mcm/audio';
-import { APP_CONFIG, ELEVENLABS_OUTPUT, ElevenLabsClient, StorageRepository, type AppConfig, type MomentEntity } from '@mcm/core';
+import { APP_CONFIG, ELEVENLABS_OUTPUT, ElevenLabsClient, StorageRepository, type WorkerConfig, type MomentEntity } from '@mcm/core';
 import { storageKey, type Blueprint, type StageOutput } from '@mcm/pipeline';
 import { originalFormat, renderableBlueprint, requireValue, type StageWork } from './stage-work';
 
@@ -20,7 +20,7 @@ export class RenderVocalsStage implements StageWork<'render_vocals'> {
   constructor(
     private readonly storage: StorageRepository,
     private readonly elevenLabs: ElevenLabsClient,
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'MAX_RENDER_SECONDS'>,
+    @Inject(APP_CONFIG) private readonly config: Pick<WorkerConfig, 'MAX_RENDER_SECONDS'>,
   ) {}
 
   async run(moment: MomentEntity, workdir: string): Promise<StageOutput['render_vocals']> {

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, MusicToolsClient, type AppConfig, type MomentEntity } from '@mcm/core';
+import { APP_CONFIG, MusicToolsClient, type WorkerConfig, type MomentEntity } from '@mcm/core';
 import type { StageOutput } from '@mcm/pipeline';
 import { renderableBlueprint, type StageWork } from './stage-work';
 
@@ -13,7 +13,7 @@ export class ValidateStage implements StageWork<'validate'> {
 
   constructor(
     private readonly musicTools: MusicToolsClient,
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'MAX_RENDER_SECONDS'>,
+    @Inject(APP_CONFIG) private readonly config: Pick<WorkerConfig, 'MAX_RENDER_SECONDS'>,
   ) {}
 
   async run(moment: MomentEntity): Promise<StageOutput['validate']> {

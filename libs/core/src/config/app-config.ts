@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { DEFAULT_MAX_RENDER_SECONDS } from '@mcm/pipeline';
 
 /**
- * Every setting of the stack, validated once at start-up (SPEC §8).
+ * Every setting of the stack, validated at start-up (SPEC §8), in slices: each app validates
+ * the settings it reads and no others, so music-tools deploys without a database or Redis.
  * `DO_SPACES_*` are accepted as aliases of the `S3_*` variables.
  */
 const optional = z
@@ -15,10 +16,32 @@ const optional = z
   .optional();
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+const token = optional.pipe(z.string().min(16, 'must be at least 16 characters').optional());
 
-const schema = z.object({
+/** Read by every app. */
+const shared = {
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'log', 'debug', 'verbose']).default('log'),
+  FFMPEG_PATH: optional,
+  OUTBOUND_ALLOW_PRIVATE: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
+  MAX_RENDER_SECONDS: z.coerce.number().positive().max(3600).default(DEFAULT_MAX_RENDER_SECONDS),
+};
+
+/** Where objects live: every app, music-tools to tell presigned URLs of its storage from any other. */
+const storageLocation = {
+  S3_ENDPOINT: optional.pipe(z.string().url().optional()),
+  S3_BUCKET: z.string().min(3).default('main-character'),
+  S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).optional(),
+  EMBEDDED_S3_PORT: port(4569),
+};
+
+const mcpPort = { MCP_HTTP_PORT: port(8080) };
+
+/** What the api and the worker share through CoreModule: Postgres, the queues, signed storage, music-tools and ElevenLabs as clients. */
+const core = {
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/main_character'),
   REDIS_URL: z
     .string()
@@ -26,47 +49,31 @@ const schema = z.object({
     .refine((url) => url.startsWith('redis://') || url.startsWith('rediss://'), 'must start with redis:// or rediss://')
     .default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z.string().min(1).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only').default('mcm'),
-  S3_ENDPOINT: optional.pipe(z.string().url().optional()),
   S3_REGION: z.string().min(1).default('us-east-1'),
-  S3_BUCKET: z.string().min(3).default('main-character'),
   S3_ACCESS_KEY_ID: optional,
   S3_SECRET_ACCESS_KEY: optional,
-  S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).optional(),
-  EMBEDDED_S3_PORT: port(4569),
-  EMBEDDED_S3_DIR: z.string().default('.data/s3'),
+  PRESIGN_TTL_SECONDS: z.coerce.number().int().min(1).max(604800).default(900),
   MCP_BASE_URL: optional.pipe(z.string().url().optional()),
-  MCP_AUTH_TOKEN: optional.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
-  MCP_HTTP_PORT: port(8080),
-  MCP_HOST: z.string().min(1).default('127.0.0.1'),
+  MCP_AUTH_TOKEN: token,
+  // Unset MCP_BASE_URL means the music-tools of this host, on its port.
+  ...mcpPort,
   ELEVENLABS_API_KEY: optional,
   ELEVENLABS_DEFAULT_VOICE_ID: z.string().min(1).default('21m00Tcm4TlvDq8ikWAM'),
   ELEVENLABS_BASE_URL: z.string().url().default('https://api.elevenlabs.io'),
   ELEVENLABS_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
   ELEVENLABS_MUSIC_TIMEOUT_MS: z.coerce.number().int().min(1000).max(1_800_000).default(300_000),
+};
+
+/** Read by the apps that render: the worker and music-tools. */
+const render = {
+  SOUNDFONT_PATH: optional.pipe(z.string().refine((file) => existsSync(file), 'names no file').optional()),
+};
+
+const api = {
   PORT: port(3000),
   HOST: z.string().default('127.0.0.1'),
   PUBLIC_BASE_URL: optional.pipe(z.string().url().optional()),
-  ADMIN_TOKEN: optional.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
-  MAX_UPLOAD_MB: z.coerce.number().positive().max(1024).default(25),
-  MAX_AUDIO_SECONDS: z.coerce.number().positive().max(3600).default(60),
-  PRESIGN_TTL_SECONDS: z.coerce.number().int().min(1).max(604800).default(900),
-  FFMPEG_PATH: optional,
-  MIN_AUDIO_SECONDS: z.coerce.number().min(0).max(60).default(0.5),
-  // Checking an upload is one ffmpeg decode of up to a minute of audio: about a core each.
-  MAX_CONCURRENT_PROBES: z.coerce.number().int().min(1).max(1024).default(availableParallelism()),
-  PROBE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
-  SOUNDFONT_PATH: optional.pipe(z.string().refine((file) => existsSync(file), 'names no file').optional()),
-  WORKER_STAGES: optional,
-  // Unset: each stage's default from the core count (see the worker's stage processors).
-  WORKER_CONCURRENCY: optional.pipe(z.coerce.number<string | undefined>().int().min(1).max(64).optional()),
-  WORKER_LOCK_MS: z.coerce.number().int().min(2000).max(3_600_000).default(30_000),
-  WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).max(3_600_000).default(15_000),
-  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
-  CORS_ORIGINS: optional,
-  // Proxies close idle connections; a comment line this often keeps a live-event stream open.
-  SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
-  // How often each api instance checks, in one query, the moments it streams for changes whose announcement was lost.
-  SSE_RECHECK_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  ADMIN_TOKEN: token,
   API_KEYS: optional.pipe(
     z
       .string()
@@ -74,34 +81,91 @@ const schema = z.object({
       .pipe(z.array(z.string().min(16, 'each key must be at least 16 characters').regex(/^[\x21-\x7e]+$/, 'keys are visible ASCII without spaces')))
       .optional(),
   ),
+  CORS_ORIGINS: optional,
+  // Proxies close idle connections; a comment line this often keeps a live-event stream open.
+  SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+  // How often each api instance checks, in one query, the moments it streams for changes whose announcement was lost.
+  SSE_RECHECK_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
   RATE_LIMIT_CREATE_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
-  OUTBOUND_ALLOW_PRIVATE: z
-    .enum(['true', 'false'])
-    .default('false')
-    .transform((value) => value === 'true'),
+  MAX_MOMENTS_IN_FLIGHT_PER_KEY: z.coerce.number().int().min(1).max(100_000).default(5),
+  MAX_UPLOAD_MB: z.coerce.number().positive().max(1024).default(25),
+  MAX_AUDIO_SECONDS: z.coerce.number().positive().max(3600).default(60),
+  MIN_AUDIO_SECONDS: z.coerce.number().min(0).max(60).default(0.5),
+  // Checking an upload is one ffmpeg decode of up to a minute of audio: about a core each.
+  MAX_CONCURRENT_PROBES: z.coerce.number().int().min(1).max(1024).default(availableParallelism()),
+  PROBE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
+};
+
+const worker = {
+  WORKER_STAGES: optional,
+  // Unset: each stage's default from the core count (see the worker's stage processors).
+  WORKER_CONCURRENCY: optional.pipe(z.coerce.number<string | undefined>().int().min(1).max(64).optional()),
+  WORKER_LOCK_MS: z.coerce.number().int().min(2000).max(3_600_000).default(30_000),
+  WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).max(3_600_000).default(15_000),
+  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
   // 0 keeps originals and stems for ever.
   RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
   SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(7 * 86_400).default(3600),
   SWEEP_GRACE_SECONDS: z.coerce.number().int().min(0).max(30 * 86_400).default(3600),
-  MAX_RENDER_SECONDS: z.coerce.number().positive().max(3600).default(DEFAULT_MAX_RENDER_SECONDS),
-  MAX_MOMENTS_IN_FLIGHT_PER_KEY: z.coerce.number().int().min(1).max(100_000).default(5),
+};
+
+const musicTools = {
+  ...mcpPort,
+  MCP_HOST: z.string().min(1).default('127.0.0.1'),
+  MCP_AUTH_TOKEN: token,
   // Unset: as many concurrent renders as the machine has cores.
   MCP_MAX_RENDERS: optional.pipe(z.coerce.number<string | undefined>().int().min(1).max(256).optional()),
   MCP_RENDER_QUEUE: z.coerce.number().int().min(0).max(10_000).default(16),
-});
-
-export type AppConfig = Omit<z.infer<typeof schema>, 'MCP_BASE_URL' | 'MCP_MAX_RENDERS'> & {
-  /** Previews music-tools renders at once; more calls wait in a queue of `MCP_RENDER_QUEUE`. */
-  MCP_MAX_RENDERS: number;
-  /** Where the worker and `/readyz` reach music-tools. */
-  MCP_BASE_URL: string;
-  /** Where the stack's objects live; the embedded server's address when no endpoint is configured. */
-  S3_ENDPOINT: string;
-  S3_ACCESS_KEY_ID: string;
-  S3_SECRET_ACCESS_KEY: string;
-  /** True when `S3_ENDPOINT` was not configured and the embedded server serves storage. */
-  embeddedStorage: boolean;
 };
+
+/** The embedded storage of `npm start`, which runs every app. */
+const stack = {
+  EMBEDDED_S3_DIR: z.string().default('.data/s3'),
+};
+
+/** True when `S3_ENDPOINT` was not configured and the embedded server serves storage; its address then. */
+function resolveStorage<T extends { S3_ENDPOINT?: string; EMBEDDED_S3_PORT: number }>(config: T) {
+  const embeddedStorage = !config.S3_ENDPOINT;
+  return { ...config, S3_ENDPOINT: config.S3_ENDPOINT ?? `http://127.0.0.1:${config.EMBEDDED_S3_PORT}`, embeddedStorage };
+}
+
+function resolveCore<T extends ReturnType<typeof resolveStorage> & { S3_ACCESS_KEY_ID?: string; S3_SECRET_ACCESS_KEY?: string; MCP_BASE_URL?: string; MCP_HTTP_PORT: number }>(config: T) {
+  const { embeddedStorage } = config;
+  return {
+    ...config,
+    S3_ACCESS_KEY_ID: config.S3_ACCESS_KEY_ID ?? (embeddedStorage ? 'S3RVER' : ''),
+    // The embedded storage checks signatures: with no secret configured, each run gets its own, so none is well known.
+    S3_SECRET_ACCESS_KEY: config.S3_SECRET_ACCESS_KEY ?? (embeddedStorage ? randomBytes(32).toString('hex') : ''),
+    /** Where the worker and `/readyz` reach music-tools. */
+    MCP_BASE_URL: config.MCP_BASE_URL ?? `http://127.0.0.1:${config.MCP_HTTP_PORT}`,
+  };
+}
+
+/** Previews music-tools renders at once; more calls wait in a queue of `MCP_RENDER_QUEUE`. */
+function resolveRenders<T extends { MCP_MAX_RENDERS?: number }>(config: T) {
+  return { ...config, MCP_MAX_RENDERS: config.MCP_MAX_RENDERS ?? availableParallelism() };
+}
+
+const SCHEMAS = {
+  api: z.object({ ...shared, ...storageLocation, ...core, ...api }).transform((config) => resolveCore(resolveStorage(config))),
+  worker: z.object({ ...shared, ...storageLocation, ...core, ...render, ...worker }).transform((config) => resolveCore(resolveStorage(config))),
+  'music-tools': z.object({ ...shared, ...storageLocation, ...render, ...musicTools }).transform((config) => resolveRenders(resolveStorage(config))),
+  stack: z
+    .object({ ...shared, ...storageLocation, ...core, ...render, ...api, ...worker, ...musicTools, ...stack })
+    .transform((config) => resolveRenders(resolveCore(resolveStorage(config)))),
+};
+
+/** An app that validates its own slice of the configuration; `stack` is `npm start`, which runs them all. */
+export type ConfigScope = keyof typeof SCHEMAS;
+type Flat<T> = { [K in keyof T]: T[K] };
+export type ConfigOf<S extends ConfigScope> = Flat<z.output<(typeof SCHEMAS)[S]>>;
+export type ApiConfig = ConfigOf<'api'>;
+export type WorkerConfig = ConfigOf<'worker'>;
+export type MusicToolsConfig = ConfigOf<'music-tools'>;
+/** What CoreModule reads: the part of the configuration the api and the worker share. */
+export type CoreConfig = ApiConfig | WorkerConfig;
+/** Every setting of the stack. */
+export type AppConfig = ConfigOf<'stack'>;
 
 const ALIASES: Record<string, string> = {
   DO_SPACES_KEY: 'S3_ACCESS_KEY_ID',
@@ -113,35 +177,25 @@ const ALIASES: Record<string, string> = {
 
 export class ConfigError extends Error {}
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+export function loadConfig<S extends ConfigScope = 'stack'>(env: NodeJS.ProcessEnv = process.env, scope: S = 'stack' as S): ConfigOf<S> {
   const source: Record<string, string | undefined> = { ...env };
   for (const [alias, name] of Object.entries(ALIASES)) {
     if (!source[name] && source[alias]) source[name] = source[alias];
   }
-  const parsed = schema.safeParse(source);
+  const parsed = SCHEMAS[scope].safeParse(source);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     // Values are never echoed: they may be secrets.
     throw new ConfigError(`Invalid configuration: ${issue.path.join('.')} ${issue.message}`);
   }
-  const config = parsed.data;
-  const embeddedStorage = !config.S3_ENDPOINT;
-  return {
-    ...config,
-    S3_ENDPOINT: config.S3_ENDPOINT ?? `http://127.0.0.1:${config.EMBEDDED_S3_PORT}`,
-    S3_ACCESS_KEY_ID: config.S3_ACCESS_KEY_ID ?? (embeddedStorage ? 'S3RVER' : ''),
-    // The embedded storage checks signatures: with no secret configured, each run gets its own, so none is well known.
-    S3_SECRET_ACCESS_KEY: config.S3_SECRET_ACCESS_KEY ?? (embeddedStorage ? randomBytes(32).toString('hex') : ''),
-    MCP_BASE_URL: config.MCP_BASE_URL ?? `http://127.0.0.1:${config.MCP_HTTP_PORT}`,
-    MCP_MAX_RENDERS: config.MCP_MAX_RENDERS ?? availableParallelism(),
-    embeddedStorage,
-  };
+  // TypeScript cannot tie the schema picked by `scope` to its output type.
+  return parsed.data as unknown as ConfigOf<S>;
 }
 
-/** Loads the configuration or stops the process with one clear line. */
-export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): AppConfig {
+/** Loads an app's configuration or stops the process with one clear line. */
+export function loadConfigOrExit<S extends ConfigScope>(scope: S, env: NodeJS.ProcessEnv = process.env): ConfigOf<S> {
   try {
-    return loadConfig(env);
+    return loadConfig(env, scope);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);

@@ -35,4 +35,17 @@ describe('secret redaction', () => {
   it('keeps user names and short values: they are not secrets', () => {
     expect(secretValues(loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/x' }))).not.toContain('postgres');
   });
+
+  it("masks the secrets of the other apps' settings too, read from the environment without validating them", () => {
+    const env = {
+      ELEVENLABS_API_KEY: 'eleven-key-0123456789',
+      ADMIN_TOKEN: 'admin-token-0123456789',
+      API_KEYS: 'client-key-aaaaaaaa, client-key-bbbbbbbb',
+      DATABASE_URL: 'postgres://app:db-pass-77@127.0.0.1:5432/x',
+      DO_SPACES_SECRET: 'spaces-secret-0123',
+    };
+    const musicTools = loadConfig(env, 'music-tools');
+    expect(secretValues(musicTools)).toEqual([]);
+    expect(secretValues(musicTools, env).sort()).toEqual(['admin-token-0123456789', 'client-key-aaaaaaaa', 'client-key-bbbbbbbb', 'db-pass-77', 'eleven-key-0123456789', 'spaces-secret-0123']);
+  });
 });

@@ -19,18 +19,32 @@ function passwordOf(url: string | undefined): string[] {
   }
 }
 
-/** Every configured value that must never be logged or answered: tokens, keys and passwords. */
-export function secretValues(config: Partial<AppConfig>): string[] {
-  const values = [
-    config.ADMIN_TOKEN,
-    ...(config.API_KEYS ?? []),
-    config.S3_SECRET_ACCESS_KEY,
-    config.MCP_AUTH_TOKEN,
-    config.ELEVENLABS_API_KEY,
-    ...passwordOf(config.DATABASE_URL),
-    ...passwordOf(config.REDIS_URL),
+type SecretSettings = Partial<Pick<AppConfig, 'ADMIN_TOKEN' | 'API_KEYS' | 'S3_SECRET_ACCESS_KEY' | 'MCP_AUTH_TOKEN' | 'ELEVENLABS_API_KEY' | 'DATABASE_URL' | 'REDIS_URL'>>;
+
+function secretsOf(settings: SecretSettings): (string | undefined)[] {
+  return [
+    settings.ADMIN_TOKEN,
+    ...(settings.API_KEYS ?? []),
+    settings.S3_SECRET_ACCESS_KEY,
+    settings.MCP_AUTH_TOKEN,
+    settings.ELEVENLABS_API_KEY,
+    ...passwordOf(settings.DATABASE_URL),
+    ...passwordOf(settings.REDIS_URL),
   ];
-  const secrets = values.filter((value): value is string => typeof value === 'string' && value.length >= MIN_SECRET_LENGTH);
+}
+
+/**
+ * Every value that must never be logged or answered: tokens, keys and passwords of the app's
+ * configuration, and those of `env` as they stand, unvalidated, so an app also masks the secrets
+ * of settings only the other apps read.
+ */
+export function secretValues(config: Partial<AppConfig>, env: NodeJS.ProcessEnv = {}): string[] {
+  const fromEnv = secretsOf({
+    ...env,
+    API_KEYS: env.API_KEYS?.split(',').map((key) => key.trim()),
+    S3_SECRET_ACCESS_KEY: env.S3_SECRET_ACCESS_KEY || env.DO_SPACES_SECRET,
+  });
+  const secrets = [...secretsOf(config), ...fromEnv].filter((value): value is string => typeof value === 'string' && value.length >= MIN_SECRET_LENGTH);
   // Longest first, so a secret containing another is masked whole.
   return [...new Set(secrets)].sort((a, b) => b.length - a.length);
 }

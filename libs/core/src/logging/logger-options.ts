@@ -39,8 +39,8 @@ const CREDENTIAL = new Set(CREDENTIAL_HEADERS);
  * name; structured fields redacted by path, and every string handed to a log call (the message and
  * its arguments) masked with `redactSecrets`.
  */
-export function loggerOptions(config: LoggingConfig, app: LoggingApp): LoggerOptions {
-  const secrets = secretValues(config);
+export function loggerOptions(config: LoggingConfig, app: LoggingApp, env: NodeJS.ProcessEnv = process.env): LoggerOptions {
+  const secrets = secretValues(config, env);
   const mask = (text: string) => redactSecrets(text, secrets);
   return {
     name: app,

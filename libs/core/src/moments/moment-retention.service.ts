@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '../config';
+import { APP_CONFIG, type WorkerConfig } from '../config';
 import { StorageRepository, type StoredObject } from '../storage/storage.repository';
 import { MomentLifecycle } from './moment-lifecycle.service';
 import { MomentsRepository } from './moments.repository';
@@ -30,7 +30,7 @@ export class MomentRetention {
     private readonly moments: MomentsRepository,
     private readonly lifecycle: MomentLifecycle,
     private readonly storage: StorageRepository,
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'RETENTION_DAYS' | 'SWEEP_GRACE_SECONDS'>,
+    @Inject(APP_CONFIG) private readonly config: Pick<WorkerConfig, 'RETENTION_DAYS' | 'SWEEP_GRACE_SECONDS'>,
   ) {}
 
   async sweep(now = new Date()): Promise<SweepReport> {

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, type ConfigScope } from './app-config';
+
+/** Settings music-tools never reads, each set to a value its readers refuse. */
+const OTHER_APPS_BROKEN = {
+  DATABASE_URL: 'not a url',
+  REDIS_URL: 'http://127.0.0.1:6379',
+  QUEUE_PREFIX: 'has spaces',
+  API_KEYS: 'short',
+  ADMIN_TOKEN: 'short',
+  PORT: 'eighty',
+  WORKER_LOCK_MS: '5',
+  ELEVENLABS_BASE_URL: 'nowhere',
+};
+
+const refusal = (env: NodeJS.ProcessEnv, scope: ConfigScope) => {
+  try {
+    loadConfig(env, scope);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message;
+    throw error;
+  }
+  return undefined;
+};
+
+describe('configuration per app', () => {
+  it('music-tools validates only its own settings: it starts without, or with broken, database, Redis and api settings', () => {
+    const config = loadConfig({ MCP_AUTH_TOKEN: 'music-tools-token-0123', ...OTHER_APPS_BROKEN }, 'music-tools');
+    expect(config).toMatchObject({ MCP_HTTP_PORT: 8080, MCP_HOST: '127.0.0.1', MCP_AUTH_TOKEN: 'music-tools-token-0123', S3_BUCKET: 'main-character', embeddedStorage: true });
+    expect(config.S3_ENDPOINT).toBe('http://127.0.0.1:4569');
+    expect(Object.keys(config)).not.toContain('DATABASE_URL');
+    expect(Object.keys(config)).not.toContain('REDIS_URL');
+    expect(Object.keys(config)).not.toContain('S3_SECRET_ACCESS_KEY');
+    expect(loadConfig({}, 'music-tools').MCP_MAX_RENDERS).toBeGreaterThanOrEqual(1);
+  });
+
+  it('api and worker refuse a broken DATABASE_URL with the same one line as the whole stack', () => {
+    const expected = 'Invalid configuration: DATABASE_URL Invalid URL';
+    expect(refusal({ DATABASE_URL: 'not a url' }, 'stack')).toBe(expected);
+    expect(refusal({ DATABASE_URL: 'not a url' }, 'api')).toBe(expected);
+    expect(refusal({ DATABASE_URL: 'not a url' }, 'worker')).toBe(expected);
+    expect(refusal({ DATABASE_URL: 'not a url' }, 'music-tools')).toBeUndefined();
+  });
+
+  it('each app refuses the settings it reads, with the message the whole stack gives', () => {
+    const cases: [NodeJS.ProcessEnv, ConfigScope[], ConfigScope[]][] = [
+      [{ REDIS_URL: 'http://127.0.0.1:6379' }, ['api', 'worker'], ['music-tools']],
+      [{ API_KEYS: 'short' }, ['api'], ['worker', 'music-tools']],
+      [{ PORT: 'eighty' }, ['api'], ['worker', 'music-tools']],
+      [{ WORKER_LOCK_MS: '5' }, ['worker'], ['api', 'music-tools']],
+      [{ MCP_RENDER_QUEUE: '-1' }, ['music-tools'], ['api', 'worker']],
+      [{ SOUNDFONT_PATH: '/nowhere/font.sf2' }, ['worker', 'music-tools'], ['api']],
+      [{ MCP_AUTH_TOKEN: 'short-token' }, ['api', 'worker', 'music-tools'], []],
+      [{ MAX_RENDER_SECONDS: '0' }, ['api', 'worker', 'music-tools'], []],
+      [{ S3_ENDPOINT: 'nowhere' }, ['api', 'worker', 'music-tools'], []],
+    ];
+    for (const [env, readers, others] of cases) {
+      const message = refusal(env, 'stack');
+      expect(message, JSON.stringify(env)).toMatch(/^Invalid configuration: [A-Z0-9_]+(\.\d+)? /);
+      for (const scope of readers) expect({ scope, env, message: refusal(env, scope) }).toEqual({ scope, env, message });
+      for (const scope of others) expect({ scope, env, message: refusal(env, scope) }).toEqual({ scope, env, message: undefined });
+    }
+  });
+
+  it('gives the api and the worker storage credentials and music-tools address, and music-tools none of them', () => {
+    const api = loadConfig({ MCP_HTTP_PORT: '9090', DO_SPACES_KEY: 'spaces-key', DO_SPACES_ENDPOINT: 'https://fra1.digitaloceanspaces.com' }, 'api');
+    expect(api).toMatchObject({ MCP_BASE_URL: 'http://127.0.0.1:9090', S3_ACCESS_KEY_ID: 'spaces-key', S3_ENDPOINT: 'https://fra1.digitaloceanspaces.com', embeddedStorage: false });
+    const musicTools = loadConfig({ DO_SPACES_KEY: 'spaces-key', DO_SPACES_ENDPOINT: 'https://fra1.digitaloceanspaces.com' }, 'music-tools');
+    expect(musicTools).toMatchObject({ S3_ENDPOINT: 'https://fra1.digitaloceanspaces.com', embeddedStorage: false });
+    expect(Object.keys(musicTools)).not.toContain('S3_ACCESS_KEY_ID');
+  });
+});
