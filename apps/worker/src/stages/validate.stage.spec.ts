@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { WorkerConfig, MomentsRepository, MusicToolsClient, StorageRepository } from '@mcm/core';
+import type { MomentsRepository, MusicToolsClient, StorageRepository } from '@mcm/core';
 import { backoffMs, OutputKind, type Analysis, type Blueprint } from '@mcm/pipeline';
 import { asAdapter, fakeCore, FakeMusicTools } from '../../../../test/fakes';
 import { fourSectionBlueprint } from '../../../../test/support/blueprints';
