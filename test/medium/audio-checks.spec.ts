@@ -9,7 +9,8 @@ import { Client } from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ffmpegBinary, ffmpegInput, runFfmpeg } from '@mcm/audio';
 import { loadConfig, storageFromConfig, type StorageRepository } from '@mcm/core';
-import { ApiModule, configureApi } from '../../apps/api/src/api.module';
+import { ApiModule } from '../../apps/api/src/api.module';
+import { configureApi } from '../../apps/api/src/http/server-setup';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 /**

@@ -11,7 +11,8 @@ import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ffmpegInput, runFfmpeg } from '@mcm/audio';
 import { StorageRepository, loadConfig } from '@mcm/core';
-import { ApiModule, configureApi } from '../../apps/api/src/api.module';
+import { ApiModule } from '../../apps/api/src/api.module';
+import { configureApi } from '../../apps/api/src/http/server-setup';
 import { TEN_HOUR_BLUEPRINT } from '../support/blueprints';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 

@@ -8,7 +8,8 @@ import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MomentLifecycle, MomentRetention, MomentsRepository, StageQueue, StorageRepository, loadConfig } from '@mcm/core';
 import { stageJobId } from '@mcm/pipeline';
-import { ApiModule, configureApi } from '../../apps/api/src/api.module';
+import { ApiModule } from '../../apps/api/src/api.module';
+import { configureApi } from '../../apps/api/src/http/server-setup';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 const M4A = readFileSync(join(__dirname, '../fixtures/hum-phone.m4a'));

@@ -18,7 +18,8 @@ import {
   type AppConfig,
 } from '@mcm/core';
 import { OutputKind, storageKey, type MomentEvent } from '@mcm/pipeline';
-import { ApiModule, configureApi } from '../../apps/api/src/api.module';
+import { ApiModule } from '../../apps/api/src/api.module';
+import { configureApi } from '../../apps/api/src/http/server-setup';
 import { Reconciler } from '../../apps/worker/src/reconciler.service';
 import { RetentionProcessor } from '../../apps/worker/src/retention.processor';
 import { WorkerModule } from '../../apps/worker/src/worker.module';
