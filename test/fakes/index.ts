@@ -19,4 +19,4 @@ export function fakeCore() {
   return { moments, queue, storage, lifecycle };
 }
 export { FakeSchedulerQueue } from './scheduler-queue.fake';
-export { FakeUploads } from './uploads.fake';
+export { FakeUploads, type FakeRequestBody } from './uploads.fake';

@@ -2,10 +2,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { IncomingMessage } from 'node:http';
-import type { AudioProbe } from '@mcm/audio';
+import type { CreateMomentCommand } from '../../apps/api/src/services/create-moment.command';
+import type { SniffedType } from '../../apps/api/src/services/upload.service';
 
-/** An upload as the api would have received it: form fields and the file's bytes. */
+/** A create request as the api would have received it: form fields, the file's bytes and the Idempotency-Key. */
 export interface FakeRequestBody {
   fields?: Record<string, string>;
   file?: string | null;
@@ -13,40 +13,35 @@ export interface FakeRequestBody {
   idempotencyKey?: string;
 }
 
-/** Receives uploads described by the request object itself, writing the file to a temporary directory; sniff and probe accept every file as m4a. */
+/**
+ * Builds create commands as the controller hands them over, with the file written to a temporary
+ * directory; the audio check accepts every file as m4a unless told to refuse.
+ */
 export class FakeUploads {
-  received = 0;
-  cleanedUp = 0;
+  /** Recordings handed over to the audio check. */
+  checked = 0;
+  /** Thrown by the next checks instead of accepting the recording. */
+  refusal: Error | null = null;
+  private readonly directories: string[] = [];
 
-  static request(body: FakeRequestBody): IncomingMessage {
-    const headers = body.idempotencyKey === undefined ? {} : { 'idempotency-key': body.idempotencyKey };
-    return { headers, body } as unknown as IncomingMessage;
-  }
-
-  async receive(request: IncomingMessage) {
-    const { fields = {}, file = 'hummed bytes', filename = 'hum.m4a' } = (request as unknown as { body: FakeRequestBody }).body;
-    this.received += 1;
+  async command(body: FakeRequestBody, owner: string | null): Promise<CreateMomentCommand> {
+    const { fields = {}, file = 'hummed bytes', filename = 'hum.m4a', idempotencyKey = null } = body;
     const directory = await mkdtemp(join(tmpdir(), 'mcm-fake-upload-'));
+    this.directories.push(directory);
     const path = file === null ? null : join(directory, 'upload');
     if (path) await writeFile(path, file!);
-    return {
-      path,
-      size: file?.length ?? 0,
-      sha256: createHash('sha256').update(file ?? '').digest('hex'),
-      filename,
-      fields,
-      cleanup: async () => {
-        this.cleanedUp += 1;
-        await rm(directory, { recursive: true, force: true });
-      },
-    };
+    const upload = { path, size: file?.length ?? 0, sha256: createHash('sha256').update(file ?? '').digest('hex'), filename };
+    return { owner, idempotencyKey, form: fields, upload };
   }
 
-  async sniff() {
+  async check(): Promise<SniffedType> {
+    this.checked += 1;
+    if (this.refusal) throw this.refusal;
     return { ext: 'm4a', mime: 'audio/mp4', demuxer: 'mov' };
   }
 
-  async probe(): Promise<AudioProbe> {
-    return { duration_s: 5 } as AudioProbe;
+  /** Removes every temporary file the commands wrote. */
+  async cleanup(): Promise<void> {
+    await Promise.all(this.directories.splice(0).map((directory) => rm(directory, { recursive: true, force: true })));
   }
 }

@@ -1,17 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MomentLifecycle, StageQueue, StorageRepository, loadConfig } from '@mcm/core';
+import { MomentLifecycle, StageQueue, StorageRepository } from '@mcm/core';
 import { ffmpegBinary } from '@mcm/audio';
 import { PUBLIC_ERROR_MESSAGES, stageJobId } from '@mcm/pipeline';
-import { ApiModule, configureApi } from '../../apps/api/src/api.module';
 import { startMusicToolsHttp } from '../../apps/music-tools/src/http';
 import { TEN_HOUR_BLUEPRINT } from '../support/blueprints';
+import { startApi, type InProcessApi as Api } from '../support/in-process-api';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 const ADMIN_TOKEN = 'medium-test-admin-token';
@@ -26,21 +23,6 @@ const BLUEPRINT = {
   voice: { voice_id: 'local' },
 };
 const OPERATION_IDS = ['createMoment', 'getMoment', 'streamMomentEvents', 'cancelMoment', 'deleteMoment', 'deleteJob', 'createMomentCompat', 'getStatusCompat', 'listJobs', 'getJob', 'retryJob', 'retryFailedJobs', 'healthz', 'readyz'];
-
-interface Api {
-  app: INestApplication;
-  base: string;
-}
-
-async function startApi(env: NodeJS.ProcessEnv): Promise<Api> {
-  const config = loadConfig(env);
-  const app = await NestFactory.create(ApiModule.forRoot(config), { logger: false });
-  configureApi(app, config);
-  await app.get(StorageRepository).ensureBucket();
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as AddressInfo;
-  return { app, base: `http://127.0.0.1:${port}` };
-}
 
 type Fields = Record<string, string>;
 function form(file: { data: Buffer; name: string } | null, fields: Fields = {}): FormData {

@@ -1,15 +1,13 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { Client } from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ffmpegBinary, ffmpegInput, runFfmpeg } from '@mcm/audio';
-import { loadConfig, storageFromConfig, type StorageRepository } from '@mcm/core';
-import { ApiModule, configureApi } from '../../apps/api/src/api.module';
+import { storageFromConfig, type StorageRepository } from '@mcm/core';
+import { startApi as startInProcessApi } from '../support/in-process-api';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 /**
@@ -69,12 +67,9 @@ describe('the audio check of an upload', () => {
   const held: number[] = [];
 
   const startApi = async (overrides: NodeJS.ProcessEnv): Promise<string> => {
-    const config = loadConfig({ ...testEnv.env, ...overrides });
-    const app = await NestFactory.create(ApiModule.forRoot(config), { logger: false });
-    configureApi(app, config);
-    await app.listen(0, '127.0.0.1');
+    const { app, base } = await startInProcessApi({ ...testEnv.env, ...overrides });
     apps.push(app);
-    return `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+    return base;
   };
 
   const post = (base: string, file: Buffer, filename: string) =>

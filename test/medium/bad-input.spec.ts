@@ -2,18 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ffmpegInput, runFfmpeg } from '@mcm/audio';
-import { StorageRepository, loadConfig } from '@mcm/core';
-import { ApiModule, configureApi } from '../../apps/api/src/api.module';
+import { StorageRepository } from '@mcm/core';
 import { TEN_HOUR_BLUEPRINT } from '../support/blueprints';
-import { createTestEnv, type TestEnv } from '../support/test-env';
+import { startApi, startApiWorld, type ApiWorld } from '../support/in-process-api';
+import type { TestEnv } from '../support/test-env';
 
 /**
  * The bad-input corpus: hostile, broken and oversized requests against the real api, Postgres
@@ -128,6 +126,7 @@ function parseRaw(raw: Buffer): Answer {
 }
 
 describe('bad input corpus', () => {
+  let world: ApiWorld;
   let testEnv: TestEnv;
   let app: INestApplication;
   let base: string;
@@ -161,26 +160,16 @@ describe('bad input corpus', () => {
     made.recorderWebm = await encode('recorder.webm', clean, ['-c:a', 'libopus', '-b:a', '32k', '-f', 'webm', '-live', '1']);
     made.recorderMp4 = await encode('recorder.mp4', clean, ['-c:a', 'aac', '-b:a', '64k', '-movflags', 'frag_keyframe+empty_moov+default_base_moof']);
 
-    testEnv = await createTestEnv({ ADMIN_TOKEN, MAX_UPLOAD_MB: String(MAX_UPLOAD_MB), MAX_AUDIO_SECONDS: String(MAX_AUDIO_SECONDS) });
+    world = await startApiWorld({ ADMIN_TOKEN, MAX_UPLOAD_MB: String(MAX_UPLOAD_MB), MAX_AUDIO_SECONDS: String(MAX_AUDIO_SECONDS) });
+    ({ testEnv, app, port, base, db } = world);
     // Uploads are spooled under os.tmpdir(): point it at a directory this file alone watches.
     uploadTmp = mkdtempSync(join(tmpdir(), 'mcm-bad-input-'));
     process.env.TMPDIR = uploadTmp;
-    const config = loadConfig(testEnv.env);
-    app = await NestFactory.create(ApiModule.forRoot(config), { logger: false });
-    configureApi(app, config);
     storage = app.get(StorageRepository);
-    await storage.ensureBucket();
-    await app.listen(0, '127.0.0.1');
-    port = (app.getHttpServer().address() as AddressInfo).port;
-    base = `http://127.0.0.1:${port}`;
-    db = new Client({ connectionString: testEnv.config.DATABASE_URL });
-    await db.connect();
   });
 
   afterAll(async () => {
-    await db?.end();
-    await app?.close();
-    await testEnv?.cleanup();
+    await world?.close();
     rmSync(uploadTmp, { recursive: true, force: true });
     rmSync(madeDir, { recursive: true, force: true });
   });
@@ -402,11 +391,7 @@ describe('bad input corpus', () => {
     let roomy: INestApplication;
 
     beforeAll(async () => {
-      const config = loadConfig({ ...testEnv.env, MAX_UPLOAD_MB: '512' });
-      roomy = await NestFactory.create(ApiModule.forRoot(config), { logger: false });
-      configureApi(roomy, config);
-      await roomy.listen(0, '127.0.0.1');
-      roomyPort = (roomy.getHttpServer().address() as AddressInfo).port;
+      ({ app: roomy, port: roomyPort } = await startApi({ ...testEnv.env, MAX_UPLOAD_MB: '512' }));
     });
 
     afterAll(async () => {

@@ -1,15 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MomentLifecycle, MomentRetention, MomentsRepository, StageQueue, StorageRepository, loadConfig } from '@mcm/core';
 import { stageJobId } from '@mcm/pipeline';
-import { ApiModule, configureApi } from '../../apps/api/src/api.module';
-import { createTestEnv, type TestEnv } from '../support/test-env';
+import { startApiWorld, type ApiWorld } from '../support/in-process-api';
+import type { TestEnv } from '../support/test-env';
 
 const M4A = readFileSync(join(__dirname, '../fixtures/hum-phone.m4a'));
 const secret = (name: string) => `${name}-${randomBytes(12).toString('hex')}`;
@@ -23,6 +21,7 @@ const KEY_B = secret('client-key-b');
  * for the moment answers 410, and nothing can bring it back.
  */
 describe('deleting a moment', () => {
+  let world: ApiWorld;
   let testEnv: TestEnv;
   let app: INestApplication;
   let base: string;
@@ -32,25 +31,14 @@ describe('deleting a moment', () => {
   let queue: StageQueue;
 
   beforeAll(async () => {
-    testEnv = await createTestEnv({ ADMIN_TOKEN, API_KEYS: `${KEY_A},${KEY_B}` });
-    const config = loadConfig(testEnv.env);
-    app = await NestFactory.create(ApiModule.forRoot(config), { logger: false });
-    configureApi(app, config);
+    world = await startApiWorld({ ADMIN_TOKEN, API_KEYS: `${KEY_A},${KEY_B}` });
+    ({ testEnv, app, base, db } = world);
     storage = app.get(StorageRepository);
-    await storage.ensureBucket();
-    await app.listen(0, '127.0.0.1');
-    base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
     lifecycle = app.get(MomentLifecycle);
     queue = app.get(StageQueue);
-    db = new Client({ connectionString: testEnv.config.DATABASE_URL });
-    await db.connect();
   });
 
-  afterAll(async () => {
-    await db?.end();
-    await app?.close();
-    await testEnv?.cleanup();
-  });
+  afterAll(() => world?.close());
 
   const as = (key: string) => ({ 'x-api-key': key });
   const operator = { authorization: `Bearer ${ADMIN_TOKEN}` };

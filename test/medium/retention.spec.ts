@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
@@ -18,11 +16,11 @@ import {
   type AppConfig,
 } from '@mcm/core';
 import { OutputKind, storageKey, type MomentEvent } from '@mcm/pipeline';
-import { ApiModule, configureApi } from '../../apps/api/src/api.module';
 import { Reconciler } from '../../apps/worker/src/reconciler.service';
 import { RetentionProcessor } from '../../apps/worker/src/retention.processor';
 import { WorkerModule } from '../../apps/worker/src/worker.module';
 import { fourSectionBlueprint } from '../support/blueprints';
+import { startApiWorld, type ApiWorld } from '../support/in-process-api';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 const ADMIN_TOKEN = 'retention-admin-token-0123';
@@ -55,6 +53,7 @@ function stageResults(id: string): MomentEvent[] {
  * objects of deleted moments go at once, and everything else stays.
  */
 describe('retention pass', () => {
+  let world: ApiWorld;
   let testEnv: TestEnv;
   let config: AppConfig;
   let app: INestApplication;
@@ -65,25 +64,14 @@ describe('retention pass', () => {
   let retention: MomentRetention;
 
   beforeAll(async () => {
-    testEnv = await createTestEnv({ ADMIN_TOKEN, RETENTION_DAYS: '30', SWEEP_GRACE_SECONDS: '3600' });
-    config = loadConfig(testEnv.env);
-    app = await NestFactory.create(ApiModule.forRoot(config), { logger: false });
-    configureApi(app, config);
+    world = await startApiWorld({ ADMIN_TOKEN, RETENTION_DAYS: '30', SWEEP_GRACE_SECONDS: '3600' });
+    ({ testEnv, app, config, base, db } = world);
     storage = app.get(StorageRepository);
-    await storage.ensureBucket();
-    await app.listen(0, '127.0.0.1');
-    base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
     lifecycle = app.get(MomentLifecycle);
     retention = new MomentRetention(app.get(MomentsRepository), lifecycle, storage, config);
-    db = new Client({ connectionString: testEnv.config.DATABASE_URL });
-    await db.connect();
   });
 
-  afterAll(async () => {
-    await db?.end();
-    await app?.close();
-    await testEnv?.cleanup();
-  });
+  afterAll(() => world?.close());
 
   /** A moment with every object stored, driven by its machine to `until`, created `ageDays` ago. */
   async function moment(until: 'completed' | 'failed' | 'in progress', ageDays: number): Promise<string> {

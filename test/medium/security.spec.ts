@@ -1,18 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MusicToolsClient, StorageRepository, loadConfig, secretValues, type MusicToolsError } from '@mcm/core';
-import { ApiModule, configureApi } from '../../apps/api/src/api.module';
 import { ownerOf } from '../../apps/api/src/guards/api-key.guard';
 import { VALID_BLUEPRINT } from '../../apps/music-tools/test/fixtures';
 import { startStack } from '../../scripts/stack';
 import { startFakeElevenLabs } from '../support/fake-elevenlabs';
+import { startApi, type InProcessApi as Api } from '../support/in-process-api';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 const M4A = readFileSync(join(__dirname, '../fixtures/hum-phone.m4a'));
@@ -29,19 +26,6 @@ const KEY_F = secret('client-key-f');
 const KEY_G = secret('client-key-g');
 /** Storage checks signatures, so it runs with this distinctive secret from the start. */
 const S3_SECRET = secret('s3-secret');
-
-interface Api {
-  app: INestApplication;
-  base: string;
-}
-
-async function startApi(env: NodeJS.ProcessEnv): Promise<Api> {
-  const config = loadConfig(env);
-  const app = await NestFactory.create(ApiModule.forRoot(config), { logger: false });
-  configureApi(app, config);
-  await app.listen(0, '127.0.0.1');
-  return { app, base: `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}` };
-}
 
 function form(fields: Record<string, string> = {}): FormData {
   const body = new FormData();

@@ -1,10 +1,7 @@
-import type { Server } from 'node:http';
-import { Module, ValidationPipe, type DynamicModule, type INestApplication } from '@nestjs/common';
+import { Module, ValidationPipe, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { ThrottlerModule } from '@nestjs/throttler';
-import type { Express } from 'express';
-import helmet from 'helmet';
 import { LoggerModule } from 'nestjs-pino';
 import { APP_CONFIG, CoreModule, MomentChangeFeed, nestLoggerParams, type ApiConfig } from '@mcm/core';
 import { AdminController } from './controllers/admin.controller';
@@ -16,7 +13,8 @@ import { AdminGuard } from './guards/admin.guard';
 import { ApiKeyGuard } from './guards/api-key.guard';
 import { CREATE_THROTTLER, CreateRateLimitGuard } from './guards/create-rate-limit.guard';
 import { InFlightLimitGuard } from './guards/in-flight-limit.guard';
-import { setupOpenApi } from './openapi';
+import { IdempotencyKeyGuard } from './http/idempotency-key';
+import { UploadInterceptor } from './http/upload.interceptor';
 import { ProblemDetailsFilter } from './problem/problem-details.filter';
 import { validationProblem } from './problem/validation';
 import { RedisThrottlerStorage } from './rate-limit/redis-throttler.storage';
@@ -25,7 +23,7 @@ import { HealthService } from './services/health.service';
 import { MomentEventsService } from './services/moment-events.service';
 import { MomentViewService } from './services/moment-view.service';
 import { MomentsService } from './services/moments.service';
-import { UploadService, gateExpectContinue } from './services/upload.service';
+import { UploadService } from './services/upload.service';
 
 /** The HTTP app: `/v1` endpoints, admin, health and docs over the shared core. */
 @Module({})
@@ -59,6 +57,8 @@ export class ApiModule {
         ApiKeyGuard,
         CreateRateLimitGuard,
         InFlightLimitGuard,
+        IdempotencyKeyGuard,
+        UploadInterceptor,
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         {
           provide: APP_PIPE,
@@ -72,27 +72,4 @@ export class ApiModule {
       ],
     };
   }
-}
-
-/** Everything the running app adds around the module; the tests call it too. */
-export function configureApi(app: INestApplication<Server>, config: Pick<ApiConfig, 'CORS_ORIGINS' | 'MAX_UPLOAD_MB'>): void {
-  (app.getHttpAdapter().getInstance() as Express).disable('x-powered-by');
-  app.use(
-    helmet({
-      // Swagger UI at /docs uses inline styles; plain-http deployments must not have their assets upgraded.
-      contentSecurityPolicy: { directives: { 'style-src': ["'self'", "'unsafe-inline'", 'https:'], 'upgrade-insecure-requests': null } },
-    }),
-  );
-  const origins = config.CORS_ORIGINS?.split(',').map((origin) => origin.trim()).filter(Boolean) ?? [];
-  if (origins.length) {
-    app.enableCors({
-      origin: origins,
-      allowedHeaders: ['Content-Type', 'Authorization', 'X-Api-Key', 'Idempotency-Key', 'Last-Event-ID'],
-      exposedHeaders: ['Retry-After'],
-      maxAge: 600,
-    });
-  }
-  gateExpectContinue(app.getHttpServer(), config.MAX_UPLOAD_MB);
-  app.enableShutdownHooks();
-  setupOpenApi(app);
 }

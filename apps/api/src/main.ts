@@ -6,7 +6,8 @@ import { describeFfmpeg, sweepWorkDirectories } from '@mcm/audio';
 import { Logger } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { StorageRepository, createLogger, loadConfigOrExit, logProcessWarnings, migrate } from '@mcm/core';
-import { ApiModule, configureApi } from './api.module';
+import { ApiModule } from './api.module';
+import { configureApi } from './http/server-setup';
 
 /** Logs what happens before Nest's own logger is up: migrations and a failed start. */
 let logger: PinoLogger | undefined;

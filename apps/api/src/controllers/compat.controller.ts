@@ -1,12 +1,14 @@
-import { Controller, Get, HttpCode, Param, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Headers, Param, Post, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
 import { CompatCreateMomentResponseDto, CreateMomentFormDto } from '../dtos/create-moment.dto';
 import { MOMENT_ID_EXAMPLE, MomentDto } from '../dtos/moment.dto';
 import { ApiKeyGuard, ClientOwner } from '../guards/api-key.guard';
 import { CreateRateLimitGuard } from '../guards/create-rate-limit.guard';
 import { InFlightLimitGuard } from '../guards/in-flight-limit.guard';
+import { IDEMPOTENCY_KEY_HEADER, IdempotencyKeyGuard } from '../http/idempotency-key';
+import { UploadInterceptor, UploadedRecording } from '../http/upload.interceptor';
 import { ApiProblem } from '../problem/api-problem.decorator';
+import type { ReceivedUpload } from '../services/create-moment.command';
 import { MomentsService } from '../services/moments.service';
 import { ClientGone } from './client-gone.decorator';
 import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentDeleted, ApiUploadProblems } from './api-docs.decorators';
@@ -21,7 +23,8 @@ export class CompatController {
 
   @Post('create-moment')
   @HttpCode(200)
-  @UseGuards(CreateRateLimitGuard, InFlightLimitGuard)
+  @UseGuards(CreateRateLimitGuard, IdempotencyKeyGuard, InFlightLimitGuard)
+  @UseInterceptors(UploadInterceptor)
   @ApiOperation({
     operationId: 'createMomentCompat',
     summary: 'Upload a recording (original API)',
@@ -33,8 +36,14 @@ export class CompatController {
   @ApiOkResponse({ type: CompatCreateMomentResponseDto })
   @ApiUploadProblems()
   @ApiCreateRateLimit()
-  create(@Req() request: Request, @ClientOwner() owner: string | null, @ClientGone() clientGone: AbortSignal): Promise<CompatCreateMomentResponseDto> {
-    return this.service.createMomentCompat(request, owner, clientGone);
+  create(
+    @ClientOwner() owner: string | null,
+    @Headers(IDEMPOTENCY_KEY_HEADER) idempotencyKey: string | undefined,
+    @Body() form: CreateMomentFormDto,
+    @UploadedRecording() upload: ReceivedUpload,
+    @ClientGone() signal: AbortSignal,
+  ): Promise<CompatCreateMomentResponseDto> {
+    return this.service.createMomentCompat({ owner, idempotencyKey: idempotencyKey ?? null, form, upload, signal });
   }
 
   @Get('status/:job_id')

@@ -1,12 +1,14 @@
-import { Controller, Delete, Get, HttpCode, Param, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Headers, Param, Post, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBody, ApiConsumes, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
 import { CreateMomentFormDto, CreateMomentResponseDto } from '../dtos/create-moment.dto';
 import { MomentDto } from '../dtos/moment.dto';
 import { ApiKeyGuard, ClientOwner } from '../guards/api-key.guard';
 import { CreateRateLimitGuard } from '../guards/create-rate-limit.guard';
 import { InFlightLimitGuard } from '../guards/in-flight-limit.guard';
+import { IDEMPOTENCY_KEY_HEADER, IdempotencyKeyGuard } from '../http/idempotency-key';
+import { UploadInterceptor, UploadedRecording } from '../http/upload.interceptor';
 import { ApiProblem } from '../problem/api-problem.decorator';
+import type { ReceivedUpload } from '../services/create-moment.command';
 import { MomentsService } from '../services/moments.service';
 import { ClientGone } from './client-gone.decorator';
 import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentDeleted, ApiMomentId, ApiUploadProblems } from './api-docs.decorators';
@@ -20,7 +22,8 @@ export class MomentsController {
 
   @Post()
   @HttpCode(202)
-  @UseGuards(CreateRateLimitGuard, InFlightLimitGuard)
+  @UseGuards(CreateRateLimitGuard, IdempotencyKeyGuard, InFlightLimitGuard)
+  @UseInterceptors(UploadInterceptor)
   @ApiOperation({
     operationId: 'createMoment',
     summary: 'Upload a recording and start a moment',
@@ -33,8 +36,14 @@ export class MomentsController {
   @ApiAcceptedResponse({ type: CreateMomentResponseDto, description: 'The moment was created (or replayed) and is queued.' })
   @ApiUploadProblems()
   @ApiCreateRateLimit()
-  create(@Req() request: Request, @ClientOwner() owner: string | null, @ClientGone() clientGone: AbortSignal): Promise<CreateMomentResponseDto> {
-    return this.service.createMoment(request, owner, clientGone);
+  create(
+    @ClientOwner() owner: string | null,
+    @Headers(IDEMPOTENCY_KEY_HEADER) idempotencyKey: string | undefined,
+    @Body() form: CreateMomentFormDto,
+    @UploadedRecording() upload: ReceivedUpload,
+    @ClientGone() signal: AbortSignal,
+  ): Promise<CreateMomentResponseDto> {
+    return this.service.createMoment({ owner, idempotencyKey: idempotencyKey ?? null, form, upload, signal });
   }
 
   @Get(':id')

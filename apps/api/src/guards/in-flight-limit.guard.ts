@@ -1,5 +1,6 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { idempotencyKeyOf, MomentsService } from '../services/moments.service';
+import { idempotencyKeyOf } from '../http/idempotency-key';
+import { MomentsService } from '../services/moments.service';
 import type { ClientRequest } from './api-key.guard';
 
 /**

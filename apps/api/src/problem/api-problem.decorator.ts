@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { applyDecorators } from '@nestjs/common';
 import { ApiExtraModels, ApiResponse, getSchemaPath } from '@nestjs/swagger';
 import { ProblemDto } from '../dtos/problem.dto';
-import { PROBLEM_CONTENT_TYPE, problemType } from './problem-details.filter';
+import { PROBLEM_CONTENT_TYPE, problemType } from './problem-response';
 
 /** Documents an error response: problem details with the `code`s this status can carry. */
 export function ApiProblem(status: number, codes: string[], description: string) {

@@ -1,7 +1,8 @@
 import { BadRequestException, Logger, NotFoundException, type ArgumentsHost } from '@nestjs/common';
 import { describe, expect, it, vi } from 'vitest';
 import { AppError } from './app-error';
-import { ProblemDetailsFilter, renderProblem } from './problem-details.filter';
+import { ProblemDetailsFilter } from './problem-details.filter';
+import { renderProblem } from './problem-response';
 
 function host(url = '/v1/moments/x') {
   const headers: Record<string, string> = {};

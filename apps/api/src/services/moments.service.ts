@@ -1,16 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { plainToInstance } from 'class-transformer';
-import { validate } from 'class-validator';
 import { MAX_BLUEPRINT_DEPTH, OutputKind, TERMINAL_STATUSES, nestsDeeperThan, renderTooLong, storageKey, validateBlueprint, type Blueprint } from '@mcm/pipeline';
 import { APP_CONFIG, IdempotencyConflict, InFlightLimitReached, MomentLifecycle, MomentsRepository, StorageRepository, type ApiConfig, type DeletedBy, type MomentEntity } from '@mcm/core';
-import { CreateMomentFormDto, type CompatCreateMomentResponseDto, type CreateMomentResponseDto } from '../dtos/create-moment.dto';
+import type { CompatCreateMomentResponseDto, CreateMomentResponseDto } from '../dtos/create-moment.dto';
 import type { MomentDto } from '../dtos/moment.dto';
 import { AppError } from '../problem/app-error';
-import { validationProblem } from '../problem/validation';
 import { MomentViewService } from './moment-view.service';
-import { UploadService, type ReceivedUpload } from './upload.service';
+import type { CreateMomentCommand, ReceivedUpload } from './create-moment.command';
+import { UploadService, type SniffedType } from './upload.service';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -20,15 +17,13 @@ export interface CreatedMoment {
   replayed: boolean;
 }
 
-interface CreateInput {
-  form: CreateMomentFormDto;
+/** What `store` needs once every check passed. */
+interface CheckedCreate {
+  command: CreateMomentCommand;
   blueprint: Blueprint | null;
-  upload: ReceivedUpload & { path: string };
-  idempotencyKey: string | null;
+  recording: ReceivedUpload & { path: string };
+  type: SniffedType;
   requestHash: string;
-  owner: string | null;
-  /** Aborted when the client goes away: the audio check stops with it. */
-  signal?: AbortSignal;
 }
 
 /** A moment takes about half a minute: the earliest a slot may be free again. */
@@ -43,12 +38,6 @@ function tooManyInFlight(limit: number, bodyUnread: boolean): AppError {
   );
 }
 
-/** The Idempotency-Key header as sent (checked by `create`). */
-export function idempotencyKeyOf(request: IncomingMessage): string | null {
-  const header = request.headers['idempotency-key'];
-  return Array.isArray(header) ? header.join(',') : (header ?? null);
-}
-
 /** JSON with sorted keys, so equal values hash equally. */
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
@@ -59,6 +48,13 @@ function canonical(value: unknown): string {
       .join(',')}}`;
   }
   return JSON.stringify(value ?? null);
+}
+
+/** The recording part, present and not empty. */
+function requireRecording(upload: ReceivedUpload): CheckedCreate['recording'] {
+  if (!upload.path) throw new AppError(400, 'FILE_REQUIRED', 'Attach the recording as the `file` part.');
+  if (upload.size === 0) throw new AppError(400, 'FILE_EMPTY', 'The uploaded file is empty.');
+  return { ...upload, path: upload.path };
 }
 
 export const momentDeleted = () => new AppError(410, 'MOMENT_DELETED', 'This moment was deleted: its recording and every asset are gone.');
@@ -140,50 +136,34 @@ export class MomentsService {
     return this.view.toDto(outcome.moment);
   }
 
-  async createMoment(request: IncomingMessage, owner: string | null, signal?: AbortSignal): Promise<CreateMomentResponseDto> {
-    const { moment } = await this.create(request, owner, signal);
+  async createMoment(command: CreateMomentCommand): Promise<CreateMomentResponseDto> {
+    const { moment } = await this.create(command);
     return { job_id: moment.id, id: moment.id, status: moment.status, status_url: this.view.url(`/v1/moments/${moment.id}`) };
   }
 
-  async createMomentCompat(request: IncomingMessage, owner: string | null, signal?: AbortSignal): Promise<CompatCreateMomentResponseDto> {
-    const { moment } = await this.create(request, owner, signal);
+  async createMomentCompat(command: CreateMomentCommand): Promise<CompatCreateMomentResponseDto> {
+    const { moment } = await this.create(command);
     return { job_id: moment.id, status: moment.status, status_url: this.view.url(`/v1/status/${moment.id}`) };
   }
 
   /**
-   * Creates a moment from an upload. Every check runs before anything is stored; a retried
-   * request with the same Idempotency-Key (and the same owner) returns the moment the first one made.
+   * Creates a moment from a received upload: blueprint, file, replay, audio, then storage and the row.
+   * Every check runs before anything is stored; a retried request with the same Idempotency-Key
+   * (and the same owner) returns the moment the first one made.
    */
-  async create(request: IncomingMessage, owner: string | null, signal?: AbortSignal): Promise<CreatedMoment> {
-    const idempotencyKey = idempotencyKeyOf(request);
-    if (idempotencyKey !== null && (idempotencyKey.length === 0 || idempotencyKey.length > 255 || !/^[\x21-\x7e]+$/.test(idempotencyKey))) {
-      throw new AppError(400, 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 visible ASCII characters.');
+  async create(command: CreateMomentCommand): Promise<CreatedMoment> {
+    const { form, upload, owner, idempotencyKey, signal } = command;
+    const blueprint = this.parseBlueprint(form.blueprint_json);
+    const recording = requireRecording(upload);
+    const requestHash = createHash('sha256')
+      .update(canonical({ file: recording.sha256, output_kind: form.output_kind ?? OutputKind.Preview, style: form.style, title: form.title, lyrics: form.lyrics, blueprint }))
+      .digest('hex');
+    if (idempotencyKey) {
+      const existing = await this.moments.findByIdempotencyKey(idempotencyKey, owner);
+      if (existing) return { moment: this.replay(existing, requestHash), replayed: true };
     }
-    const upload = await this.uploads.receive(request);
-    try {
-      const form = await this.validateForm(upload.fields);
-      const blueprint = this.parseBlueprint(form.blueprint_json);
-      if (!upload.path) throw new AppError(400, 'FILE_REQUIRED', 'Attach the recording as the `file` part.');
-      if (upload.size === 0) throw new AppError(400, 'FILE_EMPTY', 'The uploaded file is empty.');
-      const requestHash = createHash('sha256')
-        .update(canonical({ file: upload.sha256, output_kind: form.output_kind ?? OutputKind.Preview, style: form.style, title: form.title, lyrics: form.lyrics, blueprint }))
-        .digest('hex');
-
-      if (idempotencyKey) {
-        const existing = await this.moments.findByIdempotencyKey(idempotencyKey, owner);
-        if (existing) return { moment: this.replay(existing, requestHash), replayed: true };
-      }
-      return await this.store({ form, blueprint, upload: upload as CreateInput['upload'], idempotencyKey, requestHash, owner, signal });
-    } finally {
-      await upload.cleanup();
-    }
-  }
-
-  private async validateForm(fields: Record<string, string>): Promise<CreateMomentFormDto> {
-    const form = plainToInstance(CreateMomentFormDto, fields);
-    const errors = await validate(form, { whitelist: true, forbidNonWhitelisted: true });
-    if (errors.length) throw validationProblem(errors);
-    return form;
+    const type = await this.uploads.check(recording.path, signal);
+    return this.store({ command, blueprint, recording, type, requestHash });
   }
 
   private parseBlueprint(json: string | undefined): Blueprint | null {
@@ -220,13 +200,11 @@ export class MomentsService {
     return existing;
   }
 
-  private async store({ form, blueprint, upload, idempotencyKey, requestHash, owner, signal }: CreateInput): Promise<CreatedMoment> {
-    const type = await this.uploads.sniff(upload.path);
-    await this.uploads.probe(upload.path, type, signal);
-
+  private async store({ command, blueprint, recording, type, requestHash }: CheckedCreate): Promise<CreatedMoment> {
+    const { form, owner, idempotencyKey } = command;
     const momentId = randomUUID();
     const originalKey = storageKey(momentId, `original.${type.ext}`);
-    await this.storage.putFile(originalKey, upload.path, type.mime);
+    await this.storage.putFile(originalKey, recording.path, type.mime);
     try {
       // Counted again under a lock on the owner, so concurrent creates cannot all take the last slot.
       const maxInFlight = this.inFlightLimit(owner);
@@ -238,7 +216,7 @@ export class MomentsService {
         style: form.style ?? null,
         title: form.title ?? null,
         lyrics: form.lyrics ?? null,
-        originalFilename: upload.filename,
+        originalFilename: recording.filename,
         owner,
         idempotencyKey,
         requestHash,

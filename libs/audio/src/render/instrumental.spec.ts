@@ -45,9 +45,7 @@ describe('renderInstrumental', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mcm-inst-'));
     const out = path.join(dir, 'instrumental.wav');
     const score = blueprint();
-    const started = performance.now();
     const result = await renderInstrumental(score, out);
-    const elapsed = performance.now() - started;
     const frames = Math.round(blueprintDurationSeconds(score) * 44100);
     expect(result.duration_s).toBeCloseTo(frames / 44100, 9);
 
@@ -66,8 +64,6 @@ describe('renderInstrumental', () => {
     const loudness = await measureLoudness(out, 'wav');
     expect(loudness.integrated_lufs).toBeGreaterThan(-30);
     expect(loudness.true_peak_dbtp).toBeLessThan(0);
-    // Includes the worker's first start-up; the render itself is a fraction of this.
-    expect(elapsed).toBeLessThan(5000);
   });
 
   it('honours arrangement flags and renders every style preset deterministically', async () => {

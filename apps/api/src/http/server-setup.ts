@@ -1,0 +1,49 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { INestApplication } from '@nestjs/common';
+import type { Express } from 'express';
+import helmet from 'helmet';
+import type { ApiConfig } from '@mcm/core';
+import { setupOpenApi } from '../openapi';
+import { renderProblem, sendProblem } from '../problem/problem-response';
+import { maxUploadBodyBytes, uploadTooLarge } from './multipart-upload';
+
+/** Everything the running app adds around the module: headers, CORS, the upload gate, shutdown, docs. The tests call it too. */
+export function configureApi(app: INestApplication<Server>, config: Pick<ApiConfig, 'CORS_ORIGINS' | 'MAX_UPLOAD_MB'>): void {
+  (app.getHttpAdapter().getInstance() as Express).disable('x-powered-by');
+  app.use(
+    helmet({
+      // Swagger UI at /docs uses inline styles; plain-http deployments must not have their assets upgraded.
+      contentSecurityPolicy: { directives: { 'style-src': ["'self'", "'unsafe-inline'", 'https:'], 'upgrade-insecure-requests': null } },
+    }),
+  );
+  const origins = config.CORS_ORIGINS?.split(',').map((origin) => origin.trim()).filter(Boolean) ?? [];
+  if (origins.length) {
+    app.enableCors({
+      origin: origins,
+      allowedHeaders: ['Content-Type', 'Authorization', 'X-Api-Key', 'Idempotency-Key', 'Last-Event-ID'],
+      exposedHeaders: ['Retry-After'],
+      maxAge: 600,
+    });
+  }
+  gateExpectContinue(app.getHttpServer(), config.MAX_UPLOAD_MB);
+  app.enableShutdownHooks();
+  setupOpenApi(app);
+}
+
+/**
+ * Answers `Expect: 100-continue` requests: an upload whose Content-Length is over the limit gets
+ * its 413 before the client sends a byte of the body; every other request is told to continue.
+ */
+export function gateExpectContinue(server: Server, maxUploadMb: number): void {
+  const maxBytes = maxUploadBodyBytes(maxUploadMb);
+  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    const declared = Number(request.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      response.setHeader('Connection', 'close');
+      // The client sends no body until told to continue: there is nothing to drain.
+      return sendProblem(request, response, { ...renderProblem(uploadTooLarge(maxUploadMb)), bodyUnread: false });
+    }
+    response.writeContinue();
+    server.emit('request', request, response);
+  });
+}
