@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { Client } from 'pg';
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { resolve } from 'node:path';
 import { MomentsClient, type Moment } from '@main-character/sdk';
 import { ROOT, startStack } from '../scripts/stack';
+import { benchEnvironment } from './bench-environment';
 
 /**
  * Latency from create to COMPLETED for the phone fixture, over RUNS moments one after another:
@@ -26,20 +25,7 @@ function percentile(values: number[], p: number): number {
 const round = (value: number) => Math.round(value);
 
 async function main(): Promise<void> {
-  const suffix = randomBytes(4).toString('hex');
-  const database = `mcm_bench_${suffix}`;
-  const s3Dir = join(tmpdir(), `mcm-bench-s3-${suffix}`);
-  mkdirSync(s3Dir, { recursive: true });
-  const env = {
-    ...process.env,
-    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
-    QUEUE_PREFIX: `bench-${suffix}`,
-    PORT: '0',
-    MCP_HTTP_PORT: '0',
-    EMBEDDED_S3_PORT: '0',
-    EMBEDDED_S3_DIR: s3Dir,
-    LOG_LEVEL: 'warn',
-  };
+  const { env, remove } = benchEnvironment();
   const stack = await startStack({ env, log: (app, line) => /error/i.test(line) && process.stderr.write(`[${app}] ${line}\n`) });
   const client = new MomentsClient({ baseUrl: stack.apiUrl });
   const rows: { clientMs: number; serverMs: number; computeMs: number; overheadMs: number; timings: Timings }[] = [];
@@ -59,11 +45,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await stack.stop();
-    const admin = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    await admin.end();
-    rmSync(s3Dir, { recursive: true, force: true });
+    await remove();
   }
 
   const stages = ['analyze', 'compose', 'validate', 'render_vocals', 'render_instrumental', 'mix'];

@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { get, type ClientRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { Client } from 'pg';
+import { resolve } from 'node:path';
 import { MomentsClient } from '@main-character/sdk';
 import { ROOT, startStack } from '../scripts/stack';
+import { benchEnvironment } from './bench-environment';
 
 /**
  * CPU of one api process over SECONDS with no stream open, then with STREAMS idle live-event
@@ -32,21 +30,7 @@ async function measure(pid: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const suffix = randomBytes(4).toString('hex');
-  const database = `mcm_bench_${suffix}`;
-  const s3Dir = join(tmpdir(), `mcm-bench-s3-${suffix}`);
-  mkdirSync(s3Dir, { recursive: true });
-  const env = {
-    ...process.env,
-    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
-    QUEUE_PREFIX: `bench-${suffix}`,
-    PORT: '0',
-    MCP_HTTP_PORT: '0',
-    EMBEDDED_S3_PORT: '0',
-    EMBEDDED_S3_DIR: s3Dir,
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_CREATE_PER_MINUTE: '100000',
-  };
+  const { env, remove } = benchEnvironment({ RATE_LIMIT_CREATE_PER_MINUTE: '100000' });
   const stack = await startStack({ env, workers: 0, log: (app, line) => /error/i.test(line) && process.stderr.write(`[${app}] ${line}\n`) });
   const api = stack.apps.find((app) => app.kind === 'api')!;
   const client = new MomentsClient({ baseUrl: stack.apiUrl });
@@ -81,11 +65,7 @@ async function main(): Promise<void> {
   } finally {
     for (const request of requests) request.destroy();
     await stack.stop();
-    const admin = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    await admin.end();
-    rmSync(s3Dir, { recursive: true, force: true });
+    await remove();
   }
 }
 
