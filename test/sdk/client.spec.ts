@@ -147,7 +147,7 @@ describe('MomentsClient', () => {
         res.writeHead(502, { 'content-type': 'text/html' });
         res.end('<html>bad gateway</html>');
       };
-      const error = await new MomentsClient({ baseUrl: api.baseUrl }).getMoment('x').catch((e: unknown) => e);
+      const error = await new MomentsClient({ baseUrl: api.baseUrl, retry: false }).getMoment('x').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MomentsApiError);
       expect(error).toMatchObject({ status: 502, code: 'HTTP_502', problem: { type: 'about:blank', status: 502, detail: '<html>bad gateway</html>' } });
     });
@@ -216,19 +216,16 @@ describe('MomentsClient', () => {
 
       expect(moment.status).toBe('COMPLETED');
       expect(moment.final_audio_url).toBe('http://storage.local/preview.mp3');
-      expect(seen.map((m) => `${m.status}/${m.stage}/${m.progress}`)).toEqual([
-        'PENDING/null/0',
-        'ANALYZING/analyze/0.1',
-        'ANALYZING/compose/0.2',
-        'RENDERING/render_vocals/0.5',
-        'COMPLETED/null/1',
-      ]);
+      expect(seen.map((m) => `${m.status}/${m.stage}/${m.progress}`)).toEqual(['PENDING/null/0', 'ANALYZING/analyze/0.1', 'ANALYZING/compose/0.2', 'RENDERING/render_vocals/0.5', 'COMPLETED/null/1']);
       expect(api.requests.filter((request) => !request.url.endsWith('/events'))).toHaveLength(7);
     });
 
     it('rejects with MomentFailedError carrying the moment and its error on FAILED', async () => {
       const failure = { stage: 'render_vocals', code: 'AUDIO_ENGINE_FAILED', message: 'synth crashed', retryable: true };
-      handler = sequence([{ status: 'RENDERING', stage: 'render_vocals', progress: 0.4 }, { status: 'FAILED', stage: 'render_vocals', error: failure }]);
+      handler = sequence([
+        { status: 'RENDERING', stage: 'render_vocals', progress: 0.4 },
+        { status: 'FAILED', stage: 'render_vocals', error: failure },
+      ]);
       const error = await new MomentsClient({ baseUrl: api.baseUrl }).waitForMoment('m1', { intervalMs: 5 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MomentFailedError);
       expect(error).toMatchObject({ name: 'MomentFailedError', status: 'FAILED', error: failure, moment: { status: 'FAILED' } });

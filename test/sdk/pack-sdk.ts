@@ -84,7 +84,13 @@ async function inputsHash(): Promise<string> {
   hash.update(`typescript@${typescript.version}\n`);
   for (const input of SDK_INPUTS) {
     const target = path.join(SDK, input);
-    const files = input === 'src' ? (await readdir(target, { recursive: true })).filter((f) => f.endsWith('.ts')).map((f) => path.join(input, f)).sort() : [input];
+    const files =
+      input === 'src'
+        ? (await readdir(target, { recursive: true }))
+            .filter((f) => f.endsWith('.ts'))
+            .map((f) => path.join(input, f))
+            .sort()
+        : [input];
     for (const file of files) hash.update(`${file}\n`).update(await readFile(path.join(SDK, file)));
   }
   return hash.digest('hex').slice(0, 16);

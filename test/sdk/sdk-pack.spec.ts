@@ -28,7 +28,11 @@ describe('the packed @main-character/sdk', () => {
 
   it('ships the build, the OpenAPI document and the README, and nothing else', async () => {
     const { stdout } = await run('tar', ['-tzf', sdk.tarball]);
-    const files = stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, '')).sort();
+    const files = stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((f) => f.replace(/^package\//, ''))
+      .sort();
     expect(files).toEqual(expect.arrayContaining(['README.md', 'dist/index.d.ts', 'dist/index.js', 'dist/schema.d.ts', 'openapi.json', 'package.json']));
     expect(files.filter((f) => !f.startsWith('dist/') && !['README.md', 'openapi.json', 'package.json'].includes(f))).toEqual([]);
   });
