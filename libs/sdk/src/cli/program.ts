@@ -49,7 +49,7 @@ export async function runCli(args: string[], proc: CliProcess): Promise<number> 
 interface CliContext {
   proc: CliProcess;
   signal: AbortSignal;
-  exit(code: number): void;
+  exit: (code: number) => void;
 }
 
 function buildProgram(context: CliContext): Command {
