@@ -263,6 +263,50 @@ describe('MomentsClient', () => {
     });
   });
 
+  describe('live events of a retried moment', () => {
+    /** Answers the event stream with `events` (name and moment fields) and ends it, as the API does once the newest is terminal. */
+    function stream(events: Array<[string, Record<string, unknown>]>): FakeHandler {
+      return (req, res) => {
+        if (!req.url.endsWith('/events')) return sendJson(res, 200, cannedMoment(events.at(-1)![1]));
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        events.forEach(([name, fields], i) => res.write(`id: ${i + 1}\nevent: ${name}\ndata: ${JSON.stringify(cannedMoment(fields))}\n\n`));
+        res.end();
+      };
+    }
+    const failedThenRetried: Array<[string, Record<string, unknown>]> = [
+      ['moment.status', { status: 'PENDING' }],
+      ['moment.failed', { status: 'FAILED', stage: 'analyze' }],
+      ['moment.status', { status: 'ANALYZING', stage: 'analyze', progress: 0.1 }],
+      ['moment.completed', { status: 'COMPLETED', progress: 1 }],
+    ];
+
+    it('waitForMoment follows a moment past a FAILED it was retried from, to COMPLETED', async () => {
+      handler = stream(failedThenRetried);
+      const seen: string[] = [];
+      const moment = await new MomentsClient({ baseUrl: api.baseUrl }).waitForMoment('m1', { onProgress: (m) => seen.push(m.status) });
+      expect(moment.status).toBe('COMPLETED');
+      expect(seen).toEqual(['PENDING', 'FAILED', 'ANALYZING', 'COMPLETED']);
+    });
+
+    it('streamMoment yields the whole history and ends after the last event', async () => {
+      handler = stream(failedThenRetried);
+      const events = [];
+      for await (const event of new MomentsClient({ baseUrl: api.baseUrl }).streamMoment('m1')) events.push(`${event.id} ${event.type}`);
+      expect(events).toEqual(['1 moment.status', '2 moment.failed', '3 moment.status', '4 moment.completed']);
+    });
+
+    it('a FAILED that ends the stream still rejects waitForMoment with MomentFailedError', async () => {
+      handler = stream([
+        ['moment.status', { status: 'PENDING' }],
+        ['moment.failed', { status: 'FAILED', stage: 'analyze', error: { stage: 'analyze', code: 'AUDIO_UNDECODABLE', message: 'x', retryable: false } }],
+      ]);
+      const error = await new MomentsClient({ baseUrl: api.baseUrl }).waitForMoment('m1').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MomentFailedError);
+      expect(error).toMatchObject({ status: 'FAILED', error: { code: 'AUDIO_UNDECODABLE' } });
+      expect(api.requests.filter((r) => !r.url.endsWith('/events'))).toHaveLength(0);
+    });
+  });
+
   describe('admin', () => {
     it('lists jobs with the bearer token and a status filter', async () => {
       const page = { items: [cannedMoment({ status: 'FAILED' })], next_cursor: 'c2' };

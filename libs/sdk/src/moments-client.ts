@@ -187,7 +187,8 @@ export class MomentsClient {
 
   /**
    * Follows the moment live (server-sent events): yields one event per change of status, stage or
-   * progress, from its creation (or after `lastEventId`), and finishes after the one that ends it.
+   * progress, from its creation (or after `lastEventId`), and finishes after the one that ends it
+   * (for a moment an operator retried, the replay also holds the FAILED or CANCELED it resumed from).
    * A dropped connection reconnects by itself and resumes after the last event, with no gap and no
    * repeat. Rejects with MomentsApiError when the API refuses the stream (unknown moment, key), and
    * with the signal's reason when aborted. Works in Node (20.19+) and browsers.
@@ -201,6 +202,9 @@ export class MomentsClient {
     const { signal } = options;
     signal?.throwIfAborted();
     const queue: MomentStreamEvent[] = [];
+    // A terminal event ends the moment only if the server closes the stream after it; a retried moment carries on.
+    let held: MomentStreamEvent | null = null;
+    let ended = false;
     let failure: { error: unknown } | null = null;
     let wake: (() => void) | null = null;
     const notify = () => {
@@ -215,14 +219,26 @@ export class MomentsClient {
     const source = new EventSource(`${this.baseUrl}/v1/moments/${encodeURIComponent(id)}/events`, { fetch: fetchStream });
     for (const name of MOMENT_EVENT_NAMES) {
       source.addEventListener(name, (event) => {
-        queue.push({ id: event.lastEventId, type: name, moment: JSON.parse(event.data as string) as Moment });
+        if (held) queue.push(held);
+        held = null;
+        const next: MomentStreamEvent = { id: event.lastEventId, type: name, moment: JSON.parse(event.data as string) as Moment };
+        if (FINAL_EVENTS.has(name)) held = next;
+        else queue.push(next);
         notify();
       });
     }
     source.addEventListener('error', (event) => {
+      const { code, message } = event as Event & { code?: number; message?: string };
+      // The server ended the stream (no network error) right after a terminal event: that one was the last.
+      if (held && source.readyState === source.CONNECTING && message === undefined) {
+        queue.push(held);
+        held = null;
+        ended = true;
+        notify();
+        return;
+      }
       // While CONNECTING the source retries by itself with Last-Event-ID; CLOSED means it gave up.
       if (source.readyState !== source.CLOSED) return;
-      const { code, message } = event as Event & { code?: number; message?: string };
       failure = { error: code ?? new TypeError(`event stream failed: ${message ?? 'unknown error'}`) };
       notify();
     });
@@ -236,9 +252,9 @@ export class MomentsClient {
         const next = queue.shift();
         if (next) {
           yield next;
-          if (FINAL_EVENTS.has(next.type)) return;
           continue;
         }
+        if (ended) return;
         if (failure) {
           const { error } = failure as { error: unknown };
           // A refused stream carries only its status: the same request without streaming says why.
@@ -268,11 +284,14 @@ export class MomentsClient {
     const stop = anySignal([signal, timeout.signal]);
     const seen = progressReporter(options.onProgress);
     try {
+      let last: Moment | undefined;
       for await (const event of this.events(id, { signal: stop }, false)) {
         seen.report(event.moment);
         if (event.moment.status === 'COMPLETED') return event.moment;
-        if (TERMINAL_FAILURES.has(event.moment.status)) throw new MomentFailedError(event.moment);
+        last = event.moment;
       }
+      // An earlier FAILED or CANCELED in the replay was followed by a retry; only the last one counts.
+      if (last && TERMINAL_FAILURES.has(last.status)) throw new MomentFailedError(last);
     } catch (error) {
       if (error instanceof MomentFailedError) throw error;
       if (signal?.aborted) throw signal.reason;
