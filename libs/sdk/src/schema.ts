@@ -4,2207 +4,2205 @@
  */
 
 export interface paths {
-  '/healthz': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Liveness
+         * @description Answers while the process serves HTTP; checks no dependency.
+         */
+        get: operations["healthz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Liveness
-     * @description Answers while the process serves HTTP; checks no dependency.
-     */
-    get: operations['healthz'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/readyz': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness
+         * @description Checks Postgres, Redis, storage and music-tools. 503 (a problem with `checks`) when one is down.
+         */
+        get: operations["readyz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Readiness
-     * @description Checks Postgres, Redis, storage and music-tools. 503 (a problem with `checks`) when one is down.
-     */
-    get: operations['readyz'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/admin/jobs': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/admin/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List jobs
+         * @description Newest first, optionally filtered by status; page with `next_cursor`.
+         */
+        get: operations["listJobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * List jobs
-     * @description Newest first, optionally filtered by status; page with `next_cursor`.
-     */
-    get: operations['listJobs'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/admin/jobs/retry-failed': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/admin/jobs/retry-failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry finished jobs in bulk
+         * @description Resumes FAILED (or CANCELED) jobs matching the filters, newest first, each from the stage that stopped.
+         */
+        post: operations["retryFailedJobs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Retry finished jobs in bulk
-     * @description Resumes FAILED (or CANCELED) jobs matching the filters, newest first, each from the stage that stopped.
-     */
-    post: operations['retryFailedJobs'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/admin/jobs/{id}': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/admin/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Inspect a job
+         * @description The moment plus its machine state and every transition it went through.
+         */
+        get: operations["getJob"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a job
+         * @description Deletes any client’s moment, as `DELETE /v1/moments/{id}` does for its own client: objects removed, the row kept as a tombstone (listed with `deleted_at`).
+         */
+        delete: operations["deleteJob"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Inspect a job
-     * @description The moment plus its machine state and every transition it went through.
-     */
-    get: operations['getJob'];
-    put?: never;
-    post?: never;
-    /**
-     * Delete a job
-     * @description Deletes any client’s moment, as `DELETE /v1/moments/{id}` does for its own client: objects removed, the row kept as a tombstone (listed with `deleted_at`).
-     */
-    delete: operations['deleteJob'];
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/admin/jobs/{id}/retry': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/admin/jobs/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a job
+         * @description Resumes a FAILED or CANCELED job from the stage that stopped; finished stages are not redone.
+         */
+        post: operations["retryJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Retry a job
-     * @description Resumes a FAILED or CANCELED job from the stage that stopped; finished stages are not redone.
-     */
-    post: operations['retryJob'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/create-moment': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/create-moment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a recording (original API)
+         * @description The original create endpoint: same input and checks as `createMoment`, answers 200 with the job id. Prefer `POST /v1/moments`.
+         */
+        post: operations["createMomentCompat"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Upload a recording (original API)
-     * @description The original create endpoint: same input and checks as `createMoment`, answers 200 with the job id. Prefer `POST /v1/moments`.
-     */
-    post: operations['createMomentCompat'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/moments': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/moments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a recording and start a moment
+         * @description Streams the recording to storage after checking it is real audio (by content) within the size and length limits, then starts the pipeline: analyze, compose, validate, render vocals and instrumental, mix. Nothing is stored when a check fails. Poll `status_url` for progress. A replay with the same Idempotency-Key answers 202 with the first moment.
+         */
+        post: operations["createMoment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Upload a recording and start a moment
-     * @description Streams the recording to storage after checking it is real audio (by content) within the size and length limits, then starts the pipeline: analyze, compose, validate, render vocals and instrumental, mix. Nothing is stored when a check fails. Poll `status_url` for progress. A replay with the same Idempotency-Key answers 202 with the first moment.
-     */
-    post: operations['createMoment'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/moments/{id}': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/moments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a moment
+         * @description Status, current stage, progress, analysis, error and presigned URLs (valid for PRESIGN_TTL_SECONDS) of every stored object.
+         */
+        get: operations["getMoment"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a moment
+         * @description Removes the recording and every asset of the moment from storage; a moment in progress is canceled first and no further stage runs for it. The id stays as a tombstone: afterwards every route of the moment, this one included, answers 410 MOMENT_DELETED.
+         */
+        delete: operations["deleteMoment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Get a moment
-     * @description Status, current stage, progress, analysis, error and presigned URLs (valid for PRESIGN_TTL_SECONDS) of every stored object.
-     */
-    get: operations['getMoment'];
-    put?: never;
-    post?: never;
-    /**
-     * Delete a moment
-     * @description Removes the recording and every asset of the moment from storage; a moment in progress is canceled first and no further stage runs for it. The id stays as a tombstone: afterwards every route of the moment, this one included, answers 410 MOMENT_DELETED.
-     */
-    delete: operations['deleteMoment'];
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/moments/{id}/cancel': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/moments/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a moment in progress
+         * @description Stops the moment: queued stages are removed, a running stage finishes and its result is ignored. An operator can resume it later.
+         */
+        post: operations["cancelMoment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Cancel a moment in progress
-     * @description Stops the moment: queued stages are removed, a running stage finishes and its result is ignored. An operator can resume it later.
-     */
-    post: operations['cancelMoment'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/moments/{id}/events': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/moments/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow a moment live (server-sent events)
+         * @description A `text/event-stream` with one event per change of status, stage or progress, named `moment.status`, `moment.progress`, `moment.completed`, `moment.failed`, `moment.canceled`. Each event's `data` is the moment object (status, stage and progress as of that change) and its `id` the sequence number of the change. Without `Last-Event-ID` the stream starts from the moment's creation; with it, right after that event, with no gap and no repeat. A `: heartbeat` comment comes every 15 s; the stream ends after `moment.completed`, `moment.failed` or `moment.canceled`.
+         */
+        get: operations["streamMomentEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Follow a moment live (server-sent events)
-     * @description A `text/event-stream` with one event per change of status, stage or progress, named `moment.status`, `moment.progress`, `moment.completed`, `moment.failed`, `moment.canceled`. Each event's `data` is the moment object (status, stage and progress as of that change) and its `id` the sequence number of the change. Without `Last-Event-ID` the stream starts from the moment's creation; with it, right after that event, with no gap and no repeat. A `: heartbeat` comment comes every 15 s; the stream ends after `moment.completed`, `moment.failed` or `moment.canceled`.
-     */
-    get: operations['streamMomentEvents'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/status/{job_id}': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/status/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a job (original API)
+         * @description The moment object, as `GET /v1/moments/{id}`.
+         */
+        get: operations["getStatusCompat"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Get a job (original API)
-     * @description The moment object, as `GET /v1/moments/{id}`.
-     */
-    get: operations['getStatusCompat'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
-  schemas: {
-    AdminJobDto: {
-      analysis: components['schemas']['AnalysisDto'] | null;
-      /** @description Presigned URLs of every object of the moment; null until it exists. */
-      assets: components['schemas']['MomentAssetsDto'];
-      /**
-       * Format: date-time
-       * @description When RETENTION_DAYS removed the original recording and the stems; their URLs are null from then on. The finished preview stays.
-       * @example null
-       */
-      assets_expired_at: string | null;
-      /**
-       * @description Stage attempts so far, over all stages and runs.
-       * @example 4
-       */
-      attempts: number;
-      /** @description The blueprint given at upload or composed from the analysis. */
-      blueprint_json: components['schemas']['Blueprint'] | null;
-      /**
-       * Format: date-time
-       * @example null
-       */
-      completed_at: string | null;
-      /**
-       * Format: date-time
-       * @example 2025-11-24T10:00:00.000Z
-       */
-      created_at: string;
-      /**
-       * Format: date-time
-       * @description When the moment was deleted. Only operators see deleted moments; clients get 410.
-       * @example null
-       */
-      deleted_at: string | null;
-      /** @description Why the moment FAILED; null otherwise. */
-      error: components['schemas']['MomentErrorDto'] | null;
-      /**
-       * @description The raw cause of the failure, for operators only: may name internal hosts, paths and engine output. Null unless FAILED.
-       * @example ffmpeg failed: /tmp/mcm-analyze-Xb12/original: Invalid data found when processing input
-       */
-      error_detail: string | null;
-      /**
-       * @description Presigned URL of the finished preview once COMPLETED (expires).
-       * @example null
-       */
-      final_audio_url: string | null;
-      /** @description Every event offered to the machine, oldest first. */
-      history: components['schemas']['TransitionDto'][];
-      /**
-       * Format: uuid
-       * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
-       */
-      id: string;
-      /**
-       * Format: uuid
-       * @description Same as `id`; kept for clients of the original API.
-       * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
-       */
-      job_id: string;
-      machine: components['schemas']['MachineStateDto'];
-      /**
-       * @description Presigned URL of the upload (expires).
-       * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
-       */
-      original_audio_url: string | null;
-      /**
-       * @description The uploaded file name, sanitised; metadata only.
-       * @example hum.m4a
-       */
-      original_filename: string | null;
-      /** @example preview */
-      output_kind: components['schemas']['OutputKind'];
-      /**
-       * @description Share of the work done, 0..1.
-       * @example 0.45
-       */
-      progress: number;
-      /**
-       * @description The stage in progress (or that failed); null when finished.
-       * @example render_vocals
-       */
-      stage: components['schemas']['Stage'] | null;
-      /** @example RENDERING */
-      status: components['schemas']['MomentStatus'];
-      /** @example cinematic */
-      style: string | null;
-      timings_ms: components['schemas']['StageTimingsDto'];
-      /** @example Monday Morning Hero */
-      title: string | null;
-      /**
-       * Format: date-time
-       * @example 2025-11-24T10:00:05.120Z
-       */
-      updated_at: string;
+    schemas: {
+        AdminJobDto: {
+            analysis: components["schemas"]["AnalysisDto"] | null;
+            /** @description Presigned URLs of every object of the moment; null until it exists. */
+            assets: components["schemas"]["MomentAssetsDto"];
+            /**
+             * Format: date-time
+             * @description When RETENTION_DAYS removed the original recording and the stems; their URLs are null from then on. The finished preview stays.
+             * @example null
+             */
+            assets_expired_at: string | null;
+            /**
+             * @description Stage attempts so far, over all stages and runs.
+             * @example 4
+             */
+            attempts: number;
+            /** @description The blueprint given at upload or composed from the analysis. */
+            blueprint_json: components["schemas"]["Blueprint"] | null;
+            /**
+             * Format: date-time
+             * @example null
+             */
+            completed_at: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When the moment was deleted. Only operators see deleted moments; clients get 410.
+             * @example null
+             */
+            deleted_at: string | null;
+            /** @description Why the moment FAILED; null otherwise. */
+            error: components["schemas"]["MomentErrorDto"] | null;
+            /**
+             * @description The raw cause of the failure, for operators only: may name internal hosts, paths and engine output. Null unless FAILED.
+             * @example ffmpeg failed: /tmp/mcm-analyze-Xb12/original: Invalid data found when processing input
+             */
+            error_detail: string | null;
+            /**
+             * @description Presigned URL of the finished preview once COMPLETED (expires).
+             * @example null
+             */
+            final_audio_url: string | null;
+            /** @description Every event offered to the machine, oldest first. */
+            history: components["schemas"]["TransitionDto"][];
+            /**
+             * Format: uuid
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Same as `id`; kept for clients of the original API.
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            job_id: string;
+            machine: components["schemas"]["MachineStateDto"];
+            /**
+             * @description Presigned URL of the upload (expires).
+             * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
+             */
+            original_audio_url: string | null;
+            /**
+             * @description The uploaded file name, sanitised; metadata only.
+             * @example hum.m4a
+             */
+            original_filename: string | null;
+            /** @example preview */
+            output_kind: components["schemas"]["OutputKind"];
+            /**
+             * @description Share of the work done, 0..1.
+             * @example 0.45
+             */
+            progress: number;
+            /**
+             * @description The stage in progress (or that failed); null when finished.
+             * @example render_vocals
+             */
+            stage: components["schemas"]["Stage"] | null;
+            /** @example RENDERING */
+            status: components["schemas"]["MomentStatus"];
+            /** @example cinematic */
+            style: string | null;
+            timings_ms: components["schemas"]["StageTimingsDto"];
+            /** @example Monday Morning Hero */
+            title: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:05.120Z
+             */
+            updated_at: string;
+        };
+        AdminMomentDto: {
+            analysis: components["schemas"]["AnalysisDto"] | null;
+            /** @description Presigned URLs of every object of the moment; null until it exists. */
+            assets: components["schemas"]["MomentAssetsDto"];
+            /**
+             * Format: date-time
+             * @description When RETENTION_DAYS removed the original recording and the stems; their URLs are null from then on. The finished preview stays.
+             * @example null
+             */
+            assets_expired_at: string | null;
+            /**
+             * @description Stage attempts so far, over all stages and runs.
+             * @example 4
+             */
+            attempts: number;
+            /** @description The blueprint given at upload or composed from the analysis. */
+            blueprint_json: components["schemas"]["Blueprint"] | null;
+            /**
+             * Format: date-time
+             * @example null
+             */
+            completed_at: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When the moment was deleted. Only operators see deleted moments; clients get 410.
+             * @example null
+             */
+            deleted_at: string | null;
+            /** @description Why the moment FAILED; null otherwise. */
+            error: components["schemas"]["MomentErrorDto"] | null;
+            /**
+             * @description The raw cause of the failure, for operators only: may name internal hosts, paths and engine output. Null unless FAILED.
+             * @example ffmpeg failed: /tmp/mcm-analyze-Xb12/original: Invalid data found when processing input
+             */
+            error_detail: string | null;
+            /**
+             * @description Presigned URL of the finished preview once COMPLETED (expires).
+             * @example null
+             */
+            final_audio_url: string | null;
+            /**
+             * Format: uuid
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Same as `id`; kept for clients of the original API.
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            job_id: string;
+            /**
+             * @description Presigned URL of the upload (expires).
+             * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
+             */
+            original_audio_url: string | null;
+            /**
+             * @description The uploaded file name, sanitised; metadata only.
+             * @example hum.m4a
+             */
+            original_filename: string | null;
+            /** @example preview */
+            output_kind: components["schemas"]["OutputKind"];
+            /**
+             * @description Share of the work done, 0..1.
+             * @example 0.45
+             */
+            progress: number;
+            /**
+             * @description The stage in progress (or that failed); null when finished.
+             * @example render_vocals
+             */
+            stage: components["schemas"]["Stage"] | null;
+            /** @example RENDERING */
+            status: components["schemas"]["MomentStatus"];
+            /** @example cinematic */
+            style: string | null;
+            timings_ms: components["schemas"]["StageTimingsDto"];
+            /** @example Monday Morning Hero */
+            title: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:05.120Z
+             */
+            updated_at: string;
+        };
+        AnalysisDto: {
+            /** @example 1 */
+            channels: number;
+            /** @example 12.04 */
+            duration_s: number;
+            /** @example 0.35 */
+            energy: number;
+            /** @example Am */
+            key: string;
+            /** @example 0.71 */
+            key_confidence: number;
+            /**
+             * @description Integrated loudness of the upload.
+             * @example -45.2
+             */
+            loudness_lufs: number;
+            /** @example 196.4 */
+            median_pitch_hz: number | null;
+            notes: components["schemas"]["DetectedNoteDto"][];
+            /** @example -24.1 */
+            peak_dbfs: number;
+            /** @example 48000 */
+            sample_rate: number;
+            /** @example 96 */
+            tempo_bpm: number;
+            /** @example onsets */
+            tempo_source: components["schemas"]["TempoSource"];
+            /** @example 11.6 */
+            voiced_end_s: number;
+            /** @example 0.42 */
+            voiced_start_s: number;
+        };
+        /**
+         * Blueprint
+         * @description Everything needed to render a moment: tempo, key, sections, lyrics and voice.
+         */
+        Blueprint: {
+            /** @description Per-section layers; the index matches `sections`. */
+            arrangement?: {
+                bass?: boolean;
+                drums?: boolean;
+                lead?: boolean;
+                pads?: boolean;
+                vocals?: boolean;
+            }[];
+            /** @description Chord progression as symbols (e.g. "Am", "F", "C", "G"), one per bar, repeated over each section. */
+            chords?: string[];
+            id: string;
+            key: string;
+            lyrics: string;
+            /** @description The hummed melody, quantised to the beat grid: one entry per note. */
+            melody?: {
+                beats: number;
+                midi: number;
+                start_beat: number;
+                velocity?: number;
+            }[];
+            /** @default {} */
+            metadata?: Record<string, unknown>;
+            mix?: {
+                ducking?: number;
+                fade_out_seconds?: number;
+                vocal_gain_db?: number;
+            };
+            sections: {
+                bars: number;
+                /** @default 0.5 */
+                energy?: number;
+                name: string;
+                prompt?: string;
+            }[];
+            style: string;
+            tempo_bpm: number;
+            /** @default 4/4 */
+            time_signature?: string;
+            voice: {
+                /** @default eleven_multilingual_v2 */
+                model_id?: string;
+                similarity_boost?: number;
+                /** @default true */
+                speaker_boost?: boolean;
+                stability?: number;
+                style_exaggeration?: number;
+                voice_id: string;
+            };
+        };
+        /** @enum {string} */
+        CheckState: "up" | "down";
+        CompatCreateMomentResponseDto: {
+            /**
+             * Format: uuid
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            job_id: string;
+            /** @example PENDING */
+            status: components["schemas"]["MomentStatus"];
+            /**
+             * @description Where to poll the job.
+             * @example /v1/status/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            status_url: string;
+        };
+        CreateMomentFormDto: {
+            /**
+             * @description A blueprint as a JSON string (see the `Blueprint` schema). When given it is validated and used instead of the composed one.
+             * @example {"id":"bp-1","style":"cinematic","tempo_bpm":96,"key":"Am","sections":[{"name":"intro","bars":2},{"name":"hook","bars":4,"energy":0.9}],"lyrics":"Here I come, the main character","voice":{"voice_id":"local-warm"}}
+             */
+            blueprint_json?: string;
+            /**
+             * Format: binary
+             * @description The recording: wav, mp3, m4a/aac, ogg/opus, webm or flac, checked by content. At most `MAX_UPLOAD_MB` and `MAX_AUDIO_SECONDS`.
+             */
+            file: string;
+            /**
+             * @description Lyrics to sing instead of generated ones.
+             * @example Here I come, the main character
+             */
+            lyrics?: string;
+            /**
+             * @description What to render.
+             * @default preview
+             */
+            output_kind?: components["schemas"]["OutputKind"];
+            /**
+             * @description Musical style, e.g. cinematic, anthem, lofi, synthwave.
+             * @example anthem
+             */
+            style?: string;
+            /**
+             * @description A title for the song.
+             * @example Monday Morning Hero
+             */
+            title?: string;
+        };
+        CreateMomentResponseDto: {
+            /**
+             * Format: uuid
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Same as `id`; kept for clients of the original API.
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            job_id: string;
+            /** @example PENDING */
+            status: components["schemas"]["MomentStatus"];
+            /**
+             * @description Where to poll the moment.
+             * @example /v1/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            status_url: string;
+        };
+        DetectedNoteDto: {
+            /**
+             * @description Length in seconds.
+             * @example 0.5
+             */
+            duration_s: number;
+            /**
+             * @description MIDI note number.
+             * @example 62
+             */
+            midi: number;
+            /**
+             * @description Start, seconds from the beginning of the upload.
+             * @example 1.25
+             */
+            onset_s: number;
+        };
+        FfmpegInUseDto: {
+            /**
+             * @description Where it came from: `FFMPEG_PATH`, an ffmpeg of release 5 or later on `PATH`, or the build bundled with the app.
+             * @example PATH
+             */
+            source: components["schemas"]["FfmpegSource"];
+            /**
+             * @description As `ffmpeg -version` reports it; the bundled build reports a git snapshot name.
+             * @example 5.1.9-0+deb12u1
+             */
+            version: string;
+        };
+        /**
+         * @description Where it came from: `FFMPEG_PATH`, an ffmpeg of release 5 or later on `PATH`, or the build bundled with the app.
+         * @enum {string}
+         */
+        FfmpegSource: "FFMPEG_PATH" | "PATH" | "bundled";
+        FieldErrorDto: {
+            /**
+             * @description What is wrong with it.
+             * @example must be <= 220
+             */
+            message: string;
+            /**
+             * @description JSON Pointer of the offending value; `/` for the whole value.
+             * @example /tempo_bpm
+             */
+            path: string;
+        };
+        HealthDto: {
+            /**
+             * @example ok
+             * @enum {string}
+             */
+            status: "ok";
+        };
+        JobListDto: {
+            /** @description Newest first. */
+            items: components["schemas"]["AdminMomentDto"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page.
+             * @example null
+             */
+            next_cursor: string | null;
+        };
+        MachineContextDto: {
+            /**
+             * @description Names of the objects stored so far.
+             * @example [
+             *       "original"
+             *     ]
+             */
+            assets: string[];
+            /**
+             * @description Attempts per stage in the current run.
+             * @example {
+             *       "analyze": 1,
+             *       "compose": 1
+             *     }
+             */
+            attempts: {
+                [key: string]: number;
+            };
+            /** @example true */
+            has_analysis: boolean;
+            /** @example true */
+            has_blueprint: boolean;
+            mix: components["schemas"]["MixSummaryDto"] | null;
+            /**
+             * @description How many times the moment was started: 1, plus one per retry.
+             * @example 1
+             */
+            runs: number;
+            /** @example 2 */
+            total_attempts: number;
+            /** @example false */
+            validated: boolean;
+        };
+        MachineStateDto: {
+            context: components["schemas"]["MachineContextDto"];
+            /**
+             * @description The state value as one label.
+             * @example active.analyzing.compose
+             */
+            state: string;
+            /**
+             * @description The raw XState state value.
+             * @example {
+             *       "active": {
+             *         "analyzing": "compose"
+             *       }
+             *     }
+             */
+            value: string | {
+                [key: string]: unknown;
+            };
+            /**
+             * @description Version of the machine that saved the snapshot.
+             * @example 1
+             */
+            version: number;
+        };
+        MixSummaryDto: {
+            /** @example 30000 */
+            duration_ms: number;
+            /** @example -14.1 */
+            loudness_lufs: number;
+            /** @example -1.3 */
+            true_peak_dbtp: number;
+        };
+        MomentAssetsDto: {
+            /** @description Rendered instrumental stem (WAV). */
+            instrumental: string | null;
+            /** @description Lossless master (WAV). */
+            master: string | null;
+            /** @description The melody as a standard MIDI file. */
+            midi: string | null;
+            /**
+             * @description The upload as received.
+             * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
+             */
+            original: string | null;
+            /** @description Waveform peaks (JSON) for drawing the preview. */
+            peaks: string | null;
+            /**
+             * @description Mixed and mastered preview (MP3, −14 LUFS).
+             * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
+             */
+            preview: string | null;
+            /** @description Rendered vocal stem (WAV). */
+            vocals: string | null;
+        };
+        MomentDto: {
+            analysis: components["schemas"]["AnalysisDto"] | null;
+            /** @description Presigned URLs of every object of the moment; null until it exists. */
+            assets: components["schemas"]["MomentAssetsDto"];
+            /**
+             * Format: date-time
+             * @description When RETENTION_DAYS removed the original recording and the stems; their URLs are null from then on. The finished preview stays.
+             * @example null
+             */
+            assets_expired_at: string | null;
+            /**
+             * @description Stage attempts so far, over all stages and runs.
+             * @example 4
+             */
+            attempts: number;
+            /** @description The blueprint given at upload or composed from the analysis. */
+            blueprint_json: components["schemas"]["Blueprint"] | null;
+            /**
+             * Format: date-time
+             * @example null
+             */
+            completed_at: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When the moment was deleted. Only operators see deleted moments; clients get 410.
+             * @example null
+             */
+            deleted_at: string | null;
+            /** @description Why the moment FAILED; null otherwise. */
+            error: components["schemas"]["MomentErrorDto"] | null;
+            /**
+             * @description Presigned URL of the finished preview once COMPLETED (expires).
+             * @example null
+             */
+            final_audio_url: string | null;
+            /**
+             * Format: uuid
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Same as `id`; kept for clients of the original API.
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            job_id: string;
+            /**
+             * @description Presigned URL of the upload (expires).
+             * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
+             */
+            original_audio_url: string | null;
+            /**
+             * @description The uploaded file name, sanitised; metadata only.
+             * @example hum.m4a
+             */
+            original_filename: string | null;
+            /** @example preview */
+            output_kind: components["schemas"]["OutputKind"];
+            /**
+             * @description Share of the work done, 0..1.
+             * @example 0.45
+             */
+            progress: number;
+            /**
+             * @description The stage in progress (or that failed); null when finished.
+             * @example render_vocals
+             */
+            stage: components["schemas"]["Stage"] | null;
+            /** @example RENDERING */
+            status: components["schemas"]["MomentStatus"];
+            /** @example cinematic */
+            style: string | null;
+            timings_ms: components["schemas"]["StageTimingsDto"];
+            /** @example Monday Morning Hero */
+            title: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:05.120Z
+             */
+            updated_at: string;
+        };
+        MomentErrorDto: {
+            /**
+             * @description Stable error code.
+             * @example AUDIO_UNDECODABLE
+             */
+            code: string;
+            /**
+             * @description What went wrong, in a sentence written for clients: the same for every moment that fails with this code, never internal details.
+             * @example The recording could not be read. Try again with another recording.
+             */
+            message: string;
+            /**
+             * @description Whether an operator retry can help.
+             * @example false
+             */
+            retryable: boolean;
+            /**
+             * @description The stage that failed.
+             * @example analyze
+             */
+            stage: components["schemas"]["Stage"] | null;
+        };
+        /** @enum {string} */
+        MomentStatus: "PENDING" | "ANALYZING" | "RENDERING" | "MIXING" | "COMPLETED" | "FAILED" | "CANCELED";
+        /**
+         * @description What to render.
+         * @enum {string}
+         */
+        OutputKind: "preview" | "song";
+        ProblemDto: {
+            /**
+             * @description Stable machine-readable code (UPPER_SNAKE); branch on this, not on `detail`.
+             * @example MOMENT_NOT_FOUND
+             */
+            code: string;
+            /**
+             * @description What went wrong, for humans.
+             * @example No moment with id 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20.
+             */
+            detail: string;
+            /** @description Every invalid field, for `VALIDATION_FAILED` and `BLUEPRINT_INVALID`. */
+            errors?: components["schemas"]["FieldErrorDto"][];
+            /**
+             * @description The request path that produced the problem.
+             * @example /v1/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            instance: string;
+            /**
+             * @description The HTTP status code.
+             * @example 404
+             */
+            status: number;
+            /**
+             * @description The HTTP reason phrase of `status`.
+             * @example Not Found
+             */
+            title: string;
+            /**
+             * @description A URI naming the kind of problem.
+             * @example https://main-character.app/problems/moment-not-found
+             */
+            type: string;
+        };
+        ReadinessChecksDto: {
+            /** @example up */
+            database: components["schemas"]["CheckState"];
+            /** @example up */
+            music_tools: components["schemas"]["CheckState"];
+            /** @example up */
+            redis: components["schemas"]["CheckState"];
+            /** @example up */
+            storage: components["schemas"]["CheckState"];
+        };
+        ReadinessDto: {
+            checks: components["schemas"]["ReadinessChecksDto"];
+            /** @description The ffmpeg this api decodes uploads with. */
+            ffmpeg: components["schemas"]["FfmpegInUseDto"];
+            /**
+             * @description `ok` when every dependency answers.
+             * @example ok
+             * @enum {string}
+             */
+            status: "ok" | "error";
+        };
+        RetryFailedJobsDto: {
+            /**
+             * @description Only jobs whose error has this code.
+             * @example AUDIO_ENGINE_FAILED
+             */
+            code?: string;
+            /**
+             * Format: date-time
+             * @description Only jobs created at or after this instant.
+             * @example 2025-11-24T00:00:00Z
+             */
+            created_after?: string;
+            /**
+             * @description At most this many jobs.
+             * @default 100
+             */
+            limit?: number;
+            /**
+             * @description Only jobs that failed in this stage.
+             * @example render_vocals
+             */
+            stage?: components["schemas"]["Stage"];
+            /**
+             * @description Which finished jobs to retry.
+             * @default [
+             *       "FAILED"
+             *     ]
+             */
+            status?: components["schemas"]["RetryableStatus"][];
+        };
+        RetryFailedResultDto: {
+            /** @example 3 */
+            count: number;
+            /** @description Ids of the jobs that were resumed. */
+            retried: string[];
+        };
+        /**
+         * @description Which finished jobs to retry.
+         * @enum {string}
+         */
+        RetryableStatus: "FAILED" | "CANCELED";
+        /**
+         * @description The stage in progress (or that failed); null when finished.
+         * @enum {string}
+         */
+        Stage: "analyze" | "compose" | "validate" | "render_vocals" | "render_instrumental" | "mix";
+        StageTimingsDto: {
+            /** @example 840 */
+            analyze?: number;
+            /** @example 12 */
+            compose?: number;
+            /** @example 1500 */
+            mix?: number;
+            /** @example 1800 */
+            render_instrumental?: number;
+            /** @example 2100 */
+            render_vocals?: number;
+            /** @example 30 */
+            validate?: number;
+        };
+        /** @enum {string} */
+        TempoSource: "onsets" | "style";
+        TransitionDto: {
+            /**
+             * @description False when the machine ignored the event (late, duplicate or stale).
+             * @example true
+             */
+            applied: boolean;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:01.000Z
+             */
+            created_at: string;
+            /** @example null */
+            detail: string | null;
+            /**
+             * @description CREATED, STAGE_STARTED, STAGE_SUCCEEDED, STAGE_FAILED, CANCEL, RETRY, DELETED or ASSETS_EXPIRED.
+             * @example STAGE_SUCCEEDED
+             */
+            event_type: string;
+            /** @example active.analyzing.analyze */
+            from_state: string;
+            /** @example analyze */
+            stage: components["schemas"]["Stage"] | null;
+            /** @example active.analyzing.compose */
+            to_state: string;
+        };
     };
-    AdminMomentDto: {
-      analysis: components['schemas']['AnalysisDto'] | null;
-      /** @description Presigned URLs of every object of the moment; null until it exists. */
-      assets: components['schemas']['MomentAssetsDto'];
-      /**
-       * Format: date-time
-       * @description When RETENTION_DAYS removed the original recording and the stems; their URLs are null from then on. The finished preview stays.
-       * @example null
-       */
-      assets_expired_at: string | null;
-      /**
-       * @description Stage attempts so far, over all stages and runs.
-       * @example 4
-       */
-      attempts: number;
-      /** @description The blueprint given at upload or composed from the analysis. */
-      blueprint_json: components['schemas']['Blueprint'] | null;
-      /**
-       * Format: date-time
-       * @example null
-       */
-      completed_at: string | null;
-      /**
-       * Format: date-time
-       * @example 2025-11-24T10:00:00.000Z
-       */
-      created_at: string;
-      /**
-       * Format: date-time
-       * @description When the moment was deleted. Only operators see deleted moments; clients get 410.
-       * @example null
-       */
-      deleted_at: string | null;
-      /** @description Why the moment FAILED; null otherwise. */
-      error: components['schemas']['MomentErrorDto'] | null;
-      /**
-       * @description The raw cause of the failure, for operators only: may name internal hosts, paths and engine output. Null unless FAILED.
-       * @example ffmpeg failed: /tmp/mcm-analyze-Xb12/original: Invalid data found when processing input
-       */
-      error_detail: string | null;
-      /**
-       * @description Presigned URL of the finished preview once COMPLETED (expires).
-       * @example null
-       */
-      final_audio_url: string | null;
-      /**
-       * Format: uuid
-       * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
-       */
-      id: string;
-      /**
-       * Format: uuid
-       * @description Same as `id`; kept for clients of the original API.
-       * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
-       */
-      job_id: string;
-      /**
-       * @description Presigned URL of the upload (expires).
-       * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
-       */
-      original_audio_url: string | null;
-      /**
-       * @description The uploaded file name, sanitised; metadata only.
-       * @example hum.m4a
-       */
-      original_filename: string | null;
-      /** @example preview */
-      output_kind: components['schemas']['OutputKind'];
-      /**
-       * @description Share of the work done, 0..1.
-       * @example 0.45
-       */
-      progress: number;
-      /**
-       * @description The stage in progress (or that failed); null when finished.
-       * @example render_vocals
-       */
-      stage: components['schemas']['Stage'] | null;
-      /** @example RENDERING */
-      status: components['schemas']['MomentStatus'];
-      /** @example cinematic */
-      style: string | null;
-      timings_ms: components['schemas']['StageTimingsDto'];
-      /** @example Monday Morning Hero */
-      title: string | null;
-      /**
-       * Format: date-time
-       * @example 2025-11-24T10:00:05.120Z
-       */
-      updated_at: string;
-    };
-    AnalysisDto: {
-      /** @example 1 */
-      channels: number;
-      /** @example 12.04 */
-      duration_s: number;
-      /** @example 0.35 */
-      energy: number;
-      /** @example Am */
-      key: string;
-      /** @example 0.71 */
-      key_confidence: number;
-      /**
-       * @description Integrated loudness of the upload.
-       * @example -45.2
-       */
-      loudness_lufs: number;
-      /** @example 196.4 */
-      median_pitch_hz: number | null;
-      notes: components['schemas']['DetectedNoteDto'][];
-      /** @example -24.1 */
-      peak_dbfs: number;
-      /** @example 48000 */
-      sample_rate: number;
-      /** @example 96 */
-      tempo_bpm: number;
-      /** @example onsets */
-      tempo_source: components['schemas']['TempoSource'];
-      /** @example 11.6 */
-      voiced_end_s: number;
-      /** @example 0.42 */
-      voiced_start_s: number;
-    };
-    /**
-     * Blueprint
-     * @description Everything needed to render a moment: tempo, key, sections, lyrics and voice.
-     */
-    Blueprint: {
-      /** @description Per-section layers; the index matches `sections`. */
-      arrangement?: {
-        bass?: boolean;
-        drums?: boolean;
-        lead?: boolean;
-        pads?: boolean;
-        vocals?: boolean;
-      }[];
-      /** @description Chord progression as symbols (e.g. "Am", "F", "C", "G"), one per bar, repeated over each section. */
-      chords?: string[];
-      id: string;
-      key: string;
-      lyrics: string;
-      /** @description The hummed melody, quantised to the beat grid: one entry per note. */
-      melody?: {
-        beats: number;
-        midi: number;
-        start_beat: number;
-        velocity?: number;
-      }[];
-      /** @default {} */
-      metadata?: Record<string, unknown>;
-      mix?: {
-        ducking?: number;
-        fade_out_seconds?: number;
-        vocal_gain_db?: number;
-      };
-      sections: {
-        bars: number;
-        /** @default 0.5 */
-        energy?: number;
-        name: string;
-        prompt?: string;
-      }[];
-      style: string;
-      tempo_bpm: number;
-      /** @default 4/4 */
-      time_signature?: string;
-      voice: {
-        /** @default eleven_multilingual_v2 */
-        model_id?: string;
-        similarity_boost?: number;
-        /** @default true */
-        speaker_boost?: boolean;
-        stability?: number;
-        style_exaggeration?: number;
-        voice_id: string;
-      };
-    };
-    /** @enum {string} */
-    CheckState: 'up' | 'down';
-    CompatCreateMomentResponseDto: {
-      /**
-       * Format: uuid
-       * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
-       */
-      job_id: string;
-      /** @example PENDING */
-      status: components['schemas']['MomentStatus'];
-      /**
-       * @description Where to poll the job.
-       * @example /v1/status/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
-       */
-      status_url: string;
-    };
-    CreateMomentFormDto: {
-      /**
-       * @description A blueprint as a JSON string (see the `Blueprint` schema). When given it is validated and used instead of the composed one.
-       * @example {"id":"bp-1","style":"cinematic","tempo_bpm":96,"key":"Am","sections":[{"name":"intro","bars":2},{"name":"hook","bars":4,"energy":0.9}],"lyrics":"Here I come, the main character","voice":{"voice_id":"local-warm"}}
-       */
-      blueprint_json?: string;
-      /**
-       * Format: binary
-       * @description The recording: wav, mp3, m4a/aac, ogg/opus, webm or flac, checked by content. At most `MAX_UPLOAD_MB` and `MAX_AUDIO_SECONDS`.
-       */
-      file: string;
-      /**
-       * @description Lyrics to sing instead of generated ones.
-       * @example Here I come, the main character
-       */
-      lyrics?: string;
-      /**
-       * @description What to render.
-       * @default preview
-       */
-      output_kind?: components['schemas']['OutputKind'];
-      /**
-       * @description Musical style, e.g. cinematic, anthem, lofi, synthwave.
-       * @example anthem
-       */
-      style?: string;
-      /**
-       * @description A title for the song.
-       * @example Monday Morning Hero
-       */
-      title?: string;
-    };
-    CreateMomentResponseDto: {
-      /**
-       * Format: uuid
-       * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
-       */
-      id: string;
-      /**
-       * Format: uuid
-       * @description Same as `id`; kept for clients of the original API.
-       * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
-       */
-      job_id: string;
-      /** @example PENDING */
-      status: components['schemas']['MomentStatus'];
-      /**
-       * @description Where to poll the moment.
-       * @example /v1/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
-       */
-      status_url: string;
-    };
-    DetectedNoteDto: {
-      /**
-       * @description Length in seconds.
-       * @example 0.5
-       */
-      duration_s: number;
-      /**
-       * @description MIDI note number.
-       * @example 62
-       */
-      midi: number;
-      /**
-       * @description Start, seconds from the beginning of the upload.
-       * @example 1.25
-       */
-      onset_s: number;
-    };
-    FfmpegInUseDto: {
-      /**
-       * @description Where it came from: `FFMPEG_PATH`, an ffmpeg of release 5 or later on `PATH`, or the build bundled with the app.
-       * @example PATH
-       */
-      source: components['schemas']['FfmpegSource'];
-      /**
-       * @description As `ffmpeg -version` reports it; the bundled build reports a git snapshot name.
-       * @example 5.1.9-0+deb12u1
-       */
-      version: string;
-    };
-    /**
-     * @description Where it came from: `FFMPEG_PATH`, an ffmpeg of release 5 or later on `PATH`, or the build bundled with the app.
-     * @enum {string}
-     */
-    FfmpegSource: 'FFMPEG_PATH' | 'PATH' | 'bundled';
-    FieldErrorDto: {
-      /**
-       * @description What is wrong with it.
-       * @example must be <= 220
-       */
-      message: string;
-      /**
-       * @description JSON Pointer of the offending value; `/` for the whole value.
-       * @example /tempo_bpm
-       */
-      path: string;
-    };
-    HealthDto: {
-      /**
-       * @example ok
-       * @enum {string}
-       */
-      status: 'ok';
-    };
-    JobListDto: {
-      /** @description Newest first. */
-      items: components['schemas']['AdminMomentDto'][];
-      /**
-       * @description Pass as `cursor` for the next page; null on the last page.
-       * @example null
-       */
-      next_cursor: string | null;
-    };
-    MachineContextDto: {
-      /**
-       * @description Names of the objects stored so far.
-       * @example [
-       *       "original"
-       *     ]
-       */
-      assets: string[];
-      /**
-       * @description Attempts per stage in the current run.
-       * @example {
-       *       "analyze": 1,
-       *       "compose": 1
-       *     }
-       */
-      attempts: {
-        [key: string]: number;
-      };
-      /** @example true */
-      has_analysis: boolean;
-      /** @example true */
-      has_blueprint: boolean;
-      mix: components['schemas']['MixSummaryDto'] | null;
-      /**
-       * @description How many times the moment was started: 1, plus one per retry.
-       * @example 1
-       */
-      runs: number;
-      /** @example 2 */
-      total_attempts: number;
-      /** @example false */
-      validated: boolean;
-    };
-    MachineStateDto: {
-      context: components['schemas']['MachineContextDto'];
-      /**
-       * @description The state value as one label.
-       * @example active.analyzing.compose
-       */
-      state: string;
-      /**
-       * @description The raw XState state value.
-       * @example {
-       *       "active": {
-       *         "analyzing": "compose"
-       *       }
-       *     }
-       */
-      value:
-        | string
-        | {
-            [key: string]: unknown;
-          };
-      /**
-       * @description Version of the machine that saved the snapshot.
-       * @example 1
-       */
-      version: number;
-    };
-    MixSummaryDto: {
-      /** @example 30000 */
-      duration_ms: number;
-      /** @example -14.1 */
-      loudness_lufs: number;
-      /** @example -1.3 */
-      true_peak_dbtp: number;
-    };
-    MomentAssetsDto: {
-      /** @description Rendered instrumental stem (WAV). */
-      instrumental: string | null;
-      /** @description Lossless master (WAV). */
-      master: string | null;
-      /** @description The melody as a standard MIDI file. */
-      midi: string | null;
-      /**
-       * @description The upload as received.
-       * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
-       */
-      original: string | null;
-      /** @description Waveform peaks (JSON) for drawing the preview. */
-      peaks: string | null;
-      /**
-       * @description Mixed and mastered preview (MP3, −14 LUFS).
-       * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
-       */
-      preview: string | null;
-      /** @description Rendered vocal stem (WAV). */
-      vocals: string | null;
-    };
-    MomentDto: {
-      analysis: components['schemas']['AnalysisDto'] | null;
-      /** @description Presigned URLs of every object of the moment; null until it exists. */
-      assets: components['schemas']['MomentAssetsDto'];
-      /**
-       * Format: date-time
-       * @description When RETENTION_DAYS removed the original recording and the stems; their URLs are null from then on. The finished preview stays.
-       * @example null
-       */
-      assets_expired_at: string | null;
-      /**
-       * @description Stage attempts so far, over all stages and runs.
-       * @example 4
-       */
-      attempts: number;
-      /** @description The blueprint given at upload or composed from the analysis. */
-      blueprint_json: components['schemas']['Blueprint'] | null;
-      /**
-       * Format: date-time
-       * @example null
-       */
-      completed_at: string | null;
-      /**
-       * Format: date-time
-       * @example 2025-11-24T10:00:00.000Z
-       */
-      created_at: string;
-      /**
-       * Format: date-time
-       * @description When the moment was deleted. Only operators see deleted moments; clients get 410.
-       * @example null
-       */
-      deleted_at: string | null;
-      /** @description Why the moment FAILED; null otherwise. */
-      error: components['schemas']['MomentErrorDto'] | null;
-      /**
-       * @description Presigned URL of the finished preview once COMPLETED (expires).
-       * @example null
-       */
-      final_audio_url: string | null;
-      /**
-       * Format: uuid
-       * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
-       */
-      id: string;
-      /**
-       * Format: uuid
-       * @description Same as `id`; kept for clients of the original API.
-       * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
-       */
-      job_id: string;
-      /**
-       * @description Presigned URL of the upload (expires).
-       * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
-       */
-      original_audio_url: string | null;
-      /**
-       * @description The uploaded file name, sanitised; metadata only.
-       * @example hum.m4a
-       */
-      original_filename: string | null;
-      /** @example preview */
-      output_kind: components['schemas']['OutputKind'];
-      /**
-       * @description Share of the work done, 0..1.
-       * @example 0.45
-       */
-      progress: number;
-      /**
-       * @description The stage in progress (or that failed); null when finished.
-       * @example render_vocals
-       */
-      stage: components['schemas']['Stage'] | null;
-      /** @example RENDERING */
-      status: components['schemas']['MomentStatus'];
-      /** @example cinematic */
-      style: string | null;
-      timings_ms: components['schemas']['StageTimingsDto'];
-      /** @example Monday Morning Hero */
-      title: string | null;
-      /**
-       * Format: date-time
-       * @example 2025-11-24T10:00:05.120Z
-       */
-      updated_at: string;
-    };
-    MomentErrorDto: {
-      /**
-       * @description Stable error code.
-       * @example AUDIO_UNDECODABLE
-       */
-      code: string;
-      /**
-       * @description What went wrong, in a sentence written for clients: the same for every moment that fails with this code, never internal details.
-       * @example The recording could not be read. Try again with another recording.
-       */
-      message: string;
-      /**
-       * @description Whether an operator retry can help.
-       * @example false
-       */
-      retryable: boolean;
-      /**
-       * @description The stage that failed.
-       * @example analyze
-       */
-      stage: components['schemas']['Stage'] | null;
-    };
-    /** @enum {string} */
-    MomentStatus: 'PENDING' | 'ANALYZING' | 'RENDERING' | 'MIXING' | 'COMPLETED' | 'FAILED' | 'CANCELED';
-    /**
-     * @description What to render.
-     * @enum {string}
-     */
-    OutputKind: 'preview' | 'song';
-    ProblemDto: {
-      /**
-       * @description Stable machine-readable code (UPPER_SNAKE); branch on this, not on `detail`.
-       * @example MOMENT_NOT_FOUND
-       */
-      code: string;
-      /**
-       * @description What went wrong, for humans.
-       * @example No moment with id 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20.
-       */
-      detail: string;
-      /** @description Every invalid field, for `VALIDATION_FAILED` and `BLUEPRINT_INVALID`. */
-      errors?: components['schemas']['FieldErrorDto'][];
-      /**
-       * @description The request path that produced the problem.
-       * @example /v1/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
-       */
-      instance: string;
-      /**
-       * @description The HTTP status code.
-       * @example 404
-       */
-      status: number;
-      /**
-       * @description The HTTP reason phrase of `status`.
-       * @example Not Found
-       */
-      title: string;
-      /**
-       * @description A URI naming the kind of problem.
-       * @example https://main-character.app/problems/moment-not-found
-       */
-      type: string;
-    };
-    ReadinessChecksDto: {
-      /** @example up */
-      database: components['schemas']['CheckState'];
-      /** @example up */
-      music_tools: components['schemas']['CheckState'];
-      /** @example up */
-      redis: components['schemas']['CheckState'];
-      /** @example up */
-      storage: components['schemas']['CheckState'];
-    };
-    ReadinessDto: {
-      checks: components['schemas']['ReadinessChecksDto'];
-      /** @description The ffmpeg this api decodes uploads with. */
-      ffmpeg: components['schemas']['FfmpegInUseDto'];
-      /**
-       * @description `ok` when every dependency answers.
-       * @example ok
-       * @enum {string}
-       */
-      status: 'ok' | 'error';
-    };
-    RetryFailedJobsDto: {
-      /**
-       * @description Only jobs whose error has this code.
-       * @example AUDIO_ENGINE_FAILED
-       */
-      code?: string;
-      /**
-       * Format: date-time
-       * @description Only jobs created at or after this instant.
-       * @example 2025-11-24T00:00:00Z
-       */
-      created_after?: string;
-      /**
-       * @description At most this many jobs.
-       * @default 100
-       */
-      limit?: number;
-      /**
-       * @description Only jobs that failed in this stage.
-       * @example render_vocals
-       */
-      stage?: components['schemas']['Stage'];
-      /**
-       * @description Which finished jobs to retry.
-       * @default [
-       *       "FAILED"
-       *     ]
-       */
-      status?: components['schemas']['RetryableStatus'][];
-    };
-    RetryFailedResultDto: {
-      /** @example 3 */
-      count: number;
-      /** @description Ids of the jobs that were resumed. */
-      retried: string[];
-    };
-    /**
-     * @description Which finished jobs to retry.
-     * @enum {string}
-     */
-    RetryableStatus: 'FAILED' | 'CANCELED';
-    /**
-     * @description The stage in progress (or that failed); null when finished.
-     * @enum {string}
-     */
-    Stage: 'analyze' | 'compose' | 'validate' | 'render_vocals' | 'render_instrumental' | 'mix';
-    StageTimingsDto: {
-      /** @example 840 */
-      analyze?: number;
-      /** @example 12 */
-      compose?: number;
-      /** @example 1500 */
-      mix?: number;
-      /** @example 1800 */
-      render_instrumental?: number;
-      /** @example 2100 */
-      render_vocals?: number;
-      /** @example 30 */
-      validate?: number;
-    };
-    /** @enum {string} */
-    TempoSource: 'onsets' | 'style';
-    TransitionDto: {
-      /**
-       * @description False when the machine ignored the event (late, duplicate or stale).
-       * @example true
-       */
-      applied: boolean;
-      /**
-       * Format: date-time
-       * @example 2025-11-24T10:00:01.000Z
-       */
-      created_at: string;
-      /** @example null */
-      detail: string | null;
-      /**
-       * @description CREATED, STAGE_STARTED, STAGE_SUCCEEDED, STAGE_FAILED, CANCEL, RETRY, DELETED or ASSETS_EXPIRED.
-       * @example STAGE_SUCCEEDED
-       */
-      event_type: string;
-      /** @example active.analyzing.analyze */
-      from_state: string;
-      /** @example analyze */
-      stage: components['schemas']['Stage'] | null;
-      /** @example active.analyzing.compose */
-      to_state: string;
-    };
-  };
-  responses: never;
-  parameters: never;
-  requestBodies: never;
-  headers: never;
-  pathItems: never;
+    responses: never;
+    parameters: never;
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
 }
 export type $defs = Record<string, never>;
 export interface operations {
-  healthz: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    healthz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthDto"];
+                };
+            };
+        };
     };
-    requestBody?: never;
-    responses: {
-      200: {
-        headers: {
-          [name: string]: unknown;
+    readyz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
-        content: {
-          'application/json': components['schemas']['HealthDto'];
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadinessDto"];
+                };
+            };
+            /** @description A dependency is down; the body has `checks` naming which. Codes: `NOT_READY`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "NOT_READY",
+                     *       "detail": "A dependency is down; the body has `checks` naming which.",
+                     *       "instance": "/v1/…",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "https://main-character.app/problems/not-ready"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
         };
-      };
     };
-  };
-  readyz: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    listJobs: {
+        parameters: {
+            query?: {
+                /** @description Only these statuses; repeat the parameter or separate with commas. */
+                status?: components["schemas"]["MomentStatus"][];
+                /** @description Page size. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobListDto"];
+                };
+            };
+            /** @description A query parameter is invalid. Codes: `VALIDATION_FAILED`, `INVALID_CURSOR`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "VALIDATION_FAILED",
+                     *       "detail": "A query parameter is invalid.",
+                     *       "instance": "/v1/…",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "https://main-character.app/problems/validation-failed"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UNAUTHORIZED",
+                     *       "detail": "The bearer token is missing or wrong.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "ADMIN_DISABLED",
+                     *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/admin-disabled"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
     };
-    requestBody?: never;
-    responses: {
-      200: {
-        headers: {
-          [name: string]: unknown;
+    retryFailedJobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
-        content: {
-          'application/json': components['schemas']['ReadinessDto'];
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RetryFailedJobsDto"];
+            };
         };
-      };
-      /** @description A dependency is down; the body has `checks` naming which. Codes: `NOT_READY`. */
-      503: {
-        headers: {
-          [name: string]: unknown;
+        responses: {
+            /** @description These jobs were resumed. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetryFailedResultDto"];
+                };
+            };
+            /** @description The filter is invalid. Codes: `VALIDATION_FAILED`, `INVALID_JSON`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "VALIDATION_FAILED",
+                     *       "detail": "The filter is invalid.",
+                     *       "instance": "/v1/…",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "https://main-character.app/problems/validation-failed"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UNAUTHORIZED",
+                     *       "detail": "The bearer token is missing or wrong.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "ADMIN_DISABLED",
+                     *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/admin-disabled"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
         };
-        content: {
-          /**
-           * @example {
-           *       "code": "NOT_READY",
-           *       "detail": "A dependency is down; the body has `checks` naming which.",
-           *       "instance": "/v1/…",
-           *       "status": 503,
-           *       "title": "Service Unavailable",
-           *       "type": "https://main-character.app/problems/not-ready"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
     };
-  };
-  listJobs: {
-    parameters: {
-      query?: {
-        /** @description Only these statuses; repeat the parameter or separate with commas. */
-        status?: components['schemas']['MomentStatus'][];
-        /** @description Page size. */
-        limit?: number;
-        /** @description The `next_cursor` of the previous page. */
-        cursor?: string;
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
+    getJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The moment id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminJobDto"];
+                };
+            };
+            /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UNAUTHORIZED",
+                     *       "detail": "The bearer token is missing or wrong.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "ADMIN_DISABLED",
+                     *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/admin-disabled"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
     };
-    requestBody?: never;
-    responses: {
-      200: {
-        headers: {
-          [name: string]: unknown;
+    deleteJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The moment id. */
+                id: string;
+            };
+            cookie?: never;
         };
-        content: {
-          'application/json': components['schemas']['JobListDto'];
+        requestBody?: never;
+        responses: {
+            /** @description The moment and its objects are deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UNAUTHORIZED",
+                     *       "detail": "The bearer token is missing or wrong.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "ADMIN_DISABLED",
+                     *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/admin-disabled"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_DELETED",
+                     *       "detail": "The moment was deleted; only its id remains.",
+                     *       "instance": "/v1/…",
+                     *       "status": 410,
+                     *       "title": "Gone",
+                     *       "type": "https://main-character.app/problems/moment-deleted"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
         };
-      };
-      /** @description A query parameter is invalid. Codes: `VALIDATION_FAILED`, `INVALID_CURSOR`. */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "VALIDATION_FAILED",
-           *       "detail": "A query parameter is invalid.",
-           *       "instance": "/v1/…",
-           *       "status": 400,
-           *       "title": "Bad Request",
-           *       "type": "https://main-character.app/problems/validation-failed"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "UNAUTHORIZED",
-           *       "detail": "The bearer token is missing or wrong.",
-           *       "instance": "/v1/…",
-           *       "status": 401,
-           *       "title": "Unauthorized",
-           *       "type": "https://main-character.app/problems/unauthorized"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "ADMIN_DISABLED",
-           *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
-           *       "instance": "/v1/…",
-           *       "status": 404,
-           *       "title": "Not Found",
-           *       "type": "https://main-character.app/problems/admin-disabled"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
     };
-  };
-  retryFailedJobs: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    retryJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The moment id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job, active again. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MomentDto"];
+                };
+            };
+            /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UNAUTHORIZED",
+                     *       "detail": "The bearer token is missing or wrong.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "ADMIN_DISABLED",
+                     *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/admin-disabled"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The job is not FAILED or CANCELED, or its recording expired (RETENTION_DAYS). Codes: `MOMENT_NOT_RETRYABLE`, `MOMENT_EXPIRED`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_NOT_RETRYABLE",
+                     *       "detail": "The job is not FAILED or CANCELED, or its recording expired (RETENTION_DAYS).",
+                     *       "instance": "/v1/…",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "https://main-character.app/problems/moment-not-retryable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_DELETED",
+                     *       "detail": "The moment was deleted; only its id remains.",
+                     *       "instance": "/v1/…",
+                     *       "status": 410,
+                     *       "title": "Gone",
+                     *       "type": "https://main-character.app/problems/moment-deleted"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
     };
-    requestBody: {
-      content: {
-        'application/json': components['schemas']['RetryFailedJobsDto'];
-      };
+    createMomentCompat: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retried create safe: the same key with the same request (file bytes and fields) answers with the first moment; the same key with a different request is refused (422 IDEMPOTENCY_KEY_REUSED). 1–255 visible ASCII characters. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["CreateMomentFormDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompatCreateMomentResponseDto"];
+                };
+            };
+            /** @description The form is incomplete or malformed, or a text field or the file name is not UTF-8. Codes: `FILE_REQUIRED`, `FILE_EMPTY`, `INVALID_MULTIPART`, `TOO_MANY_FILES`, `UNEXPECTED_FILE_FIELD`, `TOO_MANY_FIELDS`, `DUPLICATE_FIELD`, `INVALID_ENCODING`, `VALIDATION_FAILED`, `INVALID_IDEMPOTENCY_KEY`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "FILE_REQUIRED",
+                     *       "detail": "The form is incomplete or malformed, or a text field or the file name is not UTF-8.",
+                     *       "instance": "/v1/…",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "https://main-character.app/problems/file-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "API_KEY_REQUIRED",
+                     *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/api-key-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB. Codes: `UPLOAD_TOO_LARGE`, `FIELD_TOO_LARGE`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UPLOAD_TOO_LARGE",
+                     *       "detail": "The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB.",
+                     *       "instance": "/v1/…",
+                     *       "status": 413,
+                     *       "title": "Payload Too Large",
+                     *       "type": "https://main-character.app/problems/upload-too-large"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The file is not audio (checked by content), or the body is not multipart/form-data. Codes: `UNSUPPORTED_MEDIA_TYPE`, `MULTIPART_REQUIRED`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "detail": "The file is not audio (checked by content), or the body is not multipart/form-data.",
+                     *       "instance": "/v1/…",
+                     *       "status": 415,
+                     *       "title": "Unsupported Media Type",
+                     *       "type": "https://main-character.app/problems/unsupported-media-type"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_TRUNCATED`, `AUDIO_EMPTY`, `AUDIO_TOO_SHORT`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `BLUEPRINT_TOO_LONG`, `IDEMPOTENCY_KEY_REUSED`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "AUDIO_UNDECODABLE",
+                     *       "detail": "The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request.",
+                     *       "instance": "/v1/…",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "https://main-character.app/problems/audio-undecodable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE; or, with API keys, the key already has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in progress (a replay with the same Idempotency-Key still passes). `Retry-After` says when to try again. Codes: `RATE_LIMITED`, `TOO_MANY_MOMENTS_IN_FLIGHT`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "RATE_LIMITED",
+                     *       "detail": "Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE; or, with API keys, the key already has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in progress (a replay with the same Idempotency-Key still passes). `Retry-After` says when to try again.",
+                     *       "instance": "/v1/…",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "https://main-character.app/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again. Codes: `AUDIO_ENGINE_BUSY`, `AUDIO_CHECK_TIMEOUT`, `AUDIO_ENGINE_UNAVAILABLE`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "AUDIO_ENGINE_BUSY",
+                     *       "detail": "The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again.",
+                     *       "instance": "/v1/…",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "https://main-character.app/problems/audio-engine-busy"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
     };
-    responses: {
-      /** @description These jobs were resumed. */
-      202: {
-        headers: {
-          [name: string]: unknown;
+    createMoment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retried create safe: the same key with the same request (file bytes and fields) answers with the first moment; the same key with a different request is refused (422 IDEMPOTENCY_KEY_REUSED). 1–255 visible ASCII characters. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
         };
-        content: {
-          'application/json': components['schemas']['RetryFailedResultDto'];
+        /** @description The recording and optional settings. */
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["CreateMomentFormDto"];
+            };
         };
-      };
-      /** @description The filter is invalid. Codes: `VALIDATION_FAILED`, `INVALID_JSON`. */
-      400: {
-        headers: {
-          [name: string]: unknown;
+        responses: {
+            /** @description The moment was created (or replayed) and is queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateMomentResponseDto"];
+                };
+            };
+            /** @description The form is incomplete or malformed, or a text field or the file name is not UTF-8. Codes: `FILE_REQUIRED`, `FILE_EMPTY`, `INVALID_MULTIPART`, `TOO_MANY_FILES`, `UNEXPECTED_FILE_FIELD`, `TOO_MANY_FIELDS`, `DUPLICATE_FIELD`, `INVALID_ENCODING`, `VALIDATION_FAILED`, `INVALID_IDEMPOTENCY_KEY`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "FILE_REQUIRED",
+                     *       "detail": "The form is incomplete or malformed, or a text field or the file name is not UTF-8.",
+                     *       "instance": "/v1/…",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "https://main-character.app/problems/file-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "API_KEY_REQUIRED",
+                     *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/api-key-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB. Codes: `UPLOAD_TOO_LARGE`, `FIELD_TOO_LARGE`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UPLOAD_TOO_LARGE",
+                     *       "detail": "The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB.",
+                     *       "instance": "/v1/…",
+                     *       "status": 413,
+                     *       "title": "Payload Too Large",
+                     *       "type": "https://main-character.app/problems/upload-too-large"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The file is not audio (checked by content), or the body is not multipart/form-data. Codes: `UNSUPPORTED_MEDIA_TYPE`, `MULTIPART_REQUIRED`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "detail": "The file is not audio (checked by content), or the body is not multipart/form-data.",
+                     *       "instance": "/v1/…",
+                     *       "status": 415,
+                     *       "title": "Unsupported Media Type",
+                     *       "type": "https://main-character.app/problems/unsupported-media-type"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_TRUNCATED`, `AUDIO_EMPTY`, `AUDIO_TOO_SHORT`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `BLUEPRINT_TOO_LONG`, `IDEMPOTENCY_KEY_REUSED`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "AUDIO_UNDECODABLE",
+                     *       "detail": "The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request.",
+                     *       "instance": "/v1/…",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "https://main-character.app/problems/audio-undecodable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE; or, with API keys, the key already has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in progress (a replay with the same Idempotency-Key still passes). `Retry-After` says when to try again. Codes: `RATE_LIMITED`, `TOO_MANY_MOMENTS_IN_FLIGHT`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "RATE_LIMITED",
+                     *       "detail": "Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE; or, with API keys, the key already has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in progress (a replay with the same Idempotency-Key still passes). `Retry-After` says when to try again.",
+                     *       "instance": "/v1/…",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "https://main-character.app/problems/rate-limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again. Codes: `AUDIO_ENGINE_BUSY`, `AUDIO_CHECK_TIMEOUT`, `AUDIO_ENGINE_UNAVAILABLE`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "AUDIO_ENGINE_BUSY",
+                     *       "detail": "The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again.",
+                     *       "instance": "/v1/…",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "https://main-character.app/problems/audio-engine-busy"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
         };
-        content: {
-          /**
-           * @example {
-           *       "code": "VALIDATION_FAILED",
-           *       "detail": "The filter is invalid.",
-           *       "instance": "/v1/…",
-           *       "status": 400,
-           *       "title": "Bad Request",
-           *       "type": "https://main-character.app/problems/validation-failed"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "UNAUTHORIZED",
-           *       "detail": "The bearer token is missing or wrong.",
-           *       "instance": "/v1/…",
-           *       "status": 401,
-           *       "title": "Unauthorized",
-           *       "type": "https://main-character.app/problems/unauthorized"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "ADMIN_DISABLED",
-           *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
-           *       "instance": "/v1/…",
-           *       "status": 404,
-           *       "title": "Not Found",
-           *       "type": "https://main-character.app/problems/admin-disabled"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
     };
-  };
-  getJob: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description The moment id. */
-        id: string;
-      };
-      cookie?: never;
+    getMoment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The moment id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MomentDto"];
+                };
+            };
+            /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "API_KEY_REQUIRED",
+                     *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/api-key-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No moment has this id (malformed ids included), or it belongs to another API key. Codes: `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_NOT_FOUND",
+                     *       "detail": "No moment has this id (malformed ids included), or it belongs to another API key.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/moment-not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_DELETED",
+                     *       "detail": "The moment was deleted; only its id remains.",
+                     *       "instance": "/v1/…",
+                     *       "status": 410,
+                     *       "title": "Gone",
+                     *       "type": "https://main-character.app/problems/moment-deleted"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
     };
-    requestBody?: never;
-    responses: {
-      200: {
-        headers: {
-          [name: string]: unknown;
+    deleteMoment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The moment id. */
+                id: string;
+            };
+            cookie?: never;
         };
-        content: {
-          'application/json': components['schemas']['AdminJobDto'];
+        requestBody?: never;
+        responses: {
+            /** @description The moment and its objects are deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "API_KEY_REQUIRED",
+                     *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/api-key-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No moment has this id, or it belongs to another API key. Codes: `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_NOT_FOUND",
+                     *       "detail": "No moment has this id, or it belongs to another API key.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/moment-not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_DELETED",
+                     *       "detail": "The moment was deleted; only its id remains.",
+                     *       "instance": "/v1/…",
+                     *       "status": 410,
+                     *       "title": "Gone",
+                     *       "type": "https://main-character.app/problems/moment-deleted"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
         };
-      };
-      /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "UNAUTHORIZED",
-           *       "detail": "The bearer token is missing or wrong.",
-           *       "instance": "/v1/…",
-           *       "status": 401,
-           *       "title": "Unauthorized",
-           *       "type": "https://main-character.app/problems/unauthorized"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "ADMIN_DISABLED",
-           *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
-           *       "instance": "/v1/…",
-           *       "status": 404,
-           *       "title": "Not Found",
-           *       "type": "https://main-character.app/problems/admin-disabled"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
     };
-  };
-  deleteJob: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description The moment id. */
-        id: string;
-      };
-      cookie?: never;
+    cancelMoment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The moment id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The moment, now CANCELED. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MomentDto"];
+                };
+            };
+            /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "API_KEY_REQUIRED",
+                     *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/api-key-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No moment has this id. Codes: `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_NOT_FOUND",
+                     *       "detail": "No moment has this id.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/moment-not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The moment already finished (COMPLETED, FAILED or CANCELED). Codes: `MOMENT_NOT_CANCELABLE`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_NOT_CANCELABLE",
+                     *       "detail": "The moment already finished (COMPLETED, FAILED or CANCELED).",
+                     *       "instance": "/v1/…",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "https://main-character.app/problems/moment-not-cancelable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_DELETED",
+                     *       "detail": "The moment was deleted; only its id remains.",
+                     *       "instance": "/v1/…",
+                     *       "status": 410,
+                     *       "title": "Gone",
+                     *       "type": "https://main-character.app/problems/moment-deleted"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
     };
-    requestBody?: never;
-    responses: {
-      /** @description The moment and its objects are deleted. */
-      204: {
-        headers: {
-          [name: string]: unknown;
+    streamMomentEvents: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `id` of the last event received: the stream resumes after it. */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /** @description The moment id. */
+                id: string;
+            };
+            cookie?: never;
         };
-        content?: never;
-      };
-      /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
-      401: {
-        headers: {
-          [name: string]: unknown;
+        requestBody?: never;
+        responses: {
+            /** @description Events until the moment ends. Each is `id: <sequence>`, `event: <name>`, `data: <moment JSON>`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "API_KEY_REQUIRED",
+                     *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/api-key-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No moment has this id (malformed ids included), or it belongs to another API key. Codes: `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_NOT_FOUND",
+                     *       "detail": "No moment has this id (malformed ids included), or it belongs to another API key.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/moment-not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_DELETED",
+                     *       "detail": "The moment was deleted; only its id remains.",
+                     *       "instance": "/v1/…",
+                     *       "status": 410,
+                     *       "title": "Gone",
+                     *       "type": "https://main-character.app/problems/moment-deleted"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
         };
-        content: {
-          /**
-           * @example {
-           *       "code": "UNAUTHORIZED",
-           *       "detail": "The bearer token is missing or wrong.",
-           *       "instance": "/v1/…",
-           *       "status": 401,
-           *       "title": "Unauthorized",
-           *       "type": "https://main-character.app/problems/unauthorized"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "ADMIN_DISABLED",
-           *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
-           *       "instance": "/v1/…",
-           *       "status": 404,
-           *       "title": "Not Found",
-           *       "type": "https://main-character.app/problems/admin-disabled"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
-      410: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "MOMENT_DELETED",
-           *       "detail": "The moment was deleted; only its id remains.",
-           *       "instance": "/v1/…",
-           *       "status": 410,
-           *       "title": "Gone",
-           *       "type": "https://main-character.app/problems/moment-deleted"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
     };
-  };
-  retryJob: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description The moment id. */
-        id: string;
-      };
-      cookie?: never;
+    getStatusCompat: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MomentDto"];
+                };
+            };
+            /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "API_KEY_REQUIRED",
+                     *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
+                     *       "instance": "/v1/…",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "https://main-character.app/problems/api-key-required"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description No job has this id, or it belongs to another API key. Codes: `MOMENT_NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_NOT_FOUND",
+                     *       "detail": "No job has this id, or it belongs to another API key.",
+                     *       "instance": "/v1/…",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "https://main-character.app/problems/moment-not-found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "MOMENT_DELETED",
+                     *       "detail": "The moment was deleted; only its id remains.",
+                     *       "instance": "/v1/…",
+                     *       "status": 410,
+                     *       "title": "Gone",
+                     *       "type": "https://main-character.app/problems/moment-deleted"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
     };
-    requestBody?: never;
-    responses: {
-      /** @description The job, active again. */
-      202: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['MomentDto'];
-        };
-      };
-      /** @description The bearer token is missing or wrong. Codes: `UNAUTHORIZED`. */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "UNAUTHORIZED",
-           *       "detail": "The bearer token is missing or wrong.",
-           *       "instance": "/v1/…",
-           *       "status": 401,
-           *       "title": "Unauthorized",
-           *       "type": "https://main-character.app/problems/unauthorized"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description No ADMIN_TOKEN is configured, or no job has this id. Codes: `ADMIN_DISABLED`, `MOMENT_NOT_FOUND`. */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "ADMIN_DISABLED",
-           *       "detail": "No ADMIN_TOKEN is configured, or no job has this id.",
-           *       "instance": "/v1/…",
-           *       "status": 404,
-           *       "title": "Not Found",
-           *       "type": "https://main-character.app/problems/admin-disabled"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The job is not FAILED or CANCELED, or its recording expired (RETENTION_DAYS). Codes: `MOMENT_NOT_RETRYABLE`, `MOMENT_EXPIRED`. */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "MOMENT_NOT_RETRYABLE",
-           *       "detail": "The job is not FAILED or CANCELED, or its recording expired (RETENTION_DAYS).",
-           *       "instance": "/v1/…",
-           *       "status": 409,
-           *       "title": "Conflict",
-           *       "type": "https://main-character.app/problems/moment-not-retryable"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
-      410: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "MOMENT_DELETED",
-           *       "detail": "The moment was deleted; only its id remains.",
-           *       "instance": "/v1/…",
-           *       "status": 410,
-           *       "title": "Gone",
-           *       "type": "https://main-character.app/problems/moment-deleted"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-    };
-  };
-  createMomentCompat: {
-    parameters: {
-      query?: never;
-      header?: {
-        /** @description Makes a retried create safe: the same key with the same request (file bytes and fields) answers with the first moment; the same key with a different request is refused (422 IDEMPOTENCY_KEY_REUSED). 1–255 visible ASCII characters. */
-        'Idempotency-Key'?: string;
-      };
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'multipart/form-data': components['schemas']['CreateMomentFormDto'];
-      };
-    };
-    responses: {
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['CompatCreateMomentResponseDto'];
-        };
-      };
-      /** @description The form is incomplete or malformed, or a text field or the file name is not UTF-8. Codes: `FILE_REQUIRED`, `FILE_EMPTY`, `INVALID_MULTIPART`, `TOO_MANY_FILES`, `UNEXPECTED_FILE_FIELD`, `TOO_MANY_FIELDS`, `DUPLICATE_FIELD`, `INVALID_ENCODING`, `VALIDATION_FAILED`, `INVALID_IDEMPOTENCY_KEY`. */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "FILE_REQUIRED",
-           *       "detail": "The form is incomplete or malformed, or a text field or the file name is not UTF-8.",
-           *       "instance": "/v1/…",
-           *       "status": 400,
-           *       "title": "Bad Request",
-           *       "type": "https://main-character.app/problems/file-required"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "API_KEY_REQUIRED",
-           *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
-           *       "instance": "/v1/…",
-           *       "status": 401,
-           *       "title": "Unauthorized",
-           *       "type": "https://main-character.app/problems/api-key-required"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB. Codes: `UPLOAD_TOO_LARGE`, `FIELD_TOO_LARGE`. */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "UPLOAD_TOO_LARGE",
-           *       "detail": "The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB.",
-           *       "instance": "/v1/…",
-           *       "status": 413,
-           *       "title": "Payload Too Large",
-           *       "type": "https://main-character.app/problems/upload-too-large"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The file is not audio (checked by content), or the body is not multipart/form-data. Codes: `UNSUPPORTED_MEDIA_TYPE`, `MULTIPART_REQUIRED`. */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "UNSUPPORTED_MEDIA_TYPE",
-           *       "detail": "The file is not audio (checked by content), or the body is not multipart/form-data.",
-           *       "instance": "/v1/…",
-           *       "status": 415,
-           *       "title": "Unsupported Media Type",
-           *       "type": "https://main-character.app/problems/unsupported-media-type"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_TRUNCATED`, `AUDIO_EMPTY`, `AUDIO_TOO_SHORT`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `BLUEPRINT_TOO_LONG`, `IDEMPOTENCY_KEY_REUSED`. */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "AUDIO_UNDECODABLE",
-           *       "detail": "The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request.",
-           *       "instance": "/v1/…",
-           *       "status": 422,
-           *       "title": "Unprocessable Entity",
-           *       "type": "https://main-character.app/problems/audio-undecodable"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE; or, with API keys, the key already has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in progress (a replay with the same Idempotency-Key still passes). `Retry-After` says when to try again. Codes: `RATE_LIMITED`, `TOO_MANY_MOMENTS_IN_FLIGHT`. */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "RATE_LIMITED",
-           *       "detail": "Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE; or, with API keys, the key already has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in progress (a replay with the same Idempotency-Key still passes). `Retry-After` says when to try again.",
-           *       "instance": "/v1/…",
-           *       "status": 429,
-           *       "title": "Too Many Requests",
-           *       "type": "https://main-character.app/problems/rate-limited"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again. Codes: `AUDIO_ENGINE_BUSY`, `AUDIO_CHECK_TIMEOUT`, `AUDIO_ENGINE_UNAVAILABLE`. */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "AUDIO_ENGINE_BUSY",
-           *       "detail": "The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again.",
-           *       "instance": "/v1/…",
-           *       "status": 503,
-           *       "title": "Service Unavailable",
-           *       "type": "https://main-character.app/problems/audio-engine-busy"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-    };
-  };
-  createMoment: {
-    parameters: {
-      query?: never;
-      header?: {
-        /** @description Makes a retried create safe: the same key with the same request (file bytes and fields) answers with the first moment; the same key with a different request is refused (422 IDEMPOTENCY_KEY_REUSED). 1–255 visible ASCII characters. */
-        'Idempotency-Key'?: string;
-      };
-      path?: never;
-      cookie?: never;
-    };
-    /** @description The recording and optional settings. */
-    requestBody: {
-      content: {
-        'multipart/form-data': components['schemas']['CreateMomentFormDto'];
-      };
-    };
-    responses: {
-      /** @description The moment was created (or replayed) and is queued. */
-      202: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['CreateMomentResponseDto'];
-        };
-      };
-      /** @description The form is incomplete or malformed, or a text field or the file name is not UTF-8. Codes: `FILE_REQUIRED`, `FILE_EMPTY`, `INVALID_MULTIPART`, `TOO_MANY_FILES`, `UNEXPECTED_FILE_FIELD`, `TOO_MANY_FIELDS`, `DUPLICATE_FIELD`, `INVALID_ENCODING`, `VALIDATION_FAILED`, `INVALID_IDEMPOTENCY_KEY`. */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "FILE_REQUIRED",
-           *       "detail": "The form is incomplete or malformed, or a text field or the file name is not UTF-8.",
-           *       "instance": "/v1/…",
-           *       "status": 400,
-           *       "title": "Bad Request",
-           *       "type": "https://main-character.app/problems/file-required"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "API_KEY_REQUIRED",
-           *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
-           *       "instance": "/v1/…",
-           *       "status": 401,
-           *       "title": "Unauthorized",
-           *       "type": "https://main-character.app/problems/api-key-required"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB. Codes: `UPLOAD_TOO_LARGE`, `FIELD_TOO_LARGE`. */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "UPLOAD_TOO_LARGE",
-           *       "detail": "The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB.",
-           *       "instance": "/v1/…",
-           *       "status": 413,
-           *       "title": "Payload Too Large",
-           *       "type": "https://main-character.app/problems/upload-too-large"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The file is not audio (checked by content), or the body is not multipart/form-data. Codes: `UNSUPPORTED_MEDIA_TYPE`, `MULTIPART_REQUIRED`. */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "UNSUPPORTED_MEDIA_TYPE",
-           *       "detail": "The file is not audio (checked by content), or the body is not multipart/form-data.",
-           *       "instance": "/v1/…",
-           *       "status": 415,
-           *       "title": "Unsupported Media Type",
-           *       "type": "https://main-character.app/problems/unsupported-media-type"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_TRUNCATED`, `AUDIO_EMPTY`, `AUDIO_TOO_SHORT`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `BLUEPRINT_TOO_LONG`, `IDEMPOTENCY_KEY_REUSED`. */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "AUDIO_UNDECODABLE",
-           *       "detail": "The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request.",
-           *       "instance": "/v1/…",
-           *       "status": 422,
-           *       "title": "Unprocessable Entity",
-           *       "type": "https://main-character.app/problems/audio-undecodable"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE; or, with API keys, the key already has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in progress (a replay with the same Idempotency-Key still passes). `Retry-After` says when to try again. Codes: `RATE_LIMITED`, `TOO_MANY_MOMENTS_IN_FLIGHT`. */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "RATE_LIMITED",
-           *       "detail": "Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE; or, with API keys, the key already has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in progress (a replay with the same Idempotency-Key still passes). `Retry-After` says when to try again.",
-           *       "instance": "/v1/…",
-           *       "status": 429,
-           *       "title": "Too Many Requests",
-           *       "type": "https://main-character.app/problems/rate-limited"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again. Codes: `AUDIO_ENGINE_BUSY`, `AUDIO_CHECK_TIMEOUT`, `AUDIO_ENGINE_UNAVAILABLE`. */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "AUDIO_ENGINE_BUSY",
-           *       "detail": "The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again.",
-           *       "instance": "/v1/…",
-           *       "status": 503,
-           *       "title": "Service Unavailable",
-           *       "type": "https://main-character.app/problems/audio-engine-busy"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-    };
-  };
-  getMoment: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description The moment id. */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['MomentDto'];
-        };
-      };
-      /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "API_KEY_REQUIRED",
-           *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
-           *       "instance": "/v1/…",
-           *       "status": 401,
-           *       "title": "Unauthorized",
-           *       "type": "https://main-character.app/problems/api-key-required"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description No moment has this id (malformed ids included), or it belongs to another API key. Codes: `MOMENT_NOT_FOUND`. */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "MOMENT_NOT_FOUND",
-           *       "detail": "No moment has this id (malformed ids included), or it belongs to another API key.",
-           *       "instance": "/v1/…",
-           *       "status": 404,
-           *       "title": "Not Found",
-           *       "type": "https://main-character.app/problems/moment-not-found"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
-      410: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "MOMENT_DELETED",
-           *       "detail": "The moment was deleted; only its id remains.",
-           *       "instance": "/v1/…",
-           *       "status": 410,
-           *       "title": "Gone",
-           *       "type": "https://main-character.app/problems/moment-deleted"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-    };
-  };
-  deleteMoment: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description The moment id. */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description The moment and its objects are deleted. */
-      204: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "API_KEY_REQUIRED",
-           *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
-           *       "instance": "/v1/…",
-           *       "status": 401,
-           *       "title": "Unauthorized",
-           *       "type": "https://main-character.app/problems/api-key-required"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description No moment has this id, or it belongs to another API key. Codes: `MOMENT_NOT_FOUND`. */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "MOMENT_NOT_FOUND",
-           *       "detail": "No moment has this id, or it belongs to another API key.",
-           *       "instance": "/v1/…",
-           *       "status": 404,
-           *       "title": "Not Found",
-           *       "type": "https://main-character.app/problems/moment-not-found"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
-      410: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "MOMENT_DELETED",
-           *       "detail": "The moment was deleted; only its id remains.",
-           *       "instance": "/v1/…",
-           *       "status": 410,
-           *       "title": "Gone",
-           *       "type": "https://main-character.app/problems/moment-deleted"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-    };
-  };
-  cancelMoment: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description The moment id. */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description The moment, now CANCELED. */
-      202: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['MomentDto'];
-        };
-      };
-      /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "API_KEY_REQUIRED",
-           *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
-           *       "instance": "/v1/…",
-           *       "status": 401,
-           *       "title": "Unauthorized",
-           *       "type": "https://main-character.app/problems/api-key-required"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description No moment has this id. Codes: `MOMENT_NOT_FOUND`. */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "MOMENT_NOT_FOUND",
-           *       "detail": "No moment has this id.",
-           *       "instance": "/v1/…",
-           *       "status": 404,
-           *       "title": "Not Found",
-           *       "type": "https://main-character.app/problems/moment-not-found"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The moment already finished (COMPLETED, FAILED or CANCELED). Codes: `MOMENT_NOT_CANCELABLE`. */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "MOMENT_NOT_CANCELABLE",
-           *       "detail": "The moment already finished (COMPLETED, FAILED or CANCELED).",
-           *       "instance": "/v1/…",
-           *       "status": 409,
-           *       "title": "Conflict",
-           *       "type": "https://main-character.app/problems/moment-not-cancelable"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
-      410: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "MOMENT_DELETED",
-           *       "detail": "The moment was deleted; only its id remains.",
-           *       "instance": "/v1/…",
-           *       "status": 410,
-           *       "title": "Gone",
-           *       "type": "https://main-character.app/problems/moment-deleted"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-    };
-  };
-  streamMomentEvents: {
-    parameters: {
-      query?: never;
-      header?: {
-        /** @description The `id` of the last event received: the stream resumes after it. */
-        'Last-Event-ID'?: string;
-      };
-      path: {
-        /** @description The moment id. */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Events until the moment ends. Each is `id: <sequence>`, `event: <name>`, `data: <moment JSON>`. */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'text/event-stream': string;
-        };
-      };
-      /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "API_KEY_REQUIRED",
-           *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
-           *       "instance": "/v1/…",
-           *       "status": 401,
-           *       "title": "Unauthorized",
-           *       "type": "https://main-character.app/problems/api-key-required"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description No moment has this id (malformed ids included), or it belongs to another API key. Codes: `MOMENT_NOT_FOUND`. */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "MOMENT_NOT_FOUND",
-           *       "detail": "No moment has this id (malformed ids included), or it belongs to another API key.",
-           *       "instance": "/v1/…",
-           *       "status": 404,
-           *       "title": "Not Found",
-           *       "type": "https://main-character.app/problems/moment-not-found"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
-      410: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "MOMENT_DELETED",
-           *       "detail": "The moment was deleted; only its id remains.",
-           *       "instance": "/v1/…",
-           *       "status": 410,
-           *       "title": "Gone",
-           *       "type": "https://main-character.app/problems/moment-deleted"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-    };
-  };
-  getStatusCompat: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        job_id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['MomentDto'];
-        };
-      };
-      /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "API_KEY_REQUIRED",
-           *       "detail": "The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent.",
-           *       "instance": "/v1/…",
-           *       "status": 401,
-           *       "title": "Unauthorized",
-           *       "type": "https://main-character.app/problems/api-key-required"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description No job has this id, or it belongs to another API key. Codes: `MOMENT_NOT_FOUND`. */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "MOMENT_NOT_FOUND",
-           *       "detail": "No job has this id, or it belongs to another API key.",
-           *       "instance": "/v1/…",
-           *       "status": 404,
-           *       "title": "Not Found",
-           *       "type": "https://main-character.app/problems/moment-not-found"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-      /** @description The moment was deleted; only its id remains. Codes: `MOMENT_DELETED`. */
-      410: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "code": "MOMENT_DELETED",
-           *       "detail": "The moment was deleted; only its id remains.",
-           *       "instance": "/v1/…",
-           *       "status": 410,
-           *       "title": "Gone",
-           *       "type": "https://main-character.app/problems/moment-deleted"
-           *     }
-           */
-          'application/problem+json': components['schemas']['ProblemDto'];
-        };
-      };
-    };
-  };
 }
