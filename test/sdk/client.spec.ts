@@ -147,7 +147,7 @@ describe('MomentsClient', () => {
         res.writeHead(502, { 'content-type': 'text/html' });
         res.end('<html>bad gateway</html>');
       };
-      const error = await new MomentsClient({ baseUrl: api.baseUrl }).getMoment('x').catch((e: unknown) => e);
+      const error = await new MomentsClient({ baseUrl: api.baseUrl, retry: false }).getMoment('x').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MomentsApiError);
       expect(error).toMatchObject({ status: 502, code: 'HTTP_502', problem: { type: 'about:blank', status: 502, detail: '<html>bad gateway</html>' } });
     });
@@ -216,19 +216,16 @@ describe('MomentsClient', () => {
 
       expect(moment.status).toBe('COMPLETED');
       expect(moment.final_audio_url).toBe('http://storage.local/preview.mp3');
-      expect(seen.map((m) => `${m.status}/${m.stage}/${m.progress}`)).toEqual([
-        'PENDING/null/0',
-        'ANALYZING/analyze/0.1',
-        'ANALYZING/compose/0.2',
-        'RENDERING/render_vocals/0.5',
-        'COMPLETED/null/1',
-      ]);
+      expect(seen.map((m) => `${m.status}/${m.stage}/${m.progress}`)).toEqual(['PENDING/null/0', 'ANALYZING/analyze/0.1', 'ANALYZING/compose/0.2', 'RENDERING/render_vocals/0.5', 'COMPLETED/null/1']);
       expect(api.requests.filter((request) => !request.url.endsWith('/events'))).toHaveLength(7);
     });
 
     it('rejects with MomentFailedError carrying the moment and its error on FAILED', async () => {
       const failure = { stage: 'render_vocals', code: 'AUDIO_ENGINE_FAILED', message: 'synth crashed', retryable: true };
-      handler = sequence([{ status: 'RENDERING', stage: 'render_vocals', progress: 0.4 }, { status: 'FAILED', stage: 'render_vocals', error: failure }]);
+      handler = sequence([
+        { status: 'RENDERING', stage: 'render_vocals', progress: 0.4 },
+        { status: 'FAILED', stage: 'render_vocals', error: failure },
+      ]);
       const error = await new MomentsClient({ baseUrl: api.baseUrl }).waitForMoment('m1', { intervalMs: 5 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MomentFailedError);
       expect(error).toMatchObject({ name: 'MomentFailedError', status: 'FAILED', error: failure, moment: { status: 'FAILED' } });
@@ -263,6 +260,50 @@ describe('MomentsClient', () => {
       const error = await new MomentsClient({ baseUrl: api.baseUrl }).waitForMoment('gone', { intervalMs: 5 }).catch((e: unknown) => e);
       expect(error).toMatchObject({ status: 404 });
       expect(api.requests.map((request) => request.url)).toEqual(['/v1/moments/gone/events', '/v1/moments/gone']);
+    });
+  });
+
+  describe('live events of a retried moment', () => {
+    /** Answers the event stream with `events` (name and moment fields) and ends it, as the API does once the newest is terminal. */
+    function stream(events: Array<[string, Record<string, unknown>]>): FakeHandler {
+      return (req, res) => {
+        if (!req.url.endsWith('/events')) return sendJson(res, 200, cannedMoment(events.at(-1)![1]));
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        events.forEach(([name, fields], i) => res.write(`id: ${i + 1}\nevent: ${name}\ndata: ${JSON.stringify(cannedMoment(fields))}\n\n`));
+        res.end();
+      };
+    }
+    const failedThenRetried: Array<[string, Record<string, unknown>]> = [
+      ['moment.status', { status: 'PENDING' }],
+      ['moment.failed', { status: 'FAILED', stage: 'analyze' }],
+      ['moment.status', { status: 'ANALYZING', stage: 'analyze', progress: 0.1 }],
+      ['moment.completed', { status: 'COMPLETED', progress: 1 }],
+    ];
+
+    it('waitForMoment follows a moment past a FAILED it was retried from, to COMPLETED', async () => {
+      handler = stream(failedThenRetried);
+      const seen: string[] = [];
+      const moment = await new MomentsClient({ baseUrl: api.baseUrl }).waitForMoment('m1', { onProgress: (m) => seen.push(m.status) });
+      expect(moment.status).toBe('COMPLETED');
+      expect(seen).toEqual(['PENDING', 'FAILED', 'ANALYZING', 'COMPLETED']);
+    });
+
+    it('streamMoment yields the whole history and ends after the last event', async () => {
+      handler = stream(failedThenRetried);
+      const events = [];
+      for await (const event of new MomentsClient({ baseUrl: api.baseUrl }).streamMoment('m1')) events.push(`${event.id} ${event.type}`);
+      expect(events).toEqual(['1 moment.status', '2 moment.failed', '3 moment.status', '4 moment.completed']);
+    });
+
+    it('a FAILED that ends the stream still rejects waitForMoment with MomentFailedError', async () => {
+      handler = stream([
+        ['moment.status', { status: 'PENDING' }],
+        ['moment.failed', { status: 'FAILED', stage: 'analyze', error: { stage: 'analyze', code: 'AUDIO_UNDECODABLE', message: 'x', retryable: false } }],
+      ]);
+      const error = await new MomentsClient({ baseUrl: api.baseUrl }).waitForMoment('m1').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MomentFailedError);
+      expect(error).toMatchObject({ status: 'FAILED', error: { code: 'AUDIO_UNDECODABLE' } });
+      expect(api.requests.filter((r) => !r.url.endsWith('/events'))).toHaveLength(0);
     });
   });
 

@@ -57,9 +57,13 @@ async function build(work: string): Promise<void> {
   const source = path.join(work, 'sdk');
   await mkdir(source);
   for (const input of SDK_INPUTS) await cp(path.join(SDK, input), path.join(source, input), { recursive: true });
-  await symlink(path.join(ROOT, 'node_modules'), path.join(source, 'node_modules'), 'dir');
+  // The package's own node_modules (versions the root does not hoist) first, then the root's, as in the work tree.
+  await symlink(path.join(ROOT, 'node_modules'), path.join(work, 'node_modules'), 'dir');
+  if (existsSync(path.join(SDK, 'node_modules'))) await symlink(path.join(SDK, 'node_modules'), path.join(source, 'node_modules'), 'dir');
   await mkdir(path.join(work, 'pack'));
   await npm(['pack', '--pack-destination', path.join(work, 'pack')], source);
+  // Gone before the install: the consumer must resolve everything from its own node_modules.
+  await rm(path.join(work, 'node_modules'));
 
   const consumer = path.join(work, 'consumer');
   await mkdir(consumer);
@@ -84,7 +88,13 @@ async function inputsHash(): Promise<string> {
   hash.update(`typescript@${typescript.version}\n`);
   for (const input of SDK_INPUTS) {
     const target = path.join(SDK, input);
-    const files = input === 'src' ? (await readdir(target, { recursive: true })).filter((f) => f.endsWith('.ts')).map((f) => path.join(input, f)).sort() : [input];
+    const files =
+      input === 'src'
+        ? (await readdir(target, { recursive: true }))
+            .filter((f) => f.endsWith('.ts'))
+            .map((f) => path.join(input, f))
+            .sort()
+        : [input];
     for (const file of files) hash.update(`${file}\n`).update(await readFile(path.join(SDK, file)));
   }
   return hash.digest('hex').slice(0, 16);

@@ -28,8 +28,12 @@ describe('the packed @main-character/sdk', () => {
 
   it('ships the build, the OpenAPI document and the README, and nothing else', async () => {
     const { stdout } = await run('tar', ['-tzf', sdk.tarball]);
-    const files = stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, '')).sort();
-    expect(files).toEqual(expect.arrayContaining(['README.md', 'dist/index.d.ts', 'dist/index.js', 'dist/schema.d.ts', 'openapi.json', 'package.json']));
+    const files = stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((f) => f.replace(/^package\//, ''))
+      .sort();
+    expect(files).toEqual(expect.arrayContaining(['README.md', 'dist/cli.js', 'dist/index.d.ts', 'dist/index.js', 'dist/schema.d.ts', 'openapi.json', 'package.json']));
     expect(files.filter((f) => !f.startsWith('dist/') && !['README.md', 'openapi.json', 'package.json'].includes(f))).toEqual([]);
   });
 
@@ -64,6 +68,11 @@ console.log(JSON.stringify({ moment, sameClass: sdk.MomentsClient === MomentsCli
     expect(JSON.parse(stdout)).toEqual({ moment, sameClass: true, failedError: 'function' });
   });
 
+  it('installs the mcm command, which reads a moment from the server it is given', async () => {
+    const { stdout } = await run('npx', ['mcm', 'status', 'packed-1', '--json'], { cwd: sdk.dir, env: { ...process.env, MCM_BASE_URL: api.baseUrl } });
+    expect(JSON.parse(stdout)).toEqual(moment);
+  });
+
   it('loads through the require handed to the end-to-end tests', () => {
     const { MomentsClient } = sdk.require('@main-character/sdk') as typeof import('@main-character/sdk');
     expect(new MomentsClient({ baseUrl: api.baseUrl })).toHaveProperty('waitForMoment');
@@ -73,7 +82,7 @@ console.log(JSON.stringify({ moment, sameClass: sdk.MomentsClient === MomentsCli
     const consumer = path.join(sdk.dir, `consumer-${resolution}.ts`);
     await writeFile(
       consumer,
-      `import { MomentsClient, MomentsApiError, MomentFailedError, type Moment, type MomentStatus, type CreateMomentResponse, type Blueprint, type Problem, type paths, type components } from '@main-character/sdk';
+      `import { MomentsClient, MomentsApiError, MomentFailedError, verifyWebhook, WebhookVerificationError, type RunResult, type Moment, type MomentStatus, type CreateMomentResponse, type Blueprint, type Problem, type paths, type components } from '@main-character/sdk';
 
 const client = new MomentsClient({ baseUrl: 'http://localhost:3000', apiKey: 'k', headers: { 'X-App': 'demo' } });
 
@@ -101,6 +110,11 @@ export const problem: Pick<Problem, 'status' | 'code'> = { status: 404, code: 'M
 export const page = client.listJobs({ status: ['FAILED'], limit: 5 }).then((p) => p.items.map((m) => m.id).concat(p.next_cursor ?? []));
 export const raw = client.api.GET('/v1/moments/{id}', { params: { path: { id: 'x' } } });
 export const removed: Promise<void> = client.deleteMoment('x');
+export const ran: Promise<RunResult> = client.run(new Blob([]), { style: 'lofi', signal: AbortSignal.timeout(1000), onProgress: (m) => m.stage });
+export const preview: Promise<number> = ran.then((r) => r.preview.byteLength);
+export const patient = new MomentsClient({ baseUrl: 'http://localhost:3000', retry: { maxAttempts: 6, baseDelayMs: 250, maxDelayMs: 10_000 } });
+export const event = verifyWebhook<{ type: string }>('{}', new Headers(), ['whsec_a', 'whsec_b']).type;
+export const refused = (error: unknown): boolean => error instanceof WebhookVerificationError;
 `,
     );
     const module = resolution === 'node16' ? 'node16' : resolution === 'bundler' ? 'esnext' : 'commonjs';

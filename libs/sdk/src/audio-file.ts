@@ -20,7 +20,11 @@ export interface AudioFile {
 /** The slice of node:fs the SDK uses; declared here so the package needs no Node typings. */
 interface NodeFs {
   openAsBlob?: (path: string, options?: { type?: string }) => Promise<Blob>;
-  promises: { readFile(path: string): Promise<Uint8Array>; writeFile(path: string, data: Uint8Array): Promise<void> };
+  promises: {
+    readFile(path: string): Promise<Uint8Array>;
+    writeFile(path: string, data: Uint8Array): Promise<void>;
+    stat(path: string): Promise<{ isFile(): boolean }>;
+  };
 }
 
 /** Loads node:fs only when a path is given, so the SDK also loads in browsers and bundlers leave it out. */

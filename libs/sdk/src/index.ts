@@ -1,6 +1,19 @@
 export { MomentsClient } from './moments-client';
-export type { CreateMomentOptions, ListJobsQuery, MomentEventName, MomentStreamEvent, MomentsClientOptions, RequestOptions, StreamMomentOptions, WaitForMomentOptions } from './moments-client';
-export { MomentFailedError, MomentTimeoutError, MomentsApiError } from './errors';
+export type {
+  CreateMomentOptions,
+  ListJobsQuery,
+  MomentEventName,
+  MomentStreamEvent,
+  MomentsClientOptions,
+  RequestOptions,
+  RunOptions,
+  RunResult,
+  StreamMomentOptions,
+  WaitForMomentOptions,
+} from './moments-client';
+export type { RetryOptions } from './retry';
+export { verifyWebhook, type WebhookHeaders } from './webhooks';
+export { MomentFailedError, MomentTimeoutError, MomentsApiError, WebhookVerificationError } from './errors';
 export type {
   AdminJob,
   AudioInput,

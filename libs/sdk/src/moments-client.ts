@@ -2,20 +2,9 @@ import { EventSource, type FetchLike } from 'eventsource';
 import createClient, { type Client } from 'openapi-fetch';
 import { loadFs, toAudioFile } from './audio-file';
 import { MomentFailedError, MomentTimeoutError, MomentsApiError } from './errors';
+import { isRetryable, retryPolicy, sleep, withRetries, type RetryOptions, type RetryPolicy } from './retry';
 import type { paths } from './schema';
-import type {
-  AdminJob,
-  AudioInput,
-  Blueprint,
-  Bytes,
-  CreateMomentResponse,
-  JobList,
-  Moment,
-  MomentStatus,
-  OutputKind,
-  RetryFailedFilter,
-  RetryFailedResult,
-} from './types';
+import type { AdminJob, AudioInput, Blueprint, Bytes, CreateMomentResponse, JobList, Moment, MomentStatus, OutputKind, RetryFailedFilter, RetryFailedResult } from './types';
 
 export interface MomentsClientOptions {
   /** Where the API lives, e.g. `https://api.example.com` (without `/v1`). */
@@ -28,6 +17,11 @@ export interface MomentsClientOptions {
   fetch?: typeof fetch;
   /** Extra headers sent on every API request. */
   headers?: Record<string, string>;
+  /**
+   * Retries of safe calls (reads, deletes, downloads, and creates that carry an idempotency key)
+   * on 408, 429, 5xx and network failures; `false` turns them off.
+   */
+  retry?: RetryOptions | false;
 }
 
 export interface CreateMomentOptions {
@@ -76,6 +70,18 @@ export interface StreamMomentOptions {
 const MOMENT_EVENT_NAMES: readonly MomentEventName[] = ['moment.status', 'moment.progress', 'moment.completed', 'moment.failed', 'moment.canceled'];
 const FINAL_EVENTS: ReadonlySet<string> = new Set(['moment.completed', 'moment.failed', 'moment.canceled']);
 
+export interface RunOptions extends CreateMomentOptions, WaitForMomentOptions {
+  /** Sent with the create so a retried upload never starts a second moment; a random one by default. */
+  idempotencyKey?: string;
+}
+
+export interface RunResult {
+  /** The moment as it completed. */
+  moment: Moment;
+  /** The preview MP3's bytes (a Buffer in Node). */
+  preview: Bytes;
+}
+
 export interface ListJobsQuery {
   status?: MomentStatus[] | string;
   limit?: number;
@@ -96,6 +102,7 @@ type CreateMomentBody = NonNullable<paths['/v1/moments']['post']['requestBody']>
 type MultipartFields = Record<string, string | undefined>;
 
 const TERMINAL_FAILURES: ReadonlySet<string> = new Set(['FAILED', 'CANCELED']);
+const SINGLE_ATTEMPT: RetryPolicy = retryPolicy(false);
 
 /** Typed client for the Main Character Moment API. */
 export class MomentsClient {
@@ -105,6 +112,7 @@ export class MomentsClient {
   private readonly fetchImpl: typeof fetch;
   private readonly adminHeaders: Record<string, string>;
   private readonly headers: Record<string, string>;
+  private readonly retry: RetryPolicy;
 
   constructor(options: MomentsClientOptions) {
     if (!options?.baseUrl) throw new TypeError('MomentsClient: baseUrl is required');
@@ -115,10 +123,28 @@ export class MomentsClient {
     if (options.apiKey) headers['X-Api-Key'] = options.apiKey;
     this.headers = headers;
     this.adminHeaders = options.adminToken ? { Authorization: `Bearer ${options.adminToken}` } : {};
+    this.retry = retryPolicy(options.retry);
     this.api = createClient<paths>({ baseUrl: this.baseUrl, headers, fetch: (request) => this.fetchImpl(request) });
   }
 
-  /** Uploads a clip and starts a moment. Resolves as soon as the server has accepted it (202). */
+  /**
+   * Uploads a clip, waits for the moment to complete and downloads its preview, in one call.
+   * The create always carries an idempotency key, so it is retried like any safe call without
+   * risk of a second moment. Rejects as `createMoment`, `waitForMoment` and `download` do.
+   */
+  async run(audio: AudioInput, options: RunOptions = {}): Promise<RunResult> {
+    const { signal } = options;
+    const { id } = await this.createMoment(audio, { ...options, idempotencyKey: options.idempotencyKey ?? randomKey() });
+    const moment = await this.waitForMoment(id, options);
+    const url = moment.assets.preview ?? moment.final_audio_url;
+    if (!url) throw new TypeError(`Moment ${id} completed without a preview`);
+    return { moment, preview: await this.download(url, undefined, { signal }) };
+  }
+
+  /**
+   * Uploads a clip and starts a moment. Resolves as soon as the server has accepted it (202).
+   * Retried on transient failures only with an `idempotencyKey`: without one a retry could start a second moment.
+   */
   async createMoment(audio: AudioInput, options: CreateMomentOptions = {}): Promise<CreateMomentResponse> {
     const { blob, filename } = await toAudioFile(audio, options);
     const fields: MultipartFields = {
@@ -128,19 +154,22 @@ export class MomentsClient {
       lyrics: options.lyrics,
       blueprint_json: options.blueprint === undefined ? undefined : JSON.stringify(options.blueprint),
     };
-    return unwrap(
-      await this.api.POST('/v1/moments', {
-        // The schema types a binary field as string; the serializer below sends the Blob as a file part.
-        body: { ...fields, file: blob } as unknown as CreateMomentBody,
-        bodySerializer: () => toFormData(fields, blob, filename),
-        headers: options.idempotencyKey ? { 'Idempotency-Key': options.idempotencyKey } : {},
-        signal: options.signal,
-      }),
+    const { idempotencyKey, signal } = options;
+    return this.send(Boolean(idempotencyKey), signal, async () =>
+      unwrap(
+        await this.api.POST('/v1/moments', {
+          // The schema types a binary field as string; the serializer below sends the Blob as a file part.
+          body: { ...fields, file: blob } as unknown as CreateMomentBody,
+          bodySerializer: () => toFormData(fields, blob, filename),
+          headers: idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {},
+          signal,
+        }),
+      ),
     );
   }
 
   async getMoment(id: string, options: RequestOptions = {}): Promise<Moment> {
-    return unwrap(await this.api.GET('/v1/moments/{id}', { params: { path: { id } }, signal: options.signal }));
+    return this.send(true, options.signal, async () => unwrap(await this.api.GET('/v1/moments/{id}', { params: { path: { id } }, signal: options.signal })));
   }
 
   async cancelMoment(id: string, options: RequestOptions = {}): Promise<Moment> {
@@ -153,12 +182,13 @@ export class MomentsClient {
    * deleted, so a retried call resolves too. A moment in progress is canceled first.
    */
   async deleteMoment(id: string, options: RequestOptions = {}): Promise<void> {
-    unwrapDeletion(await this.api.DELETE('/v1/moments/{id}', { params: { path: { id } }, signal: options.signal }));
+    await this.send(true, options.signal, async () => unwrapDeletion(await this.api.DELETE('/v1/moments/{id}', { params: { path: { id } }, signal: options.signal })));
   }
 
   /**
    * Follows the moment live (server-sent events): yields one event per change of status, stage or
-   * progress, from its creation (or after `lastEventId`), and finishes after the one that ends it.
+   * progress, from its creation (or after `lastEventId`), and finishes after the one that ends it
+   * (for a moment an operator retried, the replay also holds the FAILED or CANCELED it resumed from).
    * A dropped connection reconnects by itself and resumes after the last event, with no gap and no
    * repeat. Rejects with MomentsApiError when the API refuses the stream (unknown moment, key), and
    * with the signal's reason when aborted. Works in Node (20.19+) and browsers.
@@ -172,6 +202,9 @@ export class MomentsClient {
     const { signal } = options;
     signal?.throwIfAborted();
     const queue: MomentStreamEvent[] = [];
+    // A terminal event ends the moment only if the server closes the stream after it; a retried moment carries on.
+    let held: MomentStreamEvent | null = null;
+    let ended = false;
     let failure: { error: unknown } | null = null;
     let wake: (() => void) | null = null;
     const notify = () => {
@@ -186,14 +219,26 @@ export class MomentsClient {
     const source = new EventSource(`${this.baseUrl}/v1/moments/${encodeURIComponent(id)}/events`, { fetch: fetchStream });
     for (const name of MOMENT_EVENT_NAMES) {
       source.addEventListener(name, (event) => {
-        queue.push({ id: event.lastEventId, type: name, moment: JSON.parse(event.data as string) as Moment });
+        if (held) queue.push(held);
+        held = null;
+        const next: MomentStreamEvent = { id: event.lastEventId, type: name, moment: JSON.parse(event.data as string) as Moment };
+        if (FINAL_EVENTS.has(name)) held = next;
+        else queue.push(next);
         notify();
       });
     }
     source.addEventListener('error', (event) => {
+      const { code, message } = event as Event & { code?: number; message?: string };
+      // The server ended the stream (no network error) right after a terminal event: that one was the last.
+      if (held && source.readyState === source.CONNECTING && message === undefined) {
+        queue.push(held);
+        held = null;
+        ended = true;
+        notify();
+        return;
+      }
       // While CONNECTING the source retries by itself with Last-Event-ID; CLOSED means it gave up.
       if (source.readyState !== source.CLOSED) return;
-      const { code, message } = event as Event & { code?: number; message?: string };
       failure = { error: code ?? new TypeError(`event stream failed: ${message ?? 'unknown error'}`) };
       notify();
     });
@@ -207,9 +252,9 @@ export class MomentsClient {
         const next = queue.shift();
         if (next) {
           yield next;
-          if (FINAL_EVENTS.has(next.type)) return;
           continue;
         }
+        if (ended) return;
         if (failure) {
           const { error } = failure as { error: unknown };
           // A refused stream carries only its status: the same request without streaming says why.
@@ -239,11 +284,14 @@ export class MomentsClient {
     const stop = anySignal([signal, timeout.signal]);
     const seen = progressReporter(options.onProgress);
     try {
+      let last: Moment | undefined;
       for await (const event of this.events(id, { signal: stop }, false)) {
         seen.report(event.moment);
         if (event.moment.status === 'COMPLETED') return event.moment;
-        if (TERMINAL_FAILURES.has(event.moment.status)) throw new MomentFailedError(event.moment);
+        last = event.moment;
       }
+      // An earlier FAILED or CANCELED in the replay was followed by a retry; only the last one counts.
+      if (last && TERMINAL_FAILURES.has(last.status)) throw new MomentFailedError(last);
     } catch (error) {
       if (error instanceof MomentFailedError) throw error;
       if (signal?.aborted) throw signal.reason;
@@ -263,7 +311,7 @@ export class MomentsClient {
       try {
         moment = await this.getMoment(id, { signal });
       } catch (error) {
-        if (signal?.aborted || !isTransient(error) || Date.now() >= deadline) throw error;
+        if (signal?.aborted || !isRetryable(error) || Date.now() >= deadline) throw error;
       }
       if (moment) {
         seen.report(moment);
@@ -288,19 +336,27 @@ export class MomentsClient {
 
   /** Admin: one page of moments, newest first. Pass `next_cursor` back as `cursor` for the next page. */
   async listJobs(query: ListJobsQuery = {}, options: RequestOptions = {}): Promise<JobList> {
-    const status = typeof query.status === 'string' ? (query.status.split(',').map((s) => s.trim()).filter(Boolean) as MomentStatus[]) : query.status;
-    return unwrap(
-      await this.api.GET('/v1/admin/jobs', {
-        params: { query: { status: status?.length ? status : undefined, limit: query.limit, cursor: query.cursor } },
-        headers: this.adminHeaders,
-        signal: options.signal,
-      }),
+    const status =
+      typeof query.status === 'string'
+        ? (query.status
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean) as MomentStatus[])
+        : query.status;
+    return this.send(true, options.signal, async () =>
+      unwrap(
+        await this.api.GET('/v1/admin/jobs', {
+          params: { query: { status: status?.length ? status : undefined, limit: query.limit, cursor: query.cursor } },
+          headers: this.adminHeaders,
+          signal: options.signal,
+        }),
+      ),
     );
   }
 
   /** Admin: a moment plus its machine state and transition history. */
   async getJob(id: string, options: RequestOptions = {}): Promise<AdminJob> {
-    return unwrap(await this.api.GET('/v1/admin/jobs/{id}', { params: { path: { id } }, headers: this.adminHeaders, signal: options.signal }));
+    return this.send(true, options.signal, async () => unwrap(await this.api.GET('/v1/admin/jobs/{id}', { params: { path: { id } }, headers: this.adminHeaders, signal: options.signal })));
   }
 
   /** Admin: resumes a FAILED or CANCELED moment from the stage that stopped it. */
@@ -310,7 +366,7 @@ export class MomentsClient {
 
   /** Admin: deletes any client's moment, as `deleteMoment` does for its own client. */
   async deleteJob(id: string, options: RequestOptions = {}): Promise<void> {
-    unwrapDeletion(await this.api.DELETE('/v1/admin/jobs/{id}', { params: { path: { id } }, headers: this.adminHeaders, signal: options.signal }));
+    await this.send(true, options.signal, async () => unwrapDeletion(await this.api.DELETE('/v1/admin/jobs/{id}', { params: { path: { id } }, headers: this.adminHeaders, signal: options.signal })));
   }
 
   /** Admin: retries every failed moment matching the filter. */
@@ -323,9 +379,12 @@ export class MomentsClient {
    * With `path` (Node only) the bytes are also written to that file.
    */
   async download(url: string, path?: string, options: RequestOptions = {}): Promise<Bytes> {
-    const response = await this.fetchImpl(new URL(url, `${this.baseUrl}/`).toString(), { signal: options.signal });
-    if (!response.ok) throw MomentsApiError.fromResponse(response, await response.text().catch(() => ''));
-    const arrayBuffer = await response.arrayBuffer();
+    const { signal } = options;
+    const arrayBuffer = await this.send(true, signal, async () => {
+      const response = await this.fetchImpl(new URL(url, `${this.baseUrl}/`).toString(), { signal });
+      if (!response.ok) throw MomentsApiError.fromResponse(response, await response.text().catch(() => ''));
+      return response.arrayBuffer();
+    });
     const NodeBuffer = (globalThis as { Buffer?: { from(data: ArrayBuffer): Uint8Array } }).Buffer;
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- Bytes is Buffer where the client's types include Node's, as in this repository's type check.
     const bytes = (NodeBuffer ? NodeBuffer.from(arrayBuffer) : new Uint8Array(arrayBuffer)) as Bytes;
@@ -334,6 +393,11 @@ export class MomentsClient {
       await fs.promises.writeFile(path, bytes);
     }
     return bytes;
+  }
+
+  /** One call, sent again on transient failures when `safe` (sending it twice does no harm). */
+  private send<T>(safe: boolean, signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
+    return withRetries(safe ? this.retry : SINGLE_ATTEMPT, signal, attempt);
   }
 }
 
@@ -356,11 +420,6 @@ function unwrapDeletion(result: ApiResult<unknown>): void {
   const error = MomentsApiError.fromResponse(result.response, result.error);
   if (error.status === 410 && error.code === 'MOMENT_DELETED') return;
   throw error;
-}
-
-function isTransient(error: unknown): boolean {
-  if (error instanceof MomentsApiError) return error.status === 429 || error.status >= 500;
-  return error instanceof TypeError; // fetch reports network failures as TypeError
 }
 
 /** Calls `onProgress` once per distinct status, stage and progress, and remembers the last moment seen. */
@@ -393,17 +452,9 @@ function anySignal(signals: Array<AbortSignal | undefined>): AbortSignal {
   return controller.signal;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      // The caller's abort reason, as fetch rejects with it (an AbortError unless the caller chose one).
-      reject(signal?.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** A random idempotency key; crypto.randomUUID is missing outside secure contexts in browsers. */
+function randomKey(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
