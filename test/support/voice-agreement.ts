@@ -1,0 +1,83 @@
+import { Readable } from 'node:stream';
+import { pitchContour } from '@mcm/audio/analysis/pitch';
+import { ffmpegInput, runFfmpeg } from '@mcm/audio/io/ffmpeg';
+
+const RATE = 44_100;
+const PITCH_RATE = 8_000;
+export const HOP_SECONDS = 0.01;
+
+/** Fractional MIDI pitch every 10 ms of a 44.1 kHz mono signal (NaN where unvoiced), tracked as the engine tracks a take: band-limited, at 8 kHz. */
+export async function pitchFrames(mono: Float32Array): Promise<Float32Array> {
+  const { stdout } = await runFfmpeg([...ffmpegInput('pipe:0', 'f32le', ['-ar', String(RATE), '-ac', '1']), '-af', 'highpass=f=70,lowpass=f=1000', '-ar', String(PITCH_RATE), '-f', 'f32le', 'pipe:1'], {
+    stdout: true,
+    input: Readable.from([Buffer.from(mono.buffer, mono.byteOffset, mono.byteLength)]),
+  });
+  const pcm = new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
+  return pitchContour(pcm, { sampleRate: PITCH_RATE, hopSeconds: HOP_SECONDS }).midi;
+}
+
+export interface PitchAgreement {
+  /** Frames where both signals are pitched. */
+  both: number;
+  /** Of those, frames within the tolerance (same octave: no folding). */
+  agreeing: number;
+  share: number;
+}
+
+/** Frame-by-frame pitch agreement of two tracks over `[from_s, to_s)`: the share of frames where both sound and lie within `toleranceCents`. */
+export function pitchAgreement(lead: Float32Array, voice: Float32Array, from_s: number, to_s: number, toleranceCents = 50): PitchAgreement {
+  let both = 0;
+  let agreeing = 0;
+  for (let frame = Math.round(from_s / HOP_SECONDS); frame < Math.min(lead.length, voice.length, Math.round(to_s / HOP_SECONDS)); frame++) {
+    if (Number.isNaN(lead[frame]) || Number.isNaN(voice[frame])) continue;
+    both++;
+    if (Math.abs(lead[frame] - voice[frame]) * 100 <= toleranceCents) agreeing++;
+  }
+  return { both, agreeing, share: both ? agreeing / both : 0 };
+}
+
+/** Level in dB of 5 ms windows of a mono signal. */
+function envelopeDb(mono: Float32Array, windowSeconds = 0.005): Float32Array {
+  const size = Math.round(windowSeconds * RATE);
+  const out = new Float32Array(Math.floor(mono.length / size));
+  for (let w = 0; w < out.length; w++) {
+    let sum = 0;
+    for (let i = w * size; i < (w + 1) * size; i++) sum += mono[i] * mono[i];
+    out[w] = 10 * Math.log10(sum / size + 1e-12);
+  }
+  return out;
+}
+
+/**
+ * Where a note starts near each expected onset: the steepest 10 ms rise of the 5 ms level within
+ * ±`searchSeconds` of it; null where the signal does not rise by 6 dB there.
+ */
+export function onsetsNear(mono: Float32Array, expected_s: number[], searchSeconds = 0.06): (number | null)[] {
+  const envelope = envelopeDb(mono);
+  const step = 0.005;
+  return expected_s.map((at) => {
+    let best: number | null = null;
+    let bestRise = 6;
+    for (let w = Math.max(2, Math.round((at - searchSeconds) / step)); w <= Math.min(envelope.length - 1, Math.round((at + searchSeconds) / step)); w++) {
+      const rise = envelope[w] - envelope[w - 2];
+      if (rise > bestRise) {
+        bestRise = rise;
+        best = (w - 1) * step;
+      }
+    }
+    return best;
+  });
+}
+
+/** Share of 50 ms windows of a stem within `rangeDb` of its peak-ish level (the 95th percentile of those windows' RMS). */
+export function heardShare(mono: Float32Array, rangeDb = 20): { share: number; peakDb: number } {
+  const size = Math.round(0.05 * RATE);
+  const levels: number[] = [];
+  for (let start = 0; start + size <= mono.length; start += size) {
+    let sum = 0;
+    for (let i = start; i < start + size; i++) sum += mono[i] * mono[i];
+    levels.push(10 * Math.log10(sum / size + 1e-12));
+  }
+  const peakDb = [...levels].sort((a, b) => a - b)[Math.floor(0.95 * (levels.length - 1))];
+  return { share: levels.filter((level) => level >= peakDb - rangeDb).length / levels.length, peakDb };
+}
