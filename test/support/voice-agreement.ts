@@ -13,7 +13,23 @@ export async function pitchFrames(mono: Float32Array): Promise<Float32Array> {
     input: Readable.from([Buffer.from(mono.buffer, mono.byteOffset, mono.byteLength)]),
   });
   const pcm = new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
-  return pitchContour(pcm, { sampleRate: PITCH_RATE, hopSeconds: HOP_SECONDS }).midi;
+  return foldSlips(pitchContour(pcm, { sampleRate: PITCH_RATE, hopSeconds: HOP_SECONDS }).midi);
+}
+
+// Frames each side whose median a frame is folded towards: longer than YIN's octave slips on a sustained instrument (~100 ms), shorter than a phrase.
+const SLIP_REACH = 20;
+
+/** Moves each frame by whole octaves towards the median of the 400 ms around it: YIN slips an octave for a few frames, a note does not. */
+function foldSlips(midi: Float32Array): Float32Array {
+  const out = Float32Array.from(midi);
+  for (let frame = 0; frame < midi.length; frame++) {
+    if (Number.isNaN(midi[frame])) continue;
+    const around: number[] = [];
+    for (let k = Math.max(0, frame - SLIP_REACH); k <= Math.min(midi.length - 1, frame + SLIP_REACH); k++) if (!Number.isNaN(midi[k])) around.push(midi[k]);
+    around.sort((a, b) => a - b);
+    out[frame] = midi[frame] + 12 * Math.round((around[around.length >> 1] - midi[frame]) / 12);
+  }
+  return out;
 }
 
 export interface PitchAgreement {
@@ -50,17 +66,19 @@ function envelopeDb(mono: Float32Array, windowSeconds = 0.005): Float32Array {
 
 /**
  * Where a note starts near each expected onset: the steepest 10 ms rise of the 5 ms level within
- * ±`searchSeconds` of it; null where the signal does not rise by 6 dB there.
+ * ±`searchSeconds` of it, counting only rises that reach within 20 dB of the signal's peak-ish level
+ * (its 95th percentile), so a faint edge out of digital silence is no onset; null where none rises by 6 dB.
  */
 export function onsetsNear(mono: Float32Array, expected_s: number[], searchSeconds = 0.06): (number | null)[] {
   const envelope = envelopeDb(mono);
   const step = 0.005;
+  const loud = Float32Array.from(envelope).sort()[Math.floor(0.95 * (envelope.length - 1))] - 20;
   return expected_s.map((at) => {
     let best: number | null = null;
     let bestRise = 6;
     for (let w = Math.max(2, Math.round((at - searchSeconds) / step)); w <= Math.min(envelope.length - 1, Math.round((at + searchSeconds) / step)); w++) {
       const rise = envelope[w] - envelope[w - 2];
-      if (rise > bestRise) {
+      if (rise > bestRise && envelope[w] >= loud) {
         bestRise = rise;
         best = (w - 1) * step;
       }

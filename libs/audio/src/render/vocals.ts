@@ -209,7 +209,11 @@ function notePlacements(notes: SungNote[], loopBeats: number, sections: SectionS
       });
     }
     inSection.sort((a, b) => a.to - b.to);
+    const sectionStart = Math.round(section.startBeat * framesPerBeat);
     inSection.forEach((placement, index) => {
+      // The crossfade before the section's first note stays inside the section.
+      const early = Math.max(0, sectionStart - placement.to);
+      Object.assign(placement, { from: placement.from + early, to: placement.to + early, length: placement.length - early });
       const next = inSection[index + 1];
       const limit = (next ? next.to + crossfade : sectionEnd) - placement.to;
       if (placement.length > limit) {
@@ -371,8 +375,8 @@ async function tuneTake(cleaned: Buffer, commands: string): Promise<Float32Array
     const mono = `aformat=sample_fmts=fltp:sample_rates=${RENDER_RATE}:channel_layouts=mono`;
     const graph = [
       `[0:a]apad=pad_len=${Math.round(SHIFTER_PAD_SECONDS * RENDER_RATE)},asetnsamples=n=${Math.round(TUNING_HOP_SECONDS * RENDER_RATE)},asendcmd=f='${script}',asplit=2[lead][harmony]`,
-      `[lead]rubberband@lead=pitch=1:transients=smooth,${mono}[leadout]`,
-      `[harmony]rubberband@harmony=pitch=1:transients=smooth,${mono}[harmonyout]`,
+      `[lead]rubberband@lead=pitch=1:transients=crisp,${mono}[leadout]`,
+      `[harmony]rubberband@harmony=pitch=1:transients=crisp,${mono}[harmonyout]`,
       `[leadout][harmonyout]amerge=inputs=2,atrim=end_sample=${frames}[out]`,
     ].join(';');
     const { stdout } = await runFfmpeg([...ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '1']), '-filter_complex', graph, '-map', '[out]', '-ac', '2', '-f', 'f32le', 'pipe:1'], { stdout: true, input: Readable.from([cleaned]) });
