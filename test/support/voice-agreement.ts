@@ -32,6 +32,25 @@ function foldSlips(midi: Float32Array): Float32Array {
   return out;
 }
 
+/**
+ * A rendered instrument's tracked pitch with the tracker's octave slips put back where the Score says
+ * which note sounds: a frame of a note or of its release (until the next note, at most `releaseSeconds`
+ * after it ends) reading that note ±12 semitones (YIN locking on the second harmonic as a sample decays)
+ * is read at the note. Only the instrument whose notes are known is corrected this way; the signal
+ * compared with it keeps the octave it was tracked at.
+ */
+export function onScoreOctave(midi: Float32Array, notes: { from_s: number; to_s: number; midi: number }[], releaseSeconds = 0.5): Float32Array {
+  const out = Float32Array.from(midi);
+  notes.forEach((note, index) => {
+    const until = Math.min(notes[index + 1]?.from_s ?? Infinity, note.to_s + releaseSeconds);
+    for (let frame = Math.round(note.from_s / HOP_SECONDS); frame < Math.min(out.length, Math.round(until / HOP_SECONDS)); frame++) {
+      const octaves = Math.round((out[frame] - note.midi) / 12);
+      if (octaves !== 0 && Math.abs(out[frame] - 12 * octaves - note.midi) <= 0.5) out[frame] -= 12 * octaves;
+    }
+  });
+  return out;
+}
+
 export interface PitchAgreement {
   /** Frames where both signals are pitched. */
   both: number;
@@ -52,9 +71,12 @@ export function pitchAgreement(lead: Float32Array, voice: Float32Array, from_s: 
   return { both, agreeing, share: both ? agreeing / both : 0 };
 }
 
-/** Level in dB of 5 ms windows of a mono signal. */
-function envelopeDb(mono: Float32Array, windowSeconds = 0.005): Float32Array {
-  const size = Math.round(windowSeconds * RATE);
+// 5 ms level windows; their length in whole frames is what sets each window's time (220.5 frames rounded would drift 0.2 %).
+const ENVELOPE_FRAMES = Math.round(0.005 * RATE);
+
+/** Level in dB of consecutive `ENVELOPE_FRAMES` windows of a mono signal. */
+function envelopeDb(mono: Float32Array): Float32Array {
+  const size = ENVELOPE_FRAMES;
   const out = new Float32Array(Math.floor(mono.length / size));
   for (let w = 0; w < out.length; w++) {
     let sum = 0;
@@ -71,7 +93,7 @@ function envelopeDb(mono: Float32Array, windowSeconds = 0.005): Float32Array {
  */
 export function onsetsNear(mono: Float32Array, expected_s: number[], searchSeconds = 0.06): (number | null)[] {
   const envelope = envelopeDb(mono);
-  const step = 0.005;
+  const step = ENVELOPE_FRAMES / RATE;
   const loud = Float32Array.from(envelope).sort()[Math.floor(0.95 * (envelope.length - 1))] - 20;
   return expected_s.map((at) => {
     let best: number | null = null;

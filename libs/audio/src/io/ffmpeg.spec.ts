@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AudioError } from '../audio-error';
-import { ffmpegBinary, ffmpegInput, ffmpegMajor, resolveFfmpeg, runFfmpeg, unguardedInput } from './ffmpeg';
+import { ffmpegBinary, ffmpegFilterLatency, ffmpegInput, ffmpegMajor, resolveFfmpeg, runFfmpeg, unguardedInput } from './ffmpeg';
 
 /** A minute of silence read at its native rate: ffmpeg keeps running until stopped. */
 const realTimeMinute = ['-re', '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '60', '-f', 'null', '-'];
@@ -44,6 +44,15 @@ describe('runFfmpeg', () => {
     const stem = ffmpegInput('/tmp/vocals.wav', 'wav');
     expect(unguardedInput([...stem, ...ffmpegInput('pipe:0', 'mp3'), '-f', 'null', '-'])).toBeNull();
     expect(unguardedInput([...stem, '-i', '/tmp/second', '-f', 'null', '-'])).toBe('/tmp/second');
+  });
+});
+
+describe('ffmpegFilterLatency', () => {
+  it('measures how late a chain puts its input out', async () => {
+    expect(await ffmpegFilterLatency('anull')).toBe(0);
+    // 10 ms is 441 frames at 44.1 kHz.
+    expect(Math.abs((await ffmpegFilterLatency('adelay=10')) - 441)).toBeLessThanOrEqual(1);
+    expect(Math.abs((await ffmpegFilterLatency('volume=0.5,adelay=25')) - 1102)).toBeLessThanOrEqual(1);
   });
 });
 

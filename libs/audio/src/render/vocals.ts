@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { parseTimeSignature, type Analysis, type Blueprint } from '@mcm/pipeline';
 import { AudioError } from '../audio-error';
-import { ffmpegHasFilter, ffmpegInput, runFfmpeg } from '../io/ffmpeg';
+import { ffmpegFilterLatency, ffmpegHasFilter, ffmpegInput, runFfmpeg } from '../io/ffmpeg';
 import { parseKey } from '../analysis/harmony';
 import { blueprintFrames, RENDER_RATE } from './instrumental';
 import { hookSpans, scoreSections, vocalSpans } from '../score/form';
@@ -28,6 +28,8 @@ const NOISE_FFT_SIZE = 1024;
 // −20 dBFS, a few dB under the −18 LUFS voice: the phone take's breath and residual hiss between phrases stay under it (0.05 left them 11 dB under the voice).
 const GATE_THRESHOLD = 0.1;
 const FADE_OUT_SECONDS = 0.15;
+// Its look-ahead delays the voice (5 ms): the stem is read that much later, so each note stays on its beat.
+const VOICE_LIMITER = 'alimiter=limit=0.89:level=false';
 // The pitch tracker works on a band-limited 8 kHz copy, as the analysis does.
 const PITCH_RATE = 8_000;
 // Tuning resolution: a new shifter ratio every 10 ms follows a scoop without chopping it.
@@ -281,12 +283,13 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
   const end = analysis.voiced_end_s > start ? analysis.voiced_end_s + 0.1 : analysis.duration_s;
   const key = parseKey(blueprint.key);
   const phrase = quantisePhrase(analysis, blueprint.tempo_bpm, key);
-  const cleaning = (profile: NoiseProfile | null) => [
+  const cleaning = (profile: NoiseProfile | null, latencyFrames: number) => [
     `volume=${gainDb.toFixed(2)}dB`,
     'highpass=f=80',
     // The denoiser's floor and shape come from the noise before the voice, so it removes that noise and leaves the voice.
     denoiser(profile),
-    `atrim=start=${start.toFixed(3)}:end=${end.toFixed(3)}`,
+    // Trimmed after the denoiser by its lag too, so the clip's times are the analysis' (and the pitch track's).
+    `atrim=start=${(start + latencyFrames / RENDER_RATE).toFixed(4)}:end=${(end + latencyFrames / RENDER_RATE).toFixed(4)}`,
     'asetpts=PTS-STARTPTS',
     // Closes between phrases, so what hiss the denoiser leaves never plays without the voice over it.
     `agate=threshold=${GATE_THRESHOLD}:ratio=20:range=0.001:attack=5:release=120:knee=2`,
@@ -294,14 +297,15 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     `aresample=${RENDER_RATE}`,
   ];
   // Cleaning and pitch tracking run side by side; the tuning needs both.
-  const [cleaned, contour, speech] = await Promise.all([
-    noiseProfile(input, options.format, analysis.voiced_start_s - 0.1, gainDb).then((profile) =>
-      runFfmpeg([...ffmpegInput(input, options.format), '-map', '0:a:0', '-af', cleaning(profile).join(','), '-f', 'f32le', 'pipe:1'], { stdout: true }).then(({ stdout }) => stdout),
+  const [cleaned, contour, speech, limiterLag] = await Promise.all([
+    Promise.all([noiseProfile(input, options.format, analysis.voiced_start_s - 0.1, gainDb), ffmpegFilterLatency('afftdn=tn=1')]).then(([profile, latency]) =>
+      runFfmpeg([...ffmpegInput(input, options.format), '-map', '0:a:0', '-af', cleaning(profile, latency).join(','), '-f', 'f32le', 'pipe:1'], { stdout: true }).then(({ stdout }) => stdout),
     ),
     decodePitch(input, options.format).then((pcm) => pitchTrackInWorker({ pcm, sampleRate: PITCH_RATE, hopSeconds: TUNING_HOP_SECONDS })),
     options.speech
       ? decodeStereo(ffmpegInput(options.speech.path, options.speech.format), ['highpass=f=80', `loudnorm=I=${SPEECH_TARGET_LUFS}:TP=-3:LRA=11`, `aresample=${RENDER_RATE}`, 'alimiter=limit=0.71:level=false'])
       : null,
+    ffmpegFilterLatency(VOICE_LIMITER),
   ]);
   const clipFrames = Math.floor(cleaned.length / 4);
   if (clipFrames === 0) throw new AudioError('AUDIO_SILENT', 'no voice left after trimming silence', false);
@@ -327,7 +331,7 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     // No note kept a target: the take is sung whole from each section's downbeat, as hummed.
     for (const section of sung) place(tuned, 2, left, right, Math.round(section.startBeat * framesPerBeat), Math.round(section.beats * framesPerBeat));
   }
-  const produced = await decodeStereo(ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '2']), [vocalChain(), `volume=${LEAD_LIFT_DB}dB`, 'alimiter=limit=0.89:level=false'], Readable.from([interleave(left, right)]));
+  const produced = await decodeStereo(ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '2']), [vocalChain(), `volume=${LEAD_LIFT_DB}dB`, VOICE_LIMITER, `atrim=start_sample=${limiterLag}`], Readable.from([interleave(left, right)]));
   for (let i = 0; i < totalFrames; i++) {
     left[i] = produced[i * 2] ?? 0;
     right[i] = produced[i * 2 + 1] ?? 0;
