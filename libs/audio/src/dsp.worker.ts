@@ -81,9 +81,11 @@ export interface PitchTrackTask {
   pcm: Float32Array;
   sampleRate: number;
   hopSeconds: number;
+  /** Samples YIN is given per frame (it analyses half of them). */
+  frameSize: number;
 }
 
 /** The take's pitch every `hopSeconds` (fractional MIDI, NaN where unvoiced), for the vocal engine's frame-by-frame tuning. */
 export function pitchTrack(task: PitchTrackTask): Float32Array {
-  return pitchContour(task.pcm, { sampleRate: task.sampleRate, hopSeconds: task.hopSeconds }).midi;
+  return pitchContour(task.pcm, { sampleRate: task.sampleRate, hopSeconds: task.hopSeconds, frameSize: task.frameSize }).midi;
 }

@@ -124,7 +124,7 @@ describe('which ffmpeg runs', () => {
     const encoders = await list('encoders', /^\s*A\S*\s+(\S+)\s/);
     const muxers = await list('muxers', /^\s*D?E\S*\s+(\S+)\s/);
     const used = {
-      filters: ['ebur128', 'loudnorm', 'rubberband', 'afftdn', 'asendcmd', 'sidechaincompress', 'alimiter', 'acompressor', 'equalizer', 'silenceremove', 'areverse', 'apad', 'atrim', 'afade', 'amix', 'aresample', 'aformat', 'asplit', 'anullsink', 'highpass', 'lowpass', 'volume', 'asetpts'],
+      filters: ['ebur128', 'loudnorm', 'afftdn', 'agate', 'aecho', 'aevalsrc', 'sidechaincompress', 'alimiter', 'acompressor', 'equalizer', 'apad', 'atrim', 'afade', 'amix', 'aresample', 'aformat', 'asplit', 'anullsink', 'highpass', 'lowpass', 'volume', 'asetpts'],
       encoders: ['libmp3lame', 'pcm_s16le', 'pcm_f32le'],
       muxers: ['tee', 'mp3', 'wav', 'f32le', 'null'],
     };

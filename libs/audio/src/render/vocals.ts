@@ -1,5 +1,4 @@
-import { rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { parseTimeSignature, type Analysis, type Blueprint } from '@mcm/pipeline';
 import { AudioError } from '../audio-error';
@@ -10,9 +9,8 @@ import { hookSpans, scoreSections, vocalSpans } from '../score/form';
 import { phraseLoopBeats, phraseLoops, quantisePhrase } from '../score/melody';
 import { pitchTrackInWorker } from '../dsp.pool';
 import { encodeWav16 } from '../io/wav';
-import { makeWorkDirectory } from '../io/work-directory';
 import { powerSpectrum } from '../mix/balance';
-import { noteCorrections, sungNotes, tuningCommands, tuningShifts, type SungNote } from './voice-tuning';
+import { harmonyOf, noteCorrections, sungNotes, tuneClip, tuningShifts, type ClipPitch, type SungNote } from './voice-tuning';
 
 const VOCAL_TARGET_LUFS = -18;
 // After the chain the produced voice is lifted so it sits over the band in the hooks, as a lead vocal does.
@@ -32,14 +30,14 @@ const FADE_OUT_SECONDS = 0.15;
 const VOICE_LIMITER = 'alimiter=limit=0.89:level=false';
 // The pitch tracker works on a band-limited 8 kHz copy, as the analysis does.
 const PITCH_RATE = 8_000;
-// Tuning resolution: a new shifter ratio every 10 ms follows a scoop without chopping it.
+// 64 ms frames (YIN compares 32 ms, several periods of any sung note): a quarter of the analysis' work per frame, at every 10 ms of the take.
+const PITCH_FRAME = 512;
+// Tuning resolution: a new ratio every 10 ms follows a scoop without chopping it.
 const TUNING_HOP_SECONDS = 0.01;
 // Each note is cut this long before its onset and crossfaded over it, so its attack is kept whole and joins the note before.
 const CROSSFADE_SECONDS = 0.015;
 // The last note of the phrase keeps this much of its release.
 const LAST_NOTE_TAIL_SECONDS = 0.25;
-// The shifters lose a little of the end of their input: padding keeps the take's last note.
-const SHIFTER_PAD_SECONDS = 0.25;
 // The lead voice sits a little left, its harmony (a third above, 7.5 dB down) further right.
 const LEAD_PAN = -0.15;
 const HARMONY_PAN = 0.5;
@@ -228,8 +226,8 @@ function notePlacements(notes: SungNote[], loopBeats: number, sections: SectionS
   return placements;
 }
 
-/** Copies each placement of the tuned take (lead and harmony interleaved) into the stem, panned, with a fade-in over the crossfade and its fade-out. */
-function layPlacements(tuned: Float32Array, placements: Placement[], left: Float32Array, right: Float32Array): void {
+/** Copies each placement of the tuned take (and of its harmony where doubled) into the stem, panned, with a fade-in over the crossfade and its fade-out. */
+function layPlacements(tuned: Float32Array, harmony: Float32Array, placements: Placement[], left: Float32Array, right: Float32Array): void {
   const fadeIn = Math.round(CROSSFADE_SECONDS * RENDER_RATE);
   const harmonyGain = 10 ** (HARMONY_GAIN_DB / 20);
   const pans = (pan: number) => [Math.min(1, 1 - pan), Math.min(1, 1 + pan)];
@@ -238,10 +236,10 @@ function layPlacements(tuned: Float32Array, placements: Placement[], left: Float
   for (const { from, to, length, doubled, fadeOut } of placements) {
     for (let i = Math.max(0, -to); i < length && to + i < left.length; i++) {
       const envelope = Math.min(1, i < fadeIn ? i / fadeIn : 1, i >= length - fadeOut ? (length - i) / fadeOut : 1);
-      const lead = tuned[(from + i) * 2] * envelope;
-      const harmony = doubled ? tuned[(from + i) * 2 + 1] * envelope : 0;
-      left[to + i] += lead * leadLeft + harmony * harmonyLeft;
-      right[to + i] += lead * leadRight + harmony * harmonyRight;
+      const lead = tuned[from + i] * envelope;
+      const third = doubled ? harmony[from + i] * envelope : 0;
+      left[to + i] += lead * leadLeft + third * harmonyLeft;
+      right[to + i] += lead * leadRight + third * harmonyRight;
     }
   }
 }
@@ -301,7 +299,7 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     Promise.all([noiseProfile(input, options.format, analysis.voiced_start_s - 0.1, gainDb), ffmpegFilterLatency('afftdn=tn=1')]).then(([profile, latency]) =>
       runFfmpeg([...ffmpegInput(input, options.format), '-map', '0:a:0', '-af', cleaning(profile, latency).join(','), '-f', 'f32le', 'pipe:1'], { stdout: true }).then(({ stdout }) => stdout),
     ),
-    decodePitch(input, options.format).then((pcm) => pitchTrackInWorker({ pcm, sampleRate: PITCH_RATE, hopSeconds: TUNING_HOP_SECONDS })),
+    decodePitch(input, options.format).then((pcm) => pitchTrackInWorker({ pcm, sampleRate: PITCH_RATE, hopSeconds: TUNING_HOP_SECONDS, frameSize: PITCH_FRAME })),
     options.speech
       ? decodeStereo(ffmpegInput(options.speech.path, options.speech.format), ['highpass=f=80', `loudnorm=I=${SPEECH_TARGET_LUFS}:TP=-3:LRA=11`, `aresample=${RENDER_RATE}`, 'alimiter=limit=0.71:level=false'])
       : null,
@@ -314,7 +312,9 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
   const offsetFrames = Math.round(start / TUNING_HOP_SECONDS);
   const hopFrames = Math.ceil(clipSeconds / TUNING_HOP_SECONDS);
   const shifts = notes.length ? tuningShifts(contour, TUNING_HOP_SECONDS, offsetFrames, notes, hopFrames) : new Float32Array(hopFrames);
-  const tuned = await tuneTake(cleaned, tuningCommands(shifts, TUNING_HOP_SECONDS, notes, key));
+  const pitch: ClipPitch = { contour, hopSeconds: TUNING_HOP_SECONDS, offsetFrames };
+  const clip = new Float32Array(cleaned.buffer.slice(cleaned.byteOffset, cleaned.byteOffset + clipFrames * 4));
+  const tuned = notes.length ? tuneClip(clip, RENDER_RATE, pitch, notes, shifts) : clip;
 
   const totalFrames = blueprintFrames(blueprint);
   const framesPerBeat = (60 / blueprint.tempo_bpm) * RENDER_RATE;
@@ -326,10 +326,10 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
   const hooks = new Set(hookSections(blueprint).map((hook) => hook.index));
   if (notes.length) {
     const { beatsPerBar } = parseTimeSignature(blueprint.time_signature);
-    layPlacements(tuned, notePlacements(notes, phraseLoopBeats(phrase.notes, beatsPerBar), sung, hooks, framesPerBeat, clipFrames), left, right);
+    layPlacements(tuned, harmonyOf(tuned, RENDER_RATE, pitch, notes, key), notePlacements(notes, phraseLoopBeats(phrase.notes, beatsPerBar), sung, hooks, framesPerBeat, clipFrames), left, right);
   } else {
     // No note kept a target: the take is sung whole from each section's downbeat, as hummed.
-    for (const section of sung) place(tuned, 2, left, right, Math.round(section.startBeat * framesPerBeat), Math.round(section.beats * framesPerBeat));
+    for (const section of sung) place(tuned, 1, left, right, Math.round(section.startBeat * framesPerBeat), Math.round(section.beats * framesPerBeat));
   }
   const produced = await decodeStereo(ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '2']), [vocalChain(), `volume=${LEAD_LIFT_DB}dB`, VOICE_LIMITER, `atrim=start_sample=${limiterLag}`], Readable.from([interleave(left, right)]));
   for (let i = 0; i < totalFrames; i++) {
@@ -365,29 +365,3 @@ function interleave(left: Float32Array, right: Float32Array): Buffer {
   return Buffer.from(out.buffer);
 }
 
-/**
- * The cleaned take through two rubberband shifters driven by the tuning commands every 10 ms: the lead
- * (left channel of the result) on its targets and the harmony (right) a third above. Same length as the take.
- */
-async function tuneTake(cleaned: Buffer, commands: string): Promise<Float32Array> {
-  const work = await makeWorkDirectory('render_vocals');
-  try {
-    const script = path.join(work, 'tuning.cmd');
-    await writeFile(script, commands || '0.0 rubberband@lead pitch 1, rubberband@harmony pitch 1;');
-    const frames = cleaned.length / 4;
-    // amerge negotiates no formats of its own: both legs are pinned to the same one.
-    const mono = `aformat=sample_fmts=fltp:sample_rates=${RENDER_RATE}:channel_layouts=mono`;
-    const graph = [
-      `[0:a]apad=pad_len=${Math.round(SHIFTER_PAD_SECONDS * RENDER_RATE)},asetnsamples=n=${Math.round(TUNING_HOP_SECONDS * RENDER_RATE)},asendcmd=f='${script}',asplit=2[lead][harmony]`,
-      `[lead]rubberband@lead=pitch=1:transients=crisp,${mono}[leadout]`,
-      `[harmony]rubberband@harmony=pitch=1:transients=crisp,${mono}[harmonyout]`,
-      `[leadout][harmonyout]amerge=inputs=2,atrim=end_sample=${frames}[out]`,
-    ].join(';');
-    const { stdout } = await runFfmpeg([...ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '1']), '-filter_complex', graph, '-map', '[out]', '-ac', '2', '-f', 'f32le', 'pipe:1'], { stdout: true, input: Readable.from([cleaned]) });
-    const tuned = new Float32Array(frames * 2);
-    tuned.set(new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + Math.min(stdout.length - (stdout.length % 8), frames * 8))));
-    return tuned;
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-}

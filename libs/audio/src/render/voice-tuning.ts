@@ -101,24 +101,112 @@ export function noteCorrections(contour: Float32Array, hopSeconds: number, offse
   return cents;
 }
 
-/**
- * asendcmd lines that set the lead and harmony shifters at every hop where a ratio moves by more than a
- * cent: the lead to its shift, the harmony a diatonic third above the note's target.
- */
-export function tuningCommands(shifts: Float32Array, hopSeconds: number, notes: SungNote[], key: MusicalKey): string {
-  const lines: string[] = [];
-  let lastLead = NaN;
-  let lastHarmony = NaN;
-  let noteIndex = 0;
-  for (let frame = 0; frame < shifts.length; frame++) {
-    while (noteIndex + 1 < notes.length && frame >= Math.round(notes[noteIndex + 1].from_s / hopSeconds)) noteIndex++;
-    const target = notes[noteIndex]?.target_midi;
-    const lead = shifts[frame];
-    const harmony = target === undefined ? lead : lead + thirdAbove(target, key) - target;
-    if (Math.abs(lead - lastLead) < 0.01 && Math.abs(harmony - lastHarmony) < 0.01) continue;
-    lastLead = lead;
-    lastHarmony = harmony;
-    lines.push(`${(frame * hopSeconds).toFixed(3)} rubberband@lead pitch ${(2 ** (lead / 12)).toFixed(6)}, rubberband@harmony pitch ${(2 ** (harmony / 12)).toFixed(6)};`);
+// Where the take has no pitch, grains this long (5 ms) are laid back where they were cut: it passes unchanged.
+const UNVOICED_GRAIN_SECONDS = 0.005;
+
+const hannWindows = new Map<number, Float32Array>();
+
+/** A Hann window 2·half + 1 frames long; grains `half` apart sum to one. */
+function hann(half: number): Float32Array {
+  let window = hannWindows.get(half);
+  if (!window) {
+    window = Float32Array.from({ length: 2 * half + 1 }, (_, k) => 0.5 + 0.5 * Math.cos((Math.PI * (k - half)) / half));
+    hannWindows.set(half, window);
   }
-  return lines.join('\n');
+  return window;
+}
+
+/**
+ * Pitch-synchronous overlap-add: Hann grains two periods long are cut at marks one period of the signal
+ * apart (`periodAt`, frames; null where unvoiced) and laid `ratioAt` times closer, so the pitch moves by
+ * that ratio while the length and the vowel (its formants) stay. Same length as `signal`.
+ */
+function overlapAdd(signal: Float32Array, periodAt: (frame: number) => number | null, ratioAt: (frame: number) => number, unvoicedPeriod: number): Float32Array {
+  const marks: number[] = [];
+  const periods: number[] = [];
+  const voiced: boolean[] = [];
+  for (let at = 0; at < signal.length; ) {
+    const period = periodAt(Math.round(at));
+    marks.push(Math.round(at));
+    periods.push(period ?? unvoicedPeriod);
+    voiced.push(period !== null);
+    at += period ?? unvoicedPeriod;
+  }
+  const out = new Float32Array(signal.length);
+  let mark = 0;
+  for (let at = 0; at < signal.length; ) {
+    while (mark + 1 < marks.length && Math.abs(marks[mark + 1] - at) <= Math.abs(marks[mark] - at)) mark++;
+    const ratio = voiced[mark] ? ratioAt(Math.round(at)) : 1;
+    const half = Math.max(1, Math.round(periods[mark]));
+    const window = hann(half);
+    const source = marks[mark];
+    const target = Math.round(at);
+    // Grains a period apart sum to one; `ratio` times closer they sum to `ratio`.
+    const gain = 1 / ratio;
+    const from = Math.max(-half, -source, -target);
+    const to = Math.min(half, signal.length - 1 - source, out.length - 1 - target);
+    for (let k = from; k <= to; k++) out[target + k] += signal[source + k] * window[k + half] * gain;
+    at += periods[mark] / ratio;
+  }
+  return out;
+}
+
+const hzOf = (midi: number) => 440 * 2 ** ((midi - 69) / 12);
+
+/** The note sounding at each hop of the clip: the last one started by then, else the first. */
+function notesByHop(notes: SungNote[], hopSeconds: number, hops: number): SungNote[] {
+  const byHop: SungNote[] = [];
+  let index = 0;
+  for (let hop = 0; hop < hops; hop++) {
+    while (index + 1 < notes.length && hop >= Math.round(notes[index + 1].from_s / hopSeconds)) index++;
+    byHop.push(notes[index]);
+  }
+  return byHop;
+}
+
+/** The take's pitch track, read from the clip's start. */
+export interface ClipPitch {
+  contour: Float32Array;
+  hopSeconds: number;
+  /** Track frame of the clip's first frame. */
+  offsetFrames: number;
+}
+
+/**
+ * The clip tuned frame by frame: each grain of it moved by its hop's shift (`tuningShifts`), its
+ * period read from the pitch track (an octave slip read at the octave the shift assumes).
+ */
+export function tuneClip(clip: Float32Array, sampleRate: number, pitch: ClipPitch, notes: SungNote[], shifts: Float32Array): Float32Array {
+  const hop = pitch.hopSeconds * sampleRate;
+  const byHop = notesByHop(notes, pitch.hopSeconds, shifts.length);
+  const hopOf = (frame: number) => Math.min(shifts.length - 1, Math.round(frame / hop));
+  const periodAt = (frame: number): number | null => {
+    const at = hopOf(frame);
+    const measured = pitch.contour[at + pitch.offsetFrames];
+    if (measured === undefined || Number.isNaN(measured) || !byHop[at]) return null;
+    const sung = byHop[at].target_midi - shifts[at];
+    return sampleRate / hzOf(measured + 12 * Math.round((sung - measured) / 12));
+  };
+  return overlapAdd(clip, periodAt, (frame) => 2 ** (shifts[hopOf(frame)] / 12), UNVOICED_GRAIN_SECONDS * sampleRate);
+}
+
+/**
+ * The harmony: the tuned clip moved note by note from its target to a diatonic third above it in the
+ * key, where the take is pitched (its period the target's: it is tuned there).
+ */
+export function harmonyOf(tuned: Float32Array, sampleRate: number, pitch: ClipPitch, notes: SungNote[], key: MusicalKey): Float32Array {
+  const hop = pitch.hopSeconds * sampleRate;
+  const hops = Math.ceil(tuned.length / hop);
+  const byHop = notesByHop(notes, pitch.hopSeconds, hops);
+  const hopOf = (frame: number) => Math.min(hops - 1, Math.round(frame / hop));
+  const periodAt = (frame: number): number | null => {
+    const at = hopOf(frame);
+    const note = byHop[at];
+    return note && !Number.isNaN(pitch.contour[at + pitch.offsetFrames] ?? NaN) ? sampleRate / hzOf(note.target_midi) : null;
+  };
+  const ratioAt = (frame: number) => {
+    const note = byHop[hopOf(frame)];
+    return 2 ** ((thirdAbove(note.target_midi, key) - note.target_midi) / 12);
+  };
+  return overlapAdd(tuned, periodAt, ratioAt, UNVOICED_GRAIN_SECONDS * sampleRate);
 }
