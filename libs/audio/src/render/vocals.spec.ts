@@ -301,6 +301,24 @@ describe('renderVocals on the Score', () => {
     for (const db of inVerse) expect(db).toBeLessThan(-25);
   });
 
+  it('sings the verse softer than the chorus, as its energy is lower', () => {
+    const sections = score.sections.filter((section) => section.layers.vocals);
+    const hooks = new Set(hookSections(composed).map((hook) => hook.index));
+    // RMS of the lead voice (left channel) over a section, in dB.
+    const level = (section: { startBeat: number; beats: number }) => {
+      const from = Math.round(section.startBeat * secondsPerBeat * RATE);
+      const to = Math.round((section.startBeat + section.beats) * secondsPerBeat * RATE);
+      let sum = 0;
+      for (let i = from; i < to; i++) sum += voice[0][i] ** 2;
+      return 10 * Math.log10(sum / (to - from) + 1e-12);
+    };
+    const verse = sections.filter((section) => !hooks.has(section.index));
+    const chorus = sections.filter((section) => hooks.has(section.index));
+    const drop = Math.max(...chorus.map(level)) - Math.max(...verse.map(level));
+    process.stdout.write(`voice in the verse ${drop.toFixed(1)} dB under the chorus (energies ${verse.map((section) => section.energy).join(', ')} against ${chorus.map((section) => section.energy).join(', ')})\n`);
+    expect(drop).toBeGreaterThanOrEqual(3);
+  });
+
   it('is heard over most of the preview', () => {
     const { share } = heardShare(voice[0]);
     process.stdout.write(`voice within 20 dB of its peak level over ${(share * 100).toFixed(1)} % of the preview\n`);

@@ -64,9 +64,11 @@ interface SectionSpan {
   index: number;
   startBeat: number;
   beats: number;
+  /** 0–1, as the form reads it. */
+  energy: number;
 }
 
-const span = ({ index, startBeat, beats }: SectionSpan): SectionSpan => ({ index, startBeat, beats });
+const span = ({ index, startBeat, beats, energy }: SectionSpan): SectionSpan => ({ index, startBeat, beats, energy });
 
 /** The sections the user's take is sung over, as the Score's form decides them. */
 export function vocalSections(blueprint: Blueprint): SectionSpan[] {
@@ -336,6 +338,7 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     left[i] = produced[i * 2] ?? 0;
     right[i] = produced[i * 2 + 1] ?? 0;
   }
+  levelSections(left, right, sung, hooks, framesPerBeat);
   let speechBeat: number | null = null;
   if (spoken && speech) {
     speechBeat = spoken.startBeat;
@@ -354,6 +357,28 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     corrections_cents: noteCorrections(contour, TUNING_HOP_SECONDS, offsetFrames, notes, analysis.notes.length),
     speech_beat: speechBeat,
   };
+}
+
+/**
+ * A sung section quieter than the hooks carries a softer voice (its energy over theirs, as a gain), so
+ * the chorus still lifts over the verse. Applied after the chain, whose compressor would even it out;
+ * 20 ms ramps at each edge.
+ */
+function levelSections(left: Float32Array, right: Float32Array, sung: SectionSpan[], hooks: Set<number>, framesPerBeat: number): void {
+  const hookEnergy = Math.max(...sung.filter((section) => hooks.has(section.index) || !hooks.size).map((section) => section.energy));
+  const ramp = Math.round(0.02 * RENDER_RATE);
+  for (const section of sung) {
+    const gain = hookEnergy > 0 ? Math.min(1, section.energy / hookEnergy) : 1;
+    if (gain >= 1) continue;
+    const from = Math.round(section.startBeat * framesPerBeat);
+    const to = Math.min(left.length, Math.round((section.startBeat + section.beats) * framesPerBeat));
+    for (let i = from; i < to; i++) {
+      const edge = Math.min(1, (i - from) / ramp, (to - i) / ramp);
+      const level = 1 - (1 - gain) * edge;
+      left[i] *= level;
+      right[i] *= level;
+    }
+  }
 }
 
 function interleave(left: Float32Array, right: Float32Array): Buffer {
