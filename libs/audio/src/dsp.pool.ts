@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { availableParallelism } from 'node:os';
-import type { InstrumentalTask, NotePitchTask, VoiceFindings, VoiceTask } from './dsp.worker';
+import type { InstrumentalTask, PitchTrackTask, VoiceFindings, VoiceTask } from './dsp.worker';
 import { AudioWorkerPool } from './worker-pool';
 
 /**
@@ -17,9 +17,9 @@ export function analyzeVoiceInWorker(task: VoiceTask): Promise<VoiceFindings> {
   return pool.run('analyzeVoice', task, { transferList: [task.pcm.buffer as ArrayBuffer] });
 }
 
-/** The median pitch of each note of the take, for the vocal engine's pitch correction. */
-export function notePitchesInWorker(task: NotePitchTask): Promise<number[]> {
-  return pool.run('notePitches', task, { transferList: [task.pcm.buffer as ArrayBuffer] });
+/** The take's pitch frame by frame, for the vocal engine's tuning. */
+export function pitchTrackInWorker(task: PitchTrackTask): Promise<Float32Array> {
+  return pool.run('pitchTrack', task, { transferList: [task.pcm.buffer as ArrayBuffer] });
 }
 
 export function renderInstrumentalInWorker(task: InstrumentalTask, signal?: AbortSignal): Promise<{ frames: number }> {

@@ -77,24 +77,15 @@ export async function renderInstrumental(task: InstrumentalTask): Promise<{ fram
 }
 
 
-export interface NotePitchTask {
+export interface PitchTrackTask {
   pcm: Float32Array;
   sampleRate: number;
-  /** Note spans in seconds of `pcm`. */
-  notes: { start_s: number; end_s: number }[];
+  hopSeconds: number;
+  /** Samples YIN is given per frame (it analyses half of them). */
+  frameSize: number;
 }
 
-/** The median fractional MIDI pitch of the middle of each note (its attack and release glide), NaN where unpitched. */
-export function notePitches(task: NotePitchTask): number[] {
-  return task.notes.map(({ start_s, end_s }) => {
-    const margin = (end_s - start_s) * 0.2;
-    const from = Math.max(0, Math.floor((start_s + margin) * task.sampleRate));
-    const to = Math.min(task.pcm.length, Math.ceil((end_s - margin) * task.sampleRate));
-    if (to - from < task.sampleRate * 0.03) return NaN;
-    const contour = pitchContour(task.pcm.subarray(from, to), { sampleRate: task.sampleRate, hopSeconds: 0.02 });
-    const pitched = Array.from(contour.midi).filter((value) => !Number.isNaN(value));
-    if (pitched.length === 0) return NaN;
-    pitched.sort((a, b) => a - b);
-    return pitched[pitched.length >> 1];
-  });
+/** The take's pitch every `hopSeconds` (fractional MIDI, NaN where unvoiced), for the vocal engine's frame-by-frame tuning. */
+export function pitchTrack(task: PitchTrackTask): Float32Array {
+  return pitchContour(task.pcm, { sampleRate: task.sampleRate, hopSeconds: task.hopSeconds, frameSize: task.frameSize }).midi;
 }

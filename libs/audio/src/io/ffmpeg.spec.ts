@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import bundledFfmpeg from '@ffmpeg-installer/ffmpeg';
 import { AudioError } from '../audio-error';
-import { ffmpegBinary, ffmpegInput, ffmpegMajor, resolveFfmpeg, runFfmpeg, unguardedInput } from './ffmpeg';
+import { ffmpegBinary, ffmpegFilterLatency, ffmpegInput, ffmpegMajor, resolveFfmpeg, runFfmpeg, unguardedInput } from './ffmpeg';
 
 /** A minute of silence read at its native rate: ffmpeg keeps running until stopped. */
 const realTimeMinute = ['-re', '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '60', '-f', 'null', '-'];
@@ -45,6 +45,15 @@ describe('runFfmpeg', () => {
     const stem = ffmpegInput('/tmp/vocals.wav', 'wav');
     expect(unguardedInput([...stem, ...ffmpegInput('pipe:0', 'mp3'), '-f', 'null', '-'])).toBeNull();
     expect(unguardedInput([...stem, '-i', '/tmp/second', '-f', 'null', '-'])).toBe('/tmp/second');
+  });
+});
+
+describe('ffmpegFilterLatency', () => {
+  it('measures how late a chain puts its input out', async () => {
+    expect(await ffmpegFilterLatency('anull')).toBe(0);
+    // 10 ms is 441 frames at 44.1 kHz.
+    expect(Math.abs((await ffmpegFilterLatency('adelay=10')) - 441)).toBeLessThanOrEqual(1);
+    expect(Math.abs((await ffmpegFilterLatency('volume=0.5,adelay=25')) - 1102)).toBeLessThanOrEqual(1);
   });
 });
 
@@ -116,7 +125,7 @@ describe('which ffmpeg runs', () => {
     const encoders = await list('encoders', /^\s*A\S*\s+(\S+)\s/);
     const muxers = await list('muxers', /^\s*D?E\S*\s+(\S+)\s/);
     const used = {
-      filters: ['ebur128', 'loudnorm', 'rubberband', 'afftdn', 'asendcmd', 'sidechaincompress', 'alimiter', 'acompressor', 'equalizer', 'silenceremove', 'areverse', 'apad', 'atrim', 'afade', 'amix', 'aresample', 'aformat', 'asplit', 'anullsink', 'highpass', 'lowpass', 'volume', 'asetpts'],
+      filters: ['ebur128', 'loudnorm', 'afftdn', 'agate', 'aecho', 'aevalsrc', 'sidechaincompress', 'alimiter', 'acompressor', 'equalizer', 'apad', 'atrim', 'afade', 'amix', 'aresample', 'aformat', 'asplit', 'anullsink', 'highpass', 'lowpass', 'volume', 'asetpts'],
       encoders: ['libmp3lame', 'pcm_s16le', 'pcm_f32le'],
       muxers: ['tee', 'mp3', 'wav', 'f32le', 'null'],
     };

@@ -37,6 +37,32 @@ export function ffmpegHasFilter(name: string): boolean {
   return present;
 }
 
+const filterLatencies = new Map<string, Promise<number>>();
+// The probe: a 1 kHz tone from this second on, after silence.
+const PROBE_ONSET_S = 0.25;
+const PROBE_RATE = 44_100;
+
+/**
+ * How many frames (at 44.1 kHz) a filter chain's output lags its input with the ffmpeg in use: afftdn
+ * lags 25 ms in ffmpeg 5 and not at all in the bundled build, alimiter by its attack. Measured once per
+ * chain from a tone's onset, since releases differ.
+ */
+export function ffmpegFilterLatency(filters: string): Promise<number> {
+  let latency = filterLatencies.get(filters);
+  if (latency === undefined) {
+    const tone = `aevalsrc=if(gte(t\\,${PROBE_ONSET_S})\\,0.5*sin(2*PI*1000*(t-${PROBE_ONSET_S}))\\,0):s=${PROBE_RATE}:d=0.6`;
+    latency = runFfmpeg([...ffmpegInput(tone, 'lavfi'), '-af', filters, '-ac', '1', '-f', 'f32le', 'pipe:1'], { stdout: true }).then(({ stdout }) => {
+      const pcm = new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
+      const heard = pcm.findIndex((sample) => Math.abs(sample) > 0.05);
+      // The tone crosses 0.05 a few samples after it starts, in the input as in the output.
+      const crossing = Math.ceil((Math.asin(0.1) / (2 * Math.PI * 1000)) * PROBE_RATE);
+      return heard < 0 ? 0 : Math.max(0, heard - Math.round(PROBE_ONSET_S * PROBE_RATE) - crossing);
+    });
+    filterLatencies.set(filters, latency);
+  }
+  return latency;
+}
+
 /** The major release of a version string; null for git snapshots (such as the bundled build), which carry none. */
 export function ffmpegMajor(version: string): number | null {
   const match = /^n?(\d+)\.\d+/.exec(version);

@@ -14,6 +14,7 @@ import { probeAudio } from '../io/probe';
 import { hookSections, renderVocals, vocalEntryBeat } from '../render/vocals';
 import { powerSpectrum, spanLoudness } from './balance';
 import { decodeWav16, encodeWav16 } from '../io/wav';
+import { heardShare } from '../../../../test/support/voice-agreement';
 
 const fixtures = path.resolve(__dirname, '../../../../test/fixtures');
 
@@ -49,6 +50,10 @@ describe('the hum-phone fixture through the whole engine', () => {
     expect(voice.sampleRate).toBe(44100);
     expect(voice.channels).toHaveLength(2);
     expect(voice.channels[0].length).toBe(frames);
+    // The voice is heard (within 20 dB of its peak-ish level, the 95th percentile of 50 ms windows) over at least half the preview.
+    const heard = heardShare(voice.channels[0]);
+    process.stdout.write(`voice heard over ${(heard.share * 100).toFixed(1)} % of the preview\n`);
+    expect(heard.share).toBeGreaterThanOrEqual(0.5);
     const entry = Math.round(((vocalEntryBeat(blueprint) * 60) / blueprint.tempo_bpm) * 44100);
     expect(entry).toBeGreaterThan(0);
     // Silence before the entry, the (normalised, no longer −45 LUFS) voice after it.

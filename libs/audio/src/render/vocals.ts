@@ -1,14 +1,16 @@
 import { writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { Analysis, Blueprint } from '@mcm/pipeline';
+import { parseTimeSignature, type Analysis, type Blueprint } from '@mcm/pipeline';
 import { AudioError } from '../audio-error';
-import { ffmpegHasFilter, ffmpegInput, runFfmpeg } from '../io/ffmpeg';
-import { parseKey, scaleOf, type MusicalKey } from '../analysis/harmony';
+import { ffmpegFilterLatency, ffmpegHasFilter, ffmpegInput, runFfmpeg } from '../io/ffmpeg';
+import { parseKey } from '../analysis/harmony';
 import { blueprintFrames, RENDER_RATE } from './instrumental';
-import { hookSpans, scoreSections } from '../score/form';
-import { notePitchesInWorker } from '../dsp.pool';
-import type { NotePitchTask } from '../dsp.worker';
+import { hookSpans, scoreSections, vocalSpans } from '../score/form';
+import { phraseLoopBeats, phraseLoops, quantisePhrase } from '../score/melody';
+import { pitchTrackInWorker } from '../dsp.pool';
 import { encodeWav16 } from '../io/wav';
+import { powerSpectrum } from '../mix/balance';
+import { harmonyOf, noteCorrections, sungNotes, tuneClip, tuningShifts, type ClipPitch, type SungNote } from './voice-tuning';
 
 const VOCAL_TARGET_LUFS = -18;
 // After the chain the produced voice is lifted so it sits over the band in the hooks, as a lead vocal does.
@@ -19,12 +21,27 @@ const SPEECH_TARGET_LUFS = -20;
 const NOISE_PROFILE_MIN_SECONDS = 0.1;
 // afftdn's floor is a per-band level: a few dB over the noise's RMS puts a hiss band under it.
 const NOISE_FLOOR_MARGIN_DB = 4;
+// 23 ms windows: several fit in the shortest noise lead-in, and each of afftdn's bands above 120 Hz gets a few bins.
+const NOISE_FFT_SIZE = 1024;
 // −20 dBFS, a few dB under the −18 LUFS voice: the phone take's breath and residual hiss between phrases stay under it (0.05 left them 11 dB under the voice).
 const GATE_THRESHOLD = 0.1;
-const FADE_IN_SECONDS = 0.02;
 const FADE_OUT_SECONDS = 0.15;
+// Its look-ahead delays the voice (5 ms): the stem is read that much later, so each note stays on its beat.
+const VOICE_LIMITER = 'alimiter=limit=0.89:level=false';
 // The pitch tracker works on a band-limited 8 kHz copy, as the analysis does.
 const PITCH_RATE = 8_000;
+// 64 ms frames (YIN compares 32 ms, several periods of any sung note): a quarter of the analysis' work per frame, at every 10 ms of the take.
+const PITCH_FRAME = 512;
+// Tuning resolution: a new ratio every 10 ms follows a scoop without chopping it.
+const TUNING_HOP_SECONDS = 0.01;
+// Each note is cut this long before its onset and crossfaded over it, so its attack is kept whole and joins the note before.
+const CROSSFADE_SECONDS = 0.015;
+// The last note of the phrase keeps this much of its release.
+const LAST_NOTE_TAIL_SECONDS = 0.25;
+// The lead voice sits a little left, its harmony (a third above, 7.5 dB down) further right.
+const LEAD_PAN = -0.15;
+const HARMONY_PAN = 0.5;
+const HARMONY_GAIN_DB = -7.5;
 
 export interface VocalOptions {
   /** The demuxer of the user's take: the container it was sniffed as when uploaded. */
@@ -35,9 +52,9 @@ export interface VocalOptions {
 
 export interface VocalReport {
   duration_s: number;
-  /** Start of each placement of the user's clip, in beats. */
+  /** Start of each section the user's take is sung over, in beats. */
   hook_beats: number[];
-  /** Per detected note: the correction applied, in cents (NaN where the note had no stable pitch). */
+  /** Per detected note: the median correction applied, in cents (NaN where the note had no stable pitch or no target in the Score). */
   corrections_cents: number[];
   /** Start of the spoken lyrics, in beats, when a speech rendition was given. */
   speech_beat: number | null;
@@ -47,87 +64,93 @@ interface SectionSpan {
   index: number;
   startBeat: number;
   beats: number;
+  /** 0–1, as the form reads it. */
+  energy: number;
 }
 
-function sectionSpans(blueprint: Blueprint): SectionSpan[] {
-  return scoreSections(blueprint).map(({ index, startBeat, beats }) => ({ index, startBeat, beats }));
+const span = ({ index, startBeat, beats, energy }: SectionSpan): SectionSpan => ({ index, startBeat, beats, energy });
+
+/** The sections the user's take is sung over, as the Score's form decides them. */
+export function vocalSections(blueprint: Blueprint): SectionSpan[] {
+  return vocalSpans(blueprint).map(span);
 }
 
-/** The sections the user's clip is sung over, as the Score's form decides them. */
+/** The hooks: the sung sections where the voice is doubled by its harmony (the choruses). */
 export function hookSections(blueprint: Blueprint): SectionSpan[] {
-  return hookSpans(blueprint).map(({ index, startBeat, beats }) => ({ index, startBeat, beats }));
+  return hookSpans(blueprint).map(span);
 }
 
-/** Beat where the voice first enters: the start of the first hook section. */
+/** Beat where the voice first enters: the start of the first sung section. */
 export function vocalEntryBeat(blueprint: Blueprint): number {
-  return hookSections(blueprint)[0]?.startBeat ?? 0;
+  return vocalSections(blueprint)[0]?.startBeat ?? 0;
 }
 
-/** Where spoken lyrics go: the last section before the first hook that has no vocals (the verse), else the first hook. */
+/** Where spoken lyrics go: the last section before the first hook named verse, else the last before it, else the first hook. */
 export function speechSection(blueprint: Blueprint): SectionSpan {
-  const hooks = hookSections(blueprint);
-  const first = hooks[0];
-  const before = sectionSpans(blueprint).filter((span) => span.startBeat < (first?.startBeat ?? 0));
-  const verse = before.filter((span) => /verse/i.test(blueprint.sections[span.index].name)).at(-1) ?? before.at(-1);
+  const first = hookSections(blueprint)[0];
+  const before = scoreSections(blueprint).map(span).filter((section) => section.startBeat < (first?.startBeat ?? 0));
+  const verse = before.filter((section) => /verse/i.test(blueprint.sections[section.index].name)).at(-1) ?? before.at(-1);
   return verse ?? first;
 }
 
-/** The scale tone nearest to a fractional MIDI pitch (ties go down). */
-export function nearestScaleTone(midi: number, key: MusicalKey): number {
-  const scale = new Set(scaleOf(key));
-  let best = Math.round(midi);
-  let bestDistance = Infinity;
-  for (let candidate = Math.floor(midi) - 2; candidate <= Math.ceil(midi) + 2; candidate++) {
-    if (!scale.has(((candidate % 12) + 12) % 12)) continue;
-    const distance = Math.abs(candidate - midi);
-    if (distance < bestDistance - 1e-9) {
-      best = candidate;
-      bestDistance = distance;
-    }
+/** The band centres of afftdn's noise profile, as the filter computes them (80 Hz, then ×1.5 + 5, rounded). */
+function denoiserBandCentres(): number[] {
+  const centres = [80];
+  for (let band = 1; band < 15; band++) {
+    const next = Math.round(1.5 * centres[band - 1] + 5);
+    centres.push(next < 1000 ? 10 * Math.floor(next / 10) : next < 5000 ? 50 * Math.floor((next + 20) / 50) : next < 15000 ? 100 * Math.floor((next + 45) / 100) : 1000 * Math.floor((next + 495) / 1000));
   }
-  return best;
+  return centres;
 }
 
-async function measureNotePitches(input: string, format: string, notes: NotePitchTask['notes']): Promise<number[]> {
-  if (notes.length === 0) return [];
-  const { stdout } = await runFfmpeg([...ffmpegInput(input, format), '-map', '0:a:0', '-af', 'highpass=f=70,lowpass=f=1000', '-ac', '1', '-ar', String(PITCH_RATE), '-f', 'f32le', 'pipe:1'], {
-    stdout: true,
-    failureCode: 'AUDIO_UNDECODABLE',
-    failureRetryable: false,
-  });
-  const pcm = new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
-  return notePitchesInWorker({ pcm, sampleRate: PITCH_RATE, notes });
-}
-
-/** RMS level (dBFS, after the take's gain) of the take before the voice starts, or null when too short or silent. */
-async function noiseFloorDb(input: string, format: string, until_s: number, gainDb: number): Promise<number | null> {
-  if (until_s < NOISE_PROFILE_MIN_SECONDS) return null;
-  // One channel, so its RMS is the overall one (astats' selective options are newer than the bundled ffmpeg).
-  const { stderr } = await runFfmpeg(['-nostats', ...ffmpegInput(input, format), '-map', '0:a:0', '-af', `atrim=end=${until_s.toFixed(3)},volume=${gainDb.toFixed(2)}dB,highpass=f=80,aformat=channel_layouts=mono,astats`, '-f', 'null', '-']);
-  const level = Number(/RMS level dB: (-?[\d.]+|-inf)/.exec(stderr)?.[1]);
-  return Number.isFinite(level) && level > -90 ? level : null;
+interface NoiseProfile {
+  /** RMS of the noise, dBFS. */
+  rms_db: number;
+  /** Per afftdn band, dB over a white noise of the same RMS (integers, −24…24 as afftdn takes them). */
+  bands: number[];
 }
 
 /**
- * rubberband pitch ratios for each note, switched by asendcmd at the note's onset (in seconds of the
- * trimmed clip) and held through the gap that follows, so one continuous pass needs no splices.
+ * The noise before the voice starts (after the take's gain): its RMS and its shape over afftdn's 15 bands,
+ * or null when too short or silent. The shape is each band's power per bin over the mean power per bin.
  */
-function correctionCommands(notes: Analysis['notes'], pitches: number[], key: MusicalKey, clipStart: number): { commands: string; cents: number[] } {
-  const cents: number[] = [];
-  const entries: string[] = [];
-  notes.forEach((note, index) => {
-    const pitch = pitches[index];
-    if (!Number.isFinite(pitch)) {
-      cents.push(NaN);
-      return;
+async function noiseProfile(input: string, format: string, until_s: number, gainDb: number): Promise<NoiseProfile | null> {
+  if (until_s < NOISE_PROFILE_MIN_SECONDS) return null;
+  const { stdout } = await runFfmpeg([...ffmpegInput(input, format), '-map', '0:a:0', '-af', `atrim=end=${until_s.toFixed(3)},volume=${gainDb.toFixed(2)}dB,highpass=f=80,aresample=${RENDER_RATE}`, '-ac', '1', '-f', 'f32le', 'pipe:1'], { stdout: true });
+  const noise = new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
+  let sum = 0;
+  for (const sample of noise) sum += sample * sample;
+  const rmsDb = 10 * Math.log10(sum / Math.max(1, noise.length) + 1e-20);
+  if (!(rmsDb > -90) || noise.length < NOISE_FFT_SIZE) return { rms_db: rmsDb, bands: [] };
+  const power = powerSpectrum(noise, NOISE_FFT_SIZE);
+  const binHz = RENDER_RATE / NOISE_FFT_SIZE;
+  const first = Math.ceil(80 / binHz);
+  let mean = 0;
+  for (let bin = first; bin < power.length; bin++) mean += power[bin];
+  mean /= power.length - first;
+  const nyquist = RENDER_RATE / 2;
+  const bands: number[] = [];
+  for (const centre of denoiserBandCentres()) {
+    if (centre * 1.2247 > nyquist) {
+      bands.push(bands.at(-1) ?? 0);
+      continue;
     }
-    const shift = nearestScaleTone(pitch, key) - pitch;
-    cents.push(Math.round(shift * 1000) / 10);
-    // A few milliseconds early, so the new ratio is in place when the note's attack reaches the shifter.
-    const at = Math.max(0, note.onset_s - clipStart - 0.02);
-    entries.push(`${at.toFixed(3)} rubberband pitch ${(2 ** (shift / 12)).toFixed(6)}`);
-  });
-  return { commands: entries.join(';'), cents };
+    let bandSum = 0;
+    let count = 0;
+    for (let bin = Math.floor(centre / 1.2247 / binHz); bin <= Math.ceil((centre * 1.2247) / binHz); bin++) {
+      bandSum += power[bin];
+      count++;
+    }
+    bands.push(Math.max(-24, Math.min(24, Math.round(10 * Math.log10(bandSum / count / mean + 1e-12)))));
+  }
+  return { rms_db: rmsDb, bands };
+}
+
+/** afftdn set from the noise before the voice: its floor just over the noise, shaped band by band where the profile is known. */
+function denoiser(profile: NoiseProfile | null): string {
+  if (profile === null || !(profile.rms_db > -90)) return 'afftdn=nr=10:nf=-50';
+  const floor = Math.max(-80, Math.min(-20, profile.rms_db + NOISE_FLOOR_MARGIN_DB)).toFixed(1);
+  return profile.bands.length === 15 ? `afftdn=nr=40:nf=${floor}:nt=c:bn=${profile.bands.join('|')}:tn=1` : `afftdn=nr=40:nf=${floor}:tn=1`;
 }
 
 async function decodeStereo(input: string[], filters: string[], stream?: Readable): Promise<Float32Array> {
@@ -156,87 +179,214 @@ function vocalChain(): string {
   ].join(',');
 }
 
-/** Copies an interleaved stereo clip into the stem at `startFrame`, at most `maxFrames` long, with short fades at both ends. */
-function place(clip: Float32Array, left: Float32Array, right: Float32Array, startFrame: number, maxFrames: number): void {
-  const length = Math.max(0, Math.min(clip.length / 2, maxFrames, left.length - startFrame));
-  const fadeIn = Math.min(length, Math.round(FADE_IN_SECONDS * RENDER_RATE));
-  const fadeOut = Math.min(length, Math.round(FADE_OUT_SECONDS * RENDER_RATE));
-  for (let i = 0; i < length; i++) {
-    const envelope = Math.min(1, i < fadeIn ? i / fadeIn : 1, i >= length - fadeOut ? (length - i) / fadeOut : 1);
-    left[startFrame + i] += clip[i * 2] * envelope;
-    right[startFrame + i] += clip[i * 2 + 1] * envelope;
-  }
+/** One cut of the tuned take laid on the stem: source and destination frames, length, and whether the harmony doubles it. */
+interface Placement {
+  from: number;
+  to: number;
+  length: number;
+  doubled: boolean;
+  /** Frames of fade at the end: a crossfade into the next note, or a release where the section or phrase ends. */
+  fadeOut: number;
 }
 
 /**
- * The user's own take, pitch-corrected towards the key's scale (each hummed note moved by the cents to
- * its nearest scale tone), cleaned (80 Hz high-pass, light denoise, silence trimmed), brought to about
- * −18 LUFS, produced (vocalChain), lifted 8 dB and sung at the start of every hook section on the beat grid, with fades; with a speech
- * rendition, the lyrics are spoken over the verse. Padded to exactly the blueprint's length, 44.1 kHz stereo.
+ * Where each kept note of the take goes: at its quantised beat in every loop of the phrase through each
+ * sung section (the loops the lead plays), cut a crossfade before its onset and ending where the next
+ * placed note begins, the phrase's last note with a short release, all cut at the section's end.
+ */
+function notePlacements(notes: SungNote[], loopBeats: number, sections: SectionSpan[], hooks: Set<number>, framesPerBeat: number, clipFrames: number): Placement[] {
+  const crossfade = Math.round(CROSSFADE_SECONDS * RENDER_RATE);
+  const placements: Placement[] = [];
+  for (const section of sections) {
+    const sectionEnd = Math.round((section.startBeat + section.beats) * framesPerBeat);
+    const inSection: Placement[] = [];
+    for (const loop of phraseLoops(section, loopBeats)) {
+      notes.forEach((note, index) => {
+        const beat = loop + note.start_beat;
+        if (beat >= section.startBeat + section.beats) return;
+        const last = index === notes.length - 1;
+        const from = Math.max(0, Math.round(note.from_s * RENDER_RATE) - crossfade);
+        const until = Math.min(clipFrames, Math.round((last ? note.to_s + LAST_NOTE_TAIL_SECONDS : note.to_s) * RENDER_RATE));
+        inSection.push({ from, to: Math.round(beat * framesPerBeat) - (Math.round(note.from_s * RENDER_RATE) - from), length: until - from, doubled: hooks.has(section.index), fadeOut: last ? Math.round(FADE_OUT_SECONDS * RENDER_RATE) : crossfade });
+      });
+    }
+    inSection.sort((a, b) => a.to - b.to);
+    const sectionStart = Math.round(section.startBeat * framesPerBeat);
+    inSection.forEach((placement, index) => {
+      // The crossfade before the section's first note stays inside the section.
+      const early = Math.max(0, sectionStart - placement.to);
+      Object.assign(placement, { from: placement.from + early, to: placement.to + early, length: placement.length - early });
+      const next = inSection[index + 1];
+      const limit = (next ? next.to + crossfade : sectionEnd) - placement.to;
+      if (placement.length > limit) {
+        placement.length = Math.max(0, limit);
+        placement.fadeOut = next ? crossfade : Math.round(FADE_OUT_SECONDS * RENDER_RATE);
+      }
+    });
+    placements.push(...inSection);
+  }
+  return placements;
+}
+
+/** Copies each placement of the tuned take (and of its harmony where doubled) into the stem, panned, with a fade-in over the crossfade and its fade-out. */
+function layPlacements(tuned: Float32Array, harmony: Float32Array, placements: Placement[], left: Float32Array, right: Float32Array): void {
+  const fadeIn = Math.round(CROSSFADE_SECONDS * RENDER_RATE);
+  const harmonyGain = 10 ** (HARMONY_GAIN_DB / 20);
+  const pans = (pan: number) => [Math.min(1, 1 - pan), Math.min(1, 1 + pan)];
+  const [leadLeft, leadRight] = pans(LEAD_PAN);
+  const [harmonyLeft, harmonyRight] = pans(HARMONY_PAN).map((gain) => gain * harmonyGain);
+  for (const { from, to, length, doubled, fadeOut } of placements) {
+    for (let i = Math.max(0, -to); i < length && to + i < left.length; i++) {
+      const envelope = Math.min(1, i < fadeIn ? i / fadeIn : 1, i >= length - fadeOut ? (length - i) / fadeOut : 1);
+      const lead = tuned[from + i] * envelope;
+      const third = doubled ? harmony[from + i] * envelope : 0;
+      left[to + i] += lead * leadLeft + third * harmonyLeft;
+      right[to + i] += lead * leadRight + third * harmonyRight;
+    }
+  }
+}
+
+/** Copies a mono or stereo clip into the stem at `startFrame`, at most `maxFrames` long, with a short fade-in and a release. */
+function place(clip: Float32Array, channels: number, left: Float32Array, right: Float32Array, startFrame: number, maxFrames: number): void {
+  const length = Math.max(0, Math.min(clip.length / channels, maxFrames, left.length - startFrame));
+  const fadeIn = Math.min(length, Math.round(CROSSFADE_SECONDS * RENDER_RATE));
+  const fadeOut = Math.min(length, Math.round(FADE_OUT_SECONDS * RENDER_RATE));
+  for (let i = 0; i < length; i++) {
+    const envelope = Math.min(1, i < fadeIn ? i / fadeIn : 1, i >= length - fadeOut ? (length - i) / fadeOut : 1);
+    left[startFrame + i] += clip[i * channels] * envelope;
+    right[startFrame + i] += clip[i * channels + channels - 1] * envelope;
+  }
+}
+
+async function decodePitch(input: string, format: string): Promise<Float32Array> {
+  const { stdout } = await runFfmpeg([...ffmpegInput(input, format), '-map', '0:a:0', '-af', 'highpass=f=70,lowpass=f=1000', '-ac', '1', '-ar', String(PITCH_RATE), '-f', 'f32le', 'pipe:1'], {
+    stdout: true,
+    failureCode: 'AUDIO_UNDECODABLE',
+    failureRetryable: false,
+  });
+  return new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
+}
+
+/**
+ * The user's own take as the lead vocal of the Score: cleaned (80 Hz high-pass, a denoiser shaped by
+ * the noise before the voice, silence between phrases gated), brought to about −18 LUFS, tuned frame by
+ * frame to the Score's target for each note (the pitches the lead plays), cut into its notes and laid
+ * on the Score's grid, at each note's quantised beat in every loop of the phrase through each sung
+ * section; in the hooks a second copy a diatonic third above, 7.5 dB down, panned opposite. Then
+ * produced (vocalChain) and lifted 8 dB; with a speech rendition, the lyrics are spoken over the verse
+ * instead of singing it. Exactly the blueprint's length, 44.1 kHz stereo.
  */
 export async function renderVocals(input: string, blueprint: Blueprint, analysis: Analysis, outWav: string, options: VocalOptions): Promise<VocalReport> {
   // Gain from the analysis' measurement so a −45 LUFS phone take reaches the target before the silence gate sees it.
   const gainDb = Math.max(-20, Math.min(40, VOCAL_TARGET_LUFS - (Number.isFinite(analysis.loudness_lufs) ? analysis.loudness_lufs : VOCAL_TARGET_LUFS)));
   const start = Math.max(0, analysis.voiced_start_s - 0.05);
   const end = analysis.voiced_end_s > start ? analysis.voiced_end_s + 0.1 : analysis.duration_s;
-  const notes = analysis.notes.filter((note) => note.onset_s + note.duration_s > start && note.onset_s < end);
-  const noiseDb = await noiseFloorDb(input, options.format, analysis.voiced_start_s - 0.1, gainDb);
-  const cleaning = [
+  const key = parseKey(blueprint.key);
+  const phrase = quantisePhrase(analysis, blueprint.tempo_bpm, key);
+  const cleaning = (profile: NoiseProfile | null, latencyFrames: number) => [
     `volume=${gainDb.toFixed(2)}dB`,
     'highpass=f=80',
-    // afftdn's floor set just over the noise measured before the voice, so it removes that noise and leaves the voice.
-    ...(noiseDb === null ? ['afftdn=nr=10:nf=-50'] : [`afftdn=nr=40:nf=${Math.max(-80, Math.min(-20, noiseDb + NOISE_FLOOR_MARGIN_DB)).toFixed(1)}:tn=1`]),
-    `atrim=start=${start.toFixed(3)}:end=${end.toFixed(3)}`,
+    // The denoiser's floor and shape come from the noise before the voice, so it removes that noise and leaves the voice.
+    denoiser(profile),
+    // Trimmed after the denoiser by its lag too, so the clip's times are the analysis' (and the pitch track's).
+    `atrim=start=${(start + latencyFrames / RENDER_RATE).toFixed(4)}:end=${(end + latencyFrames / RENDER_RATE).toFixed(4)}`,
     'asetpts=PTS-STARTPTS',
     // Closes between phrases, so what hiss the denoiser leaves never plays without the voice over it.
     `agate=threshold=${GATE_THRESHOLD}:ratio=20:range=0.001:attack=5:release=120:knee=2`,
     'aformat=channel_layouts=mono',
     `aresample=${RENDER_RATE}`,
   ];
-  // Cleaning and pitch measurement run side by side; the shift needs both.
-  const [cleaned, pitches, speech] = await Promise.all([
-    runFfmpeg([...ffmpegInput(input, options.format), '-map', '0:a:0', '-af', cleaning.join(','), '-f', 'f32le', 'pipe:1'], { stdout: true }).then(({ stdout }) => stdout),
-    measureNotePitches(
-      input,
-      options.format,
-      notes.map((note) => ({ start_s: note.onset_s, end_s: note.onset_s + note.duration_s })),
+  // Cleaning and pitch tracking run side by side; the tuning needs both.
+  const [cleaned, contour, speech, limiterLag] = await Promise.all([
+    Promise.all([noiseProfile(input, options.format, analysis.voiced_start_s - 0.1, gainDb), ffmpegFilterLatency('afftdn=tn=1')]).then(([profile, latency]) =>
+      runFfmpeg([...ffmpegInput(input, options.format), '-map', '0:a:0', '-af', cleaning(profile, latency).join(','), '-f', 'f32le', 'pipe:1'], { stdout: true }).then(({ stdout }) => stdout),
     ),
+    decodePitch(input, options.format).then((pcm) => pitchTrackInWorker({ pcm, sampleRate: PITCH_RATE, hopSeconds: TUNING_HOP_SECONDS, frameSize: PITCH_FRAME })),
     options.speech
       ? decodeStereo(ffmpegInput(options.speech.path, options.speech.format), ['highpass=f=80', `loudnorm=I=${SPEECH_TARGET_LUFS}:TP=-3:LRA=11`, `aresample=${RENDER_RATE}`, 'alimiter=limit=0.71:level=false'])
       : null,
+    ffmpegFilterLatency(VOICE_LIMITER),
   ]);
-  const { commands, cents } = correctionCommands(notes, pitches, parseKey(blueprint.key), start);
-  const shaping = [
-    ...(commands ? [`asendcmd=c='${commands}'`, 'rubberband=pitch=1:transients=smooth'] : []),
-    vocalChain(),
-    'silenceremove=start_periods=1:start_threshold=-50dB:start_silence=0.02',
-    'areverse',
-    'silenceremove=start_periods=1:start_threshold=-50dB:start_silence=0.05',
-    'areverse',
-    `volume=${LEAD_LIFT_DB}dB`,
-    'alimiter=limit=0.89:level=false',
-  ];
-  const clip = await decodeStereo(ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '1']), shaping, Readable.from([cleaned]));
-  if (clip.length === 0) throw new AudioError('AUDIO_SILENT', 'no voice left after trimming silence', false);
+  const clipFrames = Math.floor(cleaned.length / 4);
+  if (clipFrames === 0) throw new AudioError('AUDIO_SILENT', 'no voice left after trimming silence', false);
+  const clipSeconds = clipFrames / RENDER_RATE;
+  const notes = sungNotes(analysis.notes, phrase, start, clipSeconds);
+  const offsetFrames = Math.round(start / TUNING_HOP_SECONDS);
+  const hopFrames = Math.ceil(clipSeconds / TUNING_HOP_SECONDS);
+  const shifts = notes.length ? tuningShifts(contour, TUNING_HOP_SECONDS, offsetFrames, notes, hopFrames) : new Float32Array(hopFrames);
+  const pitch: ClipPitch = { contour, hopSeconds: TUNING_HOP_SECONDS, offsetFrames };
+  const clip = new Float32Array(cleaned.buffer.slice(cleaned.byteOffset, cleaned.byteOffset + clipFrames * 4));
+  const tuned = notes.length ? tuneClip(clip, RENDER_RATE, pitch, notes, shifts) : clip;
 
   const totalFrames = blueprintFrames(blueprint);
   const framesPerBeat = (60 / blueprint.tempo_bpm) * RENDER_RATE;
   const left = new Float32Array(totalFrames);
   const right = new Float32Array(totalFrames);
-  const hooks = hookSections(blueprint);
-  for (const hook of hooks) place(clip, left, right, Math.round(hook.startBeat * framesPerBeat), Math.round(hook.beats * framesPerBeat));
+  const spoken = speech && speech.length ? speechSection(blueprint) : null;
+  // With spoken lyrics the verse is theirs: the take sings the other sections.
+  const sung = vocalSections(blueprint).filter((section) => section.index !== spoken?.index);
+  const hooks = new Set(hookSections(blueprint).map((hook) => hook.index));
+  if (notes.length) {
+    const { beatsPerBar } = parseTimeSignature(blueprint.time_signature);
+    layPlacements(tuned, harmonyOf(tuned, RENDER_RATE, pitch, notes, key), notePlacements(notes, phraseLoopBeats(phrase.notes, beatsPerBar), sung, hooks, framesPerBeat, clipFrames), left, right);
+  } else {
+    // No note kept a target: the take is sung whole from each section's downbeat, as hummed.
+    for (const section of sung) place(tuned, 1, left, right, Math.round(section.startBeat * framesPerBeat), Math.round(section.beats * framesPerBeat));
+  }
+  const produced = await decodeStereo(ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '2']), [vocalChain(), `volume=${LEAD_LIFT_DB}dB`, VOICE_LIMITER, `atrim=start_sample=${limiterLag}`], Readable.from([interleave(left, right)]));
+  for (let i = 0; i < totalFrames; i++) {
+    left[i] = produced[i * 2] ?? 0;
+    right[i] = produced[i * 2 + 1] ?? 0;
+  }
+  levelSections(left, right, sung, hooks, framesPerBeat);
   let speechBeat: number | null = null;
-  if (speech && speech.length) {
-    const section = speechSection(blueprint);
-    speechBeat = section.startBeat;
-    const hookStart = hooks.find((hook) => hook.startBeat > section.startBeat)?.startBeat ?? section.startBeat + section.beats;
-    // The spoken line may run on to the next hook but never over it.
-    place(speech, left, right, Math.round(section.startBeat * framesPerBeat), Math.round((Math.max(hookStart, section.startBeat + section.beats) - section.startBeat) * framesPerBeat));
+  if (spoken && speech) {
+    speechBeat = spoken.startBeat;
+    const hookStart = sung.find((section) => section.startBeat > spoken.startBeat)?.startBeat ?? spoken.startBeat + spoken.beats;
+    // The spoken line may run on to the next sung section but never over it.
+    place(speech, 2, left, right, Math.round(spoken.startBeat * framesPerBeat), Math.round((Math.max(hookStart, spoken.startBeat + spoken.beats) - spoken.startBeat) * framesPerBeat));
   }
   for (let i = 0; i < totalFrames; i++) {
     left[i] = Math.max(-1, Math.min(1, left[i]));
     right[i] = Math.max(-1, Math.min(1, right[i]));
   }
   await writeFile(outWav, encodeWav16([left, right], RENDER_RATE));
-  return { duration_s: totalFrames / RENDER_RATE, hook_beats: hooks.map((hook) => hook.startBeat), corrections_cents: cents, speech_beat: speechBeat };
+  return {
+    duration_s: totalFrames / RENDER_RATE,
+    hook_beats: sung.map((section) => section.startBeat),
+    corrections_cents: noteCorrections(contour, TUNING_HOP_SECONDS, offsetFrames, notes, analysis.notes.length),
+    speech_beat: speechBeat,
+  };
 }
+
+/**
+ * A sung section quieter than the hooks carries a softer voice (its energy over theirs, as a gain), so
+ * the chorus still lifts over the verse. Applied after the chain, whose compressor would even it out;
+ * 20 ms ramps at each edge.
+ */
+function levelSections(left: Float32Array, right: Float32Array, sung: SectionSpan[], hooks: Set<number>, framesPerBeat: number): void {
+  const hookEnergy = Math.max(...sung.filter((section) => hooks.has(section.index) || !hooks.size).map((section) => section.energy));
+  const ramp = Math.round(0.02 * RENDER_RATE);
+  for (const section of sung) {
+    const gain = hookEnergy > 0 ? Math.min(1, section.energy / hookEnergy) : 1;
+    if (gain >= 1) continue;
+    const from = Math.round(section.startBeat * framesPerBeat);
+    const to = Math.min(left.length, Math.round((section.startBeat + section.beats) * framesPerBeat));
+    for (let i = from; i < to; i++) {
+      const edge = Math.min(1, (i - from) / ramp, (to - i) / ramp);
+      const level = 1 - (1 - gain) * edge;
+      left[i] *= level;
+      right[i] *= level;
+    }
+  }
+}
+
+function interleave(left: Float32Array, right: Float32Array): Buffer {
+  const out = new Float32Array(left.length * 2);
+  for (let i = 0; i < left.length; i++) {
+    out[i * 2] = left[i];
+    out[i * 2 + 1] = right[i];
+  }
+  return Buffer.from(out.buffer);
+}
+

@@ -3,7 +3,7 @@ import type { Analysis, Blueprint } from '@mcm/pipeline';
 import { composeBlueprint } from './compose';
 import { parseChord, parseKey, scaleOf } from '../analysis/harmony';
 import { STYLE_NAMES, STYLE_SOUNDS } from './styles';
-import { hookSections } from '../render/vocals';
+import { vocalSections } from '../render/vocals';
 import { arrange } from './arrange';
 import { DRUM_CHANNEL, PPQ, tickSeconds, type Score, type ScoreNote } from './score';
 
@@ -122,7 +122,7 @@ describe('arrange', () => {
     const intro = score.sections[0];
     expect(intro.layers.drums).toBe(false);
     expect(drums(score)!.notes.every((note) => note.tick >= (intro.startBeat + intro.beats) * PPQ - PPQ / 8)).toBe(true);
-    expect(hookSections(blueprint).map((hook) => hook.startBeat)).toEqual(score.sections.filter((section) => section.layers.vocals).map((section) => section.startBeat));
+    expect(vocalSections(blueprint).map((section) => section.startBeat)).toEqual(score.sections.filter((section) => section.layers.vocals).map((section) => section.startBeat));
     const silent = arrange({ ...blueprint, arrangement: blueprint.sections.map(() => ({ drums: false, bass: false, pads: false, lead: false })) });
     expect(silent.tracks).toEqual([]);
   });

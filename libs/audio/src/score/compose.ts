@@ -24,20 +24,20 @@ interface SectionShape {
 
 // Relative lengths of each section; bar counts are scaled to the target duration at the song's tempo.
 const PREVIEW_FORM: SectionShape[] = [
-  { name: 'intro', energy: 0.35, share: 2, arrangement: { drums: false, bass: true, pads: true, lead: false, vocals: false }, prompt: 'pads swell, the scene is set' },
-  { name: 'verse', energy: 0.55, share: 4, arrangement: { drums: true, bass: true, pads: true, lead: false, vocals: false }, prompt: 'the beat comes in' },
-  { name: 'chorus', energy: 0.9, share: 6, arrangement: { drums: true, bass: true, pads: true, lead: true, vocals: true }, prompt: 'the main character moment' },
-  { name: 'outro', energy: 0.45, share: 2, arrangement: { drums: false, bass: true, pads: true, lead: false, vocals: false }, prompt: 'settles and fades' },
+  { name: 'intro', energy: 0.35, share: 2, arrangement: { drums: false, bass: true, pads: true, lead: false }, prompt: 'pads swell, the scene is set' },
+  { name: 'verse', energy: 0.55, share: 4, arrangement: { drums: true, bass: true, pads: true, lead: false }, prompt: 'the beat comes in' },
+  { name: 'chorus', energy: 0.9, share: 6, arrangement: { drums: true, bass: true, pads: true, lead: true }, prompt: 'the main character moment' },
+  { name: 'outro', energy: 0.45, share: 2, arrangement: { drums: false, bass: true, pads: true, lead: false }, prompt: 'settles and fades' },
 ];
 
 const SONG_FORM: SectionShape[] = [
-  { name: 'intro', energy: 0.3, share: 2, arrangement: { drums: false, bass: false, pads: true, lead: false, vocals: false }, prompt: 'pads swell, the scene is set' },
-  { name: 'verse', energy: 0.5, share: 4, arrangement: { drums: true, bass: true, pads: true, lead: false, vocals: false }, prompt: 'the beat comes in' },
-  { name: 'pre-chorus', energy: 0.65, share: 2, arrangement: { drums: true, bass: true, pads: true, lead: false, vocals: false }, prompt: 'tension rises' },
-  { name: 'chorus', energy: 0.9, share: 4, arrangement: { drums: true, bass: true, pads: true, lead: true, vocals: true }, prompt: 'the main character moment' },
-  { name: 'bridge', energy: 0.55, share: 2, arrangement: { drums: true, bass: true, pads: true, lead: false, vocals: false }, prompt: 'a breath before the last chorus' },
-  { name: 'final chorus', energy: 1, share: 4, arrangement: { drums: true, bass: true, pads: true, lead: true, vocals: true }, prompt: 'everything at once' },
-  { name: 'outro', energy: 0.4, share: 2, arrangement: { drums: false, bass: true, pads: true, lead: false, vocals: false }, prompt: 'settles and fades' },
+  { name: 'intro', energy: 0.3, share: 2, arrangement: { drums: false, bass: false, pads: true, lead: false }, prompt: 'pads swell, the scene is set' },
+  { name: 'verse', energy: 0.5, share: 4, arrangement: { drums: true, bass: true, pads: true, lead: false }, prompt: 'the beat comes in' },
+  { name: 'pre-chorus', energy: 0.65, share: 2, arrangement: { drums: true, bass: true, pads: true, lead: false }, prompt: 'tension rises' },
+  { name: 'chorus', energy: 0.9, share: 4, arrangement: { drums: true, bass: true, pads: true, lead: true }, prompt: 'the main character moment' },
+  { name: 'bridge', energy: 0.55, share: 2, arrangement: { drums: true, bass: true, pads: true, lead: false }, prompt: 'a breath before the last chorus' },
+  { name: 'final chorus', energy: 1, share: 4, arrangement: { drums: true, bass: true, pads: true, lead: true }, prompt: 'everything at once' },
+  { name: 'outro', energy: 0.4, share: 2, arrangement: { drums: false, bass: true, pads: true, lead: false }, prompt: 'settles and fades' },
 ];
 
 /** Splits a bar total over the form's shares, giving each section at least one bar and even bar counts where possible. */

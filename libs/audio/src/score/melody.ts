@@ -51,7 +51,7 @@ export function placeMelody(phrase: MelodyNote[], sections: { startBeat: number;
   for (const section of sections) {
     if (!section.lead) continue;
     const end = section.startBeat + section.beats;
-    for (let loop = section.startBeat; loop < end; loop += loopBeats) {
+    for (const loop of phraseLoops(section, loopBeats)) {
       for (const note of phrase) {
         const start = loop + note.start_beat;
         if (start >= end) break;
@@ -60,6 +60,13 @@ export function placeMelody(phrase: MelodyNote[], sections: { startBeat: number;
     }
   }
   return melody.slice(0, 4096);
+}
+
+/** The beats a section restarts the phrase on: its downbeat, then every loop, while inside it. The lead and the voice both follow these. */
+export function phraseLoops(section: { startBeat: number; beats: number }, loopBeats: number): number[] {
+  const loops: number[] = [];
+  for (let loop = section.startBeat; loop < section.startBeat + section.beats; loop += loopBeats) loops.push(loop);
+  return loops;
 }
 
 /** How often the phrase repeats: its length rounded up to whole bars. */
