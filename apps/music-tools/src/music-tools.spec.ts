@@ -61,7 +61,7 @@ describe('music-tools over Streamable HTTP', () => {
   it('lists its tools with input and output schemas', async () => {
     const { tools } = await client.listTools();
     const byName = new Map(tools.map((tool) => [tool.name, tool]));
-    expect([...byName.keys()].sort()).toEqual(['blueprint_duration', 'synthesize_preview', 'validate_blueprint']);
+    expect([...byName.keys()].sort()).toEqual(['blueprint_duration', 'create_moment', 'get_moment', 'list_styles', 'synthesize_preview', 'validate_blueprint', 'wait_for_moment']);
 
     const synthesize = byName.get('synthesize_preview')!;
     expect(synthesize.inputSchema.required).toEqual(['blueprint']);
