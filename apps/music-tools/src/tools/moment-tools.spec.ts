@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import path from 'node:path';
@@ -166,6 +167,15 @@ describe('the agent tools, against an api', () => {
       expect((result.content[0] as { text: string }).text).toContain('not base64');
     }
     expect(api.requests.length).toBe(before);
+  });
+
+  it('takes a recording of several megabytes over HTTP, as large as the api allows', async () => {
+    const large = randomBytes(6 * 1024 * 1024);
+    const before = creates().length;
+    const result = await call(client, 'create_moment', { audio_base64: large.toString('base64'), filename: 'long.wav' });
+    expect(result.isError).toBeFalsy();
+    const form = await formOf(creates()[before]);
+    expect(Buffer.from(await (form.get('file') as File).arrayBuffer()).equals(large)).toBe(true);
   });
 
   it('refuses a recording larger than the api takes before sending it', async () => {
