@@ -4,15 +4,14 @@ import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult, Progress } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ffmpegPath, STYLE_NAMES, STYLE_TEMPO } from '@mcm/audio';
 import { storageKey } from '@mcm/pipeline';
 import { cannedMoment, sendJson, sendProblem, startFakeApi, type FakeApi, type RecordedRequest } from '../../../../test/sdk/fake-api';
 import { freePort } from '../../../../test/support/free-port';
-import { startTestStorage, type TestStorage } from '../../test/fixtures';
+import { connectMcp, startTestStorage, type TestStorage } from '../../test/fixtures';
 import { startMusicToolsHttp, type MusicToolsHttp } from '../http';
 import { MomentsApi, type MomentsApiOptions } from '../moments-api';
 
@@ -65,12 +64,6 @@ function formOf(request: RecordedRequest): Promise<FormData> {
   return new Response(new Uint8Array(request.body), { headers: { 'content-type': request.headers['content-type']! } }).formData();
 }
 
-async function connect(url: string): Promise<Client> {
-  const client = new Client({ name: 'moment-tools-spec', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
-  return client;
-}
-
 describe('the agent tools, against an api', () => {
   let api: FakeApi;
   let storage: TestStorage;
@@ -86,7 +79,7 @@ describe('the agent tools, against an api', () => {
     const moments = overrides && new MomentsApi({ baseUrl: api.baseUrl, apiKey: API_KEY, maxUploadBytes: 25 * 1024 * 1024, storage: storage.location, ...overrides });
     const server = await startMusicToolsHttp({ port: 0, moments: moments ?? undefined });
     servers.push(server);
-    const connected = await connect(server.url);
+    const connected = await connectMcp(server.url);
     clients.push(connected);
     return connected;
   }
