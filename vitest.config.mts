@@ -6,6 +6,8 @@ const alias = {
   '@mcm/pipeline': path.resolve(import.meta.dirname, 'libs/pipeline/src'),
   '@mcm/audio': path.resolve(import.meta.dirname, 'libs/audio/src'),
   '@mcm/core': path.resolve(import.meta.dirname, 'libs/core/src'),
+  // music-tools is a client of the api through the SDK; specs run its source, the packed copy has its own tests.
+  '@main-character/sdk': path.resolve(import.meta.dirname, 'libs/sdk/src'),
 };
 
 const AUDIO_SPECS = ['libs/audio/**/*.spec.ts', 'apps/music-tools/**/*.spec.ts'];
@@ -54,7 +56,7 @@ export default defineConfig({
       {
         plugins,
         // Unit tests exercise the SDK's source; sdk-pack.spec.ts covers the built, packed package.
-        resolve: { alias: { ...alias, '@main-character/sdk': path.resolve(import.meta.dirname, 'libs/sdk/src') } },
+        resolve: { alias },
         test: { name: 'sdk', include: ['test/sdk/**/*.spec.ts'], testTimeout: 120_000, hookTimeout: 120_000 },
       },
     ],

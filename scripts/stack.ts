@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadConfig, migrate, startEmbeddedStorage, type EmbeddedStorage } from '@mcm/core';
@@ -85,6 +86,30 @@ function defaultLog(app: string, line: string): void {
   process.stdout.write(`[${app}] ${formatLogLine(line)}\n`);
 }
 
+/** A port free right now, so music-tools can be told where the api will listen before the api starts. */
+async function unusedPort(host: string): Promise<number> {
+  const server = createServer().listen(0, host);
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/**
+ * Where music-tools' agent tools reach the api of this stack, and with which key: music-tools starts
+ * first (the workers need its address), so an api on port 0 gets its port chosen here.
+ */
+async function agentToolsApi(env: NodeJS.ProcessEnv, config: { HOST: string; PORT: number; API_KEYS?: string[] }): Promise<void> {
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  if (!env.MCM_API_URL) {
+    if (config.PORT === 0) env.PORT = String(await unusedPort(host));
+    env.MCM_API_URL = `http://${host.includes(':') ? `[${host}]` : host}:${env.PORT ?? config.PORT}`;
+  }
+  // The api only serves clients with a key of API_KEYS; music-tools is one such client.
+  if (!env.MCM_API_KEY && config.API_KEYS?.length) env.MCM_API_KEY = config.API_KEYS[0];
+}
+
 /** Starts one app as its own process and resolves once it prints its ready line. */
 export async function startApp(kind: AppKind, name: string, env: NodeJS.ProcessEnv, log: StackOptions['log'] = defaultLog): Promise<RunningApp> {
   const child = spawn(process.execPath, [ENTRY[kind]], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -151,6 +176,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     let mcpUrl = config.MCP_BASE_URL;
     if (!env.MCP_BASE_URL) {
+      await agentToolsApi(env, config);
       const musicTools = await startApp('music-tools', 'music-tools', env, log);
       apps.push(musicTools);
       mcpUrl = new URL(READY['music-tools'].exec(musicTools.readyLine)![1]).origin;

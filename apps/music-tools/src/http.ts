@@ -73,7 +73,9 @@ export async function startMusicToolsHttp(options: MusicToolsHttpOptions = {}): 
   if (loopback) app.use('/mcp', localhostHostValidation());
   if (options.authToken) app.use('/mcp', bearerAuth(options.authToken));
 
-  app.post('/mcp', express.json({ limit: '4mb' }), async (request, response) => {
+  // A create_moment call carries the recording as base64: a third larger than the api's upload limit, plus the envelope.
+  const bodyLimit = Math.max(4 * 1024 * 1024, Math.ceil(((options.moments?.maxUploadBytes ?? 0) * 4) / 3) + 64 * 1024);
+  app.post('/mcp', express.json({ limit: bodyLimit }), async (request, response) => {
     const server = createMusicToolsServer(serverOptions);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     response.on('close', () => {

@@ -4,3 +4,4 @@ export { RenderGate } from './render-gate';
 export { StemTransfer, type StemTransferOptions } from './stem-transfer';
 export { ToolFailure } from './tool-failure';
 export type { PreviewEngine } from './tools/synthesize-preview.tool';
+export { MomentsApi, type MomentsApiOptions } from './moments-api';

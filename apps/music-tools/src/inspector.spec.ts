@@ -1,4 +1,4 @@
-import { execFile, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,29 +9,15 @@ import { probeAudio } from '@mcm/audio/io/probe';
 import { measureLoudness } from '@mcm/audio/mix/loudness';
 import { BLUEPRINT_SCHEMA } from '@mcm/pipeline';
 import { looksLikeMp3, VALID_BLUEPRINT } from '../test/fixtures';
-import { compileMusicTools, repoRoot, serverEnv, startServer, type CompiledMusicTools } from '../test/process';
+import { inspect as runInspector, toolResultOf, type Inspection } from '../test/inspector';
+import { compileMusicTools, serverEnv, startServer, type CompiledMusicTools } from '../test/process';
 
 /*
  * music-tools as the official MCP inspector's CLI sees it: a client we did not write, run as
  * the generic clients (and the agents that script it) run it, against the deployed process.
  */
 
-const INSPECTOR = path.join(repoRoot, 'node_modules/.bin/mcp-inspector');
 const TOKEN = 'inspector-spec-token-0123456789';
-
-interface Inspection {
-  code: number;
-  /** The JSON the CLI printed on stdout (`--format json`), when it printed any. */
-  output?: { result: Record<string, unknown> };
-  /** The error envelope the CLI printed on stderr, when it failed. */
-  failure?: { error: { code: string; message: string } };
-}
-
-interface ToolResult {
-  content: { type: string; text?: string; data?: string; mimeType?: string }[];
-  structuredContent: Record<string, unknown>;
-  isError?: boolean;
-}
 
 /** Forwards to music-tools and keeps every JSON-RPC request, to see what the inspector puts on the wire. */
 async function startRecorder(target: string): Promise<{ url: string; requests: { method: string; params?: Record<string, unknown> }[]; server: Server }> {
@@ -61,34 +47,12 @@ describe('music-tools driven by the MCP inspector CLI', () => {
   let recorder: Awaited<ReturnType<typeof startRecorder>>;
   let inspectorHome: string;
 
-  /** Runs `mcp-inspector --cli` (no shell) and reads what it printed; with `token: null`, no Authorization header. */
-  async function inspect(args: string[], options: { token?: string | null; target?: string } = {}): Promise<Inspection> {
-    const token = options.token === undefined ? TOKEN : options.token;
-    const auth = token === null ? [] : ['--header', `Authorization: Bearer ${token}`];
-    // Its own home, secrets in memory only and never an interactive login: nothing is read or written outside the test.
-    const env = {
-      PATH: process.env.PATH ?? '',
-      HOME: inspectorHome,
-      MCP_STORAGE_DIR: path.join(inspectorHome, 'storage'),
-      MCP_CATALOG_PATH: path.join(inspectorHome, 'mcp.json'),
-      MCP_CLIENT_CONFIG_PATH: path.join(inspectorHome, 'client.json'),
-      MCP_INSPECTOR_OAUTH_STATE_PATH: path.join(inspectorHome, 'oauth.json'),
-      MCP_INSPECTOR_SECRET_STORE: 'memory',
-      MCP_AUTO_OPEN_ENABLED: 'false',
-      NO_COLOR: '1',
-    };
-    const argv = ['--cli', options.target ?? url, '--transport', 'http', ...auth, '--format', 'json', '--stored-auth-only', '--connect-timeout', '10000', ...args];
-    const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(INSPECTOR, argv, { env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      });
-    });
-    const envelope = stderr.split('\n').find((line) => line.startsWith('{"error"'));
-    return { code, output: stdout.trim() ? JSON.parse(stdout) : undefined, failure: envelope ? JSON.parse(envelope) : undefined };
-  }
+  /** The inspector against music-tools (or `target`); with `token: null`, no Authorization header. */
+  const inspect = (args: string[], options: { token?: string | null; target?: string } = {}): Promise<Inspection> =>
+    runInspector(options.target ?? url, args, { home: inspectorHome, token: options.token === null ? undefined : (options.token ?? TOKEN) });
 
   const callTool = (name: string, args: string[], options?: { target?: string }) => inspect(['--method', 'tools/call', '--tool-name', name, ...args], options);
-  const resultOf = (inspection: Inspection) => inspection.output?.result as unknown as ToolResult;
+  const resultOf = toolResultOf;
 
   beforeAll(async () => {
     compiled = await compileMusicTools('music-tools-inspector-spec');
@@ -111,7 +75,7 @@ describe('music-tools driven by the MCP inspector CLI', () => {
     const listed = await inspect(['--method', 'tools/list', '--strict']);
     expect(listed.code).toBe(0);
     const tools = (listed.output!.result.tools as { name: string; inputSchema: { properties: Record<string, Record<string, unknown>>; required?: string[] } }[]);
-    expect(tools.map((tool) => tool.name).sort()).toEqual(['blueprint_duration', 'synthesize_preview', 'validate_blueprint']);
+    expect(tools.map((tool) => tool.name).sort()).toEqual(['blueprint_duration', 'create_moment', 'get_moment', 'list_styles', 'synthesize_preview', 'validate_blueprint', 'wait_for_moment']);
     for (const name of ['validate_blueprint', 'synthesize_preview']) {
       const blueprint = tools.find((tool) => tool.name === name)!.inputSchema.properties.blueprint;
       expect({ name, type: blueprint.type, additionalProperties: blueprint.additionalProperties, required: blueprint.required }).toEqual({

@@ -54,7 +54,7 @@ describe('music-tools --stdio', () => {
   it('speaks MCP on stdout and logs only to stderr', async () => {
     expect(client.getServerVersion()?.name).toBe('music-tools');
     const { tools } = await client.listTools();
-    expect(tools.map((tool) => tool.name).sort()).toEqual(['blueprint_duration', 'synthesize_preview', 'validate_blueprint']);
+    expect(tools.map((tool) => tool.name).sort()).toEqual(['blueprint_duration', 'create_moment', 'get_moment', 'list_styles', 'synthesize_preview', 'validate_blueprint', 'wait_for_moment']);
     expect(stderr.join('')).toContain('music-tools serving MCP on stdio');
   });
 

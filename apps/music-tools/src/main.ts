@@ -6,6 +6,7 @@ import { createLogger, logProcessWarnings } from '@mcm/core/logging/logger-optio
 import { OUTBOUND_ALLOW_PRIVATE_WARNING } from '@mcm/core/outbound/outbound-guard';
 import { storageLocation } from '@mcm/core/storage/presigned-url';
 import { startMusicToolsHttp } from './http';
+import { MomentsApi } from './moments-api';
 import { createMusicToolsServer } from './music-tools.server';
 import { RenderGate } from './render-gate';
 
@@ -43,10 +44,18 @@ async function main(): Promise<void> {
   if (swept.length) log(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
   configureAudioEngine({ maxRenderSeconds: config.MAX_RENDER_SECONDS });
   const limits = { maxRenderSeconds: config.MAX_RENDER_SECONDS, renderGate: new RenderGate(config.MCP_MAX_RENDERS, config.MCP_RENDER_QUEUE) };
+  // The agent tools are a client of the api like any other: its URL and key, never its database.
+  const moments = new MomentsApi({
+    baseUrl: config.MCM_API_URL,
+    apiKey: config.MCM_API_KEY,
+    maxUploadBytes: Math.floor(config.MAX_UPLOAD_MB * 1024 * 1024),
+    storage,
+    log,
+  });
 
   if (process.argv.includes('--stdio')) {
     log(`mixing with ${describeFfmpeg()}`);
-    const server = createMusicToolsServer({ storage, log, ...limits });
+    const server = createMusicToolsServer({ storage, log, moments, ...limits });
     const transport = new StdioServerTransport();
     transport.onclose = () => process.exit(0);
     await server.connect(transport);
@@ -66,11 +75,13 @@ async function main(): Promise<void> {
     authToken: config.MCP_AUTH_TOKEN,
     storage,
     log,
+    moments,
     ...limits,
   });
   // Logged once the bind is allowed, so a refused start says one line only.
   log(`mixing with ${describeFfmpeg()}`);
   if (config.MCP_AUTH_TOKEN) log('music-tools requires a bearer token on /mcp');
+  log(`agent tools call the moments api at ${config.MCM_API_URL}${config.MCM_API_KEY ? ' with a client key' : ''}`);
   process.stdout.write(`music-tools listening on ${http.url} (bound to ${http.boundAddress})\n`);
   // In-flight previews finish before the render threads are stopped.
   onShutdown(async () => {

@@ -2,8 +2,7 @@ import { Midi } from '@tonejs/midi';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MusicToolsClient, MusicToolsError } from '@mcm/core/mcp';
@@ -11,15 +10,9 @@ import { arrange } from '@mcm/audio';
 import { BLUEPRINT_SCHEMA } from '@mcm/pipeline';
 import { freePort } from '../../../test/support/free-port';
 import { TEN_HOUR_BLUEPRINT } from '../../../test/support/blueprints';
-import { liveFfmpegChildren, LONGEST_BLUEPRINT, looksLikeMp3, presignedQuery, startTargetServer, startTestStorage, toneWav, VALID_BLUEPRINT, type TargetServer, type TestStorage } from '../test/fixtures';
+import { connectMcp, liveFfmpegChildren, LONGEST_BLUEPRINT, looksLikeMp3, presignedQuery, startTargetServer, startTestStorage, toneWav, VALID_BLUEPRINT, type TargetServer, type TestStorage } from '../test/fixtures';
 import { startMusicToolsHttp, type MusicToolsHttp } from './http';
 import { RenderGate } from './render-gate';
-
-async function connect(url: string, headers: Record<string, string> = {}): Promise<Client> {
-  const client = new Client({ name: 'music-tools-spec', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
-  return client;
-}
 
 describe('music-tools over Streamable HTTP', () => {
   let server: MusicToolsHttp;
@@ -36,7 +29,7 @@ describe('music-tools over Streamable HTTP', () => {
     process.env.TMPDIR = workRoot;
     storage = await startTestStorage();
     server = await startMusicToolsHttp({ port: 0, storage: storage.location, log: (line) => logs.push(line) });
-    client = await connect(server.url);
+    client = await connectMcp(server.url);
   });
 
   afterAll(async () => {
@@ -61,7 +54,7 @@ describe('music-tools over Streamable HTTP', () => {
   it('lists its tools with input and output schemas', async () => {
     const { tools } = await client.listTools();
     const byName = new Map(tools.map((tool) => [tool.name, tool]));
-    expect([...byName.keys()].sort()).toEqual(['blueprint_duration', 'synthesize_preview', 'validate_blueprint']);
+    expect([...byName.keys()].sort()).toEqual(['blueprint_duration', 'create_moment', 'get_moment', 'list_styles', 'synthesize_preview', 'validate_blueprint', 'wait_for_moment']);
 
     const synthesize = byName.get('synthesize_preview')!;
     expect(synthesize.inputSchema.required).toEqual(['blueprint']);
@@ -82,10 +75,12 @@ describe('music-tools over Streamable HTTP', () => {
     expect(validate.annotations?.readOnlyHint).toBe(true);
   });
 
-  it('publishes the blueprint JSON Schema as the blueprint argument of every tool', async () => {
+  it('publishes the blueprint JSON Schema as the blueprint argument of every tool that takes one', async () => {
     const { tools } = await client.listTools();
     const { $schema: _dialect, $id: _id, description: _description, ...expected } = BLUEPRINT_SCHEMA;
-    for (const tool of tools) {
+    const blueprintTools = tools.filter((tool) => tool.inputSchema.properties?.blueprint);
+    expect(blueprintTools.map((tool) => tool.name).sort()).toEqual(['blueprint_duration', 'synthesize_preview', 'validate_blueprint']);
+    for (const tool of blueprintTools) {
       const published = tool.inputSchema.properties!.blueprint as Record<string, unknown>;
       expect({ tool: tool.name, ...published }).toMatchObject({ tool: tool.name, ...expected, type: 'object' });
     }
@@ -384,7 +379,7 @@ describe('music-tools under load', () => {
   const previewWorkdirs = async () => (await readdir(workRoot)).filter((name) => name.startsWith('mcm-preview-'));
   const outcome = (id: string) => lines.find((line) => line.startsWith(`synthesize_preview ${id} `));
   const render = async (blueprint: Record<string, unknown>) => {
-    const client = await connect(server.url);
+    const client = await connectMcp(server.url);
     clients.push(client);
     const call = client.callTool({ name: 'synthesize_preview', arguments: { blueprint } }, undefined, { timeout: 120_000 }) as Promise<CallToolResult>;
     // The call is abandoned below by closing its client; its own rejection says nothing.
@@ -414,7 +409,7 @@ describe('music-tools under load', () => {
     await vi.waitFor(() => expect(gate.waiting).toBe(1), { timeout: 30_000, interval: 10 });
 
     // The first render holds its slot throughout: this answer did not wait for one.
-    const third = await connect(server.url);
+    const third = await connectMcp(server.url);
     clients.push(third);
     const busy = (await third.callTool({ name: 'synthesize_preview', arguments: { blueprint: VALID_BLUEPRINT } })) as CallToolResult;
     expect(busy).toMatchObject({ isError: true, structuredContent: { code: 'MUSIC_TOOLS_BUSY', retryable: true } });
@@ -489,7 +484,7 @@ describe('music-tools with a bearer token', () => {
   });
 
   it('serves tools to clients that send the token', async () => {
-    const client = await connect(server.url, { Authorization: `Bearer ${token}` });
+    const client = await connectMcp(server.url, { Authorization: `Bearer ${token}` });
     const { tools } = await client.listTools();
     expect(tools.map((tool) => tool.name)).toContain('validate_blueprint');
     await client.close();

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -18,6 +18,13 @@ export async function compileMusicTools(name: string): Promise<CompiledMusicTool
   const swc = path.join(repoRoot, 'node_modules/.bin/swc');
   const sources = ['apps/music-tools/src', 'libs/pipeline/src', 'libs/audio/src', 'libs/core/src'];
   await promisify(execFile)(swc, [...sources, '-d', outDir, '--config-file', '.swcrc', '--copy-files', '--ignore', '**/*.spec.ts', '-q'], { cwd: repoRoot });
+  // The SDK the agent tools use, from its source too, found before the workspace link (whose dist only a build makes).
+  const sdk = path.join(outDir, 'node_modules/@main-character/sdk');
+  await promisify(execFile)(swc, ['libs/sdk/src', '-d', sdk, '--config-file', '.swcrc', '-q'], { cwd: repoRoot });
+  await mkdir(sdk, { recursive: true });
+  await writeFile(path.join(sdk, 'package.json'), JSON.stringify({ name: '@main-character/sdk', main: 'libs/sdk/src/index.js' }));
+  // Its own dependencies (eventsource) at the versions it declares.
+  await symlink(path.join(repoRoot, 'libs/sdk/node_modules'), path.join(sdk, 'node_modules'), 'dir');
   return { mainJs: path.join(outDir, 'apps/music-tools/src/main.js'), remove: () => rm(outDir, { recursive: true, force: true }) };
 }
 

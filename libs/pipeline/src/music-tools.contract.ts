@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BLUEPRINT_SCHEMA } from './blueprint.schema';
+import { MomentStatus } from './stages';
 
 /*
  * What crosses the line between the worker and music-tools: each tool's arguments and answer,
@@ -104,3 +105,84 @@ export const synthesizePreviewOutput = {
 export type BlueprintCheck = z.infer<z.ZodObject<typeof validateBlueprintOutput>>;
 export type SynthesizePreviewArgs = z.input<z.ZodObject<typeof synthesizePreviewInput>>;
 export type PreviewReport = Pick<Required<z.infer<z.ZodObject<typeof synthesizePreviewOutput>>>, 'duration_ms' | 'loudness_lufs' | 'true_peak_dbtp' | 'bytes'>;
+
+/*
+ * The agent tools: music-tools as a client of the api, so an agent makes a theme song from start to finish.
+ */
+
+const momentId = z.string().min(1).max(128).describe('The moment id create_moment answered');
+
+export const createMomentInput = {
+  audio_base64: z
+    .string()
+    .min(1)
+    .describe(
+      'The recording itself, base64-encoded (standard alphabet; a "data:audio/…;base64," prefix is allowed). ' +
+        "wav, mp3, m4a/aac, ogg/opus, webm or flac, checked by content; at most the api's MAX_UPLOAD_MB. Never a URL.",
+    ),
+  filename: z.string().min(1).max(255).optional().describe('Name of the recording, e.g. hum.m4a; metadata only'),
+  style: z.string().min(1).max(120).optional().describe('Musical style: one of list_styles, or words like "epic orchestra" that map to the nearest'),
+  title: z.string().min(1).max(200).optional(),
+  lyrics: z.string().min(1).max(5000).optional().describe('Words to sing instead of generated ones'),
+};
+
+export const getMomentInput = { id: momentId };
+
+/** Longest wait one call holds; an agent calls again for longer. */
+export const MAX_WAIT_SECONDS = 300;
+
+export const waitForMomentInput = {
+  id: momentId,
+  timeout_s: z
+    .number()
+    .positive()
+    .max(MAX_WAIT_SECONDS)
+    .optional()
+    .describe(`Seconds to wait before answering with the moment as it stands (default 120, at most ${MAX_WAIT_SECONDS}); it goes on server-side`),
+};
+
+const assetLinks = z
+  .object({
+    original: z.string().nullable().optional(),
+    vocals: z.string().nullable().optional(),
+    instrumental: z.string().nullable().optional(),
+    preview: z.string().nullable().optional().describe('The mixed and mastered preview MP3'),
+    master: z.string().nullable().optional().describe('The lossless master WAV'),
+    midi: z.string().nullable().optional(),
+    peaks: z.string().nullable().optional(),
+  })
+  .describe("Presigned URLs of the moment's files (they expire); null until a file exists");
+
+/** The moment as every agent tool answers it: what it is, how far it got, and where its files are. */
+export const momentToolOutput = {
+  ok: z.boolean(),
+  id: z.string().optional(),
+  status: z.enum(MomentStatus).optional(),
+  stage: z.string().nullable().optional().describe('The stage in progress (or that failed); null when finished'),
+  progress: z.number().min(0).max(1).optional(),
+  style: z.string().nullable().optional(),
+  title: z.string().nullable().optional(),
+  status_url: z.string().optional().describe("The api's URL of this moment"),
+  links: assetLinks.optional(),
+  moment_error: z.object({ stage: z.string().nullable(), code: z.string(), message: z.string(), retryable: z.boolean() }).nullable().optional().describe('Why the moment FAILED'),
+  timed_out: z.boolean().optional().describe('wait_for_moment: true when it answered before the moment finished'),
+  preview: z
+    .object({ mime_type: z.literal('audio/mpeg'), bytes: z.int() })
+    .optional()
+    .describe('wait_for_moment: the preview returned as audio content'),
+  code: toolFailureOutput.code.describe('Present on failure, e.g. INVALID_AUDIO_BASE64, UPLOAD_TOO_LARGE, API_UNREACHABLE, MOMENT_NOT_FOUND, MOMENT_FAILED'),
+  message: toolFailureOutput.message,
+  retryable: toolFailureOutput.retryable,
+};
+
+export const listStylesOutput = {
+  styles: z.array(
+    z.object({
+      name: z.string(),
+      description: z.string(),
+      tempo_bpm: z.int().describe("The style's home tempo, used when the recording shows no pulse"),
+    }),
+  ),
+};
+
+export type MomentToolOutput = z.infer<z.ZodObject<typeof momentToolOutput>>;

@@ -44,6 +44,11 @@ export const PUBLIC_ERROR_MESSAGES: Readonly<Record<string, string>> = {
   ELEVENLABS_TIMEOUT: 'The voice and music service did not answer in time.',
   ELEVENLABS_REJECTED: 'The voice and music service could not render this song.',
   ELEVENLABS_DISABLED: 'The voice and music service is not enabled here.',
+  // The agent tools of music-tools, which answer them to an agent before any moment exists
+  INVALID_AUDIO_BASE64: 'The recording was not sent in the text encoding this service reads.',
+  UPLOAD_TOO_LARGE: 'The recording is larger than this service accepts.',
+  API_UNREACHABLE: 'The service that makes moments could not be reached.',
+  API_NOT_CONFIGURED: 'This server is not set up to make moments.',
   // The pipeline itself
   STORAGE_UNAVAILABLE: 'Storage could not be reached.',
   STAGE_INPUT_MISSING: "Part of this moment's earlier work is missing.",

@@ -34,6 +34,13 @@ describe('configuration per app', () => {
     expect(loadConfig({}, 'music-tools').MCP_MAX_RENDERS).toBeGreaterThanOrEqual(1);
   });
 
+  it('music-tools reaches the api as a client: its address, its own key and the upload limit, never the api\'s keys', () => {
+    expect(loadConfig({}, 'music-tools')).toMatchObject({ MCM_API_URL: 'http://127.0.0.1:3000', MAX_UPLOAD_MB: 25 });
+    const config = loadConfig({ MCM_API_URL: 'https://api.example.com', MCM_API_KEY: 'agent-key-0123456789', MAX_UPLOAD_MB: '10', API_KEYS: 'client-key-0123456789' }, 'music-tools');
+    expect(config).toMatchObject({ MCM_API_URL: 'https://api.example.com', MCM_API_KEY: 'agent-key-0123456789', MAX_UPLOAD_MB: 10 });
+    expect(Object.keys(config)).not.toContain('API_KEYS');
+  });
+
   it('api and worker refuse a broken DATABASE_URL with the same one line as the whole stack', () => {
     const expected = 'Invalid configuration: DATABASE_URL Invalid URL';
     expect(refusal({ DATABASE_URL: 'not a url' }, 'stack')).toBe(expected);
@@ -49,6 +56,8 @@ describe('configuration per app', () => {
       [{ PORT: 'eighty' }, ['api'], ['worker', 'music-tools']],
       [{ WORKER_LOCK_MS: '5' }, ['worker'], ['api', 'music-tools']],
       [{ MCP_RENDER_QUEUE: '-1' }, ['music-tools'], ['api', 'worker']],
+      [{ MCM_API_URL: 'no url' }, ['music-tools'], ['api', 'worker']],
+      [{ MAX_UPLOAD_MB: '0' }, ['api', 'music-tools'], ['worker']],
       [{ SOUNDFONT_PATH: '/nowhere/font.sf2' }, ['worker', 'music-tools'], ['api']],
       [{ MCP_AUTH_TOKEN: 'short-token' }, ['api', 'worker', 'music-tools'], []],
       [{ MAX_RENDER_SECONDS: '0' }, ['api', 'worker', 'music-tools'], []],

@@ -40,6 +40,9 @@ const storageLocation = {
 
 const mcpPort = { MCP_HTTP_PORT: port(8080) };
 
+/** The api refuses larger uploads; music-tools refuses larger base64 clips before sending them on. */
+const uploadLimit = { MAX_UPLOAD_MB: z.coerce.number().positive().max(1024).default(25) };
+
 /** What the api and the worker share through CoreModule: Postgres, the queues, signed storage, music-tools and ElevenLabs as clients. */
 const core = {
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/main_character'),
@@ -88,7 +91,7 @@ const api = {
   SSE_RECHECK_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
   RATE_LIMIT_CREATE_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
   MAX_MOMENTS_IN_FLIGHT_PER_KEY: z.coerce.number().int().min(1).max(100_000).default(5),
-  MAX_UPLOAD_MB: z.coerce.number().positive().max(1024).default(25),
+  ...uploadLimit,
   MAX_AUDIO_SECONDS: z.coerce.number().positive().max(3600).default(60),
   MIN_AUDIO_SECONDS: z.coerce.number().min(0).max(60).default(0.5),
   // Checking an upload is one ffmpeg decode of up to a minute of audio: about a core each.
@@ -116,6 +119,11 @@ const musicTools = {
   // Unset: as many concurrent renders as the machine has cores.
   MCP_MAX_RENDERS: optional.pipe(z.coerce.number<string | undefined>().int().min(1).max(256).optional()),
   MCP_RENDER_QUEUE: z.coerce.number().int().min(0).max(10_000).default(16),
+  // The agent tools reach the api as any client does; `npm start` passes its own api's address.
+  MCM_API_URL: z.string().url().default('http://127.0.0.1:3000'),
+  // Needed when the api has API_KEYS: the operator adds this key to that list.
+  MCM_API_KEY: optional,
+  ...uploadLimit,
 };
 
 /** The embedded storage of `npm start`, which runs every app. */

@@ -23,11 +23,12 @@ describe('secret redaction', () => {
       DATABASE_URL: 'postgres://app:db%2Fpass@127.0.0.1:5432/x',
       MCP_AUTH_TOKEN: 'mcp-token-xyz-0123',
       ELEVENLABS_API_KEY: 'eleven-key-123',
+      MCM_API_KEY: 'agent-client-key-789',
       S3_ENDPOINT: 'http://127.0.0.1:9000',
       S3_SECRET_ACCESS_KEY: 's3-secret-456',
     });
     const secrets = secretValues(config);
-    expect(secrets).toEqual(expect.arrayContaining(['admin-token-0123456789', 'client-key-aaaaaaaa', 'client-key-bbbbbbbb', 'db/pass', 'db%2Fpass', 'mcp-token-xyz-0123', 'eleven-key-123', 's3-secret-456']));
+    expect(secrets).toEqual(expect.arrayContaining(['admin-token-0123456789', 'client-key-aaaaaaaa', 'client-key-bbbbbbbb', 'db/pass', 'db%2Fpass', 'mcp-token-xyz-0123', 'eleven-key-123', 'agent-client-key-789', 's3-secret-456']));
     const line = redactSecrets('sent admin-token-0123456789 with client-key-bbbbbbbb; password db/pass; s3-secret-456', secrets);
     expect(line).toBe('sent *** with ***; password ***; ***');
   });

@@ -19,7 +19,7 @@ function passwordOf(url: string | undefined): string[] {
   }
 }
 
-type SecretSettings = Partial<Pick<AppConfig, 'ADMIN_TOKEN' | 'API_KEYS' | 'S3_SECRET_ACCESS_KEY' | 'MCP_AUTH_TOKEN' | 'ELEVENLABS_API_KEY' | 'DATABASE_URL' | 'REDIS_URL'>>;
+type SecretSettings = Partial<Pick<AppConfig, 'ADMIN_TOKEN' | 'API_KEYS' | 'S3_SECRET_ACCESS_KEY' | 'MCP_AUTH_TOKEN' | 'ELEVENLABS_API_KEY' | 'MCM_API_KEY' | 'DATABASE_URL' | 'REDIS_URL'>>;
 
 function secretsOf(settings: SecretSettings): (string | undefined)[] {
   return [
@@ -28,6 +28,7 @@ function secretsOf(settings: SecretSettings): (string | undefined)[] {
     settings.S3_SECRET_ACCESS_KEY,
     settings.MCP_AUTH_TOKEN,
     settings.ELEVENLABS_API_KEY,
+    settings.MCM_API_KEY,
     ...passwordOf(settings.DATABASE_URL),
     ...passwordOf(settings.REDIS_URL),
   ];
