@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { OutputKind, type Stage } from '@mcm/pipeline';
-import type { ApiConfig, MomentsRepository, StorageRepository } from '@mcm/core';
+import { MomentViewBuilder, type ApiConfig, type MomentsRepository, type StorageRepository } from '@mcm/core';
 import { asAdapter, fakeCore, FakeUploads } from '../../../../test/fakes';
 import { AdminService } from './admin.service';
 import { MomentViewService } from './moment-view.service';
@@ -15,7 +15,7 @@ function world() {
   const core = fakeCore();
   const moments = asAdapter<MomentsRepository>(core.moments);
   const storage = asAdapter<StorageRepository>(core.storage);
-  const view = new MomentViewService(storage, config);
+  const view = new MomentViewService(new MomentViewBuilder(storage), config);
   const momentsService = new MomentsService(moments, core.lifecycle, storage, new FakeUploads() as unknown as UploadService, view, config);
   const admin = new AdminService(moments, core.lifecycle, momentsService, view);
   let clock = Date.parse('2026-01-01T00:00:00Z');

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OutputKind } from '@mcm/pipeline';
-import type { ApiConfig, MomentsRepository, StorageRepository } from '@mcm/core';
+import { MomentViewBuilder, type ApiConfig, type MomentsRepository, type StorageRepository } from '@mcm/core';
 import { asAdapter, fakeCore, FakeUploads, type FakeRequestBody } from '../../../../test/fakes';
 import { AppError } from '../problem/app-error';
 import { MomentViewService } from './moment-view.service';
@@ -14,7 +14,7 @@ function world() {
   const core = fakeCore();
   const uploads = new FakeUploads();
   const storage = asAdapter<StorageRepository>(core.storage);
-  const service = new MomentsService(asAdapter<MomentsRepository>(core.moments), core.lifecycle, storage, uploads as unknown as UploadService, new MomentViewService(storage, config), config);
+  const service = new MomentsService(asAdapter<MomentsRepository>(core.moments), core.lifecycle, storage, uploads as unknown as UploadService, new MomentViewService(new MomentViewBuilder(storage), config), config);
   /** What the controller does with a received request: one command into the service. */
   const create = async (body: FakeRequestBody, owner: string | null) => service.create(await uploads.command(body, owner));
   worlds.push(uploads);
