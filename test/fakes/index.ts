@@ -9,6 +9,7 @@ export { FakeMomentsRepository } from './moments-repository.fake';
 export { FakeStageQueue, type FakeJob } from './stage-queue.fake';
 export { FakeStorage } from './storage.fake';
 export { FakeWebhookQueue } from './webhook-queue.fake';
+export { FakeWebhookDeliveries } from './webhook-deliveries.fake';
 export { FakeMusicTools } from './music-tools.fake';
 export { asAdapter, type Port } from './port';
 

@@ -8,7 +8,6 @@ import {
   subscribedEvent,
   webhookDeliveryId,
   type InsertOptions,
-  type NewWebhookDelivery,
   type MomentChange,
   type MomentHistoryRow,
   type MomentListQuery,
@@ -16,6 +15,7 @@ import {
   type MomentsRepository,
 } from '@mcm/core';
 import type { Port } from './port';
+import { FakeWebhookDeliveries } from './webhook-deliveries.fake';
 
 const newestFirst = (a: MomentEntity, b: MomentEntity) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 
@@ -24,7 +24,7 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
   readonly rows = new Map<string, MomentEntity>();
   readonly transitions: MomentTransitionEntity[] = [];
   /** The webhook outbox, as the changes wrote it. */
-  readonly webhookDeliveries: NewWebhookDelivery[] = [];
+  readonly webhookOutbox = new FakeWebhookDeliveries();
   private readonly locks = new Map<string, Promise<unknown>>();
   private nextTransitionId = 1;
   reachable = true;
@@ -71,8 +71,7 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
       if (event) {
         const seq = this.transitions.at(-1)!.id;
         const delivery = { id: webhookDeliveryId(id, seq), momentId: id, seq, eventType: WEBHOOK_EVENT_TYPES[event], url: moment.webhookUrl!, point: { status: after.status, stage: after.stage, progress: after.progress, at: new Date().toISOString() } };
-        this.webhookDeliveries.push(delivery);
-        webhooks.push(delivery.id);
+        if (this.webhookOutbox.put(delivery)) webhooks.push(delivery.id);
       }
       if (changes) {
         Object.assign(moment, changes, { updatedAt: new Date() });
