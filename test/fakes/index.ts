@@ -24,3 +24,4 @@ export function fakeCore() {
 }
 export { FakeSchedulerQueue } from './scheduler-queue.fake';
 export { FakeUploads, type FakeRequestBody } from './uploads.fake';
+export { FakeChangeFeed } from './change-feed.fake';

@@ -21,6 +21,8 @@ export class FakeReceiver implements Port<OutboundGuard> {
   readonly requests: Array<{ url: string; headers: Record<string, string>; body: string }> = [];
   answer: (attempt: number) => number | Error = () => 204;
 
+  async checkDestination(): Promise<void> {}
+
   async request(url: string | URL, init: OutboundRequestInit = {}): Promise<OutboundResponse> {
     this.requests.push({ url: String(url), headers: init.headers as Record<string, string>, body: String(init.body) });
     const answer = this.answer(this.requests.length);

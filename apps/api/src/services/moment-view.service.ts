@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { errorDetail } from '@mcm/pipeline';
-import { APP_CONFIG, ASSET_NAMES, MomentViewBuilder, stateLabel, type ApiConfig, type MomentEntity, type MomentTransitionEntity } from '@mcm/core';
+import { APP_CONFIG, ASSET_NAMES, MomentViewBuilder, stateLabel, type ApiConfig, type MomentEntity, type MomentTransitionEntity, type WebhookDeliveryEntity } from '@mcm/core';
 import type { AdminJobDto, AdminMomentDto, TransitionDto } from '../dtos/admin.dto';
 import type { MomentDto } from '../dtos/moment.dto';
 
@@ -26,7 +26,7 @@ export class MomentViewService {
     return { ...(await this.toDto(moment)), error_detail: errorDetail(moment.error) };
   }
 
-  async toAdminDto(moment: MomentEntity, history: MomentTransitionEntity[]): Promise<AdminJobDto> {
+  async toAdminDto(moment: MomentEntity, history: MomentTransitionEntity[], deliveries: WebhookDeliveryEntity[]): Promise<AdminJobDto> {
     const { value, context } = moment.snapshot;
     return {
       ...(await this.toAdminMomentDto(moment)),
@@ -56,6 +56,7 @@ export class MomentViewService {
           created_at: row.createdAt.toISOString(),
         }),
       ),
+      webhook_deliveries: deliveries.map((delivery) => ({ id: delivery.id, event: delivery.eventType, state: delivery.state, attempts: delivery.attempts })),
     };
   }
 }
