@@ -755,6 +755,97 @@ export interface components {
              */
             path: string;
         };
+        FinishedMomentDto: {
+            analysis: components["schemas"]["AnalysisDto"] | null;
+            /** @description Presigned URLs of every object of the moment; null until it exists. */
+            assets: components["schemas"]["MomentAssetsDto"];
+            /**
+             * Format: date-time
+             * @description When RETENTION_DAYS removed the original recording and the stems; their URLs are null from then on. The finished preview stays.
+             * @example null
+             */
+            assets_expired_at: string | null;
+            /**
+             * @description Stage attempts so far, over all stages and runs.
+             * @example 4
+             */
+            attempts: number;
+            /** @description The blueprint given at upload or composed from the analysis. */
+            blueprint_json: components["schemas"]["Blueprint"] | null;
+            /**
+             * Format: date-time
+             * @example null
+             */
+            completed_at: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When the moment was deleted. Only operators see deleted moments; clients get 410.
+             * @example null
+             */
+            deleted_at: string | null;
+            /** @description Why the moment FAILED; null otherwise. */
+            error: components["schemas"]["MomentErrorDto"] | null;
+            /**
+             * @description Presigned URL of the finished preview once COMPLETED (expires).
+             * @example null
+             */
+            final_audio_url: string | null;
+            /**
+             * Format: uuid
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Same as `id`; kept for clients of the original API.
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            job_id: string;
+            /**
+             * @description Presigned URL of the upload (expires).
+             * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
+             */
+            original_audio_url: string | null;
+            /**
+             * @description The uploaded file name, sanitised; metadata only.
+             * @example hum.m4a
+             */
+            original_filename: string | null;
+            /** @example preview */
+            output_kind: components["schemas"]["OutputKind"];
+            /**
+             * @description Share of the work done, 0..1.
+             * @example 0.45
+             */
+            progress: number;
+            /**
+             * @description The stage in progress (or that failed); null when finished.
+             * @example render_vocals
+             */
+            stage: components["schemas"]["Stage"] | null;
+            /** @example RENDERING */
+            status: components["schemas"]["MomentStatus"];
+            /**
+             * @description Where to read the moment again.
+             * @example /v1/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            status_url: string;
+            /** @example cinematic */
+            style: string | null;
+            timings_ms: components["schemas"]["StageTimingsDto"];
+            /** @example Monday Morning Hero */
+            title: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:05.120Z
+             */
+            updated_at: string;
+        };
         HealthDto: {
             /**
              * @example ok
@@ -1829,7 +1920,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MomentDto"];
+                    "application/json": components["schemas"]["FinishedMomentDto"];
                 };
             };
             /** @description The moment was created (or replayed) and is in progress. */

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Headers, Param, Post, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBody, ApiConsumes, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { CreateMomentFormDto, CreateMomentResponseDto } from '../dtos/create-moment.dto';
+import { CreateMomentFormDto, CreateMomentResponseDto, FinishedMomentDto } from '../dtos/create-moment.dto';
 import { MomentDto } from '../dtos/moment.dto';
 import { ApiKeyGuard, ClientOwner } from '../guards/api-key.guard';
 import { CreateRateLimitGuard } from '../guards/create-rate-limit.guard';
@@ -37,7 +37,7 @@ export class MomentsController {
   @ApiBody({ type: CreateMomentFormDto, description: 'The recording and optional settings.' })
   @ApiIdempotencyKey()
   @ApiPreferWait()
-  @ApiCreatedResponse({ type: MomentDto, description: 'With `Prefer: wait`: the moment ended (COMPLETED, FAILED or CANCELED) within the wait.' })
+  @ApiCreatedResponse({ type: FinishedMomentDto, description: 'With `Prefer: wait`: the moment ended (COMPLETED, FAILED or CANCELED) within the wait.' })
   @ApiAcceptedResponse({ type: CreateMomentResponseDto, description: 'The moment was created (or replayed) and is in progress.' })
   @ApiUploadProblems()
   @ApiCreateRateLimit()
@@ -49,7 +49,7 @@ export class MomentsController {
     @UploadedRecording() upload: ReceivedUpload,
     @ClientGone() signal: AbortSignal,
     @Res({ passthrough: true }) response: Response,
-  ): Promise<MomentDto | CreateMomentResponseDto> {
+  ): Promise<FinishedMomentDto | CreateMomentResponseDto> {
     const wait = parsePreferWait(prefer);
     response.vary('Prefer');
     const answer = await this.service.createMoment({ owner, idempotencyKey: idempotencyKey ?? null, form, upload, signal }, wait);

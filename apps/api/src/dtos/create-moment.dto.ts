@@ -3,7 +3,7 @@ import { Transform } from 'class-transformer';
 import { ArrayMaxSize, IsEnum, IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import { MomentStatus, OutputKind } from '@mcm/pipeline';
 import { WEBHOOK_EVENTS, type WebhookEvent } from '@mcm/core';
-import { MOMENT_ID_EXAMPLE } from './moment.dto';
+import { MOMENT_ID_EXAMPLE, MomentDto } from './moment.dto';
 
 /** Multipart text fields arrive as strings; blank means "not given". */
 const blankToUndefined = () =>
@@ -120,6 +120,12 @@ export class CreateMomentResponseDto {
   status: MomentStatus;
 
   @ApiProperty({ description: 'Where to poll the moment.', example: `/v1/moments/${MOMENT_ID_EXAMPLE}` })
+  status_url: string;
+}
+
+/** The 201 answer of a create under `Prefer: wait`: the finished moment, and everything the 202 answer has, so a client reads either alike. */
+export class FinishedMomentDto extends MomentDto {
+  @ApiProperty({ description: 'Where to read the moment again.', example: `/v1/moments/${MOMENT_ID_EXAMPLE}` })
   status_url: string;
 }
 

@@ -15,7 +15,7 @@ import {
   type MomentEntity,
   type WebhookEvent,
 } from '@mcm/core';
-import type { CompatCreateMomentResponseDto, CreateMomentResponseDto } from '../dtos/create-moment.dto';
+import type { CompatCreateMomentResponseDto, CreateMomentResponseDto, FinishedMomentDto } from '../dtos/create-moment.dto';
 import type { MomentDto } from '../dtos/moment.dto';
 import { AppError } from '../problem/app-error';
 import { MomentViewService } from './moment-view.service';
@@ -38,7 +38,7 @@ interface WebhookTarget {
 }
 
 /** What a create answers: the finished moment when `Prefer: wait` saw it end, else the accepted one. */
-export type CreateMomentAnswer = { finished: MomentDto; accepted?: never } | { accepted: CreateMomentResponseDto; finished?: never };
+export type CreateMomentAnswer = { finished: FinishedMomentDto; accepted?: never } | { accepted: CreateMomentResponseDto; finished?: never };
 
 /** What `store` needs once every check passed. */
 interface CheckedCreate {
@@ -170,8 +170,9 @@ export class MomentsService {
     const { moment } = await this.create(command);
     const latest = waitSeconds ? await this.waiter.untilFinished(moment.id, waitSeconds, command.signal) : moment;
     const current = latest ?? moment;
-    if (TERMINAL_STATUSES.includes(current.status) && !current.deletedAt) return { finished: await this.view.toDto(current) };
-    return { accepted: { job_id: moment.id, id: moment.id, status: current.status, status_url: this.view.url(`/v1/moments/${moment.id}`) } };
+    const statusUrl = this.view.url(`/v1/moments/${moment.id}`);
+    if (TERMINAL_STATUSES.includes(current.status) && !current.deletedAt) return { finished: { ...(await this.view.toDto(current)), status_url: statusUrl } };
+    return { accepted: { job_id: moment.id, id: moment.id, status: current.status, status_url: statusUrl } };
   }
 
   async createMomentCompat(command: CreateMomentCommand): Promise<CompatCreateMomentResponseDto> {
