@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { Webhook } from 'standardwebhooks';
@@ -38,7 +38,7 @@ describe('webhooks and Prefer: wait, end to end', () => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
-        received.push({ path: request.url ?? '/', headers: request.headers as IncomingHttpHeaders as Record<string, string>, body: Buffer.concat(chunks).toString() });
+        received.push({ path: request.url ?? '/', headers: request.headers as Record<string, string>, body: Buffer.concat(chunks).toString() });
         response.statusCode = scripts.get(request.url ?? '/')?.shift() ?? 204;
         response.end();
       });

@@ -63,10 +63,7 @@ describe('webhooks', () => {
       WEBHOOK_RETRY_SCHEDULE_MS: '0,200,200,200',
       RECONCILE_INTERVAL_MS: '1000',
     });
-    [guarded, unsigned] = await Promise.all([
-      startApi({ ...world.testEnv.env, WEBHOOK_SECRET: OLD_SECRET, OUTBOUND_ALLOW_PRIVATE: 'false' }),
-      startApi({ ...world.testEnv.env, WEBHOOK_SECRET: '' }),
-    ]);
+    [guarded, unsigned] = await Promise.all([startApi({ ...world.testEnv.env, WEBHOOK_SECRET: OLD_SECRET, OUTBOUND_ALLOW_PRIVATE: 'false' }), startApi({ ...world.testEnv.env, WEBHOOK_SECRET: '' })]);
     const config = loadConfig(world.testEnv.env);
     worker = await Test.createTestingModule({
       imports: [CoreModule.forRoot(config)],
@@ -94,9 +91,10 @@ describe('webhooks', () => {
     expect(response.status).toBe(202);
     return ((await response.json()) as { id: string }).id;
   };
-  const adminJob = async (id: string) => (await (await fetch(`${world.base}/v1/admin/jobs/${id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as {
-    webhook_deliveries: Array<{ id: string; event: string; state: string; attempts: Array<{ at: string; status: number | null; latency_ms: number }> }>;
-  };
+  const adminJob = async (id: string) =>
+    (await (await fetch(`${world.base}/v1/admin/jobs/${id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as {
+      webhook_deliveries: Array<{ id: string; event: string; state: string; attempts: Array<{ at: string; status: number | null; latency_ms: number }> }>;
+    };
   const until = async <T>(read: () => Promise<T> | T, done: (value: T) => boolean, ms = 15_000): Promise<T> => {
     const end = Date.now() + ms;
     for (;;) {
@@ -110,7 +108,10 @@ describe('webhooks', () => {
     const id = await created({ webhook_url: `${hookBase}/signed`, webhook_events: 'start,canceled', title: 'Morning run' });
     await lifecycle.apply(id, { type: 'STAGE_STARTED', stage: 'analyze' });
     await lifecycle.apply(id, { type: 'CANCEL', reason: 'test' });
-    const requests = await until(() => hooks.on('/signed'), (list) => list.length >= 2);
+    const requests = await until(
+      () => hooks.on('/signed'),
+      (list) => list.length >= 2,
+    );
     expect(requests).toHaveLength(2);
     const payloads = requests.map((request) => {
       const headers = request.headers as Record<string, string>;
@@ -133,11 +134,17 @@ describe('webhooks', () => {
     hooks.scripts.set('/flaky', [500, 500]);
     const id = await created({ webhook_url: `${hookBase}/flaky` });
     await lifecycle.apply(id, { type: 'CANCEL' });
-    const requests = await until(() => hooks.on('/flaky'), (list) => list.length >= 3);
+    const requests = await until(
+      () => hooks.on('/flaky'),
+      (list) => list.length >= 3,
+    );
     expect(requests).toHaveLength(3);
     expect(new Set(requests.map((request) => request.headers['webhook-id'])).size).toBe(1);
     for (const request of requests) expect(new Webhook(NEW_SECRET).verify(request.body, request.headers as Record<string, string>)).toMatchObject({ type: 'moment.canceled' });
-    const job = await until(() => adminJob(id), (body) => body.webhook_deliveries[0]?.state === 'delivered');
+    const job = await until(
+      () => adminJob(id),
+      (body) => body.webhook_deliveries[0]?.state === 'delivered',
+    );
     expect(job.webhook_deliveries).toEqual([
       {
         id: requests[0].headers['webhook-id'],
@@ -152,7 +159,10 @@ describe('webhooks', () => {
     hooks.scripts.set('/gone', [410]);
     const id = await created({ webhook_url: `${hookBase}/gone`, webhook_events: 'start,progress,canceled' });
     await lifecycle.apply(id, { type: 'STAGE_STARTED', stage: 'analyze' });
-    await until(() => adminJob(id), (body) => body.webhook_deliveries[0]?.state === 'gone');
+    await until(
+      () => adminJob(id),
+      (body) => body.webhook_deliveries[0]?.state === 'gone',
+    );
     await lifecycle.apply(id, { type: 'CANCEL' });
     // The cancellation would have been delivered by now, as the others were.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -172,7 +182,10 @@ describe('webhooks', () => {
     await bull.resume();
     expect(await queue.isLive(deliveryId)).toBe(false);
     expect(await worker.get(WebhookDelivery).reconcile()).toBe(1);
-    const requests = await until(() => hooks.on('/lost'), (list) => list.length >= 1);
+    const requests = await until(
+      () => hooks.on('/lost'),
+      (list) => list.length >= 1,
+    );
     expect(requests.map((request) => request.headers['webhook-id'])).toEqual([deliveryId]);
   });
 

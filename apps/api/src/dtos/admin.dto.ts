@@ -125,7 +125,7 @@ export class TransitionDto {
 export class WebhookAttemptDto {
   @ApiProperty({ format: 'date-time', example: '2025-11-24T10:00:31.000Z' }) at: string;
 
-  @ApiProperty({ type: 'integer', nullable: true, description: 'The receiver\'s HTTP status; null when no answer came.', example: 500 })
+  @ApiProperty({ type: 'integer', nullable: true, description: "The receiver's HTTP status; null when no answer came.", example: 500 })
   status: number | null;
 
   @ApiProperty({ example: 84 }) latency_ms: number;
@@ -162,7 +162,7 @@ export class AdminJobDto extends AdminMomentDto {
   @ApiProperty({ type: [TransitionDto], description: 'Every event offered to the machine, oldest first.' })
   history: TransitionDto[];
 
-  @ApiProperty({ type: [WebhookDeliveryDto], description: 'Deliveries to the moment\'s webhook, oldest event first; empty without a webhook.' })
+  @ApiProperty({ type: [WebhookDeliveryDto], description: "Deliveries to the moment's webhook, oldest event first; empty without a webhook." })
   webhook_deliveries: WebhookDeliveryDto[];
 }
 

@@ -20,7 +20,16 @@ function world(settings: Partial<ApiConfig> = {}, allowPrivate = false) {
   const feed = new FakeChangeFeed();
   const waiter = new MomentWaitService(moments, asAdapter<MomentChangeFeed>(feed));
   const merged = { ...config, ...settings };
-  const service = new MomentsService(moments, core.lifecycle, storage, uploads as unknown as UploadService, new MomentViewService(new MomentViewBuilder(storage), merged), merged, new OutboundGuard({ allowPrivate }), waiter);
+  const service = new MomentsService(
+    moments,
+    core.lifecycle,
+    storage,
+    uploads as unknown as UploadService,
+    new MomentViewService(new MomentViewBuilder(storage), merged),
+    merged,
+    new OutboundGuard({ allowPrivate }),
+    waiter,
+  );
   /** What the controller does with a received request: one command into the service. */
   const create = async (body: FakeRequestBody, owner: string | null) => service.create(await uploads.command(body, owner));
   worlds.push(uploads);

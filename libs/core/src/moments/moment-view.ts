@@ -15,7 +15,7 @@ export class MomentViewBuilder {
 
   async build(moment: MomentEntity) {
     const stored = moment.assets ?? {};
-    const urls = await Promise.all(ASSET_NAMES.map((name) => (stored[name] ? this.storage.presignGet(stored[name]) : null)));
+    const urls = await Promise.all(ASSET_NAMES.map(async (name) => (stored[name] ? this.storage.presignGet(stored[name]) : null)));
     const assets = Object.fromEntries(ASSET_NAMES.map((name, index) => [name, urls[index]])) as Record<AssetName, string | null>;
     return {
       id: moment.id,

@@ -155,7 +155,16 @@ describe('OutboundGuard.checkDestination', () => {
   const guard = new OutboundGuard({ allowPrivate: false });
 
   it('refuses schemes other than http(s), and hosts that are or resolve to non-public addresses', async () => {
-    for (const url of ['ftp://example.com/x', 'file:///etc/passwd', 'http://127.0.0.1/x', 'https://[::1]/x', 'http://169.254.169.254/latest', 'https://10.0.0.5/x', 'http://localhost:3000/x', 'http://0x7f000001/'])
+    for (const url of [
+      'ftp://example.com/x',
+      'file:///etc/passwd',
+      'http://127.0.0.1/x',
+      'https://[::1]/x',
+      'http://169.254.169.254/latest',
+      'https://10.0.0.5/x',
+      'http://localhost:3000/x',
+      'http://0x7f000001/',
+    ])
       await expect(guard.checkDestination(url), url).rejects.toBeInstanceOf(OutboundRefusedError);
   });
 
