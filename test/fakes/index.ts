@@ -1,12 +1,15 @@
-import { MomentLifecycle, type MomentsRepository, type StageQueue } from '@mcm/core';
+import { MomentLifecycle, type MomentsRepository, type StageQueue, type WebhookQueue } from '@mcm/core';
 import { FakeMomentsRepository } from './moments-repository.fake';
 import { FakeStageQueue } from './stage-queue.fake';
 import { FakeStorage } from './storage.fake';
+import { FakeWebhookQueue } from './webhook-queue.fake';
 import { asAdapter } from './port';
 
 export { FakeMomentsRepository } from './moments-repository.fake';
 export { FakeStageQueue, type FakeJob } from './stage-queue.fake';
 export { FakeStorage } from './storage.fake';
+export { FakeWebhookQueue } from './webhook-queue.fake';
+export { FakeWebhookDeliveries } from './webhook-deliveries.fake';
 export { FakeMusicTools } from './music-tools.fake';
 export { asAdapter, type Port } from './port';
 
@@ -15,8 +18,10 @@ export function fakeCore() {
   const moments = new FakeMomentsRepository();
   const queue = new FakeStageQueue();
   const storage = new FakeStorage();
-  const lifecycle = new MomentLifecycle(asAdapter<MomentsRepository>(moments), asAdapter<StageQueue>(queue));
-  return { moments, queue, storage, lifecycle };
+  const webhooks = new FakeWebhookQueue();
+  const lifecycle = new MomentLifecycle(asAdapter<MomentsRepository>(moments), asAdapter<StageQueue>(queue), asAdapter<WebhookQueue>(webhooks));
+  return { moments, queue, storage, webhooks, lifecycle };
 }
 export { FakeSchedulerQueue } from './scheduler-queue.fake';
 export { FakeUploads, type FakeRequestBody } from './uploads.fake';
+export { FakeChangeFeed } from './change-feed.fake';

@@ -4,6 +4,9 @@ import {
   InFlightLimitReached,
   MomentEntity,
   MomentTransitionEntity,
+  WEBHOOK_EVENT_TYPES,
+  subscribedEvent,
+  webhookDeliveryId,
   type InsertOptions,
   type MomentChange,
   type MomentHistoryRow,
@@ -12,6 +15,7 @@ import {
   type MomentsRepository,
 } from '@mcm/core';
 import type { Port } from './port';
+import { FakeWebhookDeliveries } from './webhook-deliveries.fake';
 
 const newestFirst = (a: MomentEntity, b: MomentEntity) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 
@@ -19,6 +23,8 @@ const newestFirst = (a: MomentEntity, b: MomentEntity) => b.createdAt.getTime() 
 export class FakeMomentsRepository implements Port<MomentsRepository> {
   readonly rows = new Map<string, MomentEntity>();
   readonly transitions: MomentTransitionEntity[] = [];
+  /** The webhook outbox, as the changes wrote it. */
+  readonly webhookOutbox = new FakeWebhookDeliveries();
   private readonly locks = new Map<string, Promise<unknown>>();
   private nextTransitionId = 1;
   reachable = true;
@@ -51,19 +57,27 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
     this.record(moment, transition);
   }
 
-  change<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>): Promise<{ moment: MomentEntity; result: T } | null> {
+  change<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>): Promise<{ moment: MomentEntity; result: T; webhooks: string[] } | null> {
     // Changes to one moment queue behind each other, as the row lock makes them.
     const previous = this.locks.get(id) ?? Promise.resolve();
     const next = previous.then(async () => {
       const moment = this.read(this.rows.get(id));
       if (!moment) return null;
       const { changes, history, result } = decide(Object.freeze(this.read(moment)!));
-      for (const row of history) this.record({ ...moment, ...changes }, row);
+      const after = { ...moment, ...changes };
+      for (const row of history) this.record(after, row);
+      const event = history.length && moment.webhookUrl ? subscribedEvent(moment.webhookEvents, moment, after) : null;
+      const webhooks: string[] = [];
+      if (event) {
+        const seq = this.transitions.at(-1)!.id;
+        const delivery = { id: webhookDeliveryId(id, seq), momentId: id, seq, eventType: WEBHOOK_EVENT_TYPES[event], url: moment.webhookUrl!, point: { status: after.status, stage: after.stage, progress: after.progress, at: new Date().toISOString() } };
+        if (this.webhookOutbox.put(delivery)) webhooks.push(delivery.id);
+      }
       if (changes) {
         Object.assign(moment, changes, { updatedAt: new Date() });
         this.rows.set(id, this.read(moment)!);
       }
-      return { moment, result };
+      return { moment, result, webhooks };
     });
     this.locks.set(id, next.catch(() => undefined));
     return next;

@@ -22,6 +22,7 @@ import { AdminService } from './services/admin.service';
 import { HealthService } from './services/health.service';
 import { MomentEventsService } from './services/moment-events.service';
 import { MomentViewService } from './services/moment-view.service';
+import { MomentWaitService } from './services/moment-wait.service';
 import { MomentsService } from './services/moments.service';
 import { UploadService } from './services/upload.service';
 
@@ -50,6 +51,7 @@ export class ApiModule {
         UploadService,
         MomentViewService,
         MomentEventsService,
+        MomentWaitService,
         { provide: MomentChangeFeed, useFactory: () => new MomentChangeFeed(config.DATABASE_URL) },
         AdminService,
         HealthService,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MomentRetention, RETENTION_SCHEDULER_ID, type WorkerConfig, type MomentsRepository, type StorageRepository } from '@mcm/core';
 import { OutputKind } from '@mcm/pipeline';
 import { asAdapter, fakeCore, FakeSchedulerQueue } from '../../../test/fakes';
+import { webhookDelivery } from '../test/webhook-world';
 import { Reconciler } from './reconciler.service';
 import { RetentionProcessor } from './retention.processor';
 
@@ -12,7 +13,7 @@ function world() {
   const core = fakeCore();
   const schedules = new FakeSchedulerQueue();
   const retention = new MomentRetention(asAdapter<MomentsRepository>(core.moments), core.lifecycle, asAdapter<StorageRepository>(core.storage), config);
-  const reconciler = new Reconciler(core.lifecycle, new RetentionProcessor(retention, schedules.asQueue(), config), config);
+  const reconciler = new Reconciler(core.lifecycle, new RetentionProcessor(retention, schedules.asQueue(), config), webhookDelivery(core), config);
   /** A moment whose row has not moved for longer than a reconcile interval. */
   const idleMoment = async () => {
     const moment = await core.lifecycle.create({ momentId: randomUUID(), outputKind: OutputKind.Preview, originalKey: 'moments/x/original.m4a' });

@@ -1,11 +1,12 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, MomentLifecycle, type WorkerConfig } from '@mcm/core';
 import { RetentionProcessor } from './retention.processor';
+import { WebhookDelivery } from './webhooks/webhook-delivery.service';
 
 /**
  * Postgres is the source of truth: on an interval, moments in flight whose queue message is
- * gone (Redis emptied, an enqueue lost) are enqueued again from their rows, and the retention
- * schedule is registered again if Redis lost it.
+ * gone (Redis emptied, an enqueue lost) are enqueued again from their rows, so are webhook
+ * deliveries still pending in the outbox, and the retention schedule is registered again if Redis lost it.
  */
 @Injectable()
 export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -16,6 +17,7 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
   constructor(
     private readonly lifecycle: MomentLifecycle,
     private readonly retention: RetentionProcessor,
+    private readonly webhooks: WebhookDelivery,
     @Inject(APP_CONFIG) private readonly config: WorkerConfig,
   ) {}
 
@@ -39,11 +41,12 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   private async pass(): Promise<number> {
-    const [revived] = await Promise.all([
+    const [revived, deliveries] = await Promise.all([
       this.lifecycle.reconcile(this.config.RECONCILE_INTERVAL_MS),
+      this.webhooks.reconcile(),
       this.retention.ensureScheduled().catch((error: Error) => this.logger.warn(`retention schedule not registered: ${error.message}`)),
     ]);
-    return revived;
+    return revived + deliveries;
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,7 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { BullModule } from '@nestjs/bullmq';
 import { LoggerModule } from 'nestjs-pino';
-import { CoreModule, MomentRetention, nestLoggerParams, RETENTION_QUEUE, type WorkerConfig } from '@mcm/core';
+import { CoreModule, MomentRetention, nestLoggerParams, RETENTION_QUEUE, WebhookSigner, type WorkerConfig } from '@mcm/core';
 import { STAGES, type Stage } from '@mcm/pipeline';
 import { Reconciler } from './reconciler.service';
 import { RetentionProcessor } from './retention.processor';
@@ -14,6 +14,8 @@ import { RenderInstrumentalStage } from './stages/render-instrumental.stage';
 import { RenderVocalsStage } from './stages/render-vocals.stage';
 import { STAGE_WORKS } from './stages/stage-work';
 import { ValidateStage } from './stages/validate.stage';
+import { WebhookDelivery } from './webhooks/webhook-delivery.service';
+import { WebhookProcessor } from './webhooks/webhook.processor';
 
 const WORKS = [AnalyzeStage, ComposeStage, ValidateStage, RenderVocalsStage, RenderInstrumentalStage, MixStage];
 
@@ -39,9 +41,12 @@ export class WorkerModule {
         Reconciler,
         MomentRetention,
         RetentionProcessor,
+        { provide: WebhookSigner, useFactory: () => new WebhookSigner(config.WEBHOOK_SECRET ?? []) },
+        WebhookDelivery,
+        WebhookProcessor,
         ...selectedStages(config).map((stage) => stageProcessor(stage, stageWorkerOptions(config, stage))),
       ],
-      exports: [StageRunner, Reconciler],
+      exports: [StageRunner, Reconciler, WebhookDelivery],
     };
   }
 }

@@ -11,6 +11,9 @@ import { MomentsRepository } from './moments/moments.repository';
 import { OUTBOUND_ALLOW_PRIVATE_WARNING, OutboundGuard } from './outbound/outbound-guard';
 import { redisOptions } from './queue/redis-connection';
 import { StageQueue, stageQueueName } from './queue/stage-queue';
+import { WEBHOOK_QUEUE, WebhookQueue } from './queue/webhook-queue';
+import { MomentViewBuilder } from './moments/moment-view';
+import { WebhookDeliveriesRepository } from './webhooks/webhook-deliveries.repository';
 import { usesPathStyle } from './storage/presigned-url';
 import { StorageRepository } from './storage/storage.repository';
 
@@ -36,7 +39,7 @@ export class CoreModule {
       imports: [
         TypeOrmModule.forRoot({ ...dataSourceOptions(config.DATABASE_URL), retryAttempts: 3, retryDelay: 1000 }),
         BullModule.forRoot({ connection: redisOptions(config.REDIS_URL), prefix: config.QUEUE_PREFIX }),
-        BullModule.registerQueue(...STAGES.map((stage) => ({ name: stageQueueName(stage) }))),
+        BullModule.registerQueue(...STAGES.map((stage) => ({ name: stageQueueName(stage) })), { name: WEBHOOK_QUEUE }),
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
@@ -67,10 +70,26 @@ export class CoreModule {
             }),
         },
         MomentsRepository,
+        WebhookDeliveriesRepository,
         StageQueue,
+        WebhookQueue,
         MomentLifecycle,
+        MomentViewBuilder,
       ],
-      exports: [APP_CONFIG, StorageRepository, MusicToolsClient, ElevenLabsClient, OutboundGuard, MomentsRepository, StageQueue, MomentLifecycle, BullModule],
+      exports: [
+        APP_CONFIG,
+        StorageRepository,
+        MusicToolsClient,
+        ElevenLabsClient,
+        OutboundGuard,
+        MomentsRepository,
+        WebhookDeliveriesRepository,
+        StageQueue,
+        WebhookQueue,
+        MomentLifecycle,
+        MomentViewBuilder,
+        BullModule,
+      ],
     };
   }
 }

@@ -159,7 +159,7 @@ export interface paths {
         put?: never;
         /**
          * Upload a recording and start a moment
-         * @description Streams the recording to storage after checking it is real audio (by content) within the size and length limits, then starts the pipeline: analyze, compose, validate, render vocals and instrumental, mix. Nothing is stored when a check fails. Poll `status_url` for progress. A replay with the same Idempotency-Key answers 202 with the first moment.
+         * @description Streams the recording to storage after checking it is real audio (by content) within the size and length limits, then starts the pipeline: analyze, compose, validate, render vocals and instrumental, mix. Nothing is stored when a check fails. Poll `status_url` for progress, follow the events, or name a `webhook_url`. A replay with the same Idempotency-Key answers with the first moment. With `Prefer: wait=N` the answer waits up to N seconds (at most 60) for the moment to end: 201 with the finished moment, or 202 as without it.
          */
         post: operations["createMoment"];
         delete?: never;
@@ -253,7 +253,108 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "moment.canceled": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * moment.canceled: the moment ended CANCELED
+         * @description Sent to `webhook_url` when `webhook_events` includes `canceled`. Retried on the Standard Webhooks schedule until a 2xx answer; 410 Gone stops every delivery to the URL.
+         */
+        post: operations["canceledWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "moment.completed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * moment.completed: the moment ended COMPLETED
+         * @description Sent to `webhook_url` when `webhook_events` includes `completed`. Retried on the Standard Webhooks schedule until a 2xx answer; 410 Gone stops every delivery to the URL.
+         */
+        post: operations["completedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "moment.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * moment.failed: the moment ended FAILED
+         * @description Sent to `webhook_url` when `webhook_events` includes `failed`. Retried on the Standard Webhooks schedule until a 2xx answer; 410 Gone stops every delivery to the URL.
+         */
+        post: operations["failedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "moment.progress": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * moment.progress: the moment moved on (status, stage or progress)
+         * @description Sent to `webhook_url` when `webhook_events` includes `progress`. Retried on the Standard Webhooks schedule until a 2xx answer; 410 Gone stops every delivery to the URL.
+         */
+        post: operations["progressWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "moment.started": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * moment.started: the moment started work
+         * @description Sent to `webhook_url` when `webhook_events` includes `start`. Retried on the Standard Webhooks schedule until a 2xx answer; 410 Gone stops every delivery to the URL.
+         */
+        post: operations["startWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         AdminJobDto: {
@@ -349,6 +450,8 @@ export interface components {
              * @example 2025-11-24T10:00:05.120Z
              */
             updated_at: string;
+            /** @description Deliveries to the moment's webhook, oldest event first; empty without a webhook. */
+            webhook_deliveries: components["schemas"]["WebhookDeliveryDto"][];
         };
         AdminMomentDto: {
             analysis: components["schemas"]["AnalysisDto"] | null;
@@ -574,6 +677,17 @@ export interface components {
              * @example Monday Morning Hero
              */
             title?: string;
+            /**
+             * @description Comma-separated events to deliver to `webhook_url`: start, progress, completed, failed, canceled. Default: completed,failed,canceled.
+             * @example progress,completed,failed,canceled
+             */
+            webhook_events?: string;
+            /**
+             * Format: uri
+             * @description Where to POST the moment's events (Standard Webhooks: signed `webhook-id`, `webhook-timestamp` and `webhook-signature` headers; see the `webhooks` of this document). https, on a public address (checked now and at each delivery); refused with 422 when the deployment has no WEBHOOK_SECRET.
+             * @example https://example.com/hooks/moments
+             */
+            webhook_url?: string;
         };
         CreateMomentResponseDto: {
             /**
@@ -640,6 +754,97 @@ export interface components {
              * @example /tempo_bpm
              */
             path: string;
+        };
+        FinishedMomentDto: {
+            analysis: components["schemas"]["AnalysisDto"] | null;
+            /** @description Presigned URLs of every object of the moment; null until it exists. */
+            assets: components["schemas"]["MomentAssetsDto"];
+            /**
+             * Format: date-time
+             * @description When RETENTION_DAYS removed the original recording and the stems; their URLs are null from then on. The finished preview stays.
+             * @example null
+             */
+            assets_expired_at: string | null;
+            /**
+             * @description Stage attempts so far, over all stages and runs.
+             * @example 4
+             */
+            attempts: number;
+            /** @description The blueprint given at upload or composed from the analysis. */
+            blueprint_json: components["schemas"]["Blueprint"] | null;
+            /**
+             * Format: date-time
+             * @example null
+             */
+            completed_at: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When the moment was deleted. Only operators see deleted moments; clients get 410.
+             * @example null
+             */
+            deleted_at: string | null;
+            /** @description Why the moment FAILED; null otherwise. */
+            error: components["schemas"]["MomentErrorDto"] | null;
+            /**
+             * @description Presigned URL of the finished preview once COMPLETED (expires).
+             * @example null
+             */
+            final_audio_url: string | null;
+            /**
+             * Format: uuid
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Same as `id`; kept for clients of the original API.
+             * @example 7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            job_id: string;
+            /**
+             * @description Presigned URL of the upload (expires).
+             * @example https://storage.example.com/main-character/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20/preview.mp3?X-Amz-Expires=900&X-Amz-Signature=…
+             */
+            original_audio_url: string | null;
+            /**
+             * @description The uploaded file name, sanitised; metadata only.
+             * @example hum.m4a
+             */
+            original_filename: string | null;
+            /** @example preview */
+            output_kind: components["schemas"]["OutputKind"];
+            /**
+             * @description Share of the work done, 0..1.
+             * @example 0.45
+             */
+            progress: number;
+            /**
+             * @description The stage in progress (or that failed); null when finished.
+             * @example render_vocals
+             */
+            stage: components["schemas"]["Stage"] | null;
+            /** @example RENDERING */
+            status: components["schemas"]["MomentStatus"];
+            /**
+             * @description Where to read the moment again.
+             * @example /v1/moments/7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20
+             */
+            status_url: string;
+            /** @example cinematic */
+            style: string | null;
+            timings_ms: components["schemas"]["StageTimingsDto"];
+            /** @example Monday Morning Hero */
+            title: string | null;
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:05.120Z
+             */
+            updated_at: string;
         };
         HealthDto: {
             /**
@@ -854,6 +1059,26 @@ export interface components {
         };
         /** @enum {string} */
         MomentStatus: "PENDING" | "ANALYZING" | "RENDERING" | "MIXING" | "COMPLETED" | "FAILED" | "CANCELED";
+        MomentWebhookDto: {
+            /** @description The moment as `GET /v1/moments/{id}` shows it, at the status, stage and progress of the event; its URLs are presigned when the attempt is made. */
+            data: components["schemas"]["MomentDto"];
+            /**
+             * Format: date-time
+             * @description When it happened (the change was committed).
+             * @example 2025-11-24T10:00:31.000Z
+             */
+            timestamp: string;
+            /**
+             * @description What happened.
+             * @example moment.completed
+             */
+            type: components["schemas"]["MomentWebhookType"];
+        };
+        /**
+         * @description What happened.
+         * @enum {string}
+         */
+        MomentWebhookType: "moment.started" | "moment.progress" | "moment.completed" | "moment.failed" | "moment.canceled";
         /**
          * @description What to render.
          * @enum {string}
@@ -1001,6 +1226,49 @@ export interface components {
             /** @example active.analyzing.compose */
             to_state: string;
         };
+        WebhookAttemptDto: {
+            /**
+             * Format: date-time
+             * @example 2025-11-24T10:00:31.000Z
+             */
+            at: string;
+            /**
+             * @description Why no answer came (timeout, refused destination, network error).
+             * @example no answer within 10000 ms
+             */
+            error?: string;
+            /** @example 84 */
+            latency_ms: number;
+            /**
+             * @description The receiver's HTTP status; null when no answer came.
+             * @example 500
+             */
+            status: number | null;
+        };
+        WebhookDeliveryDto: {
+            /** @description Every attempt, oldest first. */
+            attempts: components["schemas"]["WebhookAttemptDto"][];
+            /**
+             * @description The payload `type`.
+             * @example moment.completed
+             */
+            event: string;
+            /**
+             * @description The `webhook-id` every attempt carries.
+             * @example msg_7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20_42
+             */
+            id: string;
+            /**
+             * @description pending: attempts remain; delivered: a 2xx answer; failed: the retry schedule ran out or the destination was refused; gone: the URL answered 410, nothing more is sent to it.
+             * @example delivered
+             */
+            state: components["schemas"]["WebhookDeliveryState"];
+        };
+        /**
+         * @description pending: attempts remain; delivered: a 2xx answer; failed: the retry schedule ran out or the destination was refused; gone: the URL answered 410, nothing more is sent to it.
+         * @enum {string}
+         */
+        WebhookDeliveryState: "pending" | "delivered" | "failed" | "gone";
     };
     responses: never;
     parameters: never;
@@ -1568,7 +1836,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_TRUNCATED`, `AUDIO_EMPTY`, `AUDIO_TOO_SHORT`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `BLUEPRINT_TOO_LONG`, `IDEMPOTENCY_KEY_REUSED`. */
+            /** @description The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, the Idempotency-Key belongs to another request, or the webhook cannot be taken (not an https URL, a non-public address, events without a URL, or no WEBHOOK_SECRET on this deployment). Codes: `AUDIO_UNDECODABLE`, `AUDIO_TRUNCATED`, `AUDIO_EMPTY`, `AUDIO_TOO_SHORT`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `BLUEPRINT_TOO_LONG`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_INVALID`, `WEBHOOK_URL_REFUSED`, `WEBHOOK_URL_REQUIRED`, `WEBHOOKS_NOT_CONFIGURED`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1577,7 +1845,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "AUDIO_UNDECODABLE",
-                     *       "detail": "The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request.",
+                     *       "detail": "The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, the Idempotency-Key belongs to another request, or the webhook cannot be taken (not an https URL, a non-public address, events without a URL, or no WEBHOOK_SECRET on this deployment).",
                      *       "instance": "/v1/…",
                      *       "status": 422,
                      *       "title": "Unprocessable Entity",
@@ -1631,6 +1899,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description `wait=N` (RFC 7240 §4.3): hold the answer up to N seconds (1–60; larger values count as 60) for the moment to end. It answers 201 with the finished moment, or 202 as usual when time is up. The answer then carries `Preference-Applied: wait=N`; other or invalid preferences are ignored. */
+                Prefer?: string;
                 /** @description Makes a retried create safe: the same key with the same request (file bytes and fields) answers with the first moment; the same key with a different request is refused (422 IDEMPOTENCY_KEY_REUSED). 1–255 visible ASCII characters. */
                 "Idempotency-Key"?: string;
             };
@@ -1644,7 +1914,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The moment was created (or replayed) and is queued. */
+            /** @description With `Prefer: wait`: the moment ended (COMPLETED, FAILED or CANCELED) within the wait. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FinishedMomentDto"];
+                };
+            };
+            /** @description The moment was created (or replayed) and is in progress. */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -1729,7 +2008,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request. Codes: `AUDIO_UNDECODABLE`, `AUDIO_TRUNCATED`, `AUDIO_EMPTY`, `AUDIO_TOO_SHORT`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `BLUEPRINT_TOO_LONG`, `IDEMPOTENCY_KEY_REUSED`. */
+            /** @description The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, the Idempotency-Key belongs to another request, or the webhook cannot be taken (not an https URL, a non-public address, events without a URL, or no WEBHOOK_SECRET on this deployment). Codes: `AUDIO_UNDECODABLE`, `AUDIO_TRUNCATED`, `AUDIO_EMPTY`, `AUDIO_TOO_SHORT`, `AUDIO_TOO_LONG`, `BLUEPRINT_INVALID`, `BLUEPRINT_TOO_LONG`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_INVALID`, `WEBHOOK_URL_REFUSED`, `WEBHOOK_URL_REQUIRED`, `WEBHOOKS_NOT_CONFIGURED`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1738,7 +2017,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "code": "AUDIO_UNDECODABLE",
-                     *       "detail": "The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request.",
+                     *       "detail": "The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, the Idempotency-Key belongs to another request, or the webhook cannot be taken (not an https URL, a non-public address, events without a URL, or no WEBHOOK_SECRET on this deployment).",
                      *       "instance": "/v1/…",
                      *       "status": 422,
                      *       "title": "Unprocessable Entity",
@@ -2202,6 +2481,186 @@ export interface operations {
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
+            };
+        };
+    };
+    canceledWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery's id: the same on every attempt; drop a message whose id you already handled. */
+                "webhook-id": string;
+                /** @description Seconds since the epoch when the attempt was signed; refuse old ones (Standard Webhooks allows 5 minutes). */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per WEBHOOK_SECRET of the deployment: accept the message when one matches a secret you hold. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MomentWebhookDto"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: received; no more attempts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: no further deliveries to this URL for the moment. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    completedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery's id: the same on every attempt; drop a message whose id you already handled. */
+                "webhook-id": string;
+                /** @description Seconds since the epoch when the attempt was signed; refuse old ones (Standard Webhooks allows 5 minutes). */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per WEBHOOK_SECRET of the deployment: accept the message when one matches a secret you hold. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MomentWebhookDto"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: received; no more attempts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: no further deliveries to this URL for the moment. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    failedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery's id: the same on every attempt; drop a message whose id you already handled. */
+                "webhook-id": string;
+                /** @description Seconds since the epoch when the attempt was signed; refuse old ones (Standard Webhooks allows 5 minutes). */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per WEBHOOK_SECRET of the deployment: accept the message when one matches a secret you hold. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MomentWebhookDto"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: received; no more attempts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: no further deliveries to this URL for the moment. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    progressWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery's id: the same on every attempt; drop a message whose id you already handled. */
+                "webhook-id": string;
+                /** @description Seconds since the epoch when the attempt was signed; refuse old ones (Standard Webhooks allows 5 minutes). */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per WEBHOOK_SECRET of the deployment: accept the message when one matches a secret you hold. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MomentWebhookDto"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: received; no more attempts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: no further deliveries to this URL for the moment. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    startWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery's id: the same on every attempt; drop a message whose id you already handled. */
+                "webhook-id": string;
+                /** @description Seconds since the epoch when the attempt was signed; refuse old ones (Standard Webhooks allows 5 minutes). */
+                "webhook-timestamp": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per WEBHOOK_SECRET of the deployment: accept the message when one matches a secret you hold. */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MomentWebhookDto"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: received; no more attempts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: no further deliveries to this URL for the moment. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -11,8 +11,22 @@ export function ApiUploadProblems() {
     ApiProblem(415, ['UNSUPPORTED_MEDIA_TYPE', 'MULTIPART_REQUIRED'], 'The file is not audio (checked by content), or the body is not multipart/form-data.'),
     ApiProblem(
       422,
-      ['AUDIO_UNDECODABLE', 'AUDIO_TRUNCATED', 'AUDIO_EMPTY', 'AUDIO_TOO_SHORT', 'AUDIO_TOO_LONG', 'BLUEPRINT_INVALID', 'BLUEPRINT_TOO_LONG', 'IDEMPOTENCY_KEY_REUSED'],
-      'The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, or the Idempotency-Key belongs to another request.',
+      [
+        'AUDIO_UNDECODABLE',
+        'AUDIO_TRUNCATED',
+        'AUDIO_EMPTY',
+        'AUDIO_TOO_SHORT',
+        'AUDIO_TOO_LONG',
+        'BLUEPRINT_INVALID',
+        'BLUEPRINT_TOO_LONG',
+        'IDEMPOTENCY_KEY_REUSED',
+        'WEBHOOK_URL_INVALID',
+        'WEBHOOK_URL_REFUSED',
+        'WEBHOOK_URL_REQUIRED',
+        'WEBHOOKS_NOT_CONFIGURED',
+      ],
+      'The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, the Idempotency-Key belongs to another request, ' +
+        'or the webhook cannot be taken (not an https URL, a non-public address, events without a URL, or no WEBHOOK_SECRET on this deployment).',
     ),
     ApiProblem(503, ['AUDIO_ENGINE_BUSY', 'AUDIO_CHECK_TIMEOUT', 'AUDIO_ENGINE_UNAVAILABLE'], 'The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again.'),
   );
@@ -37,6 +51,17 @@ export function ApiCreateRateLimit() {
     ['RATE_LIMITED', 'TOO_MANY_MOMENTS_IN_FLIGHT'],
     'Too many creates from this API key (or address): RATE_LIMIT_CREATE_PER_MINUTE; or, with API keys, the key already has MAX_MOMENTS_IN_FLIGHT_PER_KEY moments in progress (a replay with the same Idempotency-Key still passes). `Retry-After` says when to try again.',
   );
+}
+
+export function ApiPreferWait() {
+  return ApiHeader({
+    name: 'Prefer',
+    required: false,
+    description:
+      '`wait=N` (RFC 7240 §4.3): hold the answer up to N seconds (1–60; larger values count as 60) for the moment to end. It answers 201 with the finished moment, or 202 as usual when time is up. ' +
+      'The answer then carries `Preference-Applied: wait=N`; other or invalid preferences are ignored.',
+    schema: { type: 'string', example: 'wait=60' },
+  });
 }
 
 export function ApiIdempotencyKey() {

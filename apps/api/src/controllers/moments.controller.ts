@@ -1,17 +1,19 @@
-import { Body, Controller, Delete, Get, HttpCode, Headers, Param, Post, UseGuards, UseInterceptors } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBody, ApiConsumes, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { CreateMomentFormDto, CreateMomentResponseDto } from '../dtos/create-moment.dto';
+import { Body, Controller, Delete, Get, HttpCode, Headers, Param, Post, Res, UseGuards, UseInterceptors } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBody, ApiConsumes, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { CreateMomentFormDto, CreateMomentResponseDto, FinishedMomentDto } from '../dtos/create-moment.dto';
 import { MomentDto } from '../dtos/moment.dto';
 import { ApiKeyGuard, ClientOwner } from '../guards/api-key.guard';
 import { CreateRateLimitGuard } from '../guards/create-rate-limit.guard';
 import { InFlightLimitGuard } from '../guards/in-flight-limit.guard';
 import { IDEMPOTENCY_KEY_HEADER, IdempotencyKeyGuard } from '../http/idempotency-key';
+import { parsePreferWait } from '../http/prefer-wait';
 import { UploadInterceptor, UploadedRecording } from '../http/upload.interceptor';
 import { ApiProblem } from '../problem/api-problem.decorator';
 import type { ReceivedUpload } from '../services/create-moment.command';
 import { MomentsService } from '../services/moments.service';
 import { ClientGone } from './client-gone.decorator';
-import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentDeleted, ApiMomentId, ApiUploadProblems } from './api-docs.decorators';
+import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentDeleted, ApiMomentId, ApiPreferWait, ApiUploadProblems } from './api-docs.decorators';
 
 @ApiTags('Moments')
 @ApiClientKey()
@@ -28,22 +30,33 @@ export class MomentsController {
     operationId: 'createMoment',
     summary: 'Upload a recording and start a moment',
     description:
-      'Streams the recording to storage after checking it is real audio (by content) within the size and length limits, then starts the pipeline: analyze, compose, validate, render vocals and instrumental, mix. Nothing is stored when a check fails. Poll `status_url` for progress. A replay with the same Idempotency-Key answers 202 with the first moment.',
+      'Streams the recording to storage after checking it is real audio (by content) within the size and length limits, then starts the pipeline: analyze, compose, validate, render vocals and instrumental, mix. Nothing is stored when a check fails. Poll `status_url` for progress, follow the events, or name a `webhook_url`. ' +
+      'A replay with the same Idempotency-Key answers with the first moment. With `Prefer: wait=N` the answer waits up to N seconds (at most 60) for the moment to end: 201 with the finished moment, or 202 as without it.',
   })
   @ApiConsumes('multipart/form-data')
   @ApiBody({ type: CreateMomentFormDto, description: 'The recording and optional settings.' })
   @ApiIdempotencyKey()
-  @ApiAcceptedResponse({ type: CreateMomentResponseDto, description: 'The moment was created (or replayed) and is queued.' })
+  @ApiPreferWait()
+  @ApiCreatedResponse({ type: FinishedMomentDto, description: 'With `Prefer: wait`: the moment ended (COMPLETED, FAILED or CANCELED) within the wait.' })
+  @ApiAcceptedResponse({ type: CreateMomentResponseDto, description: 'The moment was created (or replayed) and is in progress.' })
   @ApiUploadProblems()
   @ApiCreateRateLimit()
-  create(
+  async create(
     @ClientOwner() owner: string | null,
     @Headers(IDEMPOTENCY_KEY_HEADER) idempotencyKey: string | undefined,
+    @Headers('prefer') prefer: string | undefined,
     @Body() form: CreateMomentFormDto,
     @UploadedRecording() upload: ReceivedUpload,
     @ClientGone() signal: AbortSignal,
-  ): Promise<CreateMomentResponseDto> {
-    return this.service.createMoment({ owner, idempotencyKey: idempotencyKey ?? null, form, upload, signal });
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<FinishedMomentDto | CreateMomentResponseDto> {
+    const wait = parsePreferWait(prefer);
+    response.vary('Prefer');
+    const answer = await this.service.createMoment({ owner, idempotencyKey: idempotencyKey ?? null, form, upload, signal }, wait);
+    if (wait !== null) response.setHeader('Preference-Applied', `wait=${wait}`);
+    if (!answer.finished) return answer.accepted;
+    response.status(201);
+    return answer.finished;
   }
 
   @Get(':id')

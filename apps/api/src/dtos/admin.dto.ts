@@ -122,12 +122,48 @@ export class TransitionDto {
   @ApiProperty({ format: 'date-time', example: '2025-11-24T10:00:01.000Z' }) created_at: string;
 }
 
+export class WebhookAttemptDto {
+  @ApiProperty({ format: 'date-time', example: '2025-11-24T10:00:31.000Z' }) at: string;
+
+  @ApiProperty({ type: 'integer', nullable: true, description: "The receiver's HTTP status; null when no answer came.", example: 500 })
+  status: number | null;
+
+  @ApiProperty({ example: 84 }) latency_ms: number;
+
+  @ApiPropertyOptional({ description: 'Why no answer came (timeout, refused destination, network error).', example: 'no answer within 10000 ms' })
+  error?: string;
+}
+
+export const WEBHOOK_DELIVERY_STATES = ['pending', 'delivered', 'failed', 'gone'] as const;
+
+export class WebhookDeliveryDto {
+  @ApiProperty({ description: 'The `webhook-id` every attempt carries.', example: 'msg_7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20_42' })
+  id: string;
+
+  @ApiProperty({ description: 'The payload `type`.', example: 'moment.completed' })
+  event: string;
+
+  @ApiProperty({
+    enum: WEBHOOK_DELIVERY_STATES,
+    enumName: 'WebhookDeliveryState',
+    description: 'pending: attempts remain; delivered: a 2xx answer; failed: the retry schedule ran out or the destination was refused; gone: the URL answered 410, nothing more is sent to it.',
+    example: 'delivered',
+  })
+  state: (typeof WEBHOOK_DELIVERY_STATES)[number];
+
+  @ApiProperty({ type: [WebhookAttemptDto], description: 'Every attempt, oldest first.' })
+  attempts: WebhookAttemptDto[];
+}
+
 export class AdminJobDto extends AdminMomentDto {
   @ApiProperty({ type: MachineStateDto })
   machine: MachineStateDto;
 
   @ApiProperty({ type: [TransitionDto], description: 'Every event offered to the machine, oldest first.' })
   history: TransitionDto[];
+
+  @ApiProperty({ type: [WebhookDeliveryDto], description: "Deliveries to the moment's webhook, oldest event first; empty without a webhook." })
+  webhook_deliveries: WebhookDeliveryDto[];
 }
 
 export const RETRYABLE_STATUSES = [MomentStatus.Failed, MomentStatus.Canceled] as const;

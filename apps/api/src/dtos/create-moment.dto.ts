@@ -1,8 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsEnum, IsOptional, IsString, MaxLength } from 'class-validator';
+import { ArrayMaxSize, IsEnum, IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import { MomentStatus, OutputKind } from '@mcm/pipeline';
-import { MOMENT_ID_EXAMPLE } from './moment.dto';
+import { WEBHOOK_EVENTS, type WebhookEvent } from '@mcm/core';
+import { MOMENT_ID_EXAMPLE, MomentDto } from './moment.dto';
 
 /** Multipart text fields arrive as strings; blank means "not given". */
 const blankToUndefined = () =>
@@ -21,6 +22,16 @@ const BLUEPRINT_EXAMPLE = JSON.stringify({
   lyrics: 'Here I come, the main character',
   voice: { voice_id: 'local-warm' },
 });
+
+/** `webhook_events` arrives as one comma-separated field: a multipart form field may come only once. */
+const commaSeparated = () =>
+  Transform(({ value }: { value: unknown }) => {
+    if (typeof value !== 'string') return value;
+    const events = value.split(',').map((event) => event.trim()).filter(Boolean);
+    return events.length ? events : undefined;
+  });
+
+const EVENT_LIST = `(${WEBHOOK_EVENTS.join('|')})`;
 
 /**
  * The multipart form of a create request. The text fields are validated with these decorators;
@@ -69,6 +80,33 @@ export class CreateMomentFormDto {
   @IsString()
   @MaxLength(5000)
   lyrics?: string;
+
+  @ApiPropertyOptional({
+    type: 'string',
+    format: 'uri',
+    maxLength: 2000,
+    description:
+      'Where to POST the moment\'s events (Standard Webhooks: signed `webhook-id`, `webhook-timestamp` and `webhook-signature` headers; see the `webhooks` of this document). ' +
+      'https, on a public address (checked now and at each delivery); refused with 422 when the deployment has no WEBHOOK_SECRET.',
+    example: 'https://example.com/hooks/moments',
+  })
+  @blankToUndefined()
+  @IsOptional()
+  @IsString()
+  @MaxLength(2000)
+  webhook_url?: string;
+
+  @ApiPropertyOptional({
+    type: 'string',
+    pattern: `^${EVENT_LIST}(,${EVENT_LIST})*$`,
+    description: `Comma-separated events to deliver to \`webhook_url\`: ${WEBHOOK_EVENTS.join(', ')}. Default: completed,failed,canceled.`,
+    example: 'progress,completed,failed,canceled',
+  })
+  @commaSeparated()
+  @IsOptional()
+  @ArrayMaxSize(WEBHOOK_EVENTS.length)
+  @IsIn(WEBHOOK_EVENTS, { each: true, message: `each of webhook_events must be one of ${WEBHOOK_EVENTS.join(', ')}` })
+  webhook_events?: WebhookEvent[];
 }
 
 export class CreateMomentResponseDto {
@@ -82,6 +120,12 @@ export class CreateMomentResponseDto {
   status: MomentStatus;
 
   @ApiProperty({ description: 'Where to poll the moment.', example: `/v1/moments/${MOMENT_ID_EXAMPLE}` })
+  status_url: string;
+}
+
+/** The 201 answer of a create under `Prefer: wait`: the finished moment, and everything the 202 answer has, so a client reads either alike. */
+export class FinishedMomentDto extends MomentDto {
+  @ApiProperty({ description: 'Where to read the moment again.', example: `/v1/moments/${MOMENT_ID_EXAMPLE}` })
   status_url: string;
 }
 

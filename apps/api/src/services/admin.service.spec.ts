@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { OutputKind, type Stage } from '@mcm/pipeline';
-import type { ApiConfig, MomentsRepository, StorageRepository } from '@mcm/core';
-import { asAdapter, fakeCore, FakeUploads } from '../../../../test/fakes';
+import { MomentViewBuilder, OutboundGuard, type ApiConfig, type MomentChangeFeed, type MomentsRepository, type StorageRepository, type WebhookDeliveriesRepository } from '@mcm/core';
+import { asAdapter, fakeCore, FakeChangeFeed, FakeUploads } from '../../../../test/fakes';
 import { AdminService } from './admin.service';
 import { MomentViewService } from './moment-view.service';
+import { MomentWaitService } from './moment-wait.service';
 import { MomentsService } from './moments.service';
 import type { UploadService } from './upload.service';
 
@@ -15,9 +16,10 @@ function world() {
   const core = fakeCore();
   const moments = asAdapter<MomentsRepository>(core.moments);
   const storage = asAdapter<StorageRepository>(core.storage);
-  const view = new MomentViewService(storage, config);
-  const momentsService = new MomentsService(moments, core.lifecycle, storage, new FakeUploads() as unknown as UploadService, view, config);
-  const admin = new AdminService(moments, core.lifecycle, momentsService, view);
+  const view = new MomentViewService(new MomentViewBuilder(storage), config);
+  const waiter = new MomentWaitService(moments, new FakeChangeFeed() as unknown as MomentChangeFeed);
+  const momentsService = new MomentsService(moments, core.lifecycle, storage, new FakeUploads() as unknown as UploadService, view, config, new OutboundGuard({ allowPrivate: false }), waiter);
+  const admin = new AdminService(moments, core.lifecycle, momentsService, view, asAdapter<WebhookDeliveriesRepository>(core.moments.webhookOutbox));
   let clock = Date.parse('2026-01-01T00:00:00Z');
   /** A moment that failed in `stage` with `code`, created a minute after the previous one. */
   const failedMoment = async (stage: Stage = 'analyze', code = 'BOOM') => {
@@ -27,7 +29,7 @@ function world() {
     await core.lifecycle.apply(moment.id, { type: 'STAGE_FAILED', stage, error: { code, message: 'it broke', retryable: false } });
     return core.moments.rows.get(moment.id)!;
   };
-  return { ...core, admin, failedMoment };
+  return { ...core, core, admin, failedMoment };
 }
 
 const problem = (status: number, code: string) => expect.objectContaining({ status, code });
@@ -80,5 +82,17 @@ describe('AdminService', () => {
     expect(second).toMatchObject({ items: [{ id: ids[2] }], next_cursor: null });
     const job = await admin.get(ids[0]);
     expect(job.history.map((row) => row.event_type)).toEqual(['CREATED', 'STAGE_FAILED']);
+    expect(job.webhook_deliveries).toEqual([]);
+  });
+
+  it('shows each webhook delivery of a job with its attempts', async () => {
+    const { admin, core } = world();
+    const moment = await core.lifecycle.create({ momentId: randomUUID(), outputKind: OutputKind.Preview, originalKey: 'moments/x/original.m4a', webhookUrl: 'https://hooks.example.com/in' });
+    await core.lifecycle.apply(moment.id, { type: 'CANCEL' });
+    const [delivery] = await core.moments.webhookOutbox.forMoment(moment.id);
+    await core.moments.webhookOutbox.recordAttempt(delivery.id, { at: '2026-01-01T00:00:00.000Z', status: 500, latency_ms: 12 }, 'pending', new Date());
+    expect((await admin.get(moment.id)).webhook_deliveries).toEqual([
+      { id: delivery.id, event: 'moment.canceled', state: 'pending', attempts: [{ at: '2026-01-01T00:00:00.000Z', status: 500, latency_ms: 12 }] },
+    ]);
   });
 });

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { MomentStatus } from '@mcm/pipeline';
-import { MomentLifecycle, MomentsRepository } from '@mcm/core';
+import { MomentLifecycle, MomentsRepository, WebhookDeliveriesRepository } from '@mcm/core';
 import type { AdminJobDto, JobListDto, ListJobsQueryDto, RetryFailedJobsDto, RetryFailedResultDto } from '../dtos/admin.dto';
 import type { MomentDto } from '../dtos/moment.dto';
 import { AppError } from '../problem/app-error';
@@ -19,6 +19,7 @@ export class AdminService {
     private readonly lifecycle: MomentLifecycle,
     private readonly momentsService: MomentsService,
     private readonly view: MomentViewService,
+    private readonly webhooks: WebhookDeliveriesRepository,
   ) {}
 
   async list(query: ListJobsQueryDto): Promise<JobListDto> {
@@ -34,7 +35,8 @@ export class AdminService {
 
   async get(id: string): Promise<AdminJobDto> {
     const moment = await this.momentsService.findOrFail(id);
-    return this.view.toAdminDto(moment, await this.moments.history(moment.id));
+    const [history, deliveries] = await Promise.all([this.moments.history(moment.id), this.webhooks.forMoment(moment.id)]);
+    return this.view.toAdminDto(moment, history, deliveries);
   }
 
   /** Resumes a FAILED or CANCELED job from the stage that stopped; the machine skips finished stages. */

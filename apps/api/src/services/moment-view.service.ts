@@ -1,16 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { errorDetail, publicMomentError, type AssetName } from '@mcm/pipeline';
-import { APP_CONFIG, StorageRepository, stateLabel, type ApiConfig, type MomentEntity, type MomentTransitionEntity } from '@mcm/core';
+import { errorDetail } from '@mcm/pipeline';
+import { APP_CONFIG, ASSET_NAMES, MomentViewBuilder, stateLabel, type ApiConfig, type MomentEntity, type MomentTransitionEntity, type WebhookDeliveryEntity } from '@mcm/core';
 import type { AdminJobDto, AdminMomentDto, TransitionDto } from '../dtos/admin.dto';
-import type { MomentAssetsDto, MomentDto } from '../dtos/moment.dto';
-
-const ASSET_NAMES: AssetName[] = ['original', 'vocals', 'instrumental', 'preview', 'master', 'midi', 'peaks'];
+import type { MomentDto } from '../dtos/moment.dto';
 
 /** Turns stored moments into API objects; URLs are presigned here, at read time, and never stored. */
 @Injectable()
 export class MomentViewService {
   constructor(
-    private readonly storage: StorageRepository,
+    private readonly builder: MomentViewBuilder,
     @Inject(APP_CONFIG) private readonly config: Pick<ApiConfig, 'PUBLIC_BASE_URL'>,
   ) {}
 
@@ -19,39 +17,8 @@ export class MomentViewService {
     return this.config.PUBLIC_BASE_URL ? `${this.config.PUBLIC_BASE_URL.replace(/\/+$/, '')}${path}` : path;
   }
 
-  async toDto(moment: MomentEntity): Promise<MomentDto> {
-    const stored = moment.assets ?? {};
-    const urls = await Promise.all(
-      ASSET_NAMES.map(async (name) => {
-        const key = stored[name];
-        return key ? this.storage.presignGet(key) : null;
-      }),
-    );
-    const assets = Object.fromEntries(ASSET_NAMES.map((name, index) => [name, urls[index]])) as unknown as MomentAssetsDto;
-    return {
-      id: moment.id,
-      job_id: moment.id,
-      status: moment.status,
-      stage: moment.stage,
-      progress: moment.progress,
-      output_kind: moment.outputKind,
-      style: moment.style,
-      title: moment.title,
-      original_filename: moment.originalFilename,
-      original_audio_url: assets.original,
-      final_audio_url: assets.preview ?? assets.master,
-      blueprint_json: moment.blueprint,
-      assets,
-      analysis: moment.analysis,
-      error: publicMomentError(moment.error),
-      attempts: moment.attempts,
-      created_at: moment.createdAt.toISOString(),
-      updated_at: moment.updatedAt.toISOString(),
-      completed_at: moment.completedAt?.toISOString() ?? null,
-      timings_ms: moment.timingsMs ?? {},
-      assets_expired_at: moment.assetsExpiredAt?.toISOString() ?? null,
-      deleted_at: moment.deletedAt?.toISOString() ?? null,
-    };
+  toDto(moment: MomentEntity): Promise<MomentDto> {
+    return this.builder.build(moment);
   }
 
   /** Operators also see the raw cause of a failure. */
@@ -59,7 +26,7 @@ export class MomentViewService {
     return { ...(await this.toDto(moment)), error_detail: errorDetail(moment.error) };
   }
 
-  async toAdminDto(moment: MomentEntity, history: MomentTransitionEntity[]): Promise<AdminJobDto> {
+  async toAdminDto(moment: MomentEntity, history: MomentTransitionEntity[], deliveries: WebhookDeliveryEntity[]): Promise<AdminJobDto> {
     const { value, context } = moment.snapshot;
     return {
       ...(await this.toAdminMomentDto(moment)),
@@ -89,6 +56,7 @@ export class MomentViewService {
           created_at: row.createdAt.toISOString(),
         }),
       ),
+      webhook_deliveries: deliveries.map((delivery) => ({ id: delivery.id, event: delivery.eventType, state: delivery.state, attempts: delivery.attempts })),
     };
   }
 }

@@ -1,24 +1,39 @@
 import { randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OutputKind } from '@mcm/pipeline';
-import type { ApiConfig, MomentsRepository, StorageRepository } from '@mcm/core';
-import { asAdapter, fakeCore, FakeUploads, type FakeRequestBody } from '../../../../test/fakes';
+import { MomentViewBuilder, OutboundGuard, type ApiConfig, type MomentChangeFeed, type MomentsRepository, type StorageRepository } from '@mcm/core';
+import { asAdapter, fakeCore, FakeChangeFeed, FakeUploads, type FakeRequestBody } from '../../../../test/fakes';
+import type { CreateMomentFormDto } from '../dtos/create-moment.dto';
 import { AppError } from '../problem/app-error';
 import { MomentViewService } from './moment-view.service';
+import { MomentWaitService } from './moment-wait.service';
 import { MomentsService } from './moments.service';
 import type { UploadService } from './upload.service';
 
 const config = { API_KEYS: ['key-a', 'key-b'], MAX_MOMENTS_IN_FLIGHT_PER_KEY: 2, MAX_RENDER_SECONDS: 600, PUBLIC_BASE_URL: undefined } as unknown as ApiConfig;
 
-function world() {
+function world(settings: Partial<ApiConfig> = {}, allowPrivate = false) {
   const core = fakeCore();
   const uploads = new FakeUploads();
   const storage = asAdapter<StorageRepository>(core.storage);
-  const service = new MomentsService(asAdapter<MomentsRepository>(core.moments), core.lifecycle, storage, uploads as unknown as UploadService, new MomentViewService(storage, config), config);
+  const moments = asAdapter<MomentsRepository>(core.moments);
+  const feed = new FakeChangeFeed();
+  const waiter = new MomentWaitService(moments, asAdapter<MomentChangeFeed>(feed));
+  const merged = { ...config, ...settings };
+  const service = new MomentsService(
+    moments,
+    core.lifecycle,
+    storage,
+    uploads as unknown as UploadService,
+    new MomentViewService(new MomentViewBuilder(storage), merged),
+    merged,
+    new OutboundGuard({ allowPrivate }),
+    waiter,
+  );
   /** What the controller does with a received request: one command into the service. */
   const create = async (body: FakeRequestBody, owner: string | null) => service.create(await uploads.command(body, owner));
   worlds.push(uploads);
-  return { ...core, uploads, service, create };
+  return { ...core, uploads, service, create, feed, waiter };
 }
 
 const worlds: FakeUploads[] = [];
@@ -116,5 +131,67 @@ describe('MomentsService', () => {
     expect((await moments.findById(kept.moment.id))?.deletedAt).toBeInstanceOf(Date);
     expect(storage.objects.size).toBe(1);
     await expect(service.delete(randomUUID(), 'operator')).rejects.toEqual(problem(404, 'MOMENT_NOT_FOUND'));
+  });
+
+  describe('webhooks', () => {
+    const SECRET = { WEBHOOK_SECRET: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'] };
+    /** The form as the validation pipe hands it on: `webhook_events` already a list. */
+    const form = (fields: Partial<CreateMomentFormDto>) => fields as Record<string, string>;
+
+    it('stores the URL and the events of a webhook the deployment can sign for and reach', async () => {
+      const { create, moments } = world(SECRET);
+      const { moment } = await create({ fields: form({ webhook_url: 'https://93.184.216.34/hooks?token=abc', webhook_events: ['progress', 'completed', 'progress'] }) }, 'key-a');
+      expect(await moments.findById(moment.id)).toMatchObject({ webhookUrl: 'https://93.184.216.34/hooks?token=abc', webhookEvents: ['progress', 'completed'] });
+      const plain = await create({ fields: {} }, 'key-b');
+      expect(await moments.findById(plain.moment.id)).toMatchObject({ webhookUrl: null, webhookEvents: null });
+    });
+
+    it('refuses, before anything is stored, a webhook without a secret, off https, with credentials, to a non-public address, or events without a URL', async () => {
+      const refusals: Array<[Partial<ApiConfig>, Partial<CreateMomentFormDto>, string]> = [
+        [{}, { webhook_url: 'https://93.184.216.34/hooks' }, 'WEBHOOKS_NOT_CONFIGURED'],
+        [SECRET, { webhook_url: 'http://93.184.216.34/hooks' }, 'WEBHOOK_URL_INVALID'],
+        [SECRET, { webhook_url: 'not a url' }, 'WEBHOOK_URL_INVALID'],
+        [SECRET, { webhook_url: 'https://user:pass@93.184.216.34/hooks' }, 'WEBHOOK_URL_INVALID'],
+        [SECRET, { webhook_url: 'https://127.0.0.1/hooks' }, 'WEBHOOK_URL_REFUSED'],
+        [SECRET, { webhook_url: 'https://169.254.169.254/latest/meta-data' }, 'WEBHOOK_URL_REFUSED'],
+        [SECRET, { webhook_url: 'https://[fd00::1]/x' }, 'WEBHOOK_URL_REFUSED'],
+        [SECRET, { webhook_events: ['completed'] }, 'WEBHOOK_URL_REQUIRED'],
+      ];
+      for (const [settings, fields, code] of refusals) {
+        const { create, storage, uploads } = world(settings);
+        await expect(create({ fields: form(fields) }, 'key-a'), JSON.stringify(fields)).rejects.toEqual(problem(422, code));
+        expect(storage.objects.size).toBe(0);
+        expect(uploads.checked).toBe(0);
+      }
+    });
+
+    it('takes a local http receiver when OUTBOUND_ALLOW_PRIVATE allows it', async () => {
+      const { create } = world(SECRET, true);
+      const { moment } = await create({ fields: { webhook_url: 'http://127.0.0.1:9999/hooks' } }, 'key-a');
+      expect(moment.webhookUrl).toBe('http://127.0.0.1:9999/hooks');
+    });
+  });
+
+  describe('Prefer: wait', () => {
+    it('answers with the finished moment when it ends within the wait, woken by the change feed', async () => {
+      const { service, uploads, lifecycle, feed, waiter } = world();
+      await waiter.onApplicationBootstrap();
+      const answer = service.createMoment(await uploads.command({ fields: {} }, 'key-a'), 30);
+      await vi.waitFor(() => expect(waiter.count).toBe(1));
+      const [moment] = await service['moments'].list({ limit: 1 });
+      await lifecycle.apply(moment.id, { type: 'CANCEL', reason: 'test' });
+      feed.announce(moment.id);
+      expect(await answer).toEqual({ finished: expect.objectContaining({ id: moment.id, status: 'CANCELED' }) });
+      expect(waiter.count).toBe(0);
+    });
+
+    it('answers as without it when the wait runs out, and at once for a replay of a finished moment', async () => {
+      const { service, uploads, lifecycle } = world();
+      const started = await service.createMoment(await uploads.command({ fields: {}, idempotencyKey: 'k-1' }, 'key-a'), 1);
+      expect(started.accepted).toMatchObject({ status: 'PENDING' });
+      await lifecycle.apply(started.accepted!.id, { type: 'CANCEL' });
+      const replay = await service.createMoment(await uploads.command({ fields: {}, idempotencyKey: 'k-1' }, 'key-a'), 60);
+      expect(replay.finished).toMatchObject({ id: started.accepted!.id, status: 'CANCELED' });
+    });
   });
 });

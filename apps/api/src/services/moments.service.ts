@@ -1,11 +1,25 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { MAX_BLUEPRINT_DEPTH, OutputKind, TERMINAL_STATUSES, nestsDeeperThan, renderTooLong, storageKey, validateBlueprint, type Blueprint } from '@mcm/pipeline';
-import { APP_CONFIG, IdempotencyConflict, InFlightLimitReached, MomentLifecycle, MomentsRepository, StorageRepository, type ApiConfig, type DeletedBy, type MomentEntity } from '@mcm/core';
-import type { CompatCreateMomentResponseDto, CreateMomentResponseDto } from '../dtos/create-moment.dto';
+import {
+  APP_CONFIG,
+  IdempotencyConflict,
+  InFlightLimitReached,
+  MomentLifecycle,
+  MomentsRepository,
+  OutboundGuard,
+  OutboundRefusedError,
+  StorageRepository,
+  type ApiConfig,
+  type DeletedBy,
+  type MomentEntity,
+  type WebhookEvent,
+} from '@mcm/core';
+import type { CompatCreateMomentResponseDto, CreateMomentResponseDto, FinishedMomentDto } from '../dtos/create-moment.dto';
 import type { MomentDto } from '../dtos/moment.dto';
 import { AppError } from '../problem/app-error';
 import { MomentViewService } from './moment-view.service';
+import { MomentWaitService } from './moment-wait.service';
 import type { CreateMomentCommand, ReceivedUpload } from './create-moment.command';
 import { UploadService, type SniffedType } from './upload.service';
 
@@ -17,10 +31,20 @@ export interface CreatedMoment {
   replayed: boolean;
 }
 
+/** Where a moment's events go, once checked. */
+interface WebhookTarget {
+  url: string;
+  events: WebhookEvent[] | null;
+}
+
+/** What a create answers: the finished moment when `Prefer: wait` saw it end, else the accepted one. */
+export type CreateMomentAnswer = { finished: FinishedMomentDto; accepted?: never } | { accepted: CreateMomentResponseDto; finished?: never };
+
 /** What `store` needs once every check passed. */
 interface CheckedCreate {
   command: CreateMomentCommand;
   blueprint: Blueprint | null;
+  webhook: WebhookTarget | null;
   recording: ReceivedUpload & { path: string };
   type: SniffedType;
   requestHash: string;
@@ -69,7 +93,9 @@ export class MomentsService {
     private readonly storage: StorageRepository,
     private readonly uploads: UploadService,
     private readonly view: MomentViewService,
-    @Inject(APP_CONFIG) private readonly config: Pick<ApiConfig, 'API_KEYS' | 'MAX_MOMENTS_IN_FLIGHT_PER_KEY' | 'MAX_RENDER_SECONDS'>,
+    @Inject(APP_CONFIG) private readonly config: Pick<ApiConfig, 'API_KEYS' | 'MAX_MOMENTS_IN_FLIGHT_PER_KEY' | 'MAX_RENDER_SECONDS' | 'WEBHOOK_SECRET'>,
+    private readonly outbound: OutboundGuard,
+    private readonly waiter: MomentWaitService,
   ) {}
 
   /** How many moments a client key may have in flight; null for anonymous clients, who are not capped per key. */
@@ -136,9 +162,17 @@ export class MomentsService {
     return this.view.toDto(outcome.moment);
   }
 
-  async createMoment(command: CreateMomentCommand): Promise<CreateMomentResponseDto> {
+  /**
+   * Creates (or replays) a moment. With `waitSeconds` (`Prefer: wait`) the answer is held until the
+   * moment ends or the time is up: the finished moment, or the accepted one as without it.
+   */
+  async createMoment(command: CreateMomentCommand, waitSeconds: number | null = null): Promise<CreateMomentAnswer> {
     const { moment } = await this.create(command);
-    return { job_id: moment.id, id: moment.id, status: moment.status, status_url: this.view.url(`/v1/moments/${moment.id}`) };
+    const latest = waitSeconds ? await this.waiter.untilFinished(moment.id, waitSeconds, command.signal) : moment;
+    const current = latest ?? moment;
+    const statusUrl = this.view.url(`/v1/moments/${moment.id}`);
+    if (TERMINAL_STATUSES.includes(current.status) && !current.deletedAt) return { finished: { ...(await this.view.toDto(current)), status_url: statusUrl } };
+    return { accepted: { job_id: moment.id, id: moment.id, status: current.status, status_url: statusUrl } };
   }
 
   async createMomentCompat(command: CreateMomentCommand): Promise<CompatCreateMomentResponseDto> {
@@ -155,15 +189,49 @@ export class MomentsService {
     const { form, upload, owner, idempotencyKey, signal } = command;
     const blueprint = this.parseBlueprint(form.blueprint_json);
     const recording = requireRecording(upload);
+    const webhookFields = form.webhook_url ? { webhook_url: form.webhook_url, webhook_events: form.webhook_events ?? null } : {};
     const requestHash = createHash('sha256')
-      .update(canonical({ file: recording.sha256, output_kind: form.output_kind ?? OutputKind.Preview, style: form.style, title: form.title, lyrics: form.lyrics, blueprint }))
+      .update(canonical({ file: recording.sha256, output_kind: form.output_kind ?? OutputKind.Preview, style: form.style, title: form.title, lyrics: form.lyrics, blueprint, ...webhookFields }))
       .digest('hex');
     if (idempotencyKey) {
       const existing = await this.moments.findByIdempotencyKey(idempotencyKey, owner);
       if (existing) return { moment: this.replay(existing, requestHash), replayed: true };
     }
+    const webhook = await this.checkWebhook(form.webhook_url, form.webhook_events);
     const type = await this.uploads.check(recording.path, signal);
-    return this.store({ command, blueprint, recording, type, requestHash });
+    return this.store({ command, blueprint, webhook, recording, type, requestHash });
+  }
+
+  /**
+   * A webhook target the deployment can sign for and may reach: https (http too when
+   * OUTBOUND_ALLOW_PRIVATE allows local receivers), no credentials in the URL, a host that resolves
+   * to public addresses only. The worker checks the address again when it connects.
+   */
+  private async checkWebhook(url: string | undefined, events: WebhookEvent[] | undefined): Promise<WebhookTarget | null> {
+    if (!url) {
+      if (events?.length) throw new AppError(422, 'WEBHOOK_URL_REQUIRED', 'webhook_events was given without a webhook_url to deliver them to.');
+      return null;
+    }
+    if (!this.config.WEBHOOK_SECRET?.length) {
+      throw new AppError(422, 'WEBHOOKS_NOT_CONFIGURED', 'This deployment has no WEBHOOK_SECRET to sign deliveries with, so it takes no webhook_url.');
+    }
+    const invalid = (why: string) => new AppError(422, 'WEBHOOK_URL_INVALID', `webhook_url ${why}.`);
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      throw invalid('is not an absolute URL');
+    }
+    const schemes = this.outbound.allowPrivate ? ['https:', 'http:'] : ['https:'];
+    if (!schemes.includes(target.protocol)) throw invalid(this.outbound.allowPrivate ? 'must be http or https' : 'must be https');
+    if (target.username || target.password) throw invalid('must not carry credentials; put a token in the path or query instead');
+    try {
+      await this.outbound.checkDestination(target);
+    } catch (error) {
+      if (error instanceof OutboundRefusedError) throw new AppError(422, 'WEBHOOK_URL_REFUSED', 'webhook_url must reach a public internet address: loopback, private, link-local and metadata addresses are refused.');
+      throw invalid('names a host that does not resolve');
+    }
+    return { url: target.toString(), events: events ? [...new Set(events)] : null };
   }
 
   private parseBlueprint(json: string | undefined): Blueprint | null {
@@ -200,7 +268,7 @@ export class MomentsService {
     return existing;
   }
 
-  private async store({ command, blueprint, recording, type, requestHash }: CheckedCreate): Promise<CreatedMoment> {
+  private async store({ command, blueprint, webhook, recording, type, requestHash }: CheckedCreate): Promise<CreatedMoment> {
     const { form, owner, idempotencyKey } = command;
     const momentId = randomUUID();
     const originalKey = storageKey(momentId, `original.${type.ext}`);
@@ -220,6 +288,8 @@ export class MomentsService {
         owner,
         idempotencyKey,
         requestHash,
+        webhookUrl: webhook?.url ?? null,
+        webhookEvents: webhook?.events ?? null,
       }, { maxInFlight });
       return { moment, replayed: false };
     } catch (error) {

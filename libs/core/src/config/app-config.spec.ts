@@ -78,4 +78,15 @@ describe('configuration per app', () => {
     expect(musicTools).toMatchObject({ S3_ENDPOINT: 'https://fra1.digitaloceanspaces.com', embeddedStorage: false });
     expect(Object.keys(musicTools)).not.toContain('S3_ACCESS_KEY_ID');
   });
+
+  it('takes WEBHOOK_SECRET as comma-separated Standard Webhooks secrets, and refuses anything else without echoing it', () => {
+    const secrets = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, whsec_dGhlIG5leHQgc2VjcmV0LCBhZnRlciByb3RhdGlvbg==';
+    expect(loadConfig({ WEBHOOK_SECRET: secrets }, 'worker').WEBHOOK_SECRET).toEqual(['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'whsec_dGhlIG5leHQgc2VjcmV0LCBhZnRlciByb3RhdGlvbg==']);
+    expect(loadConfig({ WEBHOOK_SECRET: secrets }, 'api').WEBHOOK_SECRET).toHaveLength(2);
+    expect(loadConfig({}, 'api').WEBHOOK_SECRET).toBeUndefined();
+    for (const wrong of ['plain-text-secret-of-some-length', 'whsec_c2hvcnQ=', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw,whsec_not base64!']) {
+      expect(() => loadConfig({ WEBHOOK_SECRET: wrong }, 'worker'), wrong).toThrow(/^Invalid configuration: WEBHOOK_SECRET(\.\d+)? each secret must be whsec_/);
+      expect(() => loadConfig({ WEBHOOK_SECRET: wrong }, 'worker')).not.toThrow(wrong);
+    }
+  });
 });

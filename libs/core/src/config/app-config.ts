@@ -72,6 +72,38 @@ const render = {
   SOUNDFONT_PATH: optional.pipe(z.string().refine((file) => existsSync(file), 'names no file').optional()),
 };
 
+/** A Standard Webhooks secret: `whsec_` and base64 of 24 to 64 random bytes. */
+const WEBHOOK_SECRET_FORMAT = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
+function isWebhookSecret(secret: string): boolean {
+  const bytes = WEBHOOK_SECRET_FORMAT.test(secret) ? Buffer.from(secret.slice('whsec_'.length), 'base64').length : 0;
+  return bytes >= 24 && bytes <= 64;
+}
+
+/** The api refuses a `webhook_url` without a secret to sign with; the worker signs. */
+const webhookSecrets = {
+  // Comma-separated: every secret signs each delivery, so a receiver can move to a new one without a gap.
+  WEBHOOK_SECRET: optional.pipe(
+    z
+      .string()
+      .transform((value) => value.split(',').map((secret) => secret.trim()).filter(Boolean))
+      .pipe(z.array(z.string().refine(isWebhookSecret, 'each secret must be whsec_ followed by base64 of 24 to 64 bytes')).min(1))
+      .optional(),
+  ),
+};
+
+/** Delays before each attempt of a delivery: the Standard Webhooks schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h). */
+export const DEFAULT_WEBHOOK_RETRY_SCHEDULE_MS = [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
+
+const webhookDelivery = {
+  WEBHOOK_RETRY_SCHEDULE_MS: z
+    .string()
+    .default(DEFAULT_WEBHOOK_RETRY_SCHEDULE_MS.join(','))
+    .transform((value) => value.split(',').map((delay) => Number(delay.trim())))
+    .pipe(z.array(z.number().int().min(0).max(7 * 86_400_000)).min(1).max(20)),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+};
+
 const api = {
   PORT: port(3000),
   HOST: z.string().default('127.0.0.1'),
@@ -155,11 +187,11 @@ function resolveRenders<T extends { MCP_MAX_RENDERS?: number }>(config: T) {
 }
 
 const SCHEMAS = {
-  api: z.object({ ...shared, ...storageLocation, ...core, ...api }).transform((config) => resolveCore(resolveStorage(config))),
-  worker: z.object({ ...shared, ...storageLocation, ...core, ...render, ...worker }).transform((config) => resolveCore(resolveStorage(config))),
+  api: z.object({ ...shared, ...storageLocation, ...core, ...webhookSecrets, ...api }).transform((config) => resolveCore(resolveStorage(config))),
+  worker: z.object({ ...shared, ...storageLocation, ...core, ...render, ...webhookSecrets, ...webhookDelivery, ...worker }).transform((config) => resolveCore(resolveStorage(config))),
   'music-tools': z.object({ ...shared, ...storageLocation, ...render, ...musicTools }).transform((config) => resolveRenders(resolveStorage(config))),
   stack: z
-    .object({ ...shared, ...storageLocation, ...core, ...render, ...api, ...worker, ...musicTools, ...stack })
+    .object({ ...shared, ...storageLocation, ...core, ...render, ...webhookSecrets, ...webhookDelivery, ...api, ...worker, ...musicTools, ...stack })
     .transform((config) => resolveRenders(resolveCore(resolveStorage(config)))),
 };
 

@@ -2,13 +2,15 @@ import { Client } from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { MomentTransitionEntity } from './moment-transition.entity';
 import { MomentEntity } from './moment.entity';
+import { WebhookDeliveryEntity } from './webhook-delivery.entity';
 import { CreateMoments1764000000000 } from './migrations/1764000000000-create-moments';
 import { MomentsInFlightIndex1764100000000 } from './migrations/1764100000000-moments-in-flight-index';
 import { MomentLifecycle1765000000000 } from './migrations/1765000000000-moment-lifecycle';
 import { TransitionProgress1766000000000 } from './migrations/1766000000000-transition-progress';
+import { WebhookDeliveries1767000000000 } from './migrations/1767000000000-webhook-deliveries';
 
-export const ENTITIES = [MomentEntity, MomentTransitionEntity];
-export const MIGRATIONS = [CreateMoments1764000000000, MomentsInFlightIndex1764100000000, MomentLifecycle1765000000000, TransitionProgress1766000000000];
+export const ENTITIES = [MomentEntity, MomentTransitionEntity, WebhookDeliveryEntity];
+export const MIGRATIONS = [CreateMoments1764000000000, MomentsInFlightIndex1764100000000, MomentLifecycle1765000000000, TransitionProgress1766000000000, WebhookDeliveries1767000000000];
 
 export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
   return {

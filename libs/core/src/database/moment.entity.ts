@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import type { WebhookEvent } from '../webhooks/webhook-events';
 import type { Analysis, Blueprint, MomentAssets, MomentError, MomentStatus, OutputKind, PersistedMoment, Stage } from '@mcm/pipeline';
 
 /** One moment: the persisted machine snapshot plus columns projected from it for queries and reads. */
@@ -65,6 +66,14 @@ export class MomentEntity {
 
   @Column({ name: 'request_hash', type: 'varchar', length: 64, nullable: true })
   requestHash: string | null;
+
+  /** Where the moment's events are delivered (Standard Webhooks); null: none. */
+  @Column({ name: 'webhook_url', type: 'text', nullable: true })
+  webhookUrl: string | null;
+
+  /** The events `webhookUrl` subscribes to. */
+  @Column({ name: 'webhook_events', type: 'jsonb', nullable: true })
+  webhookEvents: WebhookEvent[] | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;

@@ -35,14 +35,16 @@ export class MomentChangeFeed {
   private closed = false;
   private failures = 0;
   private timer: NodeJS.Timeout | null = null;
-  private handlers: MomentChangeHandlers | null = null;
+  private readonly handlers = new Set<MomentChangeHandlers>();
+  private connecting: Promise<void> | null = null;
 
   constructor(private readonly databaseUrl: string) {}
 
-  /** Resolves once LISTEN is active; later drops reconnect in the background. */
+  /** Adds a listener; resolves once LISTEN is active (one connection for all of them); later drops reconnect in the background. */
   async start(handlers: MomentChangeHandlers): Promise<void> {
-    this.handlers = handlers;
-    await this.connect();
+    this.handlers.add(handlers);
+    this.connecting ??= this.connect();
+    await this.connecting;
   }
 
   async close(): Promise<void> {
@@ -57,7 +59,7 @@ export class MomentChangeFeed {
     const client = new Client({ connectionString: this.databaseUrl, keepAlive: true });
     client.on('notification', (message) => {
       const change = message.channel === MOMENT_CHANGED_CHANNEL ? parseMomentChanged(message.payload) : null;
-      if (change) this.handlers?.changed(change);
+      if (change) for (const handlers of this.handlers) handlers.changed(change);
     });
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('connection ended')));
@@ -82,7 +84,7 @@ export class MomentChangeFeed {
         () => {
           this.failures = 0;
           this.logger.log('moment change feed reconnected');
-          this.handlers?.resumed();
+          for (const handlers of this.handlers) handlers.resumed();
         },
         () => {
           this.failures += 1;

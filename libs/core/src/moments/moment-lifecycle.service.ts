@@ -17,6 +17,8 @@ import {
 } from '@mcm/pipeline';
 import { MomentEntity } from '../database/moment.entity';
 import { StageQueue } from '../queue/stage-queue';
+import { WebhookQueue } from '../queue/webhook-queue';
+import type { WebhookEvent } from '../webhooks/webhook-events';
 import { MomentsRepository, type InsertOptions, type MomentHistoryRow } from './moments.repository';
 
 export interface NewMoment extends MomentInput {
@@ -27,6 +29,9 @@ export interface NewMoment extends MomentInput {
   owner?: string | null;
   idempotencyKey?: string | null;
   requestHash?: string | null;
+  webhookUrl?: string | null;
+  /** Null: the default events. */
+  webhookEvents?: WebhookEvent[] | null;
 }
 
 /** `active.analyzing.analyze`, `rendering(vocals.running,instrumental.done)`-style labels for the history. */
@@ -140,6 +145,7 @@ export class MomentLifecycle {
   constructor(
     private readonly moments: MomentsRepository,
     private readonly queue: StageQueue,
+    private readonly webhooks: WebhookQueue,
   ) {}
 
   async create(input: NewMoment, options: InsertOptions = {}): Promise<MomentEntity> {
@@ -154,6 +160,8 @@ export class MomentLifecycle {
       owner: input.owner ?? null,
       idempotencyKey: input.idempotencyKey ?? null,
       requestHash: input.requestHash ?? null,
+      webhookUrl: input.webhookUrl ?? null,
+      webhookEvents: input.webhookUrl ? (input.webhookEvents ?? null) : null,
       deletedAt: null,
       assetsExpiredAt: null,
       // Millisecond precision (not Postgres' microseconds), so a `created_at|id` list cursor is exact.
@@ -181,7 +189,7 @@ export class MomentLifecycle {
       return { changes, history: [row], result: { before, requests, changed, accepted } };
     });
     if (!outcome) return null;
-    await this.perform(momentId, outcome.result.requests, outcome.result.before);
+    await this.perform(momentId, outcome.result.requests, outcome.result.before, outcome.webhooks);
     return { moment: outcome.moment, applied: outcome.result.changed, accepted: outcome.result.accepted };
   }
 
@@ -200,7 +208,7 @@ export class MomentLifecycle {
       return { changes: { ...canceled?.changes, ...tombstone(ended, new Date()) }, history, result: { before: canceled?.before ?? null, requests: canceled?.requests ?? [], deleted: true } };
     });
     if (!outcome) return null;
-    await this.perform(momentId, outcome.result.requests, outcome.result.before);
+    await this.perform(momentId, outcome.result.requests, outcome.result.before, outcome.webhooks);
     return { moment: outcome.moment, deleted: outcome.result.deleted };
   }
 
@@ -218,10 +226,13 @@ export class MomentLifecycle {
   }
 
   /**
-   * Carries out the machine's requests after commit. A failure here loses nothing: the row
-   * says what it waits for, and the reconciler enqueues it again.
+   * Carries out the machine's requests and sends the change's webhook deliveries after commit. A
+   * failure here loses nothing: the rows say what they wait for, and the reconciler enqueues them again.
    */
-  private async perform(momentId: string, requests: MomentRequest[], before: PersistedMoment | null): Promise<void> {
+  private async perform(momentId: string, requests: MomentRequest[], before: PersistedMoment | null, webhooks: string[] = []): Promise<void> {
+    for (const deliveryId of webhooks) {
+      await this.webhooks.enqueue(deliveryId).catch((error: Error) => this.logger.warn(`webhook ${deliveryId} deferred to the reconciler (${error.message})`));
+    }
     for (const request of requests) {
       try {
         if (request.type === 'runStage') await this.queue.enqueue(momentId, request.params);

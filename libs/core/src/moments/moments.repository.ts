@@ -5,6 +5,8 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
 import { TERMINAL_STATUSES, type MomentStatus, type Stage } from '@mcm/pipeline';
 import { MomentEntity } from '../database/moment.entity';
 import { MomentTransitionEntity } from '../database/moment-transition.entity';
+import { WebhookDeliveriesRepository } from '../webhooks/webhook-deliveries.repository';
+import { WEBHOOK_EVENT_TYPES, subscribedEvent, webhookDeliveryId, type MomentPosition } from '../webhooks/webhook-events';
 import { MOMENT_CHANGED_CHANNEL } from './moment-change-feed';
 
 export interface MomentListQuery {
@@ -63,7 +65,10 @@ const IN_FLIGHT_LOCK = 0x6d636d01;
 
 @Injectable()
 export class MomentsRepository {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly webhooks: WebhookDeliveriesRepository,
+  ) {}
 
   findById(id: string): Promise<MomentEntity | null> {
     return this.dataSource.getRepository(MomentEntity).findOneBy({ id });
@@ -126,21 +131,45 @@ export class MomentsRepository {
   /**
    * Locks the moment's row, asks `decide` (pure: it reads the row and changes nothing) what to
    * write, and writes the changed columns and the history rows in one transaction, so events for
-   * one moment apply one at a time. Null for an unknown moment.
+   * one moment apply one at a time. A change that is an event the moment's webhook subscribes to
+   * writes its delivery in the same transaction (the outbox); `webhooks` names the deliveries
+   * written, for the caller to enqueue after commit. Null for an unknown moment.
    */
-  change<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>): Promise<{ moment: MomentEntity; result: T } | null> {
+  change<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>): Promise<{ moment: MomentEntity; result: T; webhooks: string[] } | null> {
     return this.dataSource.transaction(async (manager) => {
       const moment = await manager.getRepository(MomentEntity).createQueryBuilder('m').setLock('pessimistic_write').where('m.id = :id', { id }).getOne();
       if (!moment) return null;
       const { changes, history, result } = decide(moment);
-      const point = pointOf({ ...moment, ...changes });
+      const next = { ...moment, ...changes };
+      const point = pointOf(next);
+      const webhooks: string[] = [];
       if (history.length) {
         const inserted = await manager.insert(MomentTransitionEntity, history.map((row) => ({ ...row, ...point, momentId: id })));
         await this.announce(manager, id, inserted.identifiers);
+        const delivery = await this.addWebhookDelivery(manager, moment, next, String(inserted.identifiers.at(-1)?.id));
+        if (delivery) webhooks.push(delivery);
       }
       if (changes) await manager.save(Object.assign(moment, changes));
-      return { moment, result };
+      return { moment, result, webhooks };
     });
+  }
+
+  /** The outbox row of the change from `moment` to `point`, when it is an event its webhook subscribes to; its id when written. */
+  private async addWebhookDelivery(manager: EntityManager, moment: MomentEntity, next: MomentPosition, seq: string): Promise<string | null> {
+    if (!moment.webhookUrl) return null;
+    const after: MomentPosition = { status: next.status, stage: next.stage, progress: next.progress };
+    const event = subscribedEvent(moment.webhookEvents, moment, after);
+    if (!event) return null;
+    const id = webhookDeliveryId(moment.id, seq);
+    const written = await this.webhooks.add(manager, {
+      id,
+      momentId: moment.id,
+      seq,
+      eventType: WEBHOOK_EVENT_TYPES[event],
+      url: moment.webhookUrl,
+      point: { ...after, at: new Date().toISOString() },
+    });
+    return written ? id : null;
   }
 
   /** Tells every listener the moment changed; Postgres delivers it only if the transaction commits. */

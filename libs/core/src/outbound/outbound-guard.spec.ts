@@ -150,3 +150,27 @@ describe('OutboundGuard against a real server on 127.0.0.1', () => {
     await expect(guard.request(`http://127.0.0.1:${port}/`, { maxResponseBytes: 3 })).rejects.toThrow(/larger than 3 bytes/);
   });
 });
+
+describe('OutboundGuard.checkDestination', () => {
+  const guard = new OutboundGuard({ allowPrivate: false });
+
+  it('refuses schemes other than http(s), and hosts that are or resolve to non-public addresses', async () => {
+    for (const url of [
+      'ftp://example.com/x',
+      'file:///etc/passwd',
+      'http://127.0.0.1/x',
+      'https://[::1]/x',
+      'http://169.254.169.254/latest',
+      'https://10.0.0.5/x',
+      'http://localhost:3000/x',
+      'http://0x7f000001/',
+    ])
+      await expect(guard.checkDestination(url), url).rejects.toBeInstanceOf(OutboundRefusedError);
+  });
+
+  it('passes a public address, and anything http(s) when private destinations are allowed', async () => {
+    await expect(guard.checkDestination('https://93.184.216.34/hooks')).resolves.toBeUndefined();
+    await expect(new OutboundGuard({ allowPrivate: true }).checkDestination('http://127.0.0.1:9/x')).resolves.toBeUndefined();
+    await expect(new OutboundGuard({ allowPrivate: true }).checkDestination('gopher://127.0.0.1/')).rejects.toBeInstanceOf(OutboundRefusedError);
+  });
+});

@@ -95,6 +95,20 @@ export class OutboundGuard {
     this.allowPrivate = options.allowPrivate;
   }
 
+  /**
+   * Refuses (OutboundRefusedError) a URL that is not http(s), or whose host is or resolves now to
+   * any non-public address: for checking a destination when it is given. A failed lookup rejects
+   * with the DNS error. `request` checks again when it connects, since DNS answers change.
+   */
+  async checkDestination(url: string | URL): Promise<void> {
+    const target = new URL(url);
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new OutboundRefusedError();
+    if (this.allowPrivate) return;
+    const host = target.hostname.replace(/^\[(.*)\]$/, '$1');
+    const addresses = isIP(host) ? [host] : (await dns.promises.lookup(host, { all: true })).map((entry) => entry.address);
+    if (!addresses.length || addresses.some((address) => nonPublicRange(address))) throw new OutboundRefusedError();
+  }
+
   /** Rejects with OutboundRefusedError for a non-public destination; any HTTP status is an answer. */
   async request(url: string | URL, init: OutboundRequestInit = {}): Promise<OutboundResponse> {
     const target = new URL(url);

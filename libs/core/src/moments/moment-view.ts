@@ -1,0 +1,47 @@
+import { Injectable } from '@nestjs/common';
+import { publicMomentError, type AssetName } from '@mcm/pipeline';
+import type { MomentEntity } from '../database/moment.entity';
+import { StorageRepository } from '../storage/storage.repository';
+
+export const ASSET_NAMES: AssetName[] = ['original', 'vocals', 'instrumental', 'preview', 'master', 'midi', 'peaks'];
+
+/**
+ * The public moment object, as `GET /v1/moments/{id}` answers and webhooks carry it. URLs are
+ * presigned here, when it is built, and never stored.
+ */
+@Injectable()
+export class MomentViewBuilder {
+  constructor(private readonly storage: StorageRepository) {}
+
+  async build(moment: MomentEntity) {
+    const stored = moment.assets ?? {};
+    const urls = await Promise.all(ASSET_NAMES.map(async (name) => (stored[name] ? this.storage.presignGet(stored[name]) : null)));
+    const assets = Object.fromEntries(ASSET_NAMES.map((name, index) => [name, urls[index]])) as Record<AssetName, string | null>;
+    return {
+      id: moment.id,
+      job_id: moment.id,
+      status: moment.status,
+      stage: moment.stage,
+      progress: moment.progress,
+      output_kind: moment.outputKind,
+      style: moment.style,
+      title: moment.title,
+      original_filename: moment.originalFilename,
+      original_audio_url: assets.original,
+      final_audio_url: assets.preview ?? assets.master,
+      blueprint_json: moment.blueprint,
+      assets,
+      analysis: moment.analysis,
+      error: publicMomentError(moment.error),
+      attempts: moment.attempts,
+      created_at: moment.createdAt.toISOString(),
+      updated_at: moment.updatedAt.toISOString(),
+      completed_at: moment.completedAt?.toISOString() ?? null,
+      timings_ms: moment.timingsMs ?? {},
+      assets_expired_at: moment.assetsExpiredAt?.toISOString() ?? null,
+      deleted_at: moment.deletedAt?.toISOString() ?? null,
+    };
+  }
+}
+
+export type MomentView = Awaited<ReturnType<MomentViewBuilder['build']>>;
