@@ -67,8 +67,8 @@ describe('arrange', () => {
 
   it('gives every style its band: GM programs, a drum kit on channel 10, one channel per instrument', () => {
     const expected: Record<string, number[]> = {
-      cinematic: [48, 0, 60, 47, 43],
-      anthem: [29, 0, 34, 30],
+      cinematic: [48, 0, 56, 47, 43],
+      anthem: [29, 0, 34, 27],
       lofi: [4, 32, 11],
       synthwave: [50, 90, 80, 38, 81],
     };

@@ -228,11 +228,6 @@ export function playDrums(drums: StyleDrums, context: BarContext): BarNote[] {
     if (drums.fill === 'snare' && !context.lift && step % 2 === 1 && step < stepCount - 4) continue;
     notes.push({ midi, at: swung(step, context.swing), beats: 0.25, velocity: (0.5 + 0.25 * progress) * scale });
   }
-  // The fill drags into the next section: one more hit a 32nd before its downbeat, so it never dies away before the line.
-  if (context.fill) {
-    const last = notes.at(-1);
-    if (last) notes.push({ ...last, at: beatsPerBar - 0.125, beats: 0.125 });
-  }
   // Into a louder section the hi-hat opens on the last 8th and rings across the bar line.
   if (context.fill && context.lift) notes.push({ midi: OPEN_HAT, at: swung(stepCount - 2, context.swing), beats: 0.5, velocity: 0.9 * scale });
   if (context.chorusDownbeat) {

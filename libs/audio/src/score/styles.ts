@@ -124,7 +124,7 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
       { name: 'Timpani', program: 47, role: 'percussion', layer: 'drums', pattern: 'timpani', from: 0.5, register: [40, 55], pan: 0.1, volume: 0.65, reverb: 0.4 },
       { name: 'Contrabass', program: 43, role: 'bass', layer: 'bass', pattern: 'root-bass', from: 0, register: [36, 47], pan: 0, volume: 0.72, reverb: 0.3, release: 56 },
     ],
-    lead: { name: 'Horn (hummed tune)', program: 60, pan: 0.05, volume: 0.9, reverb: 0.4 },
+    lead: { name: 'Trumpet (hummed tune)', program: 56, pan: 0.05, volume: 0.9, reverb: 0.4 },
     drums: {
       kit: 0,
       calm: { [KICK]: 'x...............', [LOW_TOM]: 'x.......x.......' },
@@ -143,7 +143,7 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
       { name: 'Piano', program: 0, role: 'pad', layer: 'pads', pattern: 'stabs', from: 0, register: [55, 79], pan: 0.2, volume: 0.7, reverb: 0.3, release: 52 },
       { name: 'Picked bass', program: 34, role: 'bass', layer: 'bass', pattern: 'picked-bass', from: 0, register: [36, 47], pan: 0, volume: 0.8, reverb: 0.05, release: 56 },
     ],
-    lead: { name: 'Lead guitar (hummed tune)', program: 30, pan: 0.05, volume: 0.72, reverb: 0.3 },
+    lead: { name: 'Clean lead guitar (hummed tune)', program: 27, pan: 0.05, volume: 0.72, reverb: 0.3 },
     drums: {
       kit: 8,
       calm: { [KICK]: 'x.......x.x.....', [SNARE]: '....x.......x...', [CLOSED_HAT]: 'x.o.x.o.x.o.x.o.' },
