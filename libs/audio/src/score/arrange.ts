@@ -143,10 +143,12 @@ export function arrange(blueprint: Blueprint, analysis?: Pick<Analysis, 'notes' 
     if (channel === DRUM_CHANNEL) channel++;
     // Each track draws from its own sequence, so one part's notes never change another's feel.
     const random = seededRandom(`${blueprint.id}/${plan.name}`);
+    const extraRandom = seededRandom(`${blueprint.id}/${plan.name}/extra`);
     const placed = plan.notes
       .map((note): ScoreNote => {
-        const shift = (random() * 2 - 1) * plan.jitterMs * ticksPerMs;
-        const swell = 1 + (random() * 2 - 1) * VELOCITY_JITTER;
+        const draw = note.extra ? extraRandom : random;
+        const shift = (draw() * 2 - 1) * plan.jitterMs * ticksPerMs;
+        const swell = 1 + (draw() * 2 - 1) * VELOCITY_JITTER;
         const tick = Math.max(0, Math.round(note.at * PPQ + (note.at > 0 ? shift : 0)));
         return {
           midi: note.midi,

@@ -7,6 +7,8 @@ export interface BarNote {
   at: number;
   beats: number;
   velocity: number;
+  /** Played over the pattern's own notes: humanised from a stream of its own, so the pattern's notes keep their feel. */
+  extra?: true;
 }
 
 /** What a pattern knows about the bar it plays. */
@@ -228,6 +230,9 @@ export function playDrums(drums: StyleDrums, context: BarContext): BarNote[] {
     if (drums.fill === 'snare' && !context.lift && step % 2 === 1 && step < stepCount - 4) continue;
     notes.push({ midi, at: swung(step, context.swing), beats: 0.25, velocity: (0.5 + 0.25 * progress) * scale });
   }
+  // The fill drags into the next section: one more hit a 32nd before its downbeat, so it never dies away before the line.
+  const last = context.fill ? notes.at(-1) : undefined;
+  if (last) notes.push({ ...last, at: beatsPerBar - 0.125, beats: 0.125, extra: true });
   // Into a louder section the hi-hat opens on the last 8th and rings across the bar line.
   if (context.fill && context.lift) notes.push({ midi: OPEN_HAT, at: swung(stepCount - 2, context.swing), beats: 0.5, velocity: 0.9 * scale });
   if (context.chorusDownbeat) {
