@@ -20,13 +20,9 @@ beforeAll(async () => {
   await closeAudioWorkers();
 }, 60_000);
 
-// Read back today (F): cinematic 0.92, synthwave 0.92; anthem's clean guitar 0.85 and lofi's vibraphone 0.64 are not there yet
-// (the tracker hears the vibraphone's ringing notes run into each other and splits the 16ths).
-const READ_BACK_YET = new Set(['cinematic', 'synthwave']);
-
 describe('the hummed tune is heard: the chorus lead, rendered alone, reads back as the Score melody', () => {
   for (const style of STYLE_NAMES) {
-    (READ_BACK_YET.has(style) ? it : it.skip)(style, async () => {
+    it(style, async () => {
       const blueprint = composeBlueprint(analysis, { momentId: `lead-${style}`, style, outputKind: 'preview' });
       const score = arrange(blueprint, analysis);
       const lead = score.tracks.find((track) => track.role === 'lead');

@@ -69,7 +69,7 @@ describe('arrange', () => {
     const expected: Record<string, number[]> = {
       cinematic: [48, 0, 56, 47, 43],
       anthem: [29, 0, 34, 27],
-      lofi: [4, 32, 11],
+      lofi: [4, 32, 71],
       synthwave: [50, 90, 80, 38, 81],
     };
     for (const style of STYLE_NAMES) {
