@@ -23,7 +23,8 @@ function repoRoot(): string {
 }
 
 const ROOT = repoRoot();
-const INPUT = resolve(process.argv.find((arg, i) => i > 1 && !arg.startsWith('--')) ?? join(ROOT, 'test/fixtures/hum-phone.m4a'));
+// The take is the first argument that is neither a flag nor the font named after --probe-font.
+const INPUT = resolve(process.argv.find((arg, i) => i > 1 && !arg.startsWith('--') && process.argv[i - 1] !== '--probe-font') ?? join(ROOT, 'test/fixtures/hum-phone.m4a'));
 // The take is decoded as its extension's container, as an upload is decoded as its sniffed one.
 const INPUT_FORMAT = uploadDemuxer(extname(INPUT).slice(1).toLowerCase()) ?? '';
 if (!INPUT_FORMAT) throw new Error(`${INPUT}: give the take the extension of its container (.m4a, .wav, .mp3, .ogg, .webm, .flac …)`);

@@ -20,3 +20,4 @@ export { chromagram, estimateAudioKey, styleProgression } from './analysis/harmo
 export { resolveStyle, STYLE_NAMES, STYLE_TEMPO, type StyleName } from './score/styles';
 export { makeWorkDirectory, sweepWorkDirectories } from './io/work-directory';
 export { powerSpectrum, spanLoudness, spectralBalance, type SpectralBalance } from './mix/balance';
+export * from './mix/measures';

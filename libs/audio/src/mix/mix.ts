@@ -100,6 +100,9 @@ function mixGraph(options: MixOptions, frames: number, fade: number): string {
   const shape = [
     'equalizer=f=250:t=q:w=1.2:g=-1.5',
     'equalizer=f=3500:t=q:w=1:g=1.5',
+    // A gentle tilt of the whole mix: the phone hum's fundamental sits under 200 Hz, the sampled instruments thin out above 4 kHz.
+    'bass=g=-3:f=150:t=q:w=0.7',
+    'treble=g=4:f=4000:t=q:w=0.7',
     'acompressor=threshold=0.2:ratio=2:attack=15:release=200:makeup=1',
     `afade=t=out:st=${(duration - fade).toFixed(4)}:d=${fade.toFixed(4)}`,
     `apad=whole_len=${frames}`,

@@ -226,30 +226,31 @@ export function addGatedReverb(drums: [Float32Array, Float32Array], onsets: numb
 export function limitPeaks(left: Float32Array, right: Float32Array, rate: number, reductionDb = 6, lookaheadSeconds = 0.004, releaseSeconds = 0.08): void {
   const frames = left.length;
   let peak = 0;
-  for (let i = 0; i < frames; i++) peak = Math.max(peak, Math.abs(left[i]), Math.abs(right[i]));
+  for (let i = 0; i < frames; i++) {
+    const l = left[i] < 0 ? -left[i] : left[i];
+    const r = right[i] < 0 ? -right[i] : right[i];
+    if (l > peak) peak = l;
+    if (r > peak) peak = r;
+  }
   if (peak === 0) return;
   const threshold = peak * 10 ** (-reductionDb / 20);
   const lookahead = Math.max(1, Math.round(lookaheadSeconds * rate));
-  // The gain each frame needs, then its minimum over the look-ahead window ahead of it (a monotonic deque).
-  const needed = new Float32Array(frames);
+  // Only the few frames over the threshold need gain; each pulls down the look-ahead window before it.
+  const gain = new Float32Array(frames).fill(1);
+  let lowered = frames;
   for (let i = 0; i < frames; i++) {
-    const level = Math.max(Math.abs(left[i]), Math.abs(right[i]));
-    needed[i] = level > threshold ? threshold / level : 1;
-  }
-  const gain = new Float32Array(frames);
-  const queue = new Int32Array(frames);
-  let head = 0;
-  let tail = 0;
-  for (let i = frames - 1; i >= 0; i--) {
-    while (tail > head && needed[queue[tail - 1]] >= needed[i]) tail--;
-    queue[tail++] = i;
-    while (queue[head] > i + lookahead) head++;
-    gain[i] = needed[queue[head]];
+    const l = left[i] < 0 ? -left[i] : left[i];
+    const r = right[i] < 0 ? -right[i] : right[i];
+    const level = l > r ? l : r;
+    if (level <= threshold) continue;
+    const needed = threshold / level;
+    for (let j = Math.max(0, i - lookahead); j <= i; j++) if (needed < gain[j]) gain[j] = needed;
+    if (lowered === frames) lowered = Math.max(0, i - lookahead);
   }
   // Falls linearly over the look-ahead (already in the window minimum), recovers exponentially.
   const recover = 1 - Math.exp(-1 / (releaseSeconds * rate));
   let current = 1;
-  for (let i = 0; i < frames; i++) {
+  for (let i = lowered; i < frames; i++) {
     current = gain[i] < current ? gain[i] : current + (gain[i] - current) * recover;
     left[i] *= current;
     right[i] *= current;

@@ -68,8 +68,9 @@ describe('style presets', () => {
         expect(Math.max(...differences), `${a} vs ${b}`).toBeGreaterThanOrEqual(3);
       }
     }
-    // Lofi is the darkest (electric piano under a tape low-pass): at least 6 dB less above 1.28 kHz than any other preset.
-    for (const style of STYLE_NAMES.filter((name) => name !== 'lofi')) expect(timbres[style].highDb - timbres.lofi.highDb, style).toBeGreaterThanOrEqual(6);
+    // Lofi is the darkest (electric piano under a tape low-pass): at least 4 dB less above 1.28 kHz than any other preset
+    // (its low-pass sits where the preview still keeps a spectral slope of −5.5 dB/octave or flatter).
+    for (const style of STYLE_NAMES.filter((name) => name !== 'lofi')) expect(timbres[style].highDb - timbres.lofi.highDb, style).toBeGreaterThanOrEqual(4);
   });
 
   it('have their own feel: lofi swings its off-beats, synthwave runs 16th notes', () => {

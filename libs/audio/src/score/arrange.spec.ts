@@ -67,9 +67,9 @@ describe('arrange', () => {
 
   it('gives every style its band: GM programs, a drum kit on channel 10, one channel per instrument', () => {
     const expected: Record<string, number[]> = {
-      cinematic: [48, 0, 60, 47, 43],
-      anthem: [29, 0, 34, 30],
-      lofi: [4, 32, 11],
+      cinematic: [48, 0, 56, 47, 43],
+      anthem: [29, 0, 34, 27],
+      lofi: [4, 32, 71],
       synthwave: [50, 90, 80, 38, 81],
     };
     for (const style of STYLE_NAMES) {
@@ -201,5 +201,20 @@ describe('arrange', () => {
     expect(opening.map((note) => note.midi)).toEqual(targets.map((note) => note.target_midi));
     expect(opening.map((note) => note.tick / PPQ - chorus.startBeat)).toEqual(targets.map((note) => note.start_beat));
     expect(arrange(blueprint).phrase).toBeNull();
+  });
+
+  it('lets a repeated lead note go a 32nd before it is struck again, and holds the others to the next note', () => {
+    const blueprint = composed('lofi');
+    const chorus = arrange(blueprint).sections.find((section) => section.layers.lead)!;
+    const start = chorus.startBeat;
+    blueprint.melody = [
+      { midi: 60, start_beat: start, beats: 1 },
+      { midi: 60, start_beat: start + 1, beats: 0.25 },
+      { midi: 60, start_beat: start + 1.25, beats: 0.75 },
+      { midi: 62, start_beat: start + 2, beats: 1 },
+    ];
+    const lead = arrange(blueprint).tracks.find((track) => track.role === 'lead')!;
+    const gaps = lead.notes.slice(0, -1).map((note, i) => (lead.notes[i + 1].tick - (note.tick + note.ticks)) / PPQ);
+    expect(gaps).toEqual([0.125, 0.125, 0]);
   });
 });

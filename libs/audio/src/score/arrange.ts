@@ -119,6 +119,7 @@ export function arrange(blueprint: Blueprint, analysis?: Pick<Analysis, 'notes' 
     const velocity = (note.velocity ?? 0.8) * (0.75 + 0.25 * section.energy);
     leadNotes.push({ midi: note.midi, at: note.start_beat, beats: Math.min(note.beats, totalBeats - note.start_beat), velocity });
   }
+  detachRepeats(leadNotes);
 
   const drumNotes: BarNote[] = [];
   bars.forEach((bar, index) => {
@@ -143,10 +144,12 @@ export function arrange(blueprint: Blueprint, analysis?: Pick<Analysis, 'notes' 
     if (channel === DRUM_CHANNEL) channel++;
     // Each track draws from its own sequence, so one part's notes never change another's feel.
     const random = seededRandom(`${blueprint.id}/${plan.name}`);
+    const extraRandom = seededRandom(`${blueprint.id}/${plan.name}/extra`);
     const placed = plan.notes
       .map((note): ScoreNote => {
-        const shift = (random() * 2 - 1) * plan.jitterMs * ticksPerMs;
-        const swell = 1 + (random() * 2 - 1) * VELOCITY_JITTER;
+        const draw = note.extra ? extraRandom : random;
+        const shift = (draw() * 2 - 1) * plan.jitterMs * ticksPerMs;
+        const swell = 1 + (draw() * 2 - 1) * VELOCITY_JITTER;
         const tick = Math.max(0, Math.round(note.at * PPQ + (note.at > 0 ? shift : 0)));
         return {
           midi: note.midi,
@@ -177,6 +180,18 @@ export function arrange(blueprint: Blueprint, analysis?: Pick<Analysis, 'notes' 
     melody: tracks.find((track) => track.role === 'lead')?.notes ?? [],
     phrase: analysis ? quantisePhrase(analysis, blueprint.tempo_bpm, parseKey(blueprint.key)).sources : null,
   };
+}
+
+// A repeated note of the lead lets go this long before it is struck again (at most half its length).
+const REPEAT_GAP_BEATS = 0.125;
+
+/** The lead re-strikes a repeated pitch as a player re-tongues or re-picks it: a short silence before, so the two are heard as two. */
+function detachRepeats(notes: BarNote[]): void {
+  const byStart = [...notes].sort((a, b) => a.at - b.at);
+  byStart.forEach((note, index) => {
+    const next = byStart[index + 1];
+    if (next?.midi === note.midi && next.at <= note.at + note.beats + 1e-9) note.beats = Math.min(note.beats, next.at - note.at) - Math.min(REPEAT_GAP_BEATS, (next.at - note.at) / 2);
+  });
 }
 
 /** A note that would still sound when the same key strikes again is cut there, and a doubled strike is one: one key, one voice, as MIDI expects. */

@@ -7,6 +7,8 @@ export interface BarNote {
   at: number;
   beats: number;
   velocity: number;
+  /** Played over the pattern's own notes: humanised from a stream of its own, so the pattern's notes keep their feel. */
+  extra?: true;
 }
 
 /** What a pattern knows about the bar it plays. */
@@ -73,6 +75,16 @@ const level = (energy: number) => 0.3 + 0.65 * energy;
 
 /** One bar of a pitched part. `voicing` is the chord already voiced in the part's register. */
 export function playPattern(pattern: PartPattern, context: BarContext, voicing: number[], register: [number, number]): BarNote[] {
+  return ringToBarLine(barOf(pattern, context, voicing, register), context.beatsPerBar);
+}
+
+/** The bar's last strike is held to the bar line: a short note there leaves a hole a listener hears as a gap before the next bar. */
+function ringToBarLine(notes: BarNote[], beatsPerBar: number): BarNote[] {
+  const last = Math.max(...notes.map((note) => note.at));
+  return notes.map((note) => (note.at === last ? { ...note, beats: beatsPerBar - note.at } : note));
+}
+
+function barOf(pattern: PartPattern, context: BarContext, voicing: number[], register: [number, number]): BarNote[] {
   const { chord, energy, beatsPerBar } = context;
   const velocity = level(energy);
   const root = pitchAtOrAbove(chord.root, register[0]);
@@ -216,10 +228,13 @@ export function playDrums(drums: StyleDrums, context: BarContext): BarNote[] {
     const midi = drums.fill === 'toms' ? TOMS_DOWN[Math.min(TOMS_DOWN.length - 1, Math.floor(((step - fillFrom) / fillSteps) * TOMS_DOWN.length))] : SNARE;
     // A snare fill on a calm groove plays 8ths, then 16ths in its last beat.
     if (drums.fill === 'snare' && !context.lift && step % 2 === 1 && step < stepCount - 4) continue;
-    notes.push({ midi, at: swung(step, context.swing), beats: 0.25, velocity: (0.55 + 0.4 * progress) * scale });
+    notes.push({ midi, at: swung(step, context.swing), beats: 0.25, velocity: (0.5 + 0.25 * progress) * scale });
   }
+  // The fill drags into the next section: one more hit a 32nd before its downbeat, so it never dies away before the line.
+  const last = context.fill ? notes.at(-1) : undefined;
+  if (last) notes.push({ ...last, at: beatsPerBar - 0.125, beats: 0.125, extra: true });
   // Into a louder section the hi-hat opens on the last 8th and rings across the bar line.
-  if (context.fill && context.lift) notes.push({ midi: OPEN_HAT, at: swung(stepCount - 2, context.swing), beats: 0.5, velocity: 0.7 * scale });
+  if (context.fill && context.lift) notes.push({ midi: OPEN_HAT, at: swung(stepCount - 2, context.swing), beats: 0.5, velocity: 0.9 * scale });
   if (context.chorusDownbeat) {
     notes.push({ midi: CRASH, at: 0, beats: beatsPerBar, velocity: 0.9 * scale });
     if (!notes.some((note) => note.midi === KICK && note.at === 0)) notes.push({ midi: KICK, at: 0, beats: 0.25, velocity: scale });

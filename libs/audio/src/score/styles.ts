@@ -124,7 +124,7 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
       { name: 'Timpani', program: 47, role: 'percussion', layer: 'drums', pattern: 'timpani', from: 0.5, register: [40, 55], pan: 0.1, volume: 0.65, reverb: 0.4 },
       { name: 'Contrabass', program: 43, role: 'bass', layer: 'bass', pattern: 'root-bass', from: 0, register: [36, 47], pan: 0, volume: 0.72, reverb: 0.3, release: 56 },
     ],
-    lead: { name: 'Horn (hummed tune)', program: 60, pan: 0.05, volume: 0.9, reverb: 0.4 },
+    lead: { name: 'Trumpet (hummed tune)', program: 56, pan: 0.05, volume: 0.9, reverb: 0.4, release: 48 },
     drums: {
       kit: 0,
       calm: { [KICK]: 'x...............', [LOW_TOM]: 'x.......x.......' },
@@ -143,7 +143,7 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
       { name: 'Piano', program: 0, role: 'pad', layer: 'pads', pattern: 'stabs', from: 0, register: [55, 79], pan: 0.2, volume: 0.7, reverb: 0.3, release: 52 },
       { name: 'Picked bass', program: 34, role: 'bass', layer: 'bass', pattern: 'picked-bass', from: 0, register: [36, 47], pan: 0, volume: 0.8, reverb: 0.05, release: 56 },
     ],
-    lead: { name: 'Lead guitar (hummed tune)', program: 30, pan: 0.05, volume: 0.72, reverb: 0.3 },
+    lead: { name: 'Clean lead guitar (hummed tune)', program: 27, pan: 0.05, volume: 0.72, reverb: 0.3, release: 48 },
     drums: {
       kit: 8,
       calm: { [KICK]: 'x.......x.x.....', [SNARE]: '....x.......x...', [CLOSED_HAT]: 'x.o.x.o.x.o.x.o.' },
@@ -160,7 +160,7 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
       { name: 'Electric piano', program: 4, role: 'chords', layer: 'pads', pattern: 'comp', from: 0, register: [52, 74], pan: -0.3, volume: 0.85, reverb: 0.3, release: 56 },
       { name: 'Upright bass', program: 32, role: 'bass', layer: 'bass', pattern: 'jazz-bass', from: 0, register: [36, 47], pan: 0.05, volume: 0.85, reverb: 0.05, release: 56 },
     ],
-    lead: { name: 'Vibraphone (hummed tune)', program: 11, pan: 0.3, volume: 0.8, reverb: 0.35 },
+    lead: { name: 'Clarinet (hummed tune)', program: 71, pan: 0.3, volume: 0.8, reverb: 0.35, release: 48 },
     drums: {
       kit: 32,
       calm: { [KICK]: 'x......x..x.....', [SIDE_STICK]: '....x.......x...', [CLOSED_HAT]: 'x.o.x.o.x.o.x.o.' },
@@ -170,7 +170,7 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
       reverb: 0.15,
     },
     swing: 0.33,
-    chain: { reverbSeconds: 1.2, reverbLevel: 0.3, lowpassHz: 3700, vinyl: 0.01 },
+    chain: { reverbSeconds: 1.2, reverbLevel: 0.3, lowpassHz: 5200, vinyl: 0.01 },
   },
   synthwave: {
     parts: [
@@ -179,7 +179,7 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
       { name: 'Arpeggio', program: 80, role: 'arp', layer: 'pads', pattern: 'arp', from: 0.5, register: [60, 84], pan: 0.45, volume: 0.45, reverb: 0.35, release: 32 },
       { name: 'Synth bass', program: 38, role: 'bass', layer: 'bass', pattern: 'octave-bass', from: 0, register: [36, 47], pan: 0, volume: 0.62, reverb: 0.05, release: 48 },
     ],
-    lead: { name: 'Saw lead (hummed tune)', program: 81, pan: -0.05, volume: 0.62, reverb: 0.45 },
+    lead: { name: 'Saw lead (hummed tune)', program: 81, pan: -0.05, volume: 0.62, reverb: 0.45, release: 48 },
     drums: {
       kit: 24,
       calm: { [KICK]: 'x...x...x...x...', [SNARE]: '....x.......x...', [CLOSED_HAT]: '..x...x...x...x.' },
