@@ -20,7 +20,7 @@ export function stft(samples: Float32Array, sampleRate: number, size: number, ho
   for (let i = 0; i < size; i++) window[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / size);
   const fft = new FFT(size);
   const frame = new Float64Array(size);
-  const out: number[] = fft.createComplexArray();
+  const out = fft.createComplexArray() as number[];
   for (let f = 0; f < frames; f++) {
     const start = f * hop - size / 2;
     for (let i = 0; i < size; i++) {
