@@ -7,7 +7,7 @@ import { arrange } from '../score/arrange';
 import { tickSeconds, type Score } from '../score/score';
 import { powerSpectrum, spanLoudness, spectralBalance } from './balance';
 import { measureLoudness } from './loudness';
-import { MAX_TRUE_PEAK_DBTP, TARGET_LUFS } from './mix';
+import { MAX_TRUE_PEAK_DBTP, TARGET_LUFS, voiceMatchDb } from './mix';
 
 /** The mix measures of a rendered preview, as the product's mix targets state them (README, "Audio"). */
 export interface PreviewMeasures {
@@ -50,6 +50,7 @@ export const MIX_TARGETS: MixTarget[] = [
   { label: 'chorus over verse ≥ +3 LU', value: (m) => m.chorus_over_verse_lu, holds: (v) => v >= 3 },
   // The preview's own drop (bar_line_drop_db) also holds the voice stopping where the take ends mid-bar; the band's is judged here.
   { label: 'bar-line drop of the instrumental ≤ 3 dB', value: (m) => m.instrumental_bar_line_drop_db, holds: (v) => v <= 3 },
+  { label: 'voice over band in the hooks 0…+6 LU', value: (m) => Math.min(m.voice_over_band_lu[0], 6 - m.voice_over_band_lu[1]), holds: (v) => v >= 0 },
   { label: 'L/R correlation > 0.2', value: (m) => m.stereo_correlation, holds: (v) => v > 0.2 },
 ];
 
@@ -132,8 +133,9 @@ export async function decodePreview(file: string): Promise<[Float32Array, Float3
 async function vocalMeasures(vocals: string, instrumental: string, blueprint: Blueprint): Promise<Pick<PreviewMeasures, 'voice_over_band_lu' | 'vocal_floor_db' | 'vocal_air_db'>> {
   const secondsPerBeat = 60 / blueprint.tempo_bpm;
   const hooks = hookSpans(blueprint).map((hook) => ({ from_s: hook.startBeat * secondsPerBeat, to_s: (hook.startBeat + hook.beats) * secondsPerBeat }));
-  const [voiceLufs, bandLufs, stem] = await Promise.all([spanLoudness(vocals, 'wav', hooks), spanLoudness(instrumental, 'wav', hooks), readFile(vocals)]);
-  const over = voiceLufs.map((lufs, i) => lufs - bandLufs[i]);
+  const [voiceLufs, bandLufs, stem, mixGainDb] = await Promise.all([spanLoudness(vocals, 'wav', hooks), spanLoudness(instrumental, 'wav', hooks), readFile(vocals), voiceMatchDb(blueprint, instrumental, vocals)]);
+  // As mixed: the stems' difference plus the gains the mix gives the voice.
+  const over = voiceLufs.map((lufs, i) => lufs - bandLufs[i] + mixGainDb + (blueprint.mix?.vocal_gain_db ?? 0));
   const { channels } = decodeWav16(stem);
   const voice = channels.length > 1 ? mono(channels[0], channels[1]) : channels[0];
   const window = Math.round(0.05 * RATE);

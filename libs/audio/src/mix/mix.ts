@@ -9,6 +9,8 @@ import { blueprintFrames, RENDER_RATE } from '../render/instrumental';
 import { parseEbur128 } from './loudness';
 import { waveformPeaks, type WaveformPeaks } from './peaks';
 import { makeWorkDirectory } from '../io/work-directory';
+import { hookSpans } from '../score/form';
+import { spanLoudness } from './balance';
 
 export interface MixOptions {
   blueprint: Blueprint;
@@ -36,6 +38,10 @@ const LIMIT_DBFS = -2;
 const DUCK_LOW_HZ = 300;
 const DUCK_HIGH_HZ = 4000;
 const MAX_DUCK_SHARE = 0.33;
+// Where the voice sits over the band in the hooks, as mixed: the middle of the 0…+6 LU a lead vocal wants.
+const VOICE_OVER_BAND_LU = 3;
+const MAX_VOICE_MATCH_DB = 6;
+const MIN_VOICE_MATCH_DB = -12;
 // LAME's encoder delay (576) plus the decoder's 529-sample filterbank delay, as recorded in the LAME tag of the file leg.
 const LAME_DELAY_SAMPLES = 1105;
 
@@ -55,18 +61,13 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
   const work = await makeWorkDirectory('mix');
   try {
     const premix = path.join(work, 'premix.f32');
+    const matchDb = options.vocals ? await voiceMatchDb(blueprint, options.instrumental, options.vocals).catch(refuseBadStem) : 0;
     const { stderr } = await runFfmpeg([
       ...mixInputs(options),
       // ebur128 takes 48 kHz only: its resampler is pinned to the meter's leg, else format negotiation moves the whole graph to 48 kHz.
-      '-filter_complex', `${mixGraph(options, frames, fade)};[mix]aformat=sample_rates=${RENDER_RATE},asplit=2[premix][measure];[measure]aresample=48000,ebur128,anullsink`,
+      '-filter_complex', `${mixGraph(options, frames, fade, matchDb)};[mix]aformat=sample_rates=${RENDER_RATE},asplit=2[premix][measure];[measure]aresample=48000,ebur128,anullsink`,
       '-map', '[premix]', '-f', 'f32le', '-c:a', 'pcm_f32le', '-y', premix,
-    ], { signal: options.signal }).catch((error: unknown) => {
-      // The forced WAV demuxer refused a stem: the caller's input is wrong, so running again cannot help.
-      if (error instanceof AudioError && /Invalid data found when processing input/.test(error.message)) {
-        throw new AudioError('AUDIO_UNDECODABLE', 'a stem is not a WAV file', false);
-      }
-      throw error;
-    });
+    ], { signal: options.signal }).catch(refuseBadStem);
     const measured = parseEbur128(stderr);
     if (measured.integrated_lufs <= -69) throw new AudioError('AUDIO_ENGINE_FAILED', 'the mix is silent', false);
     let gain = TARGET_LUFS - measured.integrated_lufs;
@@ -95,7 +96,30 @@ function mixInputs(options: MixOptions): string[] {
   return options.vocals ? [...instrumental, ...ffmpegInput(options.vocals, STEM_FORMAT)] : instrumental;
 }
 
-function mixGraph(options: MixOptions, frames: number, fade: number): string {
+/** The forced WAV demuxer refused a stem: the caller's input is wrong, so running again cannot help. */
+function refuseBadStem(error: unknown): never {
+  if (error instanceof AudioError && /Invalid data found when processing input/.test(error.message)) {
+    throw new AudioError('AUDIO_UNDECODABLE', 'a stem is not a WAV file', false);
+  }
+  throw error;
+}
+
+/**
+ * The gain that puts the vocal stem VOICE_OVER_BAND_LU over the instrumental in the hooks (EBU R128 over each
+ * hook, averaged), so every style's band gets the same lead vocal. The blueprint's `vocal_gain_db` comes on top.
+ */
+export async function voiceMatchDb(blueprint: Blueprint, instrumental: string, vocals: string): Promise<number> {
+  const secondsPerBeat = 60 / blueprint.tempo_bpm;
+  const hooks = hookSpans(blueprint).map((hook) => ({ from_s: hook.startBeat * secondsPerBeat, to_s: (hook.startBeat + hook.beats) * secondsPerBeat }));
+  if (!hooks.length) return 0;
+  const [voice, band] = await Promise.all([spanLoudness(vocals, STEM_FORMAT, hooks), spanLoudness(instrumental, STEM_FORMAT, hooks)]);
+  const over = voice.map((lufs, index) => lufs - band[index]).filter((value) => Number.isFinite(value));
+  if (!over.length) return 0;
+  const match = VOICE_OVER_BAND_LU - over.reduce((sum, value) => sum + value, 0) / over.length;
+  return Math.min(MAX_VOICE_MATCH_DB, Math.max(MIN_VOICE_MATCH_DB, match));
+}
+
+function mixGraph(options: MixOptions, frames: number, fade: number, matchDb: number): string {
   const duration = frames / RENDER_RATE;
   const shape = [
     'equalizer=f=250:t=q:w=1.2:g=-1.5',
@@ -103,12 +127,12 @@ function mixGraph(options: MixOptions, frames: number, fade: number): string {
     // A gentle tilt of the whole mix: the phone hum's fundamental sits under 200 Hz, the sampled instruments thin out above 4 kHz.
     'bass=g=-3:f=150:t=q:w=0.7',
     'treble=g=4:f=4000:t=q:w=0.7',
-    'acompressor=threshold=0.2:ratio=2:attack=15:release=200:makeup=1',
     `afade=t=out:st=${(duration - fade).toFixed(4)}:d=${fade.toFixed(4)}`,
     `apad=whole_len=${frames}`,
     `atrim=end_sample=${frames}`,
   ].join(',');
-  const instrumental = `[0:a]aresample=${RENDER_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo`;
+  // The band's glue compressor sits before the voice joins, so the voice never pumps the band outside the ducked 300 Hz–4 kHz.
+  const instrumental = `[0:a]aresample=${RENDER_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo,acompressor=threshold=0.2:ratio=2:attack=15:release=200:makeup=1`;
   if (!options.vocals) return `${instrumental},${shape}[mix]`;
   const vocalGain = options.blueprint.mix?.vocal_gain_db ?? 0;
   const ducking = options.blueprint.mix?.ducking ?? 0.5;
@@ -118,7 +142,9 @@ function mixGraph(options: MixOptions, frames: number, fade: number): string {
   const depth = Math.min(MAX_DUCK_SHARE, Math.max(0, ducking) * 2 * MAX_DUCK_SHARE).toFixed(3);
   return [
     `${instrumental}[inst]`,
-    `[1:a]aresample=${RENDER_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo,volume=${vocalGain}dB,asplit=2[key][voice]`,
+    // The ducking key is the voice before it is matched to the band, so the dip's depth does not follow the style.
+    `[1:a]aresample=${RENDER_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo,volume=${vocalGain}dB,asplit=2[key][unmatched]`,
+    `[unmatched]volume=${matchDb.toFixed(2)}dB[voice]`,
     // Only the voice's band (300 Hz–4 kHz) of the backing dips while the user sings: the compressor's gain g,
     // keyed by the gated vocal stem, is applied as inst − depth·(1 − g)·band, so the dip never exceeds about 3 dB.
     `[inst]${STEREO},asplit=2[dry][band]`,

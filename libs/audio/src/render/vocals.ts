@@ -368,7 +368,8 @@ function levelSections(left: Float32Array, right: Float32Array, sung: SectionSpa
   const hookEnergy = Math.max(...sung.filter((section) => hooks.has(section.index) || !hooks.size).map((section) => section.energy));
   const ramp = Math.round(0.02 * RENDER_RATE);
   for (const section of sung) {
-    const gain = hookEnergy > 0 ? Math.min(1, section.energy / hookEnergy) : 1;
+    // The energy ratio squared: the band already rises towards the chorus, so the voice must fall further for the lift to be heard.
+    const gain = hookEnergy > 0 ? Math.min(1, (section.energy / hookEnergy) ** 2) : 1;
     if (gain >= 1) continue;
     const from = Math.round(section.startBeat * framesPerBeat);
     const to = Math.min(left.length, Math.round((section.startBeat + section.beats) * framesPerBeat));
