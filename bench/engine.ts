@@ -140,20 +140,34 @@ async function main(): Promise<void> {
     const vocals = join(dir, 'vocals.wav');
 
     const rows: Row[] = [];
-    rows.push(await time('decode (ffmpeg → 44.1 kHz f32 PCM)', take, () => runFfmpeg([...ffmpegInput(INPUT, INPUT_FORMAT), '-map', '0:a:0', '-ac', '2', '-ar', '44100', '-f', 'f32le', 'pipe:1'], { stdout: true })));
+    rows.push(
+      await time('decode (ffmpeg → 44.1 kHz f32 PCM)', take, () =>
+        runFfmpeg([...ffmpegInput(INPUT, INPUT_FORMAT), '-map', '0:a:0', '-ac', '2', '-ar', '44100', '-f', 'f32le', 'pipe:1'], { stdout: true }),
+      ),
+    );
     rows.push(await time('analysis (decode, R128, YIN notes, tempo, key)', take, () => analyzeAudio(INPUT, INPUT_FORMAT)));
     rows.push(await time('compose (blueprint, preview)', previewSeconds, () => composeBlueprint(analysis, { momentId: 'bench-engine', style: 'cinematic', outputKind: 'preview' })));
     for (const font of Object.keys(BUNDLED_SOUNDFONTS) as BundledSoundFont[]) {
-      const figures = JSON.parse(execFileSync(process.execPath, [__filename, '--probe-font', font, INPUT], { encoding: 'utf8', env: { ...process.env, BENCH_ANALYSIS: JSON.stringify(analysis) } })) as FontFigures;
+      const figures = JSON.parse(
+        execFileSync(process.execPath, [__filename, '--probe-font', font, INPUT], { encoding: 'utf8', env: { ...process.env, BENCH_ANALYSIS: JSON.stringify(analysis) } }),
+      ) as FontFigures;
       rows.push(...fontRows(font, figures, previewSeconds));
     }
     await closeAudioWorkers();
-    rows.push(await time('renderInstrumental, preview, first after the pool starts (thread, font, WAV)', previewSeconds, () => closeAudioWorkers().then(() => renderInstrumental(preview, instrumental)), { warmUp: false }));
+    rows.push(
+      await time('renderInstrumental, preview, first after the pool starts (thread, font, WAV)', previewSeconds, () => closeAudioWorkers().then(() => renderInstrumental(preview, instrumental)), {
+        warmUp: false,
+      }),
+    );
     rows.push(await time('renderInstrumental, preview (worker thread + WAV)', previewSeconds, () => renderInstrumental(preview, instrumental)));
     rows.push(await time('renderInstrumental, song (worker thread + WAV)', songSeconds, (run) => renderInstrumental(song, join(dir, `song-${run}.wav`))));
     await renderInstrumental(preview, instrumental);
     rows.push(await time('renderVocals, preview', previewSeconds, () => renderVocals(INPUT, preview, analysis, vocals, { format: INPUT_FORMAT })));
-    rows.push(await time('mixAndMaster, preview (mix, master.wav, preview.mp3)', previewSeconds, (run) => mixAndMaster({ blueprint: preview, instrumental, vocals, outPreviewMp3: join(dir, `preview-${run}.mp3`), outMasterWav: join(dir, `master-${run}.wav`) })));
+    rows.push(
+      await time('mixAndMaster, preview (mix, master.wav, preview.mp3)', previewSeconds, (run) =>
+        mixAndMaster({ blueprint: preview, instrumental, vocals, outPreviewMp3: join(dir, `preview-${run}.mp3`), outMasterWav: join(dir, `master-${run}.wav`) }),
+      ),
+    );
 
     const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
     const header = `${RUNS} runs each (median), ${INPUT.endsWith('hum-phone.m4a') ? 'test/fixtures/hum-phone.m4a' : INPUT} (${take.toFixed(1)} s), preview ${previewSeconds.toFixed(1)} s (cinematic), song ${songSeconds.toFixed(1)} s (synthwave); default font ${DEFAULT_SOUNDFONT}; ${availableParallelism()} cores, ${cpu}, load average ${loadavg()[0].toFixed(1)}, Node ${process.versions.node}.`;
@@ -174,11 +188,11 @@ function writeReadme(measured: string): void {
     '## Engine speed (`npm run bench:engine`)',
     '',
     '`bench/engine.ts` times each step of the music engine on the phone fixture and reports it as',
-    '× real time: seconds of audio per second of wall time, measured against the step\'s input for',
+    "× real time: seconds of audio per second of wall time, measured against the step's input for",
     'decode and analysis (the take) and against the audio it renders for the rest. The sampler rows play',
-    'the preview\'s Score through each bundled General MIDI font in a fresh process: the font\'s load, the',
+    "the preview's Score through each bundled General MIDI font in a fresh process: the font's load, the",
     'first render (which decodes the Vorbis samples it plays) and warm renders. "On CPU time" divides by',
-    'the process\'s CPU time instead of wall time, which holds up when other work shares the machine.',
+    "the process's CPU time instead of wall time, which holds up when other work shares the machine.",
     '`renderInstrumental` adds the worker thread (its font loaded as the thread starts) and the WAV write.',
     'The aim is ≥ 80× real time warm on one core for the preview and ≤ 1 s to load the font. `--write`',
     'refreshes this section.',

@@ -38,8 +38,7 @@ async function main(): Promise<void> {
       if (i < WARMUP) continue;
       const timings = (moment.timings_ms ?? {}) as Timings;
       const serverMs = new Date(moment.completed_at!).getTime() - new Date(moment.created_at).getTime();
-      const computeMs =
-        timings.analyze + timings.compose + timings.validate + Math.max(timings.render_vocals, timings.render_instrumental) + timings.mix;
+      const computeMs = timings.analyze + timings.compose + timings.validate + Math.max(timings.render_vocals, timings.render_instrumental) + timings.mix;
       rows.push({ clientMs, serverMs, computeMs, overheadMs: serverMs - computeMs, timings });
       process.stdout.write(`run ${i - WARMUP + 1}/${RUNS}: ${round(clientMs)} ms (server ${serverMs} ms, compute ${computeMs} ms)\n`);
     }
@@ -53,17 +52,67 @@ async function main(): Promise<void> {
     runs: RUNS,
     input: INPUT.replace(`${ROOT}/`, ''),
     latency_ms: {
-      client_p50: round(percentile(rows.map((r) => r.clientMs), 50)),
-      client_p95: round(percentile(rows.map((r) => r.clientMs), 95)),
-      server_p50: round(percentile(rows.map((r) => r.serverMs), 50)),
-      server_p95: round(percentile(rows.map((r) => r.serverMs), 95)),
+      client_p50: round(
+        percentile(
+          rows.map((r) => r.clientMs),
+          50,
+        ),
+      ),
+      client_p95: round(
+        percentile(
+          rows.map((r) => r.clientMs),
+          95,
+        ),
+      ),
+      server_p50: round(
+        percentile(
+          rows.map((r) => r.serverMs),
+          50,
+        ),
+      ),
+      server_p95: round(
+        percentile(
+          rows.map((r) => r.serverMs),
+          95,
+        ),
+      ),
     },
     overhead_ms: {
-      p50: round(percentile(rows.map((r) => r.overheadMs), 50)),
-      p95: round(percentile(rows.map((r) => r.overheadMs), 95)),
+      p50: round(
+        percentile(
+          rows.map((r) => r.overheadMs),
+          50,
+        ),
+      ),
+      p95: round(
+        percentile(
+          rows.map((r) => r.overheadMs),
+          95,
+        ),
+      ),
     },
-    stage_ms_p50: Object.fromEntries(stages.map((stage) => [stage, round(percentile(rows.map((r) => r.timings[stage]), 50))])),
-    stage_ms_p95: Object.fromEntries(stages.map((stage) => [stage, round(percentile(rows.map((r) => r.timings[stage]), 95))])),
+    stage_ms_p50: Object.fromEntries(
+      stages.map((stage) => [
+        stage,
+        round(
+          percentile(
+            rows.map((r) => r.timings[stage]),
+            50,
+          ),
+        ),
+      ]),
+    ),
+    stage_ms_p95: Object.fromEntries(
+      stages.map((stage) => [
+        stage,
+        round(
+          percentile(
+            rows.map((r) => r.timings[stage]),
+            95,
+          ),
+        ),
+      ]),
+    ),
     machine: { cpus: cpus().length, node: process.version },
   };
   process.stdout.write(`\n${JSON.stringify(summary, null, 2)}\n`);

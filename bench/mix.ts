@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     times.sort((a, b) => a - b);
     const summary = {
       runs: RUNS,
-      seconds_of_audio: Math.round(blueprint.sections.reduce((sum, s) => sum + s.bars, 0) * 4 * 60 / blueprint.tempo_bpm * 100) / 100,
+      seconds_of_audio: Math.round(((blueprint.sections.reduce((sum, s) => sum + s.bars, 0) * 4 * 60) / blueprint.tempo_bpm) * 100) / 100,
       mix_ms: { p50: Math.round(times[Math.floor((times.length - 1) / 2)]), min: Math.round(times[0]), max: Math.round(times.at(-1)!) },
       preview_lufs: { min: Math.min(...results.map((r) => r.lufs)), max: Math.max(...results.map((r) => r.lufs)) },
       preview_true_peak_dbtp_max: Math.max(...results.map((r) => r.tp)),

@@ -59,7 +59,13 @@ async function main(): Promise<void> {
     await new Promise((done) => setTimeout(done, 3000));
     const streaming = await measure(api.child.pid!);
     process.stdout.write(`${STREAMS} idle streams on ${MOMENTS} moments: ${streaming.toFixed(2)} % of a core\n`);
-    const summary = { streams: STREAMS, moments: MOMENTS, seconds: SECONDS, cpu_percent: { no_streams: round(idle), idle_streams: round(streaming), added: round(streaming - idle) }, ratio: idle > 0 ? round(streaming / idle) : null };
+    const summary = {
+      streams: STREAMS,
+      moments: MOMENTS,
+      seconds: SECONDS,
+      cpu_percent: { no_streams: round(idle), idle_streams: round(streaming), added: round(streaming - idle) },
+      ratio: idle > 0 ? round(streaming / idle) : null,
+    };
     writeFileSync(resolve(ROOT, 'bench/sse-idle.results.json'), `${JSON.stringify(summary, null, 2)}\n`);
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } finally {

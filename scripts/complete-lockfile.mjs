@@ -5,7 +5,16 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const OS = ['darwin', 'linux', 'win32', 'freebsd', 'android', 'sunos', 'aix'];
-const CPU = [['arm64', 'arm64'], ['x64', 'x64'], ['ia32', 'ia32'], ['gnueabihf', 'arm'], ['ppc64', 'ppc64'], ['s390x', 's390x'], ['riscv64', 'riscv64'], ['-arm', 'arm']];
+const CPU = [
+  ['arm64', 'arm64'],
+  ['x64', 'x64'],
+  ['ia32', 'ia32'],
+  ['gnueabihf', 'arm'],
+  ['ppc64', 'ppc64'],
+  ['s390x', 's390x'],
+  ['riscv64', 'riscv64'],
+  ['-arm', 'arm'],
+];
 
 const file = new URL('../package-lock.json', import.meta.url);
 const lock = JSON.parse(readFileSync(file, 'utf8'));

@@ -46,7 +46,9 @@ async function main(): Promise<void> {
         `COMPLETED in ${((Date.now() - started) / 1000).toFixed(2)} s`,
         `  heard:    ${analysis?.tempo_bpm} BPM, key ${analysis?.key}`,
         `  song:     ${blueprint?.style}, ${blueprint?.tempo_bpm} BPM in ${blueprint?.key}`,
-        `  stages:   ${Object.entries(moment.timings_ms ?? {}).map(([stage, ms]) => `${stage} ${ms} ms`).join(', ')}`,
+        `  stages:   ${Object.entries(moment.timings_ms ?? {})
+          .map(([stage, ms]) => `${stage} ${ms} ms`)
+          .join(', ')}`,
         `  preview:  ${previewPath}`,
         `  url:      ${moment.final_audio_url}`,
         '            (presigned; it serves while the stack runs — `npm start` keeps it up)',

@@ -77,7 +77,10 @@ describe('a song with ElevenLabs, end to end', () => {
 
   it('warns at start-up of every app that private outbound addresses are allowed', () => {
     for (const app of ['api', 'worker-1', 'music-tools']) {
-      expect(logs.some((line) => line.startsWith(`[${app}]`) && line.includes('OUTBOUND_ALLOW_PRIVATE=true')), app).toBe(true);
+      expect(
+        logs.some((line) => line.startsWith(`[${app}]`) && line.includes('OUTBOUND_ALLOW_PRIVATE=true')),
+        app,
+      ).toBe(true);
     }
   });
 });

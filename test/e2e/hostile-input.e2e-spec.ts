@@ -118,7 +118,10 @@ describe('hostile input, fuzzed', () => {
     restingRss = await rssMb(apiPid);
     peakRss = restingRss;
     sampler = setInterval(() => {
-      void rssMb(apiPid).then((mb) => (peakRss = Math.max(peakRss, mb)), () => undefined);
+      void rssMb(apiPid).then(
+        (mb) => (peakRss = Math.max(peakRss, mb)),
+        () => undefined,
+      );
     }, 100);
   }, 180_000);
 

@@ -40,7 +40,14 @@ describe('deleting a moment while a stage runs, end to end', () => {
     sdk = installed.require('@main-character/sdk') as Sdk;
     fake = await startFakeElevenLabs(ELEVENLABS_KEY);
     // An hourly retention pass: the clean-up seen here is the stage runner's own, not the sweeper's.
-    testEnv = await createTestEnv({ ADMIN_TOKEN, ELEVENLABS_API_KEY: ELEVENLABS_KEY, ELEVENLABS_BASE_URL: fake.baseUrl, OUTBOUND_ALLOW_PRIVATE: 'true', SWEEP_INTERVAL_SECONDS: '3600', SWEEP_GRACE_SECONDS: '3600' });
+    testEnv = await createTestEnv({
+      ADMIN_TOKEN,
+      ELEVENLABS_API_KEY: ELEVENLABS_KEY,
+      ELEVENLABS_BASE_URL: fake.baseUrl,
+      OUTBOUND_ALLOW_PRIVATE: 'true',
+      SWEEP_INTERVAL_SECONDS: '3600',
+      SWEEP_GRACE_SECONDS: '3600',
+    });
     stack = await startStack({ env: testEnv.env, workers: 1, log: (app, line) => logs.push(`[${app}] ${line}`) });
     storage = storageFromConfig(testEnv.config);
   });

@@ -106,7 +106,13 @@ describe('a moment, end to end', () => {
     expect(midi.tracks.map((track) => [track.name, track.instrument.number])).toEqual(arrange(blueprint).tracks.map((track) => [track.name, track.program]));
     expect(midi.header.tempos[0].bpm).toBeCloseTo(blueprint.tempo_bpm, 3);
     expect(Math.abs(midi.duration - blueprintDurationSeconds(blueprint))).toBeLessThan(0.1);
-    const peaks = JSON.parse((await storage.getBuffer(`moments/${moment.id}/peaks.json`)).toString('utf8')) as { version: number; sample_rate: number; samples_per_pixel: number; length: number; data: number[] };
+    const peaks = JSON.parse((await storage.getBuffer(`moments/${moment.id}/peaks.json`)).toString('utf8')) as {
+      version: number;
+      sample_rate: number;
+      samples_per_pixel: number;
+      length: number;
+      data: number[];
+    };
     expect(peaks).toMatchObject({ version: 2, channels: 1, bits: 8, sample_rate: 44100 });
     expect(peaks.length).toBe(Math.ceil(Math.round(blueprintDurationSeconds(blueprint) * 44100) / peaks.samples_per_pixel));
     expect(peaks.data).toHaveLength(peaks.length * 2);
@@ -132,7 +138,11 @@ describe('a moment, end to end', () => {
 
   it('listens on loopback only: the api and music-tools bind 127.0.0.1 by default', async () => {
     // 127.0.0.2 is loopback too, but only a server bound to every address answers there.
-    const elsewhere = (url: string) => fetch(`http://127.0.0.2:${new URL(url).port}/healthz`).then(() => 'answered', () => 'refused');
+    const elsewhere = (url: string) =>
+      fetch(`http://127.0.0.2:${new URL(url).port}/healthz`).then(
+        () => 'answered',
+        () => 'refused',
+      );
     expect(await fetch(`${stack.apiUrl}/healthz`).then((response) => response.status)).toBe(200);
     expect(await elsewhere(stack.apiUrl)).toBe('refused');
     expect(await elsewhere(stack.mcpUrl)).toBe('refused');

@@ -70,7 +70,14 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
       const webhooks: string[] = [];
       if (event) {
         const seq = this.transitions.at(-1)!.id;
-        const delivery = { id: webhookDeliveryId(id, seq), momentId: id, seq, eventType: WEBHOOK_EVENT_TYPES[event], url: moment.webhookUrl!, point: { status: after.status, stage: after.stage, progress: after.progress, at: new Date().toISOString() } };
+        const delivery = {
+          id: webhookDeliveryId(id, seq),
+          momentId: id,
+          seq,
+          eventType: WEBHOOK_EVENT_TYPES[event],
+          url: moment.webhookUrl!,
+          point: { status: after.status, stage: after.stage, progress: after.progress, at: new Date().toISOString() },
+        };
         if (this.webhookOutbox.put(delivery)) webhooks.push(delivery.id);
       }
       if (changes) {
@@ -79,7 +86,10 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
       }
       return { moment, result, webhooks };
     });
-    this.locks.set(id, next.catch(() => undefined));
+    this.locks.set(
+      id,
+      next.catch(() => undefined),
+    );
     return next;
   }
 

@@ -30,7 +30,14 @@ export class FakeUploads {
     this.directories.push(directory);
     const path = file === null ? null : join(directory, 'upload');
     if (path) await writeFile(path, file!);
-    const upload = { path, size: file?.length ?? 0, sha256: createHash('sha256').update(file ?? '').digest('hex'), filename };
+    const upload = {
+      path,
+      size: file?.length ?? 0,
+      sha256: createHash('sha256')
+        .update(file ?? '')
+        .digest('hex'),
+      filename,
+    };
     return { owner, idempotencyKey, form: fields, upload };
   }
 

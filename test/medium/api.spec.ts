@@ -22,7 +22,22 @@ const BLUEPRINT = {
   lyrics: 'Here I come',
   voice: { voice_id: 'local' },
 };
-const OPERATION_IDS = ['createMoment', 'getMoment', 'streamMomentEvents', 'cancelMoment', 'deleteMoment', 'deleteJob', 'createMomentCompat', 'getStatusCompat', 'listJobs', 'getJob', 'retryJob', 'retryFailedJobs', 'healthz', 'readyz'];
+const OPERATION_IDS = [
+  'createMoment',
+  'getMoment',
+  'streamMomentEvents',
+  'cancelMoment',
+  'deleteMoment',
+  'deleteJob',
+  'createMomentCompat',
+  'getStatusCompat',
+  'listJobs',
+  'getJob',
+  'retryJob',
+  'retryFailedJobs',
+  'healthz',
+  'readyz',
+];
 
 type Fields = Record<string, string>;
 function form(file: { data: Buffer; name: string } | null, fields: Fields = {}): FormData {
@@ -143,7 +158,12 @@ describe('api against Postgres, Redis and S3', () => {
     it('lists every blueprint error with its JSON path', async () => {
       const response = await post(api, '/v1/moments', form({ data: M4A, name: 'a.m4a' }, { blueprint_json: JSON.stringify({ ...BLUEPRINT, tempo_bpm: 500, extra: 1 }) }));
       const problem = await expectProblem(response, 422, 'BLUEPRINT_INVALID');
-      expect(problem.errors).toEqual(expect.arrayContaining([{ path: '/tempo_bpm', message: 'must be <= 220' }, { path: '/extra', message: 'unknown property' }]));
+      expect(problem.errors).toEqual(
+        expect.arrayContaining([
+          { path: '/tempo_bpm', message: 'must be <= 220' },
+          { path: '/extra', message: 'unknown property' },
+        ]),
+      );
     });
   });
 
@@ -300,7 +320,10 @@ describe('api against Postgres, Redis and S3', () => {
       };
       const engine = await fail('analyze', 'AUDIO_ENGINE_FAILED');
       const other = await fail('analyze', 'AUDIO_SILENT');
-      const response = await admin('/jobs/retry-failed', { method: 'POST', body: JSON.stringify({ code: 'AUDIO_ENGINE_FAILED', stage: 'analyze', created_after: new Date(Date.now() - 60_000).toISOString() }) });
+      const response = await admin('/jobs/retry-failed', {
+        method: 'POST',
+        body: JSON.stringify({ code: 'AUDIO_ENGINE_FAILED', stage: 'analyze', created_after: new Date(Date.now() - 60_000).toISOString() }),
+      });
       expect(response.status).toBe(202);
       expect(await response.json()).toEqual({ retried: [engine], count: 1 });
       expect((await (await fetch(`${api.base}/v1/moments/${other}`)).json()).status).toBe('FAILED');

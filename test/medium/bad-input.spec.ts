@@ -236,13 +236,38 @@ describe('bad input corpus', () => {
     { name: "3 s of a phone's noise floor (white noise at −56 dBFS)", send: () => upload([audio(noiseWav(3, -56), 'room.wav')]), status: 422, code: 'AUDIO_TOO_SHORT' },
     { name: 'an m4a with its index first, cut a third of the way through its samples', send: () => upload([audio(made.fastStartCut, 'cut.m4a')]), status: 422, code: 'AUDIO_TRUNCATED' },
     { name: 'an mp3 whose middle is overwritten with noise', send: () => upload([audio(made.corruptMp3, 'corrupt.mp3')]), status: 422, code: 'AUDIO_TRUNCATED' },
-    { name: 'a WAV cut mid-sample, its header still declaring the whole take', send: () => upload([audio(CLEAN_WAV.subarray(0, 44 + 2 * 48000 * 3 + 1), 'cut.wav')]), status: 422, code: 'AUDIO_TRUNCATED' },
+    {
+      name: 'a WAV cut mid-sample, its header still declaring the whole take',
+      send: () => upload([audio(CLEAN_WAV.subarray(0, 44 + 2 * 48000 * 3 + 1), 'cut.wav')]),
+      status: 422,
+      code: 'AUDIO_TRUNCATED',
+    },
     // Files that make ffmpeg read other files: refused by the content sniff, and never decoded as anything but the sniffed container.
-    { name: 'an HLS playlist naming a local file', send: () => upload([audio(Buffer.from('#EXTM3U\n#EXT-X-TARGETDURATION:20\n#EXTINF:20,\n/etc/passwd\n#EXT-X-ENDLIST\n'), 'a.m3u8')]), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-    { name: 'an HLS playlist behind an MP3 tag', send: () => upload([audio(Buffer.concat([id3(), Buffer.from(`#EXTM3U\n#EXT-X-TARGETDURATION:20\n#EXTINF:20,\n${join(__dirname, '../fixtures/voice-clean.wav')}\n#EXT-X-ENDLIST\n`)]), 'a.mp3')]), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-    { name: 'an ffconcat script behind an MP3 tag', send: () => upload([audio(Buffer.concat([id3(), Buffer.from('ffconcat version 1.0\nfile upload\n')]), 'a.mp3')]), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+    {
+      name: 'an HLS playlist naming a local file',
+      send: () => upload([audio(Buffer.from('#EXTM3U\n#EXT-X-TARGETDURATION:20\n#EXTINF:20,\n/etc/passwd\n#EXT-X-ENDLIST\n'), 'a.m3u8')]),
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    },
+    {
+      name: 'an HLS playlist behind an MP3 tag',
+      send: () => upload([audio(Buffer.concat([id3(), Buffer.from(`#EXTM3U\n#EXT-X-TARGETDURATION:20\n#EXTINF:20,\n${join(__dirname, '../fixtures/voice-clean.wav')}\n#EXT-X-ENDLIST\n`)]), 'a.mp3')]),
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    },
+    {
+      name: 'an ffconcat script behind an MP3 tag',
+      send: () => upload([audio(Buffer.concat([id3(), Buffer.from('ffconcat version 1.0\nfile upload\n')]), 'a.mp3')]),
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    },
     // Size.
-    { name: 'a file over MAX_UPLOAD_MB (streamed, honest Content-Length)', send: () => upload([audio(Buffer.alloc(MAX_UPLOAD_MB * 1024 * 1024 + 4096, 1), 'a.wav')]), status: 413, code: 'UPLOAD_TOO_LARGE' },
+    {
+      name: 'a file over MAX_UPLOAD_MB (streamed, honest Content-Length)',
+      send: () => upload([audio(Buffer.alloc(MAX_UPLOAD_MB * 1024 * 1024 + 4096, 1), 'a.wav')]),
+      status: 413,
+      code: 'UPLOAD_TOO_LARGE',
+    },
     {
       name: 'a declared 10 GB Content-Length with a small body (lying header)',
       send: () => raw(rawHead(`Content-Type: ${MULTIPART}\nContent-Length: 10737418240`), multipart([audio()], { close: false })),
@@ -268,16 +293,41 @@ describe('bad input corpus', () => {
     { name: 'more fields than the form has', send: () => upload([audio(), ...Array.from({ length: 9 }, (_, i) => ({ name: `f${i}`, value: 'x' }))]), status: 400, code: 'TOO_MANY_FIELDS' },
     // Content types.
     { name: 'wrong content type: text/plain', send: () => send('/v1/moments', { method: 'POST', body: 'hello', headers: { 'content-type': 'text/plain' } }), status: 415, code: 'MULTIPART_REQUIRED' },
-    { name: 'wrong content type: JSON', send: () => send('/v1/moments', { method: 'POST', body: '{"file":"x"}', headers: { 'content-type': 'application/json' } }), status: 415, code: 'MULTIPART_REQUIRED' },
-    { name: 'wrong content type: urlencoded', send: () => send('/v1/moments', { method: 'POST', body: 'file=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), status: 415, code: 'MULTIPART_REQUIRED' },
-    { name: 'wrong content type: audio/wav as the raw body', send: () => send('/v1/moments', { method: 'POST', body: new Uint8Array(wav(1)), headers: { 'content-type': 'audio/wav' } }), status: 415, code: 'MULTIPART_REQUIRED' },
-    { name: 'the original route with a JSON body', send: () => send('/v1/create-moment', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }), status: 415, code: 'MULTIPART_REQUIRED' },
+    {
+      name: 'wrong content type: JSON',
+      send: () => send('/v1/moments', { method: 'POST', body: '{"file":"x"}', headers: { 'content-type': 'application/json' } }),
+      status: 415,
+      code: 'MULTIPART_REQUIRED',
+    },
+    {
+      name: 'wrong content type: urlencoded',
+      send: () => send('/v1/moments', { method: 'POST', body: 'file=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+      status: 415,
+      code: 'MULTIPART_REQUIRED',
+    },
+    {
+      name: 'wrong content type: audio/wav as the raw body',
+      send: () => send('/v1/moments', { method: 'POST', body: new Uint8Array(wav(1)), headers: { 'content-type': 'audio/wav' } }),
+      status: 415,
+      code: 'MULTIPART_REQUIRED',
+    },
+    {
+      name: 'the original route with a JSON body',
+      send: () => send('/v1/create-moment', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }),
+      status: 415,
+      code: 'MULTIPART_REQUIRED',
+    },
     // Encoding.
     { name: 'invalid UTF-8 in a text field', send: () => upload([audio(), { name: 'title', value: Buffer.from([0x48, 0x69, 0xff, 0xfe, 0xc3]) }]), status: 400, code: 'INVALID_ENCODING' },
     { name: 'invalid UTF-8 in the file name', send: () => upload([audio(M4A, Buffer.from([0x68, 0x75, 0x6d, 0xc3, 0x28, 0x2e, 0x6d, 0x34, 0x61]))]), status: 400, code: 'INVALID_ENCODING' },
     // Fields.
     { name: 'blueprint_json failing the schema', send: () => upload(withAudio({ blueprint_json: JSON.stringify({ ...BLUEPRINT, tempo_bpm: 500 }) })), status: 422, code: 'BLUEPRINT_INVALID' },
-    { name: 'blueprint_json that is valid but asks for 10.6 hours of audio', send: () => upload(withAudio({ blueprint_json: JSON.stringify(TEN_HOUR_BLUEPRINT) })), status: 422, code: 'BLUEPRINT_TOO_LONG' },
+    {
+      name: 'blueprint_json that is valid but asks for 10.6 hours of audio',
+      send: () => upload(withAudio({ blueprint_json: JSON.stringify(TEN_HOUR_BLUEPRINT) })),
+      status: 422,
+      code: 'BLUEPRINT_TOO_LONG',
+    },
     { name: 'blueprint_json that is not JSON', send: () => upload(withAudio({ blueprint_json: '{oops' })), status: 422, code: 'BLUEPRINT_INVALID' },
     { name: 'blueprint_json that is a JSON string', send: () => upload(withAudio({ blueprint_json: '"a blueprint"' })), status: 422, code: 'BLUEPRINT_INVALID' },
     { name: 'blueprint_json nested 10,000 levels', send: () => upload(withAudio({ blueprint_json: nested(10_000) })), status: 422, code: 'BLUEPRINT_INVALID' },

@@ -130,7 +130,7 @@ describe('moment events over server-sent events', () => {
     stream.abort();
   });
 
-  it('answers as GET /v1/moments/{id} does: a key is required, another key\'s moment and unknown ids are 404, deleted ones 410', async () => {
+  it("answers as GET /v1/moments/{id} does: a key is required, another key's moment and unknown ids are 404, deleted ones 410", async () => {
     const moment = await create(ownerOf(KEY_A));
     expect((await readEventStream(eventsUrl(keyed.base, moment.id))).status).toBe(401);
     expect((await readEventStream(eventsUrl(keyed.base, moment.id), { 'x-api-key': KEY_B })).status).toBe(404);

@@ -4,17 +4,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  MomentLifecycle,
-  MomentRetention,
-  MomentsRepository,
-  RETENTION_QUEUE,
-  RETENTION_SCHEDULER_ID,
-  StorageRepository,
-  loadConfig,
-  redisOptions,
-  type AppConfig,
-} from '@mcm/core';
+import { MomentLifecycle, MomentRetention, MomentsRepository, RETENTION_QUEUE, RETENTION_SCHEDULER_ID, StorageRepository, loadConfig, redisOptions, type AppConfig } from '@mcm/core';
 import { OutputKind, storageKey, type MomentEvent } from '@mcm/pipeline';
 import { Reconciler } from '../../apps/worker/src/reconciler.service';
 import { RetentionProcessor } from '../../apps/worker/src/retention.processor';
@@ -109,7 +99,12 @@ describe('retention pass', () => {
       expect(expired.assets).not.toHaveProperty('instrumental');
       expect(expired.snapshot.context.assets).toEqual(expired.assets);
     }
-    expect((await row(oldCompleted)).assets).toEqual({ preview: storageKey(oldCompleted, 'preview.mp3'), master: storageKey(oldCompleted, 'master.wav'), midi: storageKey(oldCompleted, 'arrangement.mid'), peaks: storageKey(oldCompleted, 'peaks.json') });
+    expect((await row(oldCompleted)).assets).toEqual({
+      preview: storageKey(oldCompleted, 'preview.mp3'),
+      master: storageKey(oldCompleted, 'master.wav'),
+      midi: storageKey(oldCompleted, 'arrangement.mid'),
+      peaks: storageKey(oldCompleted, 'peaks.json'),
+    });
     for (const id of [oldInProgress, recent]) {
       expect(await names(id)).toEqual([...FILES].sort());
       expect((await row(id)).assets_expired_at).toBeNull();
@@ -126,7 +121,13 @@ describe('retention pass', () => {
     await retention.sweep();
 
     const view = await (await fetch(`${base}/v1/moments/${completed}`)).json();
-    expect(view).toMatchObject({ status: 'COMPLETED', original_audio_url: null, assets: { original: null, vocals: null, instrumental: null }, assets_expired_at: expect.any(String), deleted_at: null });
+    expect(view).toMatchObject({
+      status: 'COMPLETED',
+      original_audio_url: null,
+      assets: { original: null, vocals: null, instrumental: null },
+      assets_expired_at: expect.any(String),
+      deleted_at: null,
+    });
     expect(view.final_audio_url).toContain(`/moments/${completed}/preview.mp3?`);
     expect((await fetch(view.final_audio_url)).status).toBe(200);
 

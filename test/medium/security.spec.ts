@@ -64,15 +64,16 @@ describe('security', () => {
     await testEnv?.cleanup();
   });
 
-  const loadConfigStorage = () => new StorageRepository({
-    endpoint: testEnv.config.S3_ENDPOINT,
-    region: testEnv.config.S3_REGION,
-    bucket: testEnv.config.S3_BUCKET,
-    accessKeyId: testEnv.config.S3_ACCESS_KEY_ID,
-    secretAccessKey: testEnv.config.S3_SECRET_ACCESS_KEY,
-    forcePathStyle: true,
-    presignTtlSeconds: 60,
-  });
+  const loadConfigStorage = () =>
+    new StorageRepository({
+      endpoint: testEnv.config.S3_ENDPOINT,
+      region: testEnv.config.S3_REGION,
+      bucket: testEnv.config.S3_BUCKET,
+      accessKeyId: testEnv.config.S3_ACCESS_KEY_ID,
+      secretAccessKey: testEnv.config.S3_SECRET_ACCESS_KEY,
+      forcePathStyle: true,
+      presignTtlSeconds: 60,
+    });
   const rowCount = async () => Number((await db.query('SELECT count(*) FROM moments')).rows[0].count);
 
   describe('client API keys', () => {
@@ -151,10 +152,18 @@ describe('security', () => {
       const [first, second] = [await start(env), await start(env)];
       // Refused creates count too: the limit is on attempts, checked before the body is read.
       const attempt = (api: Api, path: string, key: string) => fetch(`${api.base}${path}`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', 'x-api-key': key } });
-      for (const [api, path] of [[first, '/v1/moments'], [second, '/v1/create-moment'], [first, '/v1/create-moment']] as const) {
+      for (const [api, path] of [
+        [first, '/v1/moments'],
+        [second, '/v1/create-moment'],
+        [first, '/v1/create-moment'],
+      ] as const) {
         await expectProblem(await attempt(api, path, KEY_C), 415, 'MULTIPART_REQUIRED');
       }
-      for (const [api, path] of [[first, '/v1/moments'], [second, '/v1/moments'], [second, '/v1/create-moment']] as const) {
+      for (const [api, path] of [
+        [first, '/v1/moments'],
+        [second, '/v1/moments'],
+        [second, '/v1/create-moment'],
+      ] as const) {
         const limited = await attempt(api, path, KEY_C);
         const retryAfter = Number(limited.headers.get('retry-after'));
         await expectProblem(limited, 429, 'RATE_LIMITED');
@@ -369,7 +378,7 @@ describe('security', () => {
         const { id } = (await created.json()) as { id: string };
         // The worker runs the moment until ElevenLabs refuses the key.
         let moment: { status: string; error: { code: string } | null } = { status: 'PENDING', error: null };
-        for (const deadline = Date.now() + 90_000; !['FAILED', 'COMPLETED'].includes(moment.status) && Date.now() < deadline; ) {
+        for (const deadline = Date.now() + 90_000; !['FAILED', 'COMPLETED'].includes(moment.status) && Date.now() < deadline;) {
           await new Promise((settle) => setTimeout(settle, 200));
           moment = (await (await fetch(`${stack.apiUrl}/v1/moments/${id}`, { headers: { authorization: `Bearer ${KEY_A}` } })).json()) as typeof moment;
         }
@@ -423,7 +432,7 @@ describe('security', () => {
       // The errors were logged, so the checks below are not vacuous.
       const api = records.get('api')!;
       expect(api.map((line) => line.msg)).toContain('POST /v1/moments 202');
-      const headersOf = (line: Record<string, unknown>) => ((line.req as { headers?: Record<string, string> } | undefined)?.headers ?? {});
+      const headersOf = (line: Record<string, unknown>) => (line.req as { headers?: Record<string, string> } | undefined)?.headers ?? {};
       expect(api.some((line) => headersOf(line).authorization === '[Redacted]')).toBe(true);
       expect(api.some((line) => headersOf(line)['x-api-key'] === '[Redacted]' && headersOf(line)['idempotency-key'] === '[Redacted]')).toBe(true);
       expect(api.some((line) => line.level === 'error')).toBe(true);

@@ -111,8 +111,8 @@ export async function startFakeElevenLabs(apiKey: string): Promise<FakeElevenLab
       return json(422, { detail: (problems.length ? problems : ['text: too long']).map((problem) => ({ loc: ['body', problem.split(':')[0]], msg: problem.split(': ')[1] ?? problem })) });
     }
     const seconds = speech
-      ? Math.min(8, 0.5 + ((body as { text: string }).text.split(/\s+/).length * 0.35))
-      : ((body as { composition_plan: { sections: { duration_ms: number }[] } }).composition_plan.sections.reduce((sum, section) => sum + section.duration_ms, 0) / 1000);
+      ? Math.min(8, 0.5 + (body as { text: string }).text.split(/\s+/).length * 0.35)
+      : (body as { composition_plan: { sections: { duration_ms: number }[] } }).composition_plan.sections.reduce((sum, section) => sum + section.duration_ms, 0) / 1000;
     const audio = await mp3Tone(seconds, speech ? 180 : 110);
     response.writeHead(200, { 'content-type': 'audio/mpeg', 'content-length': audio.length }).end(audio);
   };

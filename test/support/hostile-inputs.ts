@@ -233,8 +233,13 @@ export function hostileBlueprint({ maxDepth = 5000 }: { maxDepth?: number } = {}
       json: JSON.stringify({ ...base, tempo_bpm: tempo, time_signature: signature, sections: Array.from({ length: count }, (_, i) => ({ name: `s${i}`, bars })) }),
       huge: true,
     }));
-  const deep = fc.integer({ min: 33, max: maxDepth }).map((depth) => ({ kind: `arrays nested ${depth} deep`, json: JSON.stringify({ ...base, metadata: { x: '@' } }).replace('"@"', nested(depth)), huge: false, tooDeep: true }));
-  const notJson = fc.string({ maxLength: 200 }).filter((text) => text.trim() !== '').map((text) => ({ kind: 'not JSON', json: `{${text}`, huge: false }));
+  const deep = fc
+    .integer({ min: 33, max: maxDepth })
+    .map((depth) => ({ kind: `arrays nested ${depth} deep`, json: JSON.stringify({ ...base, metadata: { x: '@' } }).replace('"@"', nested(depth)), huge: false, tooDeep: true }));
+  const notJson = fc
+    .string({ maxLength: 200 })
+    .filter((text) => text.trim() !== '')
+    .map((text) => ({ kind: 'not JSON', json: `{${text}`, huge: false }));
   const longStrings = fc.integer({ min: 129, max: 200_000 }).map((length) => ({ kind: `id of ${length} characters`, json: JSON.stringify({ ...base, id: 'x'.repeat(length) }), huge: false }));
   return fc.oneof(replaced, removed, sections, huge, deep, notJson, longStrings);
 }

@@ -9,8 +9,7 @@ export type Part = { name: string; value: string } | { name: string; filename: s
 export function multipart(parts: Part[]): Buffer {
   const chunks: Buffer[] = [];
   for (const part of parts) {
-    const disposition =
-      'filename' in part ? `form-data; name="${part.name}"; filename="${part.filename}"\r\nContent-Type: application/octet-stream` : `form-data; name="${part.name}"`;
+    const disposition = 'filename' in part ? `form-data; name="${part.name}"; filename="${part.filename}"\r\nContent-Type: application/octet-stream` : `form-data; name="${part.name}"`;
     chunks.push(Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: ${disposition}\r\n\r\n`));
     chunks.push('filename' in part ? part.data : Buffer.from(part.value));
     chunks.push(Buffer.from('\r\n'));

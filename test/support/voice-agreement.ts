@@ -8,10 +8,13 @@ export const HOP_SECONDS = 0.01;
 
 /** Fractional MIDI pitch every 10 ms of a 44.1 kHz mono signal (NaN where unvoiced), tracked as the engine tracks a take: band-limited, at 8 kHz. */
 export async function pitchFrames(mono: Float32Array): Promise<Float32Array> {
-  const { stdout } = await runFfmpeg([...ffmpegInput('pipe:0', 'f32le', ['-ar', String(RATE), '-ac', '1']), '-af', 'highpass=f=70,lowpass=f=1000', '-ar', String(PITCH_RATE), '-f', 'f32le', 'pipe:1'], {
-    stdout: true,
-    input: Readable.from([Buffer.from(mono.buffer, mono.byteOffset, mono.byteLength)]),
-  });
+  const { stdout } = await runFfmpeg(
+    [...ffmpegInput('pipe:0', 'f32le', ['-ar', String(RATE), '-ac', '1']), '-af', 'highpass=f=70,lowpass=f=1000', '-ar', String(PITCH_RATE), '-f', 'f32le', 'pipe:1'],
+    {
+      stdout: true,
+      input: Readable.from([Buffer.from(mono.buffer, mono.byteOffset, mono.byteLength)]),
+    },
+  );
   const pcm = new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
   return foldSlips(pitchContour(pcm, { sampleRate: PITCH_RATE, hopSeconds: HOP_SECONDS }).midi);
 }

@@ -17,28 +17,30 @@ export function blueprintComponent(): Record<string, unknown> {
 }
 
 function documentConfig(): Omit<OpenAPIObject, 'paths'> {
-  return new DocumentBuilder()
-    .setOpenAPIVersion('3.1.0')
-    .setTitle('Main Character Moment API')
-    .setDescription(
-      'Turns a hummed or spoken phone clip into a personal theme song. Upload a recording, poll the moment, play the preview. ' +
-        'Every error is an RFC 9457 problem (`application/problem+json`) with a stable `code`.',
-    )
-    .setVersion('1.0.0')
-    // Relative: the document is served by (and describes) the deployment it comes from.
-    .addServer('/', 'The deployment serving this document.')
-    .addTag('Moments', 'Upload a recording and follow it to a finished song.')
-    .addTag('Compatibility', 'The routes of the original service.')
-    .addTag('Admin', 'Operator endpoints: inspect and retry jobs. Bearer ADMIN_TOKEN.')
-    .addTag('Health', 'Liveness and readiness probes.')
-    .addSecurity(ADMIN_SECURITY, { type: 'http', scheme: 'bearer', description: 'The ADMIN_TOKEN of the deployment.' })
-    .addSecurity(CLIENT_KEY_SECURITY, { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'A client key from API_KEYS, when the deployment configures them.' })
-    .addSecurity(CLIENT_BEARER_SECURITY, { type: 'http', scheme: 'bearer', description: 'The same client key, as a bearer token.' })
-    .build();
+  return (
+    new DocumentBuilder()
+      .setOpenAPIVersion('3.1.0')
+      .setTitle('Main Character Moment API')
+      .setDescription(
+        'Turns a hummed or spoken phone clip into a personal theme song. Upload a recording, poll the moment, play the preview. ' +
+          'Every error is an RFC 9457 problem (`application/problem+json`) with a stable `code`.',
+      )
+      .setVersion('1.0.0')
+      // Relative: the document is served by (and describes) the deployment it comes from.
+      .addServer('/', 'The deployment serving this document.')
+      .addTag('Moments', 'Upload a recording and follow it to a finished song.')
+      .addTag('Compatibility', 'The routes of the original service.')
+      .addTag('Admin', 'Operator endpoints: inspect and retry jobs. Bearer ADMIN_TOKEN.')
+      .addTag('Health', 'Liveness and readiness probes.')
+      .addSecurity(ADMIN_SECURITY, { type: 'http', scheme: 'bearer', description: 'The ADMIN_TOKEN of the deployment.' })
+      .addSecurity(CLIENT_KEY_SECURITY, { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'A client key from API_KEYS, when the deployment configures them.' })
+      .addSecurity(CLIENT_BEARER_SECURITY, { type: 'http', scheme: 'bearer', description: 'The same client key, as a bearer token.' })
+      .build()
+  );
 }
 
 const WEBHOOK_HEADERS = [
-  { name: 'webhook-id', description: 'The delivery\'s id: the same on every attempt; drop a message whose id you already handled.', example: 'msg_7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20_42' },
+  { name: 'webhook-id', description: "The delivery's id: the same on every attempt; drop a message whose id you already handled.", example: 'msg_7d1c2b64-5a0e-4c55-9a43-1f7e5d1c9b20_42' },
   { name: 'webhook-timestamp', description: 'Seconds since the epoch when the attempt was signed; refuse old ones (Standard Webhooks allows 5 minutes).', example: '1764000031' },
   {
     name: 'webhook-signature',

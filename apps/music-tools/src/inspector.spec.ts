@@ -74,7 +74,7 @@ describe('music-tools driven by the MCP inspector CLI', () => {
   it('lists every tool, with the blueprint JSON Schema as the blueprint argument and nothing its portability check calls an error', async () => {
     const listed = await inspect(['--method', 'tools/list', '--strict']);
     expect(listed.code).toBe(0);
-    const tools = (listed.output!.result.tools as { name: string; inputSchema: { properties: Record<string, Record<string, unknown>>; required?: string[] } }[]);
+    const tools = listed.output!.result.tools as { name: string; inputSchema: { properties: Record<string, Record<string, unknown>>; required?: string[] } }[];
     expect(tools.map((tool) => tool.name).sort()).toEqual(['blueprint_duration', 'create_moment', 'get_moment', 'list_styles', 'synthesize_preview', 'validate_blueprint', 'wait_for_moment']);
     for (const name of ['validate_blueprint', 'synthesize_preview']) {
       const blueprint = tools.find((tool) => tool.name === name)!.inputSchema.properties.blueprint;

@@ -97,9 +97,7 @@ describe('music-tools over HTTP as a process', () => {
   });
 
   it('refuses to start with an invalid port, in one line', async () => {
-    const failed = await promisify(execFile)(process.execPath, [mainJs], { env: serverEnv({ MCP_HTTP_PORT: 'eighty' }) }).catch(
-      (error: { code: number; stderr: string }) => error,
-    );
+    const failed = await promisify(execFile)(process.execPath, [mainJs], { env: serverEnv({ MCP_HTTP_PORT: 'eighty' }) }).catch((error: { code: number; stderr: string }) => error);
     expect(failed).toMatchObject({ code: 1 });
     expect((failed as { stderr: string }).stderr.trim().split('\n')).toHaveLength(1);
     expect((failed as { stderr: string }).stderr).toContain('MCP_HTTP_PORT');

@@ -10,7 +10,19 @@ import { arrange } from '@mcm/audio';
 import { BLUEPRINT_SCHEMA } from '@mcm/pipeline';
 import { freePort } from '../../../test/support/free-port';
 import { TEN_HOUR_BLUEPRINT } from '../../../test/support/blueprints';
-import { connectMcp, liveFfmpegChildren, LONGEST_BLUEPRINT, looksLikeMp3, presignedQuery, startTargetServer, startTestStorage, toneWav, VALID_BLUEPRINT, type TargetServer, type TestStorage } from '../test/fixtures';
+import {
+  connectMcp,
+  liveFfmpegChildren,
+  LONGEST_BLUEPRINT,
+  looksLikeMp3,
+  presignedQuery,
+  startTargetServer,
+  startTestStorage,
+  toneWav,
+  VALID_BLUEPRINT,
+  type TargetServer,
+  type TestStorage,
+} from '../test/fixtures';
 import { startMusicToolsHttp, type MusicToolsHttp } from './http';
 import { RenderGate } from './render-gate';
 
@@ -170,7 +182,11 @@ describe('music-tools over Streamable HTTP', () => {
     });
     // The worker's client sees a failure it must not retry.
     const error = await new MusicToolsClient({ baseUrl: server.url })
-      .synthesizePreview({ blueprint: TEN_HOUR_BLUEPRINT, stems: { instrumental_url: 'http://127.0.0.1:9/i.wav' }, upload: { preview_url: 'http://127.0.0.1:9/p', master_url: 'http://127.0.0.1:9/m' } })
+      .synthesizePreview({
+        blueprint: TEN_HOUR_BLUEPRINT,
+        stems: { instrumental_url: 'http://127.0.0.1:9/i.wav' },
+        upload: { preview_url: 'http://127.0.0.1:9/p', master_url: 'http://127.0.0.1:9/m' },
+      })
       .catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: 'BLUEPRINT_TOO_LONG', retryable: false });
     expect(await previewWorkdirs()).toEqual([]);
@@ -204,11 +220,7 @@ describe('music-tools over Streamable HTTP', () => {
     it('downloads the vocal stem, renders the instrumental and uploads preview and master', async () => {
       const upload = { preview_url: await storage.presignPut('moments/m1/preview.mp3'), master_url: await storage.presignPut('moments/m1/master.wav') };
       const stems = { vocals_url: await storage.presignGet('moments/m1/vocals.wav') };
-      const result = (await client.callTool(
-        { name: 'synthesize_preview', arguments: { blueprint: VALID_BLUEPRINT, stems, upload } },
-        undefined,
-        { timeout: 120_000 },
-      )) as CallToolResult;
+      const result = (await client.callTool({ name: 'synthesize_preview', arguments: { blueprint: VALID_BLUEPRINT, stems, upload } }, undefined, { timeout: 120_000 })) as CallToolResult;
       expect(result.isError).toBeFalsy();
       expect(result.content.map((part) => part.type)).toEqual(['text']);
       const report = result.structuredContent as { duration_ms: number; loudness_lufs: number; true_peak_dbtp: number; bytes: number; uploaded: boolean };
@@ -437,8 +449,15 @@ describe('music-tools under load', () => {
     expect(await previewWorkdirs()).toEqual([]);
   });
 
-  it('kills the mix\'s ffmpeg processes when the caller goes away', async () => {
-    const { client } = await render({ ...VALID_BLUEPRINT, id: 'bp-abandoned-mix', sections: [{ name: 'verse', bars: 30, energy: 0.5 }, { name: 'chorus', bars: 30, energy: 0.9 }] });
+  it("kills the mix's ffmpeg processes when the caller goes away", async () => {
+    const { client } = await render({
+      ...VALID_BLUEPRINT,
+      id: 'bp-abandoned-mix',
+      sections: [
+        { name: 'verse', bars: 30, energy: 0.5 },
+        { name: 'chorus', bars: 30, energy: 0.9 },
+      ],
+    });
     await vi.waitFor(async () => expect((await liveFfmpegChildren()).length).toBeGreaterThan(0), { timeout: 60_000, interval: 10 });
     await client.close();
 

@@ -36,9 +36,7 @@ export class RenderGate {
     if (signal?.aborted) return Promise.reject(canceled());
     if (this.active < this.maxRenders) return Promise.resolve(this.take());
     if (this.queue.length >= this.maxWaiting) {
-      return Promise.reject(
-        new ToolFailure('MUSIC_TOOLS_BUSY', `music-tools is rendering ${this.active} previews and ${this.queue.length} more are waiting; try again shortly.`, true),
-      );
+      return Promise.reject(new ToolFailure('MUSIC_TOOLS_BUSY', `music-tools is rendering ${this.active} previews and ${this.queue.length} more are waiting; try again shortly.`, true));
     }
     return new Promise((resolve, reject) => {
       const admit = () => {

@@ -7,7 +7,11 @@ import { presignedQuery, startTargetServer, startTestStorage, toneWav, type Targ
 import { StemTransfer } from './stem-transfer';
 import { ToolFailure } from './tool-failure';
 
-const exists = (file: string) => access(file).then(() => true, () => false);
+const exists = (file: string) =>
+  access(file).then(
+    () => true,
+    () => false,
+  );
 
 describe('StemTransfer over presigned URLs', () => {
   let storage: TestStorage;
@@ -36,7 +40,9 @@ describe('StemTransfer over presigned URLs', () => {
 
   it('refuses a missing stem as a non-retryable download failure, with the cause only in its own log', async () => {
     const url = await storage.presignGet('moments/m1/missing.wav');
-    const error = await transfer().download(url, path.join(workdir, 'missing.wav')).catch((caught: unknown) => caught);
+    const error = await transfer()
+      .download(url, path.join(workdir, 'missing.wav'))
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ToolFailure);
     expect(error).toMatchObject({ code: 'STEM_DOWNLOAD_FAILED', retryable: false, message: 'A stem could not be downloaded from storage.' });
     expect(logs.at(-1)).toBe(`STEM_DOWNLOAD_FAILED ${storage.endpoint}/${storage.bucket}/moments/m1/missing.wav: HTTP 404`);
@@ -59,7 +65,9 @@ describe('StemTransfer over presigned URLs', () => {
     expect(stored.contentType).toBe('audio/wav');
 
     const tampered = (await storage.presignPut('moments/m1/other.wav')).replace(/X-Amz-Credential=[^%&]+/, 'X-Amz-Credential=NOBODY');
-    const error = await transfer().upload(source, tampered, 'audio/wav').catch((caught: unknown) => caught);
+    const error = await transfer()
+      .upload(source, tampered, 'audio/wav')
+      .catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: 'UPLOAD_FAILED', retryable: false, message: 'A result could not be uploaded to storage.' });
     expect(logs.at(-1)).toMatch(/HTTP 403 \(InvalidAccessKeyId\)$/);
   });
@@ -84,12 +92,16 @@ describe('StemTransfer over presigned URLs', () => {
     ];
     const before = storage.requests.length;
     for (const url of refused) {
-      const error = await transfer().download(url, path.join(workdir, 'refused.wav')).catch((caught: unknown) => caught);
+      const error = await transfer()
+        .download(url, path.join(workdir, 'refused.wav'))
+        .catch((caught: unknown) => caught);
       expect(error, url).toMatchObject({ code: 'URL_NOT_ALLOWED', retryable: false, message: "Only presigned URLs of this service's storage are accepted." });
     }
     const source = path.join(workdir, 'upload.wav');
     for (const url of refused) {
-      const error = await transfer().upload(source, url, 'audio/wav').catch((caught: unknown) => caught);
+      const error = await transfer()
+        .upload(source, url, 'audio/wav')
+        .catch((caught: unknown) => caught);
       expect(error, url).toMatchObject({ code: 'URL_NOT_ALLOWED', retryable: false });
     }
     expect(storage.requests.slice(before)).toEqual([]);
@@ -109,8 +121,7 @@ describe('StemTransfer against a storage endpoint that misbehaves', () => {
   const servers: TargetServer[] = [];
   const bucket = 'moments-bucket';
 
-  const transferTo = (origin: string, log?: (line: string) => void) =>
-    new StemTransfer({ storage: { endpoint: origin, bucket, forcePathStyle: true }, timeoutMs: 1_000, log });
+  const transferTo = (origin: string, log?: (line: string) => void) => new StemTransfer({ storage: { endpoint: origin, bucket, forcePathStyle: true }, timeoutMs: 1_000, log });
 
   beforeAll(async () => {
     storage = await startTestStorage();
@@ -133,13 +144,17 @@ describe('StemTransfer against a storage endpoint that misbehaves', () => {
     const before = storage.requests.length;
 
     const destination = path.join(workdir, 'redirected.wav');
-    const download = await transferTo(readRedirect.origin).download(url(readRedirect), destination).catch((caught: unknown) => caught);
+    const download = await transferTo(readRedirect.origin)
+      .download(url(readRedirect), destination)
+      .catch((caught: unknown) => caught);
     expect(download).toMatchObject({ code: 'STEM_DOWNLOAD_FAILED', message: 'A stem could not be downloaded from storage.' });
     expect(await exists(destination)).toBe(false);
 
     const source = path.join(workdir, 'preview.mp3');
     await writeFile(source, 'not the victim preview');
-    const upload = await transferTo(writeRedirect.origin).upload(source, url(writeRedirect), 'audio/mpeg').catch((caught: unknown) => caught);
+    const upload = await transferTo(writeRedirect.origin)
+      .upload(source, url(writeRedirect), 'audio/mpeg')
+      .catch((caught: unknown) => caught);
     expect(upload).toMatchObject({ code: 'UPLOAD_FAILED', message: 'A result could not be uploaded to storage.' });
 
     expect(readRedirect.requests).toEqual([`GET /${bucket}/moments/m1/vocals.wav`]);

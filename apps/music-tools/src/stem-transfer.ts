@@ -23,7 +23,7 @@ const DEFAULT_MAX_STEM_BYTES = 256 * 1024 * 1024;
 const DEFAULT_TIMEOUT_MS = 120_000;
 
 /** One text per code: a caller cannot tell a refused connection, an HTTP status or a timeout apart. */
-const NOT_ALLOWED = 'Only presigned URLs of this service\'s storage are accepted.';
+const NOT_ALLOWED = "Only presigned URLs of this service's storage are accepted.";
 const DOWNLOAD_FAILED = 'A stem could not be downloaded from storage.';
 const UPLOAD_FAILED = 'A result could not be uploaded to storage.';
 

@@ -146,7 +146,14 @@ export function presignedQuery(url: string): string {
 }
 
 /** 150 bars of 4/4 at 120 bpm: 300 seconds, the longest render allowed by default. */
-export const LONGEST_BLUEPRINT = { ...VALID_BLUEPRINT, id: 'bp-longest', sections: [{ name: 'verse', bars: 75, energy: 0.5 }, { name: 'chorus', bars: 75, energy: 0.9 }] };
+export const LONGEST_BLUEPRINT = {
+  ...VALID_BLUEPRINT,
+  id: 'bp-longest',
+  sections: [
+    { name: 'verse', bars: 75, energy: 0.5 },
+    { name: 'chorus', bars: 75, energy: 0.9 },
+  ],
+};
 
 /** The ffmpeg processes this process started that are still alive (not yet exited). */
 export async function liveFfmpegChildren(): Promise<number[]> {

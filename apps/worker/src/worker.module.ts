@@ -22,7 +22,9 @@ const WORKS = [AnalyzeStage, ComposeStage, ValidateStage, RenderVocalsStage, Ren
 /** The stages this process serves: `WORKER_STAGES=render_vocals,render_instrumental`, or all. */
 export function selectedStages(config: WorkerConfig): Stage[] {
   if (!config.WORKER_STAGES) return [...STAGES];
-  const wanted = config.WORKER_STAGES.split(',').map((stage) => stage.trim()).filter(Boolean);
+  const wanted = config.WORKER_STAGES.split(',')
+    .map((stage) => stage.trim())
+    .filter(Boolean);
   const unknown = wanted.filter((stage) => !(STAGES as readonly string[]).includes(stage));
   if (unknown.length) throw new Error(`WORKER_STAGES names unknown stages: ${unknown.join(', ')} (known: ${STAGES.join(', ')})`);
   return wanted as Stage[];

@@ -76,7 +76,6 @@ export async function renderInstrumental(task: InstrumentalTask): Promise<{ fram
   return { frames: channels[0].length };
 }
 
-
 export interface PitchTrackTask {
   pcm: Float32Array;
   sampleRate: number;

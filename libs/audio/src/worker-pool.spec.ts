@@ -6,7 +6,10 @@ import { audioEngineLimits, AudioWorkerPool, configureAudioEngine, engineLimitsF
 const FIXTURE = path.join(__dirname, '../test/pool-fixture.worker.cjs');
 
 async function failure(promise: Promise<unknown>): Promise<AudioError> {
-  const error = await promise.then(() => null, (caught: unknown) => caught);
+  const error = await promise.then(
+    () => null,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(AudioError);
   return error as AudioError;
 }

@@ -6,7 +6,10 @@ const original = {
   style: 'cinematic',
   tempo_bpm: 120,
   key: 'F#m',
-  sections: [{ name: 'intro', bars: 4 }, { name: 'chorus', bars: 8, energy: 0.9, prompt: 'big drums' }],
+  sections: [
+    { name: 'intro', bars: 4 },
+    { name: 'chorus', bars: 8, energy: 0.9, prompt: 'big drums' },
+  ],
   lyrics: 'This is my moment',
   voice: { voice_id: 'abc', stability: 0.5, similarity_boost: 0.7, style_exaggeration: 0.2 },
 };
@@ -55,7 +58,15 @@ describe('blueprint schema', () => {
   });
 
   it('computes the duration from bars, meter and tempo', () => {
-    expect(blueprintDurationSeconds({ tempo_bpm: 120, sections: [{ name: 'a', bars: 4 }, { name: 'b', bars: 8 }] })).toBe(24);
+    expect(
+      blueprintDurationSeconds({
+        tempo_bpm: 120,
+        sections: [
+          { name: 'a', bars: 4 },
+          { name: 'b', bars: 8 },
+        ],
+      }),
+    ).toBe(24);
     expect(blueprintDurationSeconds({ tempo_bpm: 90, time_signature: '6/8', sections: [{ name: 'a', bars: 10 }] })).toBe(40);
   });
 

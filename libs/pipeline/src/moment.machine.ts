@@ -1,17 +1,7 @@
 import { and, assign, initialTransition, not, setup, transition, type SnapshotFrom } from 'xstate';
 import type { Blueprint } from './blueprint.schema';
 import { stageFailure } from './public-errors';
-import {
-  MomentStatus,
-  OutputKind,
-  STAGE_POLICY,
-  STAGES,
-  type Analysis,
-  type MomentAssets,
-  type MomentError,
-  type Stage,
-  type StageOutput,
-} from './stages';
+import { MomentStatus, OutputKind, STAGE_POLICY, STAGES, type Analysis, type MomentAssets, type MomentError, type Stage, type StageOutput } from './stages';
 
 /**
  * The whole life of a moment.
@@ -59,11 +49,7 @@ export function stageSucceeded<S extends Stage>(stage: S, output: StageOutput[S]
 }
 
 export type MomentEvent =
-  | { type: 'STAGE_STARTED'; stage: Stage }
-  | StageSucceeded
-  | { type: 'STAGE_FAILED'; stage: Stage; error: Omit<MomentError, 'stage'> }
-  | { type: 'CANCEL'; reason?: string }
-  | { type: 'RETRY' };
+  { type: 'STAGE_STARTED'; stage: Stage } | StageSucceeded | { type: 'STAGE_FAILED'; stage: Stage; error: Omit<MomentError, 'stage'> } | { type: 'CANCEL'; reason?: string } | { type: 'RETRY' };
 
 /** One execution of a stage; `run` and `attempt` make its job id unique and repeatable. */
 export interface StageRun {
@@ -74,9 +60,7 @@ export interface StageRun {
 }
 
 /** A request the machine makes of the outside world. */
-export type MomentRequest =
-  | { type: 'runStage'; params: StageRun }
-  | { type: 'cancelStages'; params: Record<string, never> };
+export type MomentRequest = { type: 'runStage'; params: StageRun } | { type: 'cancelStages'; params: Record<string, never> };
 
 /** Exponential backoff before the next attempt; the worker adds jitter when it schedules it. */
 export function backoffMs(stage: Stage, failedAttempt: number): number {
@@ -107,7 +91,11 @@ function recordOutput<S extends Stage>(context: MomentContext, stage: S, output:
 
 const isStage = (stage: Stage) => ({ type: 'isStage', params: { stage } }) as const;
 const done = (stage: Stage) => ({ type: 'stageDone', params: { stage } }) as const;
-const runStage = (stage: Stage) => [{ type: 'countAttempt', params: { stage } }, { type: 'runStage', params: ({ context }: { context: MomentContext }): StageRun => ({ stage, run: context.runs, attempt: context.attempts[stage] ?? 1, delayMs: 0 }) }] as const;
+const runStage = (stage: Stage) =>
+  [
+    { type: 'countAttempt', params: { stage } },
+    { type: 'runStage', params: ({ context }: { context: MomentContext }): StageRun => ({ stage, run: context.runs, attempt: context.attempts[stage] ?? 1, delayMs: 0 }) },
+  ] as const;
 
 export const momentMachine = setup({
   types: {
@@ -119,8 +107,7 @@ export const momentMachine = setup({
   },
   guards: {
     isStage: ({ event }, params: { stage: Stage }) => 'stage' in event && event.stage === params.stage,
-    canRetry: ({ context, event }) =>
-      event.type === 'STAGE_FAILED' && event.error.retryable && (context.attempts[event.stage] ?? 0) < STAGE_POLICY[event.stage].attempts,
+    canRetry: ({ context, event }) => event.type === 'STAGE_FAILED' && event.error.retryable && (context.attempts[event.stage] ?? 0) < STAGE_POLICY[event.stage].attempts,
     blueprintInvalid: ({ event }) => event.type === 'STAGE_SUCCEEDED' && event.stage === 'validate' && !event.output.ok,
     stageDone: ({ context }, params: { stage: Stage }) => stageDone(context, params.stage),
   },
@@ -305,9 +292,7 @@ export interface MomentTransition {
 }
 
 function toRequests(actions: ReadonlyArray<{ type: string; params?: unknown }>): MomentRequest[] {
-  return actions
-    .filter((action) => action.type === 'runStage' || action.type === 'cancelStages')
-    .map((action) => ({ type: action.type, params: action.params ?? {} }) as MomentRequest);
+  return actions.filter((action) => action.type === 'runStage' || action.type === 'cancelStages').map((action) => ({ type: action.type, params: action.params ?? {} }) as MomentRequest);
 }
 
 function persist(snapshot: MomentSnapshot): PersistedMoment {

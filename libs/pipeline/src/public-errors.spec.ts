@@ -31,7 +31,9 @@ describe('public errors', () => {
   it('has a client sentence for every code the pipeline raises', () => {
     const codes = raisedCodes();
     // The scan finds the codes of every layer, so a miss below is a real gap, not a blind scan.
-    expect([...codes]).toEqual(expect.arrayContaining(['AUDIO_UNDECODABLE', 'AUDIO_TIMEOUT', 'MCP_UNAVAILABLE', 'STEM_DOWNLOAD_FAILED', 'ELEVENLABS_REJECTED', 'STAGE_INPUT_MISSING', 'BLUEPRINT_INVALID']));
+    expect([...codes]).toEqual(
+      expect.arrayContaining(['AUDIO_UNDECODABLE', 'AUDIO_TIMEOUT', 'MCP_UNAVAILABLE', 'STEM_DOWNLOAD_FAILED', 'ELEVENLABS_REJECTED', 'STAGE_INPUT_MISSING', 'BLUEPRINT_INVALID']),
+    );
     const missing = [...codes].filter((code) => !Object.hasOwn(PUBLIC_ERROR_MESSAGES, code));
     expect(missing, 'codes without a sentence in PUBLIC_ERROR_MESSAGES').toEqual([]);
   });

@@ -6,8 +6,27 @@ import { ApiProblem } from '../problem/api-problem.decorator';
 /** Every way an upload can be refused, shared by both create routes. */
 export function ApiUploadProblems() {
   return applyDecorators(
-    ApiProblem(400, ['FILE_REQUIRED', 'FILE_EMPTY', 'INVALID_MULTIPART', 'TOO_MANY_FILES', 'UNEXPECTED_FILE_FIELD', 'TOO_MANY_FIELDS', 'DUPLICATE_FIELD', 'INVALID_ENCODING', 'VALIDATION_FAILED', 'INVALID_IDEMPOTENCY_KEY'], 'The form is incomplete or malformed, or a text field or the file name is not UTF-8.'),
-    ApiProblem(413, ['UPLOAD_TOO_LARGE', 'FIELD_TOO_LARGE'], 'The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB.'),
+    ApiProblem(
+      400,
+      [
+        'FILE_REQUIRED',
+        'FILE_EMPTY',
+        'INVALID_MULTIPART',
+        'TOO_MANY_FILES',
+        'UNEXPECTED_FILE_FIELD',
+        'TOO_MANY_FIELDS',
+        'DUPLICATE_FIELD',
+        'INVALID_ENCODING',
+        'VALIDATION_FAILED',
+        'INVALID_IDEMPOTENCY_KEY',
+      ],
+      'The form is incomplete or malformed, or a text field or the file name is not UTF-8.',
+    ),
+    ApiProblem(
+      413,
+      ['UPLOAD_TOO_LARGE', 'FIELD_TOO_LARGE'],
+      'The file (or a chunked body) is larger than MAX_UPLOAD_MB (refused before the body is read when Content-Length says so), or a text field is over 512 kB.',
+    ),
     ApiProblem(415, ['UNSUPPORTED_MEDIA_TYPE', 'MULTIPART_REQUIRED'], 'The file is not audio (checked by content), or the body is not multipart/form-data.'),
     ApiProblem(
       422,
@@ -28,7 +47,11 @@ export function ApiUploadProblems() {
       'The audio cannot be used (undecodable, breaking off partway, empty, under MIN_AUDIO_SECONDS of audible sound, or over MAX_AUDIO_SECONDS), the blueprint is invalid or longer than MAX_RENDER_SECONDS, the Idempotency-Key belongs to another request, ' +
         'or the webhook cannot be taken (not an https URL, a non-public address, events without a URL, or no WEBHOOK_SECRET on this deployment).',
     ),
-    ApiProblem(503, ['AUDIO_ENGINE_BUSY', 'AUDIO_CHECK_TIMEOUT', 'AUDIO_ENGINE_UNAVAILABLE'], 'The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again.'),
+    ApiProblem(
+      503,
+      ['AUDIO_ENGINE_BUSY', 'AUDIO_CHECK_TIMEOUT', 'AUDIO_ENGINE_UNAVAILABLE'],
+      'The recording could not be checked now: MAX_CONCURRENT_PROBES checks are running, or the check overran PROBE_TIMEOUT_MS. Nothing was stored; `Retry-After` says when to try again.',
+    ),
   );
 }
 

@@ -21,8 +21,8 @@ export class MomentEventsController {
     summary: 'Follow a moment live (server-sent events)',
     description:
       `A \`text/event-stream\` with one event per change of status, stage or progress, named ${MOMENT_EVENT_NAMES.map((name) => `\`${name}\``).join(', ')}. ` +
-      'Each event\'s `data` is the moment object (status, stage and progress as of that change) and its `id` the sequence number of the change. ' +
-      'Without `Last-Event-ID` the stream starts from the moment\'s creation; with it, right after that event, with no gap and no repeat. ' +
+      "Each event's `data` is the moment object (status, stage and progress as of that change) and its `id` the sequence number of the change. " +
+      "Without `Last-Event-ID` the stream starts from the moment's creation; with it, right after that event, with no gap and no repeat. " +
       'A `: heartbeat` comment comes every 15 s; the stream ends after `moment.completed`, `moment.failed` or `moment.canceled`.',
   })
   @ApiMomentId()
@@ -34,12 +34,7 @@ export class MomentEventsController {
   })
   @ApiProblem(404, ['MOMENT_NOT_FOUND'], 'No moment has this id (malformed ids included), or it belongs to another API key.')
   @ApiMomentDeleted()
-  async streamMomentEvents(
-    @Param('id') id: string,
-    @ClientOwner() owner: string | null,
-    @Headers('last-event-id') lastEventId: string | undefined,
-    @Res() response: Response,
-  ): Promise<void> {
+  async streamMomentEvents(@Param('id') id: string, @ClientOwner() owner: string | null, @Headers('last-event-id') lastEventId: string | undefined, @Res() response: Response): Promise<void> {
     serveEventStream(response, await this.service.open({ id, owner, lastEventId }));
   }
 }

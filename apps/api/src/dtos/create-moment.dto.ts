@@ -18,7 +18,10 @@ const BLUEPRINT_EXAMPLE = JSON.stringify({
   style: 'cinematic',
   tempo_bpm: 96,
   key: 'Am',
-  sections: [{ name: 'intro', bars: 2 }, { name: 'hook', bars: 4, energy: 0.9 }],
+  sections: [
+    { name: 'intro', bars: 2 },
+    { name: 'hook', bars: 4, energy: 0.9 },
+  ],
   lyrics: 'Here I come, the main character',
   voice: { voice_id: 'local-warm' },
 });
@@ -27,7 +30,10 @@ const BLUEPRINT_EXAMPLE = JSON.stringify({
 const commaSeparated = () =>
   Transform(({ value }: { value: unknown }) => {
     if (typeof value !== 'string') return value;
-    const events = value.split(',').map((event) => event.trim()).filter(Boolean);
+    const events = value
+      .split(',')
+      .map((event) => event.trim())
+      .filter(Boolean);
     return events.length ? events : undefined;
   });
 
@@ -86,7 +92,7 @@ export class CreateMomentFormDto {
     format: 'uri',
     maxLength: 2000,
     description:
-      'Where to POST the moment\'s events (Standard Webhooks: signed `webhook-id`, `webhook-timestamp` and `webhook-signature` headers; see the `webhooks` of this document). ' +
+      "Where to POST the moment's events (Standard Webhooks: signed `webhook-id`, `webhook-timestamp` and `webhook-signature` headers; see the `webhooks` of this document). " +
       'https, on a public address (checked now and at each delivery); refused with 422 when the deployment has no WEBHOOK_SECRET.',
     example: 'https://example.com/hooks/moments',
   })

@@ -8,9 +8,7 @@ const context = (headers: IncomingMessage['headers']) => ({ switchToHttp: () => 
 
 describe('Idempotency-Key', () => {
   it.each([[''], ['k'.repeat(256)], ['my key'], ['schlüssel']])('refuses %j before the body is read', (key) => {
-    expect(() => new IdempotencyKeyGuard().canActivate(context({ 'idempotency-key': key }))).toThrow(
-      expect.objectContaining({ status: 400, code: 'INVALID_IDEMPOTENCY_KEY' }),
-    );
+    expect(() => new IdempotencyKeyGuard().canActivate(context({ 'idempotency-key': key }))).toThrow(expect.objectContaining({ status: 400, code: 'INVALID_IDEMPOTENCY_KEY' }));
   });
 
   it('lets a request without a key or with 1 to 255 visible ASCII characters through, and reads the key as sent', () => {

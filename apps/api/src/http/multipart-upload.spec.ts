@@ -11,7 +11,14 @@ const receive = (request: IncomingMessage) => receiveMultipart(request, 2 / 1024
 describe('receiveMultipart', () => {
   it('streams the file part to a temp file and hashes it; fields come back as strings', async () => {
     const data = Buffer.alloc(1500, 7);
-    const { upload, fields, cleanup } = await receive(multipartRequest(multipart([{ name: 'style', value: 'lofi' }, { name: 'file', filename: '../../etc/passwd', data }])));
+    const { upload, fields, cleanup } = await receive(
+      multipartRequest(
+        multipart([
+          { name: 'style', value: 'lofi' },
+          { name: 'file', filename: '../../etc/passwd', data },
+        ]),
+      ),
+    );
     try {
       expect(upload.size).toBe(1500);
       expect(fields).toEqual({ style: 'lofi' });
@@ -37,9 +44,25 @@ describe('receiveMultipart', () => {
   });
 
   it.each([
-    ['two files', [{ name: 'file', filename: 'a', data: Buffer.alloc(10) }, { name: 'file', filename: 'b', data: Buffer.alloc(10) }], 400, 'TOO_MANY_FILES'],
+    [
+      'two files',
+      [
+        { name: 'file', filename: 'a', data: Buffer.alloc(10) },
+        { name: 'file', filename: 'b', data: Buffer.alloc(10) },
+      ],
+      400,
+      'TOO_MANY_FILES',
+    ],
     ['another file field', [{ name: 'upload', filename: 'a', data: Buffer.alloc(10) }], 400, 'UNEXPECTED_FILE_FIELD'],
-    ['a field twice', [{ name: 'style', value: 'a' }, { name: 'style', value: 'b' }], 400, 'DUPLICATE_FIELD'],
+    [
+      'a field twice',
+      [
+        { name: 'style', value: 'a' },
+        { name: 'style', value: 'b' },
+      ],
+      400,
+      'DUPLICATE_FIELD',
+    ],
     ['too many fields', Array.from({ length: 12 }, (_, i) => ({ name: `f${i}`, value: 'x' })), 400, 'TOO_MANY_FIELDS'],
   ] as const)('refuses %s', async (_name, parts, status, code) => {
     const error = await refusal(receive(multipartRequest(multipart([...parts]))));

@@ -25,8 +25,7 @@ export interface ReceivedForm {
 /** What busboy's lenient UTF-8 decoding puts where bytes were not UTF-8. */
 const REPLACEMENT_CHARACTER = '\uFFFD';
 
-const invalidEncoding = (what: string) =>
-  new AppError(400, 'INVALID_ENCODING', `${what} is not valid UTF-8. Send text fields and the file name as UTF-8.`);
+const invalidEncoding = (what: string) => new AppError(400, 'INVALID_ENCODING', `${what} is not valid UTF-8. Send text fields and the file name as UTF-8.`);
 
 export const maxFileBytes = (maxUploadMb: number) => Math.floor(maxUploadMb * 1024 * 1024);
 

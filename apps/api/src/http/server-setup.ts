@@ -16,7 +16,10 @@ export function configureApi(app: INestApplication<Server>, config: Pick<ApiConf
       contentSecurityPolicy: { directives: { 'style-src': ["'self'", "'unsafe-inline'", 'https:'], 'upgrade-insecure-requests': null } },
     }),
   );
-  const origins = config.CORS_ORIGINS?.split(',').map((origin) => origin.trim()).filter(Boolean) ?? [];
+  const origins =
+    config.CORS_ORIGINS?.split(',')
+      .map((origin) => origin.trim())
+      .filter(Boolean) ?? [];
   if (origins.length) {
     app.enableCors({
       origin: origins,

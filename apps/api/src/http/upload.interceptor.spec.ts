@@ -13,7 +13,12 @@ const context = (request: UploadRequest) => ({ switchToHttp: () => ({ getRequest
 const interceptor = new UploadInterceptor({ MAX_UPLOAD_MB: 1 });
 const recording = Buffer.alloc(3000, 5);
 const createRequest = () =>
-  multipartRequest(multipart([{ name: 'style', value: 'lofi' }, { name: 'file', filename: 'hum.m4a', data: recording }])) as UploadRequest;
+  multipartRequest(
+    multipart([
+      { name: 'style', value: 'lofi' },
+      { name: 'file', filename: 'hum.m4a', data: recording },
+    ]),
+  ) as UploadRequest;
 
 /** The factory Nest calls for a custom parameter decorator. */
 function parameterFactory(decorator: () => ParameterDecorator): (data: unknown, context: ExecutionContext) => unknown {

@@ -80,8 +80,7 @@ export function renderProblem(exception: unknown): Rendered {
     // The express adapter wraps body-parser's errors; their `type` names what went wrong.
     const causeType = String((exception.cause as { type?: unknown } | undefined)?.type);
     const code = BODY_PARSER_CODES[causeType] ?? CODE_BY_STATUS[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST');
-    const detail =
-      status >= 500 ? 'The server could not complete the request.' : code === 'INVALID_JSON' ? 'The request body is not valid JSON.' : messageOf(exception);
+    const detail = status >= 500 ? 'The server could not complete the request.' : code === 'INVALID_JSON' ? 'The request body is not valid JSON.' : messageOf(exception);
     return { problem: problem(status, code, detail), headers: {}, bodyUnread: false };
   }
   const candidate = exception as { status?: unknown; statusCode?: unknown; type?: unknown; expose?: unknown; message?: unknown };

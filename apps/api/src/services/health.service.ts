@@ -27,13 +27,15 @@ export class HealthService {
       storage: () => this.storage.isReachable(),
       music_tools: () => this.musicTools.health(),
     };
-    const indicators = Object.entries(dependencies).map(([name, isReachable]) => () =>
-      this.indicators
-        .check(name)
-        .attempt(async () => {
-          if (!(await isReachable())) throw new Error(`${name} does not answer`);
-        })
-        .withTimeout(CHECK_TIMEOUT_MS),
+    const indicators = Object.entries(dependencies).map(
+      ([name, isReachable]) =>
+        () =>
+          this.indicators
+            .check(name)
+            .attempt(async () => {
+              if (!(await isReachable())) throw new Error(`${name} does not answer`);
+            })
+            .withTimeout(CHECK_TIMEOUT_MS),
     );
     let result: HealthCheckResult;
     try {

@@ -210,7 +210,10 @@ export class MomentEventsService implements OnApplicationBootstrap, OnModuleDest
   private deliver(watch: MomentWatch, stream: ClientStream, points: MomentPoint[], data: MomentDto): void {
     if (stream.ended || !stream.sink) return;
     const known = points.filter((point) => point.seq <= stream.seq).at(-1) ?? stream.known;
-    const events = momentEvents(known, points.filter((point) => point.seq > stream.seq));
+    const events = momentEvents(
+      known,
+      points.filter((point) => point.seq > stream.seq),
+    );
     stream.known = known;
     for (const { point, event } of events) {
       const accepted = stream.sink.send({ id: point.seq.toString(), event, data: { ...data, status: point.status, stage: point.stage, progress: point.progress } });

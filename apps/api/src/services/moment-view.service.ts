@@ -45,17 +45,15 @@ export class MomentViewService {
           mix: context.mix,
         },
       },
-      history: history.map(
-        (row): TransitionDto => ({
-          event_type: row.eventType,
-          stage: row.stage as TransitionDto['stage'],
-          from_state: row.fromState,
-          to_state: row.toState,
-          applied: row.applied,
-          detail: row.detail,
-          created_at: row.createdAt.toISOString(),
-        }),
-      ),
+      history: history.map((row): TransitionDto => ({
+        event_type: row.eventType,
+        stage: row.stage as TransitionDto['stage'],
+        from_state: row.fromState,
+        to_state: row.toState,
+        applied: row.applied,
+        detail: row.detail,
+        created_at: row.createdAt.toISOString(),
+      })),
       webhook_deliveries: deliveries.map((delivery) => ({ id: delivery.id, event: delivery.eventType, state: delivery.state, attempts: delivery.attempts })),
     };
   }

@@ -54,12 +54,10 @@ interface CheckedCreate {
 export const IN_FLIGHT_RETRY_AFTER_SECONDS = 30;
 
 function tooManyInFlight(limit: number, bodyUnread: boolean): AppError {
-  return new AppError(
-    429,
-    'TOO_MANY_MOMENTS_IN_FLIGHT',
-    `This API key already has ${limit} moments in progress, the most it may have at once. Try again when one has finished.`,
-    { headers: { 'Retry-After': String(IN_FLIGHT_RETRY_AFTER_SECONDS) }, bodyUnread },
-  );
+  return new AppError(429, 'TOO_MANY_MOMENTS_IN_FLIGHT', `This API key already has ${limit} moments in progress, the most it may have at once. Try again when one has finished.`, {
+    headers: { 'Retry-After': String(IN_FLIGHT_RETRY_AFTER_SECONDS) },
+    bodyUnread,
+  });
 }
 
 /** JSON with sorted keys, so equal values hash equally. */
@@ -228,7 +226,8 @@ export class MomentsService {
     try {
       await this.outbound.checkDestination(target);
     } catch (error) {
-      if (error instanceof OutboundRefusedError) throw new AppError(422, 'WEBHOOK_URL_REFUSED', 'webhook_url must reach a public internet address: loopback, private, link-local and metadata addresses are refused.');
+      if (error instanceof OutboundRefusedError)
+        throw new AppError(422, 'WEBHOOK_URL_REFUSED', 'webhook_url must reach a public internet address: loopback, private, link-local and metadata addresses are refused.');
       throw invalid('names a host that does not resolve');
     }
     return { url: target.toString(), events: events ? [...new Set(events)] : null };
@@ -276,21 +275,24 @@ export class MomentsService {
     try {
       // Counted again under a lock on the owner, so concurrent creates cannot all take the last slot.
       const maxInFlight = this.inFlightLimit(owner);
-      const moment = await this.lifecycle.create({
-        momentId,
-        outputKind: form.output_kind ?? OutputKind.Preview,
-        originalKey,
-        blueprint,
-        style: form.style ?? null,
-        title: form.title ?? null,
-        lyrics: form.lyrics ?? null,
-        originalFilename: recording.filename,
-        owner,
-        idempotencyKey,
-        requestHash,
-        webhookUrl: webhook?.url ?? null,
-        webhookEvents: webhook?.events ?? null,
-      }, { maxInFlight });
+      const moment = await this.lifecycle.create(
+        {
+          momentId,
+          outputKind: form.output_kind ?? OutputKind.Preview,
+          originalKey,
+          blueprint,
+          style: form.style ?? null,
+          title: form.title ?? null,
+          lyrics: form.lyrics ?? null,
+          originalFilename: recording.filename,
+          owner,
+          idempotencyKey,
+          requestHash,
+          webhookUrl: webhook?.url ?? null,
+          webhookEvents: webhook?.events ?? null,
+        },
+        { maxInFlight },
+      );
       return { moment, replayed: false };
     } catch (error) {
       await this.storage.deletePrefix(storageKey(momentId, '')).catch((cleanup: Error) => {

@@ -43,9 +43,7 @@ export class UploadService {
       throw new AppError(
         415,
         'UNSUPPORTED_MEDIA_TYPE',
-        type
-          ? `The file is ${type.mime}, not audio. Send wav, mp3, m4a/aac, ogg/opus, webm or flac.`
-          : 'The file is not a recognised audio format. Send wav, mp3, m4a/aac, ogg/opus, webm or flac.',
+        type ? `The file is ${type.mime}, not audio. Send wav, mp3, m4a/aac, ogg/opus, webm or flac.` : 'The file is not a recognised audio format. Send wav, mp3, m4a/aac, ogg/opus, webm or flac.',
       );
     }
     return { ext: type.ext, mime: type.mime, demuxer };

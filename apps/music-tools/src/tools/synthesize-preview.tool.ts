@@ -54,9 +54,9 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
       title: 'Synthesize a preview',
       description:
         'Mixes and masters a blueprint into a preview MP3 (−14 LUFS, true peak ≤ −1 dBTP) and a WAV master. ' +
-        'Stems come from presigned URLs of the service\'s storage (nothing else is fetched); a missing instrumental is rendered from the blueprint. ' +
+        "Stems come from presigned URLs of the service's storage (nothing else is fetched); a missing instrumental is rendered from the blueprint. " +
         'With `upload` the files are PUT to the given presigned URLs (optionally also arrangement.mid and waveform peaks JSON); otherwise the MP3 is returned as audio content. ' +
-        'Blueprints longer than the server\'s render limit are refused (BLUEPRINT_TOO_LONG); when every render slot is taken the call is refused at once (MUSIC_TOOLS_BUSY, retryable).',
+        "Blueprints longer than the server's render limit are refused (BLUEPRINT_TOO_LONG); when every render slot is taken the call is refused at once (MUSIC_TOOLS_BUSY, retryable).",
       inputSchema: synthesizePreviewInput,
       outputSchema: synthesizePreviewOutput,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
@@ -85,9 +85,7 @@ export function registerSynthesizePreviewTool(server: McpServer, deps: Synthesiz
         const instrumental = path.join(workdir, 'instrumental.wav');
         const vocals = stems?.vocals_url ? path.join(workdir, 'vocals.wav') : null;
         await settleAll([
-          instrumentalUrl
-            ? transfer.download(instrumentalUrl, instrumental, extra.signal)
-            : engine.renderInstrumental(validation.blueprint, instrumental, { signal: extra.signal }),
+          instrumentalUrl ? transfer.download(instrumentalUrl, instrumental, extra.signal) : engine.renderInstrumental(validation.blueprint, instrumental, { signal: extra.signal }),
           stems?.vocals_url && vocals ? transfer.download(stems.vocals_url, vocals, extra.signal) : null,
         ]);
         const outPreviewMp3 = path.join(workdir, 'preview.mp3');

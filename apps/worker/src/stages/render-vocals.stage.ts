@@ -29,10 +29,7 @@ export class RenderVocalsStage implements StageWork<'render_vocals'> {
     const stem = join(workdir, 'vocals.wav');
     const originalKey = requireValue(moment.assets.original, 'the original upload');
     const format = originalFormat(originalKey);
-    const [, speech] = await Promise.all([
-      this.storage.downloadTo(originalKey, original),
-      this.elevenLabs.enabled ? this.speak(blueprint, join(workdir, 'speech.mp3')) : null,
-    ]);
+    const [, speech] = await Promise.all([this.storage.downloadTo(originalKey, original), this.elevenLabs.enabled ? this.speak(blueprint, join(workdir, 'speech.mp3')) : null]);
     await renderVocals(original, blueprint, requireValue(moment.analysis, 'the analysis'), stem, { format, speech: speech ? { path: speech, format: ELEVENLABS_OUTPUT.demuxer } : null });
     const key = storageKey(moment.id, 'stems/vocals.wav');
     await this.storage.putFile(key, stem, 'audio/wav');

@@ -25,7 +25,16 @@ describe('key helpers', () => {
   it('finds the key of a note histogram and snaps to its scale', () => {
     // A D-major scale with the tonic triad held longest.
     const histogram = new Array<number>(12).fill(0);
-    for (const [pc, weight] of [[2, 4], [4, 1], [6, 3], [7, 1], [9, 3], [11, 1], [1, 1]]) histogram[pc] = weight;
+    for (const [pc, weight] of [
+      [2, 4],
+      [4, 1],
+      [6, 3],
+      [7, 1],
+      [9, 3],
+      [11, 1],
+      [1, 1],
+    ])
+      histogram[pc] = weight;
     expect(keyName(detectKey(histogram).key)).toBe('D');
     expect(keyName(detectKey(histogram, 'temperley').key)).toBe('D');
     expect(snapToScale(61, parseKey('Am'))).toBe(60);

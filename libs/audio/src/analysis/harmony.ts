@@ -82,7 +82,10 @@ export type KeyProfiles = 'krumhansl' | 'temperley';
 /** Pearson correlation of a pitch-class histogram with one key's profile. */
 function keyCorrelation(histogram: number[], tonic: number, minor: boolean, profiles: KeyProfiles): number {
   const profile = profiles === 'temperley' ? (minor ? TEMPERLEY_MINOR : TEMPERLEY_MAJOR) : minor ? MINOR_PROFILE : MAJOR_PROFILE;
-  return pearson(histogram, histogram.map((_, pc) => profile[(pc - tonic + 12) % 12]));
+  return pearson(
+    histogram,
+    histogram.map((_, pc) => profile[(pc - tonic + 12) % 12]),
+  );
 }
 
 /** Krumhansl–Schmuckler: the key whose rotated profile best correlates with the pitch-class histogram. */
@@ -129,20 +132,76 @@ export function parseChord(symbol: string): Chord | null {
 // tonic often and lean on the raised leading tone (a major V) so the key reads as minor, not its relative major.
 const PROGRESSIONS: Record<StyleName, { major: [number, string][]; minor: [number, string][] }> = {
   cinematic: {
-    major: [[0, ''], [9, 'm'], [5, ''], [7, ''], [0, ''], [4, 'm'], [5, ''], [7, 'sus4']],
-    minor: [[0, 'm'], [8, ''], [5, 'm'], [7, ''], [0, 'm'], [8, ''], [3, ''], [7, '']],
+    major: [
+      [0, ''],
+      [9, 'm'],
+      [5, ''],
+      [7, ''],
+      [0, ''],
+      [4, 'm'],
+      [5, ''],
+      [7, 'sus4'],
+    ],
+    minor: [
+      [0, 'm'],
+      [8, ''],
+      [5, 'm'],
+      [7, ''],
+      [0, 'm'],
+      [8, ''],
+      [3, ''],
+      [7, ''],
+    ],
   },
   anthem: {
-    major: [[0, ''], [7, ''], [9, 'm'], [5, '']],
-    minor: [[0, 'm'], [8, ''], [3, ''], [10, ''], [0, 'm'], [5, 'm'], [7, ''], [0, 'm']],
+    major: [
+      [0, ''],
+      [7, ''],
+      [9, 'm'],
+      [5, ''],
+    ],
+    minor: [
+      [0, 'm'],
+      [8, ''],
+      [3, ''],
+      [10, ''],
+      [0, 'm'],
+      [5, 'm'],
+      [7, ''],
+      [0, 'm'],
+    ],
   },
   lofi: {
-    major: [[0, 'maj7'], [9, 'm7'], [2, 'm7'], [7, '7']],
-    minor: [[0, 'm7'], [5, 'm7'], [8, 'maj7'], [7, '7']],
+    major: [
+      [0, 'maj7'],
+      [9, 'm7'],
+      [2, 'm7'],
+      [7, '7'],
+    ],
+    minor: [
+      [0, 'm7'],
+      [5, 'm7'],
+      [8, 'maj7'],
+      [7, '7'],
+    ],
   },
   synthwave: {
-    major: [[0, ''], [5, ''], [9, 'm'], [7, '']],
-    minor: [[0, 'm'], [8, ''], [10, ''], [0, 'm'], [0, 'm'], [8, ''], [10, ''], [7, '']],
+    major: [
+      [0, ''],
+      [5, ''],
+      [9, 'm'],
+      [7, ''],
+    ],
+    minor: [
+      [0, 'm'],
+      [8, ''],
+      [10, ''],
+      [0, 'm'],
+      [0, 'm'],
+      [8, ''],
+      [10, ''],
+      [7, ''],
+    ],
   },
 };
 
@@ -174,7 +233,13 @@ export function defaultProgression(key: MusicalKey): string[] {
  * Pitch-class profiles over time: STFT peaks between 55 Hz and 1.8 kHz folded onto the semitone they fall
  * nearest, root-compressed magnitudes with the bass doubled, each frame normalised to sum 1 (silent frames stay 0).
  */
-export function chromaFrames(samples: Float32Array, sampleRate: number, windowSeconds: number, hopSeconds: number, band = { lowHz: 55, highHz: 1_800 }): { chroma: Float32Array[]; hopSeconds: number } {
+export function chromaFrames(
+  samples: Float32Array,
+  sampleRate: number,
+  windowSeconds: number,
+  hopSeconds: number,
+  band = { lowHz: 55, highHz: 1_800 },
+): { chroma: Float32Array[]; hopSeconds: number } {
   const factor = Math.max(1, Math.floor(sampleRate / 8_000));
   const rate = sampleRate / factor;
   const reduced = decimate(samples, factor);

@@ -119,10 +119,80 @@ function melodyAt(bpm: number, steps: [number, number][], startS = 0.4): HumNote
 
 describe('melody transcription on synthetic hums', () => {
   const cases: { label: string; bpm: number; level: number; steps: [number, number][] }[] = [
-    { label: 'a slow tune at 80 BPM, quiet phone level', bpm: 80, level: 0.02, steps: [[55, 1], [57, 1], [59, 2], [60, 1], [59, 0.5], [57, 0.5], [55, 2], [52, 1], [55, 1], [57, 2]] },
-    { label: 'a bouncy tune at 112 BPM', bpm: 112, level: 0.3, steps: [[60, 0.5], [62, 0.5], [64, 1], [64, 0.5], [67, 0.5], [69, 1], [67, 1], [64, 0.5], [62, 0.5], [60, 2], [57, 1], [60, 1]] },
-    { label: 'a fast low tune at 140 BPM', bpm: 140, level: 0.15, steps: [[48, 1], [50, 0.5], [52, 0.5], [53, 1], [55, 1], [53, 0.5], [52, 0.5], [50, 1], [48, 2], [43, 1], [48, 1], [52, 1], [55, 2]] },
-    { label: 'a high tune with leaps at 96 BPM', bpm: 96, level: 0.1, steps: [[67, 1], [72, 1], [71, 0.5], [69, 0.5], [67, 1], [64, 2], [65, 1], [69, 1], [72, 2], [74, 1], [72, 1]] },
+    {
+      label: 'a slow tune at 80 BPM, quiet phone level',
+      bpm: 80,
+      level: 0.02,
+      steps: [
+        [55, 1],
+        [57, 1],
+        [59, 2],
+        [60, 1],
+        [59, 0.5],
+        [57, 0.5],
+        [55, 2],
+        [52, 1],
+        [55, 1],
+        [57, 2],
+      ],
+    },
+    {
+      label: 'a bouncy tune at 112 BPM',
+      bpm: 112,
+      level: 0.3,
+      steps: [
+        [60, 0.5],
+        [62, 0.5],
+        [64, 1],
+        [64, 0.5],
+        [67, 0.5],
+        [69, 1],
+        [67, 1],
+        [64, 0.5],
+        [62, 0.5],
+        [60, 2],
+        [57, 1],
+        [60, 1],
+      ],
+    },
+    {
+      label: 'a fast low tune at 140 BPM',
+      bpm: 140,
+      level: 0.15,
+      steps: [
+        [48, 1],
+        [50, 0.5],
+        [52, 0.5],
+        [53, 1],
+        [55, 1],
+        [53, 0.5],
+        [52, 0.5],
+        [50, 1],
+        [48, 2],
+        [43, 1],
+        [48, 1],
+        [52, 1],
+        [55, 2],
+      ],
+    },
+    {
+      label: 'a high tune with leaps at 96 BPM',
+      bpm: 96,
+      level: 0.1,
+      steps: [
+        [67, 1],
+        [72, 1],
+        [71, 0.5],
+        [69, 0.5],
+        [67, 1],
+        [64, 2],
+        [65, 1],
+        [69, 1],
+        [72, 2],
+        [74, 1],
+        [72, 1],
+      ],
+    },
   ];
   for (const { label, bpm, level, steps } of cases) {
     it(`${label}: note F-measure ≥ 0.8 (onset ±50 ms, pitch ±50 cents)`, async () => {
@@ -143,7 +213,12 @@ describe('melody transcription on synthetic hums', () => {
       { midi: 60, onset_s: 1 },
       { midi: 62, onset_s: 1.5 },
     ];
-    expect(noteFMeasure(reference, [{ midi: 60.5, onset_s: 1.05 }, { midi: 60, onset_s: 1.01 }])).toMatchObject({ matched: 1, precision: 0.5, recall: 0.5 });
+    expect(
+      noteFMeasure(reference, [
+        { midi: 60.5, onset_s: 1.05 },
+        { midi: 60, onset_s: 1.01 },
+      ]),
+    ).toMatchObject({ matched: 1, precision: 0.5, recall: 0.5 });
     expect(noteFMeasure(reference, [{ midi: 62, onset_s: 1.56 }]).matched).toBe(0);
     expect(noteFMeasure(reference, reference).f_measure).toBe(1);
   });

@@ -11,7 +11,10 @@ const realTimeMinute = ['-re', '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '
 const BUNDLED = bundledFfmpeg.path;
 
 async function failure(promise: Promise<unknown>): Promise<AudioError> {
-  const error = await promise.then(() => null, (caught: unknown) => caught);
+  const error = await promise.then(
+    () => null,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(AudioError);
   return error as AudioError;
 }
@@ -119,13 +122,41 @@ describe('which ffmpeg runs', () => {
   it('has every filter, encoder and muxer the engine uses', async () => {
     const list = async (kind: string, pattern: RegExp) => {
       const { stdout } = await runFfmpeg([`-${kind}`], { stdout: true });
-      return new Set(stdout.toString('utf8').split('\n').flatMap((line) => pattern.exec(line)?.[1].split(',') ?? []));
+      return new Set(
+        stdout
+          .toString('utf8')
+          .split('\n')
+          .flatMap((line) => pattern.exec(line)?.[1].split(',') ?? []),
+      );
     };
     const filters = await list('filters', /^\s*[.A-Z|]{2,3}\s+(\S+)\s/);
     const encoders = await list('encoders', /^\s*A\S*\s+(\S+)\s/);
     const muxers = await list('muxers', /^\s*D?E\S*\s+(\S+)\s/);
     const used = {
-      filters: ['ebur128', 'loudnorm', 'afftdn', 'agate', 'aecho', 'aevalsrc', 'sidechaincompress', 'alimiter', 'acompressor', 'equalizer', 'apad', 'atrim', 'afade', 'amix', 'aresample', 'aformat', 'asplit', 'anullsink', 'highpass', 'lowpass', 'volume', 'asetpts'],
+      filters: [
+        'ebur128',
+        'loudnorm',
+        'afftdn',
+        'agate',
+        'aecho',
+        'aevalsrc',
+        'sidechaincompress',
+        'alimiter',
+        'acompressor',
+        'equalizer',
+        'apad',
+        'atrim',
+        'afade',
+        'amix',
+        'aresample',
+        'aformat',
+        'asplit',
+        'anullsink',
+        'highpass',
+        'lowpass',
+        'volume',
+        'asetpts',
+      ],
       encoders: ['libmp3lame', 'pcm_s16le', 'pcm_f32le'],
       muxers: ['tee', 'mp3', 'wav', 'f32le', 'null'],
     };

@@ -38,11 +38,15 @@ describe('arrangementMidi', () => {
       expect(midi.header.ppq).toBe(score.ppq);
       expect(midi.header.tempos[0].bpm).toBeCloseTo(blueprint.tempo_bpm, 3);
       expect(midi.header.timeSignatures[0].timeSignature).toEqual([4, 4]);
-      expect(midi.header.meta.filter((event) => event.type === 'marker').map((event) => [event.text, event.ticks])).toEqual(score.sections.map((section) => [section.name, section.startBeat * score.ppq]));
+      expect(midi.header.meta.filter((event) => event.type === 'marker').map((event) => [event.text, event.ticks])).toEqual(
+        score.sections.map((section) => [section.name, section.startBeat * score.ppq]),
+      );
       expect(midi.tracks.map((track) => [track.name, track.channel, track.instrument.number])).toEqual(score.tracks.map((track) => [track.name, track.channel, track.program]));
       midi.tracks.forEach((track, index) => {
         const scored = score.tracks[index];
-        expect(track.notes.map((note) => [note.midi, note.ticks, note.durationTicks, Math.round(note.velocity * 127)])).toEqual(scored.notes.map((note) => [note.midi, note.tick, note.ticks, note.velocity]));
+        expect(track.notes.map((note) => [note.midi, note.ticks, note.durationTicks, Math.round(note.velocity * 127)])).toEqual(
+          scored.notes.map((note) => [note.midi, note.tick, note.ticks, note.velocity]),
+        );
         const cc = (number: number) => Math.round((track.controlChanges[number]?.[0]?.value ?? -1) * 127);
         expect(cc(7)).toBe(Math.round(scored.volume * 127));
         expect(cc(10)).toBe(Math.round(64 + scored.pan * 63));

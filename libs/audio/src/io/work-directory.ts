@@ -37,11 +37,12 @@ export async function sweepWorkDirectories(now = Date.now()): Promise<string[]> 
   for (const entry of entries) {
     if (!entry.isDirectory()) continue;
     const owner = OWNED.exec(entry.name);
-    const leftover = owner
-      ? !isAlive(Number(owner[1]))
-      : UNOWNED.test(entry.name) && ((await stat(path.join(root, entry.name)).catch(() => null))?.mtimeMs ?? now) < now - UNOWNED_IDLE_MS;
+    const leftover = owner ? !isAlive(Number(owner[1])) : UNOWNED.test(entry.name) && ((await stat(path.join(root, entry.name)).catch(() => null))?.mtimeMs ?? now) < now - UNOWNED_IDLE_MS;
     if (!leftover) continue;
-    const gone = await rm(path.join(root, entry.name), { recursive: true, force: true }).then(() => true, () => false);
+    const gone = await rm(path.join(root, entry.name), { recursive: true, force: true }).then(
+      () => true,
+      () => false,
+    );
     if (gone) removed.push(entry.name);
   }
   return removed;

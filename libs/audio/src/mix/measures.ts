@@ -133,7 +133,12 @@ export async function decodePreview(file: string): Promise<[Float32Array, Float3
 async function vocalMeasures(vocals: string, instrumental: string, blueprint: Blueprint): Promise<Pick<PreviewMeasures, 'voice_over_band_lu' | 'vocal_floor_db' | 'vocal_air_db'>> {
   const secondsPerBeat = 60 / blueprint.tempo_bpm;
   const hooks = hookSpans(blueprint).map((hook) => ({ from_s: hook.startBeat * secondsPerBeat, to_s: (hook.startBeat + hook.beats) * secondsPerBeat }));
-  const [voiceLufs, bandLufs, stem, mixGainDb] = await Promise.all([spanLoudness(vocals, 'wav', hooks), spanLoudness(instrumental, 'wav', hooks), readFile(vocals), voiceMatchDb(blueprint, instrumental, vocals)]);
+  const [voiceLufs, bandLufs, stem, mixGainDb] = await Promise.all([
+    spanLoudness(vocals, 'wav', hooks),
+    spanLoudness(instrumental, 'wav', hooks),
+    readFile(vocals),
+    voiceMatchDb(blueprint, instrumental, vocals),
+  ]);
   // As mixed: the stems' difference plus the gains the mix gives the voice.
   const over = voiceLufs.map((lufs, i) => lufs - bandLufs[i] + mixGainDb + (blueprint.mix?.vocal_gain_db ?? 0));
   const { channels } = decodeWav16(stem);

@@ -133,7 +133,17 @@ describe('the hum-phone fixture through the whole engine', () => {
   });
 
   describe('decodes stems only as the WAV files the pipeline writes', () => {
-    const blueprint = { id: 'stems', style: 'lofi', tempo_bpm: 120, key: 'Am', time_signature: '4/4', sections: [{ name: 'hook', bars: 2, energy: 0.8 }], lyrics: 'la', voice: { voice_id: 'local' }, metadata: {} };
+    const blueprint = {
+      id: 'stems',
+      style: 'lofi',
+      tempo_bpm: 120,
+      key: 'Am',
+      time_signature: '4/4',
+      sections: [{ name: 'hook', bars: 2, energy: 0.8 }],
+      lyrics: 'la',
+      voice: { voice_id: 'local' },
+      metadata: {},
+    };
     let dir: string;
     let instrumental: string;
     let elsewhere: string;
@@ -179,7 +189,17 @@ describe('ducking under the voice', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
     workdirs.push(dir);
     // 16 s at 120 BPM: a steady noise backing, and a 1 kHz "voice" from 8 s to 12 s only.
-    const blueprint = { id: 'duck', style: 'lofi', tempo_bpm: 120, key: 'C', time_signature: '4/4', sections: [{ name: 'hook', bars: 8, energy: 0.8 }], lyrics: 'la', voice: { voice_id: 'local' }, metadata: {} };
+    const blueprint = {
+      id: 'duck',
+      style: 'lofi',
+      tempo_bpm: 120,
+      key: 'C',
+      time_signature: '4/4',
+      sections: [{ name: 'hook', bars: 8, energy: 0.8 }],
+      lyrics: 'la',
+      voice: { voice_id: 'local' },
+      metadata: {},
+    };
     const rate = 44100;
     const frames = 16 * rate;
     const noise = new Float32Array(frames);

@@ -62,12 +62,23 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
   try {
     const premix = path.join(work, 'premix.f32');
     const matchDb = options.vocals ? await voiceMatchDb(blueprint, options.instrumental, options.vocals).catch(refuseBadStem) : 0;
-    const { stderr } = await runFfmpeg([
-      ...mixInputs(options),
-      // ebur128 takes 48 kHz only: its resampler is pinned to the meter's leg, else format negotiation moves the whole graph to 48 kHz.
-      '-filter_complex', `${mixGraph(options, frames, fade, matchDb)};[mix]aformat=sample_rates=${RENDER_RATE},asplit=2[premix][measure];[measure]aresample=48000,ebur128,anullsink`,
-      '-map', '[premix]', '-f', 'f32le', '-c:a', 'pcm_f32le', '-y', premix,
-    ], { signal: options.signal }).catch(refuseBadStem);
+    const { stderr } = await runFfmpeg(
+      [
+        ...mixInputs(options),
+        // ebur128 takes 48 kHz only: its resampler is pinned to the meter's leg, else format negotiation moves the whole graph to 48 kHz.
+        '-filter_complex',
+        `${mixGraph(options, frames, fade, matchDb)};[mix]aformat=sample_rates=${RENDER_RATE},asplit=2[premix][measure];[measure]aresample=48000,ebur128,anullsink`,
+        '-map',
+        '[premix]',
+        '-f',
+        'f32le',
+        '-c:a',
+        'pcm_f32le',
+        '-y',
+        premix,
+      ],
+      { signal: options.signal },
+    ).catch(refuseBadStem);
     const measured = parseEbur128(stderr);
     if (measured.integrated_lufs <= -69) throw new AudioError('AUDIO_ENGINE_FAILED', 'the mix is silent', false);
     let gain = TARGET_LUFS - measured.integrated_lufs;
@@ -173,17 +184,38 @@ async function master(premix: string, options: MixOptions, gainDb: number, ceili
       [
         ...ffmpegInput(premix, 'f32le', ['-ar', String(RENDER_RATE), '-ac', '2']),
         // The WAV master is metered too: its inter-sample peaks can rise above the MP3's.
-        '-filter_complex', `[0:a]${chain},asplit=3[wav][mp3][meter];[meter]aresample=48000,ebur128=peak=true,anullsink`,
-        '-map', '[wav]', '-c:a', 'pcm_s16le', '-y', options.outMasterWav,
+        '-filter_complex',
+        `[0:a]${chain},asplit=3[wav][mp3][meter];[meter]aresample=48000,ebur128=peak=true,anullsink`,
+        '-map',
+        '[wav]',
+        '-c:a',
+        'pcm_s16le',
+        '-y',
+        options.outMasterWav,
         // At 192 kbps CBR, LAME's quality level 7 with plain stereo stays clean for a preview and encodes twice as fast.
-        '-map', '[mp3]', '-c:a', 'libmp3lame', '-b:a', '192k', '-compression_level', '7', '-joint_stereo', '0',
+        '-map',
+        '[mp3]',
+        '-c:a',
+        'libmp3lame',
+        '-b:a',
+        '192k',
+        '-compression_level',
+        '7',
+        '-joint_stereo',
+        '0',
         // The file leg is seekable, so it gets its Xing/LAME header (exact length, gapless padding); the pipe leg feeds the meter.
-        '-y', '-f', 'tee', `[f=mp3]${teePath(options.outPreviewMp3)}|[f=mp3]pipe:1`,
+        '-y',
+        '-f',
+        'tee',
+        `[f=mp3]${teePath(options.outPreviewMp3)}|[f=mp3]pipe:1`,
       ],
       { output: encoded, signal: options.signal },
     ),
     // The pipe leg has no LAME tag, so the decoder keeps the encoder delay and padding: cut them as a player would.
-    runFfmpeg(['-nostats', ...ffmpegInput('pipe:0', 'mp3'), '-af', `atrim=start_sample=${LAME_DELAY_SAMPLES}:end_sample=${LAME_DELAY_SAMPLES + frames},ebur128=peak=true`, '-f', 'null', '-'], { input: encoded, signal: options.signal }),
+    runFfmpeg(['-nostats', ...ffmpegInput('pipe:0', 'mp3'), '-af', `atrim=start_sample=${LAME_DELAY_SAMPLES}:end_sample=${LAME_DELAY_SAMPLES + frames},ebur128=peak=true`, '-f', 'null', '-'], {
+      input: encoded,
+      signal: options.signal,
+    }),
   ]);
   const written = await wavFrames(options.outMasterWav);
   if (written !== frames) throw new AudioError('AUDIO_ENGINE_FAILED', `the master has ${written} frames, the blueprint ${frames}`, true);
@@ -198,7 +230,7 @@ function teePath(file: string): string {
 
 /** Where the samples of a WAV written by ffmpeg start and how many bytes they take, from its chunk list. */
 function wavDataChunk(header: Buffer): { offset: number; bytes: number } | null {
-  for (let offset = 12; offset + 8 <= header.length; ) {
+  for (let offset = 12; offset + 8 <= header.length;) {
     const size = header.readUInt32LE(offset + 4);
     if (header.toString('ascii', offset, offset + 4) === 'data') return { offset: offset + 8, bytes: size };
     offset += 8 + size + (size % 2);

@@ -110,7 +110,12 @@ function compareBars(stem: Float32Array, reference: Float32Array, blueprint: Blu
   const a = shapes(stem);
   const b = shapes(reference);
   const barDistance = a.map((shape, bar) => shape.reduce((sum, level, band) => sum + Math.abs(level - b[bar][band]), 0) / shape.length);
-  const bandFollowing = BANDS.map((_, band) => correlation(a.map((shape) => shape[band]), b.map((shape) => shape[band])));
+  const bandFollowing = BANDS.map((_, band) =>
+    correlation(
+      a.map((shape) => shape[band]),
+      b.map((shape) => shape[band]),
+    ),
+  );
   return { barDistance, bandFollowing };
 }
 

@@ -16,11 +16,14 @@ export interface RenderOptions {
 /** Plays the blueprint's Score through the soundfont into the backing track (44.1 kHz stereo 16-bit WAV, exactly the blueprint's length) in a worker thread. */
 export async function renderInstrumental(blueprint: Blueprint, outWav: string, options: RenderOptions = {}): Promise<{ duration_s: number }> {
   const totalFrames = blueprintFrames(blueprint);
-  const { frames } = await renderInstrumentalInWorker({
-    blueprint,
-    totalFrames,
-    sampleRate: RENDER_RATE,
-    outWav,
-  }, options.signal);
+  const { frames } = await renderInstrumentalInWorker(
+    {
+      blueprint,
+      totalFrames,
+      sampleRate: RENDER_RATE,
+      outWav,
+    },
+    options.signal,
+  );
   return { duration_s: frames / RENDER_RATE };
 }

@@ -132,7 +132,7 @@ export async function renderScore(score: Score, bank: BasicSoundBank, totalFrame
   let next = 0;
   for (let chunk = 0; chunk < totalFrames; chunk += CHUNK) {
     const chunkEnd = Math.min(totalFrames, chunk + CHUNK);
-    for (let frame = chunk; frame < chunkEnd; ) {
+    for (let frame = chunk; frame < chunkEnd;) {
       let struck = false;
       while (next < events.length && events[next].frame <= frame) {
         const event = events[next++];
@@ -166,7 +166,11 @@ export async function renderScore(score: Score, bank: BasicSoundBank, totalFrame
       .flatMap((track) => track.notes.filter((note) => SNARES.has(note.midi)).map((note) => Math.round(tickSeconds(score, note.tick) * sampleRate)));
     addGatedReverb(drums, snareOnsets, left, right, sampleRate);
   }
-  sectionTone([left, right], sampleRate, score.sections.map((section) => ({ from: Math.round(tickSeconds(score, section.startBeat * score.ppq) * sampleRate), energy: section.energy })));
+  sectionTone(
+    [left, right],
+    sampleRate,
+    score.sections.map((section) => ({ from: Math.round(tickSeconds(score, section.startBeat * score.ppq) * sampleRate), energy: section.energy })),
+  );
   if (chain.air) equalise([left, right], [filters.highShelf(5000, chain.air, sampleRate)]);
   if (chain.lowpassHz) equalise([left, right], [filters.lowpass(chain.lowpassHz, sampleRate)]);
   if (chain.vinyl) addVinyl(left, right, sampleRate, chain.vinyl, seededRandom(`${score.id}/vinyl`));

@@ -55,7 +55,11 @@ describe('SOUNDFONT_PATH', () => {
   });
 
   it('refuses a path that holds no font with a clear engine error', async () => {
-    await expect(loadSoundBank(path.join(dir.path, 'no-such-font.sf2'))).rejects.toMatchObject({ code: 'AUDIO_ENGINE_FAILED', message: 'the soundfont no-such-font.sf2 could not be read: ENOENT', retryable: false });
+    await expect(loadSoundBank(path.join(dir.path, 'no-such-font.sf2'))).rejects.toMatchObject({
+      code: 'AUDIO_ENGINE_FAILED',
+      message: 'the soundfont no-such-font.sf2 could not be read: ENOENT',
+      retryable: false,
+    });
     const text = path.join(dir.path, 'not-a-font.sf2');
     await writeFile(text, 'RIFF but not a soundfont');
     await expect(loadSoundBank(text)).rejects.toMatchObject({ code: 'AUDIO_ENGINE_FAILED', message: expect.stringContaining('the soundfont not-a-font.sf2 could not be read') });

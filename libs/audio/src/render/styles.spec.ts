@@ -25,7 +25,6 @@ function blueprint(style: string): Blueprint {
   };
 }
 
-
 // Octave bands from 40 Hz to 10 kHz: the share of spectral energy in each, and the spectral centroid.
 const BAND_EDGES = [40, 80, 160, 320, 640, 1280, 2560, 5120, 10_240];
 

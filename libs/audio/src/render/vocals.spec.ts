@@ -315,7 +315,9 @@ describe('renderVocals on the Score', () => {
     const verse = sections.filter((section) => !hooks.has(section.index));
     const chorus = sections.filter((section) => hooks.has(section.index));
     const drop = Math.max(...chorus.map(level)) - Math.max(...verse.map(level));
-    process.stdout.write(`voice in the verse ${drop.toFixed(1)} dB under the chorus (energies ${verse.map((section) => section.energy).join(', ')} against ${chorus.map((section) => section.energy).join(', ')})\n`);
+    process.stdout.write(
+      `voice in the verse ${drop.toFixed(1)} dB under the chorus (energies ${verse.map((section) => section.energy).join(', ')} against ${chorus.map((section) => section.energy).join(', ')})\n`,
+    );
     expect(drop).toBeGreaterThanOrEqual(3);
   });
 
@@ -367,9 +369,16 @@ async function renderPhoneTake(dir: string): Promise<Float32Array> {
   const take = path.join(dir, 'take.wav');
   await runFfmpeg([
     ...ffmpegInput(voice, 'wav'),
-    '-f', 'lavfi', '-i', `anoisesrc=color=white:amplitude=0.05:seed=7:sample_rate=${RATE}:duration=5`,
-    '-filter_complex', '[1:a]highpass=f=2000,lowpass=f=10000[hiss];[0:a][hiss]amix=inputs=2,volume=2',
-    '-c:a', 'pcm_s16le', '-y', take,
+    '-f',
+    'lavfi',
+    '-i',
+    `anoisesrc=color=white:amplitude=0.05:seed=7:sample_rate=${RATE}:duration=5`,
+    '-filter_complex',
+    '[1:a]highpass=f=2000,lowpass=f=10000[hiss];[0:a][hiss]amix=inputs=2,volume=2',
+    '-c:a',
+    'pcm_s16le',
+    '-y',
+    take,
   ]);
   const out = path.join(dir, 'vocals.wav');
   await renderVocals(take, blueprint, phoneAnalysis, out, { format: 'wav' });
@@ -400,7 +409,6 @@ describe('renderVocals on a phone take', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
-
 
   it('keeps the air above 11 kHz', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mcm-vocals-'));
@@ -479,6 +487,8 @@ describe('renderVocals on a phone take', () => {
 });
 
 async function decodeMono(file: string, from = 0, to = 1e6): Promise<Float32Array> {
-  const { stdout } = await runFfmpeg([...ffmpegInput(file, 'wav'), '-af', `atrim=start=${from}:end=${to},highpass=f=70,lowpass=f=1000`, '-ac', '1', '-ar', '8000', '-f', 'f32le', 'pipe:1'], { stdout: true });
+  const { stdout } = await runFfmpeg([...ffmpegInput(file, 'wav'), '-af', `atrim=start=${from}:end=${to},highpass=f=70,lowpass=f=1000`, '-ac', '1', '-ar', '8000', '-f', 'f32le', 'pipe:1'], {
+    stdout: true,
+  });
   return new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
 }

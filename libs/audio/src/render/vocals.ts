@@ -88,7 +88,9 @@ export function vocalEntryBeat(blueprint: Blueprint): number {
 /** Where spoken lyrics go: the last section before the first hook named verse, else the last before it, else the first hook. */
 export function speechSection(blueprint: Blueprint): SectionSpan {
   const first = hookSections(blueprint)[0];
-  const before = scoreSections(blueprint).map(span).filter((section) => section.startBeat < (first?.startBeat ?? 0));
+  const before = scoreSections(blueprint)
+    .map(span)
+    .filter((section) => section.startBeat < (first?.startBeat ?? 0));
   const verse = before.filter((section) => /verse/i.test(blueprint.sections[section.index].name)).at(-1) ?? before.at(-1);
   return verse ?? first;
 }
@@ -98,7 +100,9 @@ function denoiserBandCentres(): number[] {
   const centres = [80];
   for (let band = 1; band < 15; band++) {
     const next = Math.round(1.5 * centres[band - 1] + 5);
-    centres.push(next < 1000 ? 10 * Math.floor(next / 10) : next < 5000 ? 50 * Math.floor((next + 20) / 50) : next < 15000 ? 100 * Math.floor((next + 45) / 100) : 1000 * Math.floor((next + 495) / 1000));
+    centres.push(
+      next < 1000 ? 10 * Math.floor(next / 10) : next < 5000 ? 50 * Math.floor((next + 20) / 50) : next < 15000 ? 100 * Math.floor((next + 45) / 100) : 1000 * Math.floor((next + 495) / 1000),
+    );
   }
   return centres;
 }
@@ -116,7 +120,21 @@ interface NoiseProfile {
  */
 async function noiseProfile(input: string, format: string, until_s: number, gainDb: number): Promise<NoiseProfile | null> {
   if (until_s < NOISE_PROFILE_MIN_SECONDS) return null;
-  const { stdout } = await runFfmpeg([...ffmpegInput(input, format), '-map', '0:a:0', '-af', `atrim=end=${until_s.toFixed(3)},volume=${gainDb.toFixed(2)}dB,highpass=f=80,aresample=${RENDER_RATE}`, '-ac', '1', '-f', 'f32le', 'pipe:1'], { stdout: true });
+  const { stdout } = await runFfmpeg(
+    [
+      ...ffmpegInput(input, format),
+      '-map',
+      '0:a:0',
+      '-af',
+      `atrim=end=${until_s.toFixed(3)},volume=${gainDb.toFixed(2)}dB,highpass=f=80,aresample=${RENDER_RATE}`,
+      '-ac',
+      '1',
+      '-f',
+      'f32le',
+      'pipe:1',
+    ],
+    { stdout: true },
+  );
   const noise = new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
   let sum = 0;
   for (const sample of noise) sum += sample * sample;
@@ -207,7 +225,13 @@ function notePlacements(notes: SungNote[], loopBeats: number, sections: SectionS
         const last = index === notes.length - 1;
         const from = Math.max(0, Math.round(note.from_s * RENDER_RATE) - crossfade);
         const until = Math.min(clipFrames, Math.round((last ? note.to_s + LAST_NOTE_TAIL_SECONDS : note.to_s) * RENDER_RATE));
-        inSection.push({ from, to: Math.round(beat * framesPerBeat) - (Math.round(note.from_s * RENDER_RATE) - from), length: until - from, doubled: hooks.has(section.index), fadeOut: last ? Math.round(FADE_OUT_SECONDS * RENDER_RATE) : crossfade });
+        inSection.push({
+          from,
+          to: Math.round(beat * framesPerBeat) - (Math.round(note.from_s * RENDER_RATE) - from),
+          length: until - from,
+          doubled: hooks.has(section.index),
+          fadeOut: last ? Math.round(FADE_OUT_SECONDS * RENDER_RATE) : crossfade,
+        });
       });
     }
     inSection.sort((a, b) => a.to - b.to);
@@ -303,7 +327,12 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     ),
     decodePitch(input, options.format).then((pcm) => pitchTrackInWorker({ pcm, sampleRate: PITCH_RATE, hopSeconds: TUNING_HOP_SECONDS, frameSize: PITCH_FRAME })),
     options.speech
-      ? decodeStereo(ffmpegInput(options.speech.path, options.speech.format), ['highpass=f=80', `loudnorm=I=${SPEECH_TARGET_LUFS}:TP=-3:LRA=11`, `aresample=${RENDER_RATE}`, 'alimiter=limit=0.71:level=false'])
+      ? decodeStereo(ffmpegInput(options.speech.path, options.speech.format), [
+          'highpass=f=80',
+          `loudnorm=I=${SPEECH_TARGET_LUFS}:TP=-3:LRA=11`,
+          `aresample=${RENDER_RATE}`,
+          'alimiter=limit=0.71:level=false',
+        ])
       : null,
     ffmpegFilterLatency(VOICE_LIMITER),
   ]);
@@ -333,7 +362,11 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     // No note kept a target: the take is sung whole from each section's downbeat, as hummed.
     for (const section of sung) place(tuned, 1, left, right, Math.round(section.startBeat * framesPerBeat), Math.round(section.beats * framesPerBeat));
   }
-  const produced = await decodeStereo(ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '2']), [vocalChain(), `volume=${LEAD_LIFT_DB}dB`, VOICE_LIMITER, `atrim=start_sample=${limiterLag}`], Readable.from([interleave(left, right)]));
+  const produced = await decodeStereo(
+    ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '2']),
+    [vocalChain(), `volume=${LEAD_LIFT_DB}dB`, VOICE_LIMITER, `atrim=start_sample=${limiterLag}`],
+    Readable.from([interleave(left, right)]),
+  );
   for (let i = 0; i < totalFrames; i++) {
     left[i] = produced[i * 2] ?? 0;
     right[i] = produced[i * 2 + 1] ?? 0;
@@ -390,4 +423,3 @@ function interleave(left: Float32Array, right: Float32Array): Buffer {
   }
   return Buffer.from(out.buffer);
 }
-

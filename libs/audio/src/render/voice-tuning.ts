@@ -24,7 +24,9 @@ const AVERAGE_FRAMES = 3;
 /** The take's notes that carry a target in the Score's phrase, in clip seconds; each lasts until the next one starts. */
 export function sungNotes(notes: Analysis['notes'], phrase: QuantisedPhrase, clipStart: number, clipSeconds: number): SungNote[] {
   const kept = phrase.sources.flatMap((source) =>
-    source.target_midi === null || source.start_beat === null ? [] : [{ note_index: source.note_index, target_midi: source.target_midi, start_beat: source.start_beat, from_s: notes[source.note_index].onset_s - clipStart }],
+    source.target_midi === null || source.start_beat === null
+      ? []
+      : [{ note_index: source.note_index, target_midi: source.target_midi, start_beat: source.start_beat, from_s: notes[source.note_index].onset_s - clipStart }],
   );
   return kept
     .filter((note) => note.from_s < clipSeconds)
@@ -125,7 +127,7 @@ function overlapAdd(signal: Float32Array, periodAt: (frame: number) => number | 
   const marks: number[] = [];
   const periods: number[] = [];
   const voiced: boolean[] = [];
-  for (let at = 0; at < signal.length; ) {
+  for (let at = 0; at < signal.length;) {
     const period = periodAt(Math.round(at));
     marks.push(Math.round(at));
     periods.push(period ?? unvoicedPeriod);
@@ -134,7 +136,7 @@ function overlapAdd(signal: Float32Array, periodAt: (frame: number) => number | 
   }
   const out = new Float32Array(signal.length);
   let mark = 0;
-  for (let at = 0; at < signal.length; ) {
+  for (let at = 0; at < signal.length;) {
     while (mark + 1 < marks.length && Math.abs(marks[mark + 1] - at) <= Math.abs(marks[mark] - at)) mark++;
     const ratio = voiced[mark] ? ratioAt(Math.round(at)) : 1;
     const half = Math.max(1, Math.round(periods[mark]));

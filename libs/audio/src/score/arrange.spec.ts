@@ -138,18 +138,26 @@ describe('arrange', () => {
         const lastBar = section.startBar + section.bars - 1;
         const lastBeat = (beat: number) => (note: ScoreNote) => note.tick >= ((lastBar + 1) * score.beats_per_bar - beat) * PPQ - PPQ / 8;
         if (next && section.layers.drums) {
-          const fill = kit.notes.filter(inBar(score, lastBar)).filter(lastBeat(1)).filter((note) => fillNotes.has(note.midi));
+          const fill = kit.notes
+            .filter(inBar(score, lastBar))
+            .filter(lastBeat(1))
+            .filter((note) => fillNotes.has(note.midi));
           expect(fill.length, `${style} fill before ${next.name}`).toBeGreaterThanOrEqual(2);
         }
         if (/chorus/.test(section.name) && section.layers.drums) {
           const downbeat = kit.notes.filter((note) => Math.abs(note.tick - section.startBeat * PPQ) <= PPQ / 8);
-          expect(downbeat.some((note) => note.midi === CRASH), `${style} crash on ${section.name}`).toBe(true);
+          expect(
+            downbeat.some((note) => note.midi === CRASH),
+            `${style} crash on ${section.name}`,
+          ).toBe(true);
         }
       });
       const last = score.bars.length - 1;
       const tonic = parseChord(score.bars[last].symbol)!;
       const tones = new Set(tonic.intervals.map((interval) => (tonic.root + interval) % 12));
-      const ending = pitched(score).filter((track) => track.role !== 'lead').flatMap((track) => track.notes.filter(inBar(score, last)));
+      const ending = pitched(score)
+        .filter((track) => track.role !== 'lead')
+        .flatMap((track) => track.notes.filter(inBar(score, last)));
       expect(ending.length, style).toBeGreaterThan(0);
       for (const note of ending) {
         expect(Math.abs(note.tick - last * barTicks(score)), style).toBeLessThanOrEqual(PPQ / 8);
@@ -162,7 +170,7 @@ describe('arrange', () => {
     const first = arrange(composed('lofi', 'preview', 'moment-a'));
     expect(arrange(composed('lofi', 'preview', 'moment-a'))).toEqual(first);
     const other = arrange(composed('lofi', 'preview', 'moment-b'));
-    const ms = (score: Score, ticks: number) => (tickSeconds(score, ticks) * 1000);
+    const ms = (score: Score, ticks: number) => tickSeconds(score, ticks) * 1000;
     let moved = 0;
     let compared = 0;
     first.tracks.forEach((track, index) => {
@@ -170,7 +178,10 @@ describe('arrange', () => {
       expect(twin).toHaveLength(track.notes.length);
       for (const note of track.notes) {
         // The other take's nearest note of the same pitch: never more than a few milliseconds away.
-        const nearest = twin.reduce((best, candidate, i) => (candidate.midi === note.midi && (best < 0 || Math.abs(candidate.tick - note.tick) < Math.abs(twin[best].tick - note.tick)) ? i : best), -1);
+        const nearest = twin.reduce(
+          (best, candidate, i) => (candidate.midi === note.midi && (best < 0 || Math.abs(candidate.tick - note.tick) < Math.abs(twin[best].tick - note.tick)) ? i : best),
+          -1,
+        );
         expect(nearest).toBeGreaterThanOrEqual(0);
         const [match] = twin.splice(nearest, 1);
         compared++;

@@ -108,7 +108,17 @@ export function arrange(blueprint: Blueprint, analysis?: Pick<Analysis, 'notes' 
       const origin = bar.bar * beatsPerBar;
       for (const note of playPattern(part.pattern, contexts[index], voicing, part.register)) notes.push({ ...note, at: origin + note.at });
     });
-    return { name: part.name, role: part.role, program: part.program, pan: part.pan, volume: part.volume, reverb: part.reverb, release: part.release ?? 64, notes: part.pattern === 'hold' ? tieHeldNotes(notes) : notes, jitterMs: PITCHED_JITTER_MS };
+    return {
+      name: part.name,
+      role: part.role,
+      program: part.program,
+      pan: part.pan,
+      volume: part.volume,
+      reverb: part.reverb,
+      release: part.release ?? 64,
+      notes: part.pattern === 'hold' ? tieHeldNotes(notes) : notes,
+      jitterMs: PITCHED_JITTER_MS,
+    };
   };
 
   const leadNotes: BarNote[] = [];

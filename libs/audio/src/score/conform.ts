@@ -15,9 +15,14 @@ export async function conformToBlueprint(input: string, format: string, blueprin
   const { stderr } = await runFfmpeg(
     [
       ...ffmpegInput(input, format),
-      '-map', '0:a:0',
-      '-af', `aresample=${RENDER_RATE},aformat=channel_layouts=stereo,afade=t=out:st=${(seconds - fade).toFixed(4)}:d=${fade.toFixed(4)},apad=whole_len=${frames},atrim=end_sample=${frames}`,
-      '-c:a', 'pcm_s16le', '-y', outWav,
+      '-map',
+      '0:a:0',
+      '-af',
+      `aresample=${RENDER_RATE},aformat=channel_layouts=stereo,afade=t=out:st=${(seconds - fade).toFixed(4)}:d=${fade.toFixed(4)},apad=whole_len=${frames},atrim=end_sample=${frames}`,
+      '-c:a',
+      'pcm_s16le',
+      '-y',
+      outWav,
     ],
     { failureCode: 'AUDIO_UNDECODABLE', failureRetryable: true },
   );

@@ -202,10 +202,11 @@ const HATS = new Set([42, 44, 46]);
 export function playDrums(drums: StyleDrums, context: BarContext): BarNote[] {
   const { energy, beatsPerBar } = context;
   const scale = 0.5 + 0.5 * energy;
-  if (context.ending) return [
-    { midi: KICK, at: 0, beats: 0.25, velocity: scale },
-    { midi: CRASH, at: 0, beats: beatsPerBar, velocity: 0.95 * scale },
-  ];
+  if (context.ending)
+    return [
+      { midi: KICK, at: 0, beats: 0.25, velocity: scale },
+      { midi: CRASH, at: 0, beats: beatsPerBar, velocity: 0.95 * scale },
+    ];
   const groove: DrumBar = energy >= 0.7 ? drums.busy : drums.calm;
   const stepCount = beatsPerBar * 4;
   const fillSteps = context.fill ? (context.lift ? 8 : 4) : 0;

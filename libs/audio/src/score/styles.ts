@@ -26,19 +26,7 @@ export const STYLE_TEMPO: Record<StyleName, number> = { cinematic: 96, anthem: 1
  * electric-piano comp, a 16th-note arpeggio, brass or timpani hits, and four bass lines. Each reads the
  * section's energy, so the same part plays busier as the song rises.
  */
-export type PartPattern =
-  | 'hold'
-  | 'broken'
-  | 'stabs'
-  | 'chug'
-  | 'comp'
-  | 'arp'
-  | 'brass'
-  | 'timpani'
-  | 'root-bass'
-  | 'picked-bass'
-  | 'jazz-bass'
-  | 'octave-bass';
+export type PartPattern = 'hold' | 'broken' | 'stabs' | 'chug' | 'comp' | 'arp' | 'brass' | 'timpani' | 'root-bass' | 'picked-bass' | 'jazz-bass' | 'octave-bass';
 
 /** One instrument of a style: its General MIDI program, what it plays, from which energy, where it sits. */
 export interface StylePart {

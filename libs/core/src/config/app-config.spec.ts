@@ -34,7 +34,7 @@ describe('configuration per app', () => {
     expect(loadConfig({}, 'music-tools').MCP_MAX_RENDERS).toBeGreaterThanOrEqual(1);
   });
 
-  it('music-tools reaches the api as a client: its address, its own key and the upload limit, never the api\'s keys', () => {
+  it("music-tools reaches the api as a client: its address, its own key and the upload limit, never the api's keys", () => {
     expect(loadConfig({}, 'music-tools')).toMatchObject({ MCM_API_URL: 'http://127.0.0.1:3000', MAX_UPLOAD_MB: 25 });
     const config = loadConfig({ MCM_API_URL: 'https://api.example.com', MCM_API_KEY: 'agent-key-0123456789', MAX_UPLOAD_MB: '10', API_KEYS: 'client-key-0123456789' }, 'music-tools');
     expect(config).toMatchObject({ MCM_API_URL: 'https://api.example.com', MCM_API_KEY: 'agent-key-0123456789', MAX_UPLOAD_MB: 10 });

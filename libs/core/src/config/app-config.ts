@@ -51,7 +51,11 @@ const core = {
     .url()
     .refine((url) => url.startsWith('redis://') || url.startsWith('rediss://'), 'must start with redis:// or rediss://')
     .default('redis://127.0.0.1:6379'),
-  QUEUE_PREFIX: z.string().min(1).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only').default('mcm'),
+  QUEUE_PREFIX: z
+    .string()
+    .min(1)
+    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only')
+    .default('mcm'),
   S3_REGION: z.string().min(1).default('us-east-1'),
   S3_ACCESS_KEY_ID: optional,
   S3_SECRET_ACCESS_KEY: optional,
@@ -69,7 +73,12 @@ const core = {
 
 /** Read by the apps that render: the worker and music-tools. */
 const render = {
-  SOUNDFONT_PATH: optional.pipe(z.string().refine((file) => existsSync(file), 'names no file').optional()),
+  SOUNDFONT_PATH: optional.pipe(
+    z
+      .string()
+      .refine((file) => existsSync(file), 'names no file')
+      .optional(),
+  ),
 };
 
 /** A Standard Webhooks secret: `whsec_` and base64 of 24 to 64 random bytes. */
@@ -85,7 +94,12 @@ const webhookSecrets = {
   WEBHOOK_SECRET: optional.pipe(
     z
       .string()
-      .transform((value) => value.split(',').map((secret) => secret.trim()).filter(Boolean))
+      .transform((value) =>
+        value
+          .split(',')
+          .map((secret) => secret.trim())
+          .filter(Boolean),
+      )
       .pipe(z.array(z.string().refine(isWebhookSecret, 'each secret must be whsec_ followed by base64 of 24 to 64 bytes')).min(1))
       .optional(),
   ),
@@ -99,7 +113,18 @@ const webhookDelivery = {
     .string()
     .default(DEFAULT_WEBHOOK_RETRY_SCHEDULE_MS.join(','))
     .transform((value) => value.split(',').map((delay) => Number(delay.trim())))
-    .pipe(z.array(z.number().int().min(0).max(7 * 86_400_000)).min(1).max(20)),
+    .pipe(
+      z
+        .array(
+          z
+            .number()
+            .int()
+            .min(0)
+            .max(7 * 86_400_000),
+        )
+        .min(1)
+        .max(20),
+    ),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
 };
@@ -112,8 +137,20 @@ const api = {
   API_KEYS: optional.pipe(
     z
       .string()
-      .transform((value) => value.split(',').map((key) => key.trim()).filter(Boolean))
-      .pipe(z.array(z.string().min(16, 'each key must be at least 16 characters').regex(/^[\x21-\x7e]+$/, 'keys are visible ASCII without spaces')))
+      .transform((value) =>
+        value
+          .split(',')
+          .map((key) => key.trim())
+          .filter(Boolean),
+      )
+      .pipe(
+        z.array(
+          z
+            .string()
+            .min(16, 'each key must be at least 16 characters')
+            .regex(/^[\x21-\x7e]+$/, 'keys are visible ASCII without spaces'),
+        ),
+      )
       .optional(),
   ),
   CORS_ORIGINS: optional,
@@ -140,8 +177,18 @@ const worker = {
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
   // 0 keeps originals and stems for ever.
   RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
-  SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(7 * 86_400).default(3600),
-  SWEEP_GRACE_SECONDS: z.coerce.number().int().min(0).max(30 * 86_400).default(3600),
+  SWEEP_INTERVAL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 86_400)
+    .default(3600),
+  SWEEP_GRACE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 86_400)
+    .default(3600),
 };
 
 const musicTools = {

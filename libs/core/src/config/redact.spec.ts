@@ -10,7 +10,8 @@ describe('secret redaction', () => {
   });
 
   it('masks the signature and credential of presigned URLs, keeping the rest readable', () => {
-    const url = 'http://127.0.0.1:4569/b/moments/x/preview.mp3?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA123%2F20250101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Expires=900&X-Amz-Signature=0f1e2d3c&x-id=PutObject';
+    const url =
+      'http://127.0.0.1:4569/b/moments/x/preview.mp3?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA123%2F20250101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Expires=900&X-Amz-Signature=0f1e2d3c&x-id=PutObject';
     expect(redactSecrets(`PUT ${url} answered 403`)).toBe(
       'PUT http://127.0.0.1:4569/b/moments/x/preview.mp3?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=***&X-Amz-Expires=900&X-Amz-Signature=***&x-id=PutObject answered 403',
     );
@@ -28,7 +29,19 @@ describe('secret redaction', () => {
       S3_SECRET_ACCESS_KEY: 's3-secret-456',
     });
     const secrets = secretValues(config);
-    expect(secrets).toEqual(expect.arrayContaining(['admin-token-0123456789', 'client-key-aaaaaaaa', 'client-key-bbbbbbbb', 'db/pass', 'db%2Fpass', 'mcp-token-xyz-0123', 'eleven-key-123', 'agent-client-key-789', 's3-secret-456']));
+    expect(secrets).toEqual(
+      expect.arrayContaining([
+        'admin-token-0123456789',
+        'client-key-aaaaaaaa',
+        'client-key-bbbbbbbb',
+        'db/pass',
+        'db%2Fpass',
+        'mcp-token-xyz-0123',
+        'eleven-key-123',
+        'agent-client-key-789',
+        's3-secret-456',
+      ]),
+    );
     const line = redactSecrets('sent admin-token-0123456789 with client-key-bbbbbbbb; password db/pass; s3-secret-456', secrets);
     expect(line).toBe('sent *** with ***; password ***; ***');
   });

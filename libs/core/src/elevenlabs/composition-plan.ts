@@ -43,8 +43,12 @@ export function compositionPlan(blueprint: Blueprint): CompositionPlan {
     negative_global_styles: ['off-key', 'muddy mix', 'distorted vocals', 'spoken word'],
     sections: blueprint.sections.map((section, index) => {
       const layers = blueprint.arrangement?.[index] ?? {};
-      const playing = Object.entries(LAYER_WORDS).filter(([layer]) => layers[layer as keyof typeof layers] === true).map(([, words]) => words);
-      const silent = Object.entries(LAYER_WORDS).filter(([layer]) => layers[layer as keyof typeof layers] === false).map(([, words]) => `no ${words}`);
+      const playing = Object.entries(LAYER_WORDS)
+        .filter(([layer]) => layers[layer as keyof typeof layers] === true)
+        .map(([, words]) => words);
+      const silent = Object.entries(LAYER_WORDS)
+        .filter(([layer]) => layers[layer as keyof typeof layers] === false)
+        .map(([, words]) => `no ${words}`);
       const durationMs = Math.round(((section.bars * beatsPerBar * 60) / blueprint.tempo_bpm) * 1000);
       // Every singing section gets its share of lines, and repeats them when there are more sections than lines.
       const share = singers[index] && lines.length ? Math.max(1, Math.ceil(lines.length / singing)) : 0;

@@ -150,8 +150,12 @@ function apiMessage(text: string): string {
     const parsed = JSON.parse(text) as { detail?: unknown; message?: unknown };
     const detail = parsed.detail ?? parsed.message;
     if (typeof detail === 'string') return detail.slice(0, 500);
-    if (Array.isArray(detail)) return detail.map((item: { msg?: string; loc?: unknown[] }) => `${(item.loc ?? []).join('.')}: ${item.msg ?? ''}`).join('; ').slice(0, 500);
-    if (detail && typeof detail === 'object' && typeof (detail as { message?: unknown }).message === 'string') return ((detail as { message: string }).message).slice(0, 500);
+    if (Array.isArray(detail))
+      return detail
+        .map((item: { msg?: string; loc?: unknown[] }) => `${(item.loc ?? []).join('.')}: ${item.msg ?? ''}`)
+        .join('; ')
+        .slice(0, 500);
+    if (detail && typeof detail === 'object' && typeof (detail as { message?: unknown }).message === 'string') return (detail as { message: string }).message.slice(0, 500);
   } catch {
     // Not JSON: a proxy's page or plain text.
   }

@@ -27,10 +27,7 @@ const TEXT_FIELDS = ['req.url', 'url', 'err.message', 'err.stack', 'err.detail',
  * `req`/`res`, or a bare `headers` object) are replaced whole; text fields keep their words with
  * configured secrets, URL credentials and presigned signatures masked.
  */
-export const REDACTED_PATHS: readonly string[] = [
-  ...CREDENTIAL_HEADERS.flatMap((header) => [`req.headers["${header}"]`, `res.headers["${header}"]`, `headers["${header}"]`]),
-  ...TEXT_FIELDS,
-];
+export const REDACTED_PATHS: readonly string[] = [...CREDENTIAL_HEADERS.flatMap((header) => [`req.headers["${header}"]`, `res.headers["${header}"]`, `headers["${header}"]`]), ...TEXT_FIELDS];
 
 const CREDENTIAL = new Set(CREDENTIAL_HEADERS);
 

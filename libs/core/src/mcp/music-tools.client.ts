@@ -2,15 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import {
-  PipelineError,
-  synthesizePreviewOutput,
-  toolFailureOutput,
-  validateBlueprintOutput,
-  type BlueprintCheck,
-  type PreviewReport,
-  type SynthesizePreviewArgs,
-} from '@mcm/pipeline';
+import { PipelineError, synthesizePreviewOutput, toolFailureOutput, validateBlueprintOutput, type BlueprintCheck, type PreviewReport, type SynthesizePreviewArgs } from '@mcm/pipeline';
 
 export type { BlueprintCheck, PreviewReport, SynthesizePreviewArgs } from '@mcm/pipeline';
 

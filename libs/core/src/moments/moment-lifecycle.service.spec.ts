@@ -9,8 +9,7 @@ const composeFailed = (retryable: boolean): MomentEvent => ({ type: 'STAGE_FAILE
 
 function world() {
   const core = fakeCore();
-  const create = (extra: { owner?: string } = {}) =>
-    core.lifecycle.create({ momentId: randomUUID(), outputKind: OutputKind.Preview, originalKey: 'moments/x/original.m4a', ...extra });
+  const create = (extra: { owner?: string } = {}) => core.lifecycle.create({ momentId: randomUUID(), outputKind: OutputKind.Preview, originalKey: 'moments/x/original.m4a', ...extra });
   return { ...core, create };
 }
 
@@ -44,7 +43,10 @@ describe('MomentLifecycle', () => {
     const stale = await lifecycle.apply(moment.id, { type: 'STAGE_STARTED', stage: 'analyze' });
     expect(stale).toMatchObject({ applied: false, accepted: false });
     const starts = (await moments.history(moment.id)).filter((row) => row.eventType === 'STAGE_STARTED');
-    expect(starts.map((row) => [row.stage, row.applied])).toEqual([['compose', true], ['analyze', false]]);
+    expect(starts.map((row) => [row.stage, row.applied])).toEqual([
+      ['compose', true],
+      ['analyze', false],
+    ]);
   });
 
   it('schedules a retryable failure as the next attempt, delayed by the backoff', async () => {

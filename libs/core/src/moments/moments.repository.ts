@@ -144,7 +144,10 @@ export class MomentsRepository {
       const point = pointOf(next);
       const webhooks: string[] = [];
       if (history.length) {
-        const inserted = await manager.insert(MomentTransitionEntity, history.map((row) => ({ ...row, ...point, momentId: id })));
+        const inserted = await manager.insert(
+          MomentTransitionEntity,
+          history.map((row) => ({ ...row, ...point, momentId: id })),
+        );
         await this.announce(manager, id, inserted.identifiers);
         const delivery = await this.addWebhookDelivery(manager, moment, next, String(inserted.identifiers.at(-1)?.id));
         if (delivery) webhooks.push(delivery);

@@ -36,11 +36,7 @@ const PRESIGN_PARAMS = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-
 
 const refusal = (status: number, code: string, message: string): StorageRefusal => ({ status, code, message });
 const ACCESS_DENIED = refusal(403, 'AccessDenied', 'Access Denied');
-const SIGNATURE_MISMATCH = refusal(
-  403,
-  'SignatureDoesNotMatch',
-  'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
-);
+const SIGNATURE_MISMATCH = refusal(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
 const UNKNOWN_KEY = refusal(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
 const EXPIRED = refusal(403, 'AccessDenied', 'Request has expired');
 const NOT_YET_VALID = refusal(403, 'AccessDenied', 'Request is not valid yet');
@@ -48,7 +44,11 @@ const SKEWED = refusal(403, 'RequestTimeTooSkewed', 'The difference between the 
 const UNSIGNED_HEADERS = refusal(403, 'AccessDenied', 'There were headers present in the request which were not signed');
 const ONLY_SIGV4 = refusal(400, 'InvalidRequest', 'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.');
 const TWO_MECHANISMS = refusal(400, 'InvalidArgument', 'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified');
-const BAD_QUERY = refusal(400, 'AuthorizationQueryParametersError', 'Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.');
+const BAD_QUERY = refusal(
+  400,
+  'AuthorizationQueryParametersError',
+  'Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.',
+);
 const BAD_HEADER = refusal(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed.');
 const BAD_PAYLOAD_HASH = refusal(400, 'InvalidArgument', 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a valid sha256 value.');
 /** s3rver stores an aws-chunked body as it comes, framing and all, so it is refused rather than corrupted. */
