@@ -6,27 +6,18 @@ import { composeBlueprint } from '../score/compose';
 import { arrangementMidi } from './midi';
 import { arrange } from '../score/arrange';
 import { STYLE_NAMES, STYLE_SOUNDS } from '../score/styles';
+import { hummedAnalysis } from '../../../../test/support/analyses';
 
-const analysis: Analysis = {
+const analysis: Analysis = hummedAnalysis({
   duration_s: 4,
-  sample_rate: 44100,
-  channels: 1,
-  loudness_lufs: -20,
-  peak_dbfs: -6,
-  voiced_start_s: 0.5,
   voiced_end_s: 3.5,
-  median_pitch_hz: 220,
+  key: 'Am',
   notes: [
     { midi: 57, onset_s: 0.5, duration_s: 0.45 },
     { midi: 60, onset_s: 1.0, duration_s: 0.45 },
     { midi: 64, onset_s: 1.5, duration_s: 0.9 },
   ],
-  tempo_bpm: 120,
-  tempo_source: 'onsets',
-  key: 'Am',
-  key_confidence: 0.7,
-  energy: 0.6,
-};
+});
 
 describe('arrangementMidi', () => {
   it('writes the Score: one track per instrument with its program, level and pan, every note as the stem plays it', () => {

@@ -6,16 +6,10 @@ import { STYLE_NAMES, STYLE_SOUNDS } from './styles';
 import { vocalSections } from '../render/vocals';
 import { arrange } from './arrange';
 import { DRUM_CHANNEL, PPQ, tickSeconds, type Score, type ScoreNote } from './score';
+import { hummedAnalysis } from '../../../../test/support/analyses';
 
-const analysis: Analysis = {
-  duration_s: 5,
-  sample_rate: 44100,
-  channels: 1,
-  loudness_lufs: -20,
-  peak_dbfs: -6,
-  voiced_start_s: 0.5,
-  voiced_end_s: 4,
-  median_pitch_hz: 220,
+const analysis: Analysis = hummedAnalysis({
+  key: 'Am',
   notes: [
     { midi: 57, onset_s: 0.5, duration_s: 0.45 },
     { midi: 60, onset_s: 1.0, duration_s: 0.45 },
@@ -23,12 +17,7 @@ const analysis: Analysis = {
     { midi: 64, onset_s: 1.5, duration_s: 0.9 },
     { midi: 62, onset_s: 2.5, duration_s: 0.5 },
   ],
-  tempo_bpm: 120,
-  tempo_source: 'onsets',
-  key: 'Am',
-  key_confidence: 0.7,
-  energy: 0.6,
-};
+});
 
 const CRASH = 49;
 const TOMS = new Set([41, 43, 45, 47, 48, 50]);

@@ -3,13 +3,12 @@ import { blueprintDurationSeconds, validateBlueprint, type Analysis } from '@mcm
 import { composeBlueprint } from './compose';
 import { parseKey, scaleOf } from '../analysis/harmony';
 import { STYLE_TEMPO } from './styles';
+import { hummedAnalysis } from '../../../../test/support/analyses';
 
 function analysis(overrides: Partial<Analysis> = {}): Analysis {
-  return {
+  return hummedAnalysis({
     duration_s: 12,
     sample_rate: 48000,
-    channels: 1,
-    loudness_lufs: -20,
     peak_dbfs: -3,
     voiced_start_s: 1.5,
     voiced_end_s: 11,
@@ -22,13 +21,9 @@ function analysis(overrides: Partial<Analysis> = {}): Analysis {
       { midi: 30, onset_s: 3.6, duration_s: 0.3 },
       { midi: 104, onset_s: 4.0, duration_s: 0.3 },
     ],
-    tempo_bpm: 120,
-    tempo_source: 'onsets',
     key: 'G',
-    key_confidence: 0.7,
-    energy: 0.6,
     ...overrides,
-  };
+  });
 }
 
 const cases: [string, Partial<Analysis>][] = [
