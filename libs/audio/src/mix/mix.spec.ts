@@ -93,8 +93,9 @@ describe('the hum-phone fixture through the whole engine', () => {
     const measured = await measureLoudness(outPreviewMp3, 'mp3');
     expect(Math.abs(measured.integrated_lufs - -14)).toBeLessThanOrEqual(1);
     expect(measured.true_peak_dbtp).toBeLessThanOrEqual(-1);
-    expect(report.loudness_lufs).toBeCloseTo(measured.integrated_lufs, 1);
-    expect(report.true_peak_dbtp).toBeCloseTo(measured.true_peak_dbtp, 1);
+    // The report is the master's, metered as it is written; the MP3 stays within the encoder's headroom of it.
+    expect(Math.abs(report.loudness_lufs - measured.integrated_lufs)).toBeLessThanOrEqual(0.5);
+    expect(Math.abs(report.true_peak_dbtp - measured.true_peak_dbtp)).toBeLessThanOrEqual(0.5);
     expect(report.duration_ms).toBe(Math.round(expectedSeconds * 1000));
 
     const mp3 = await probeAudio(outPreviewMp3, { format: 'mp3' });

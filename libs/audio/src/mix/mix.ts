@@ -1,16 +1,14 @@
-import { open, readFile, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { PassThrough } from 'node:stream';
+import { open, readFile, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import type { Blueprint } from '@mcm/pipeline';
 import { AudioError } from '../audio-error';
 import { STEM_FORMAT } from '../io/containers';
 import { ffmpegInput, runFfmpeg } from '../io/ffmpeg';
 import { blueprintFrames, RENDER_RATE } from '../render/instrumental';
-import { parseEbur128 } from './loudness';
+import { integratedLoudness, parseEbur128 } from './loudness';
+import { decodeWav16, type DecodedWav } from '../io/wav';
 import { waveformPeaks, type WaveformPeaks } from './peaks';
-import { makeWorkDirectory } from '../io/work-directory';
 import { hookSpans } from '../score/form';
-import { spanLoudness } from './balance';
 
 export interface MixOptions {
   blueprint: Blueprint;
@@ -33,7 +31,7 @@ export interface MixReport {
 export const TARGET_LUFS = -14;
 export const MAX_TRUE_PEAK_DBTP = -1;
 // The limiter's ceiling sits under the true-peak limit so inter-sample peaks and MP3 encoding stay below −1 dBTP.
-const LIMIT_DBFS = -2;
+const LIMIT_DBFS = -2.3;
 // The band of the backing the voice competes with, and the most of it ducking takes away (≈ 3 dB).
 const DUCK_LOW_HZ = 300;
 const DUCK_HIGH_HZ = 4000;
@@ -42,64 +40,59 @@ const MAX_DUCK_SHARE = 0.33;
 const VOICE_OVER_BAND_LU = 3;
 const MAX_VOICE_MATCH_DB = 6;
 const MIN_VOICE_MATCH_DB = -12;
-// LAME's encoder delay (576) plus the decoder's 529-sample filterbank delay, as recorded in the LAME tag of the file leg.
-const LAME_DELAY_SAMPLES = 1105;
+// The master's true peak may rise this far under the limit: MP3 encoding moves peaks by up to ±0.3 dB (measured on every style).
+const ENCODER_HEADROOM_DB = 0.3;
+const MASTER_TRUE_PEAK_DBTP = MAX_TRUE_PEAK_DBTP - ENCODER_HEADROOM_DB;
 
 /**
  * Mixes vocals over the instrumental (the instrumental ducks under the voice), shapes and fades it,
  * then masters to −14 LUFS with a limiter: master.wav (16-bit), preview.mp3 (192 kbps CBR) and,
  * when asked, waveform peaks of the master.
  *
- * Two ffmpeg passes: the premix, measured for loudness as it is written; then gain and limiter into
- * the master and the MP3 at once, the MP3 measured by a second process while it is being encoded.
+ * Two ffmpeg runs: the premix, measured for loudness as it is written and kept in memory; then gain and
+ * limiter into the master and the MP3 at once, the master metered as it is written. The voice is matched to
+ * the band in process, on the stems' PCM.
  */
 export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
   const { blueprint } = options;
   const frames = blueprintFrames(blueprint);
   const duration = frames / RENDER_RATE;
   const fade = Math.min(duration / 2, blueprint.mix?.fade_out_seconds ?? 2);
-  const work = await makeWorkDirectory('mix');
-  try {
-    const premix = path.join(work, 'premix.f32');
-    const matchDb = options.vocals ? await voiceMatchDb(blueprint, options.instrumental, options.vocals).catch(refuseBadStem) : 0;
-    const { stderr } = await runFfmpeg(
-      [
-        ...mixInputs(options),
-        // ebur128 takes 48 kHz only: its resampler is pinned to the meter's leg, else format negotiation moves the whole graph to 48 kHz.
-        '-filter_complex',
-        `${mixGraph(options, frames, fade, matchDb)};[mix]aformat=sample_rates=${RENDER_RATE},asplit=2[premix][measure];[measure]aresample=48000,ebur128,anullsink`,
-        '-map',
-        '[premix]',
-        '-f',
-        'f32le',
-        '-c:a',
-        'pcm_f32le',
-        '-y',
-        premix,
-      ],
-      { signal: options.signal },
-    ).catch(refuseBadStem);
-    const measured = parseEbur128(stderr);
-    if (measured.integrated_lufs <= -69) throw new AudioError('AUDIO_ENGINE_FAILED', 'the mix is silent', false);
-    let gain = TARGET_LUFS - measured.integrated_lufs;
-    let ceiling = LIMIT_DBFS;
-    let report = await master(premix, options, gain, ceiling, frames);
-    // The limiter takes back some loudness on dense mixes; one measured correction closes the gap.
-    const peak = Math.max(report.true_peak_dbtp, report.master_true_peak_dbtp);
-    if (Math.abs(report.integrated_lufs - TARGET_LUFS) > 0.5 || peak > MAX_TRUE_PEAK_DBTP) {
-      gain += TARGET_LUFS - report.integrated_lufs;
-      if (peak > MAX_TRUE_PEAK_DBTP) ceiling -= peak - MAX_TRUE_PEAK_DBTP + 0.3;
-      report = await master(premix, options, gain, ceiling, frames);
-    }
-    if (options.outPeaksJson) await writeFile(options.outPeaksJson, JSON.stringify(await masterPeaks(options.outMasterWav)));
-    return {
-      duration_ms: Math.round(duration * 1000),
-      loudness_lufs: report.integrated_lufs,
-      true_peak_dbtp: report.true_peak_dbtp,
-    };
-  } finally {
-    await rm(work, { recursive: true, force: true });
+  const matchDb = options.vocals ? await voiceMatchDb(blueprint, options.instrumental, options.vocals) : 0;
+  // The premix stays in memory (about 10 MB for 30 s) and is piped into the master: no file between the passes.
+  const { stdout: premix, stderr } = await runFfmpeg(
+    [
+      ...mixInputs(options),
+      // ebur128 takes 48 kHz only: its resampler is pinned to the meter's leg, else format negotiation moves the whole graph to 48 kHz.
+      '-filter_complex',
+      `${mixGraph(options, frames, fade, matchDb)};[mix]aformat=sample_rates=${RENDER_RATE},asplit=2[premix][measure];[measure]aresample=48000,ebur128,anullsink`,
+      '-map',
+      '[premix]',
+      '-f',
+      'f32le',
+      '-c:a',
+      'pcm_f32le',
+      'pipe:1',
+    ],
+    { stdout: true, signal: options.signal },
+  ).catch(refuseBadStem);
+  const measured = parseEbur128(stderr);
+  if (measured.integrated_lufs <= -69) throw new AudioError('AUDIO_ENGINE_FAILED', 'the mix is silent', false);
+  let gain = TARGET_LUFS - measured.integrated_lufs;
+  let ceiling = LIMIT_DBFS;
+  let report = await master(premix, options, gain, ceiling, frames);
+  // The limiter takes back some loudness on dense mixes; one measured correction closes the gap.
+  if (Math.abs(report.integrated_lufs - TARGET_LUFS) > 0.5 || report.true_peak_dbtp > MASTER_TRUE_PEAK_DBTP) {
+    gain += TARGET_LUFS - report.integrated_lufs;
+    if (report.true_peak_dbtp > MASTER_TRUE_PEAK_DBTP) ceiling -= report.true_peak_dbtp - MASTER_TRUE_PEAK_DBTP + 0.3;
+    report = await master(premix, options, gain, ceiling, frames);
   }
+  if (options.outPeaksJson) await writeFile(options.outPeaksJson, JSON.stringify(await masterPeaks(options.outMasterWav)));
+  return {
+    duration_ms: Math.round(duration * 1000),
+    loudness_lufs: report.integrated_lufs,
+    true_peak_dbtp: report.true_peak_dbtp,
+  };
 }
 
 function mixInputs(options: MixOptions): string[] {
@@ -123,11 +116,24 @@ export async function voiceMatchDb(blueprint: Blueprint, instrumental: string, v
   const secondsPerBeat = 60 / blueprint.tempo_bpm;
   const hooks = hookSpans(blueprint).map((hook) => ({ from_s: hook.startBeat * secondsPerBeat, to_s: (hook.startBeat + hook.beats) * secondsPerBeat }));
   if (!hooks.length) return 0;
-  const [voice, band] = await Promise.all([spanLoudness(vocals, STEM_FORMAT, hooks), spanLoudness(instrumental, STEM_FORMAT, hooks)]);
+  // Measured in process on the stems' PCM: four ffmpeg processes cost more CPU to start than the meter takes to run.
+  const [voice, band] = await Promise.all([readStem(vocals), readStem(instrumental)]).then((stems) =>
+    stems.map(({ channels, sampleRate }) => hooks.map(({ from_s, to_s }) => integratedLoudness(channels, sampleRate, from_s * sampleRate, to_s * sampleRate))),
+  );
   const over = voice.map((lufs, index) => lufs - band[index]).filter((value) => Number.isFinite(value));
   if (!over.length) return 0;
   const match = VOICE_OVER_BAND_LU - over.reduce((sum, value) => sum + value, 0) / over.length;
   return Math.min(MAX_VOICE_MATCH_DB, Math.max(MIN_VOICE_MATCH_DB, match));
+}
+
+/** A stem as the pipeline writes it (16-bit WAV); anything else is the caller's mistake, not a passing failure. */
+async function readStem(file: string): Promise<DecodedWav> {
+  const bytes = await readFile(file);
+  try {
+    return decodeWav16(bytes);
+  } catch {
+    throw new AudioError('AUDIO_UNDECODABLE', 'a stem is not a WAV file', false);
+  }
 }
 
 function mixGraph(options: MixOptions, frames: number, fade: number, matchDb: number): string {
@@ -169,63 +175,50 @@ function mixGraph(options: MixOptions, frames: number, fade: number, matchDb: nu
 
 interface Mastered {
   integrated_lufs: number;
-  /** The preview's, as a player measures the MP3. */
   true_peak_dbtp: number;
-  master_true_peak_dbtp: number;
 }
 
-async function master(premix: string, options: MixOptions, gainDb: number, ceilingDb: number, frames: number): Promise<Mastered> {
+/**
+ * Gain and limiter over the premix, encoded to the WAV master and the MP3 in one ffmpeg run, with the master
+ * metered on the way out: the MP3 is not decoded again, MASTER_TRUE_PEAK_DBTP leaves the encoder its overshoot.
+ */
+async function master(premix: Buffer, options: MixOptions, gainDb: number, ceilingDb: number, frames: number): Promise<Mastered> {
   const limit = 10 ** (ceilingDb / 20);
   const chain = `volume=${gainDb.toFixed(2)}dB,alimiter=limit=${limit.toFixed(4)}:attack=5:release=80:level=false,atrim=end_sample=${frames}`;
-  const encoded = new PassThrough();
-  // The MP3 is verified as it comes out of the encoder (the tee's second leg), not re-read afterwards.
-  const [masterRun, verified] = await Promise.all([
-    runFfmpeg(
-      [
-        ...ffmpegInput(premix, 'f32le', ['-ar', String(RENDER_RATE), '-ac', '2']),
-        // The WAV master is metered too: its inter-sample peaks can rise above the MP3's.
-        '-filter_complex',
-        `[0:a]${chain},asplit=3[wav][mp3][meter];[meter]aresample=48000,ebur128=peak=true,anullsink`,
-        '-map',
-        '[wav]',
-        '-c:a',
-        'pcm_s16le',
-        '-y',
-        options.outMasterWav,
-        // At 192 kbps CBR, LAME's quality level 7 with plain stereo stays clean for a preview and encodes twice as fast.
-        '-map',
-        '[mp3]',
-        '-c:a',
-        'libmp3lame',
-        '-b:a',
-        '192k',
-        '-compression_level',
-        '7',
-        '-joint_stereo',
-        '0',
-        // The file leg is seekable, so it gets its Xing/LAME header (exact length, gapless padding); the pipe leg feeds the meter.
-        '-y',
-        '-f',
-        'tee',
-        `[f=mp3]${teePath(options.outPreviewMp3)}|[f=mp3]pipe:1`,
-      ],
-      { output: encoded, signal: options.signal },
-    ),
-    // The pipe leg has no LAME tag, so the decoder keeps the encoder delay and padding: cut them as a player would.
-    runFfmpeg(['-nostats', ...ffmpegInput('pipe:0', 'mp3'), '-af', `atrim=start_sample=${LAME_DELAY_SAMPLES}:end_sample=${LAME_DELAY_SAMPLES + frames},ebur128=peak=true`, '-f', 'null', '-'], {
-      input: encoded,
-      signal: options.signal,
-    }),
-  ]);
+  const { stderr } = await runFfmpeg(
+    [
+      ...ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '2']),
+      '-filter_complex',
+      `[0:a]${chain},asplit=3[wav][mp3][meter];[meter]aresample=48000,ebur128=peak=true,anullsink`,
+      '-map',
+      '[wav]',
+      '-c:a',
+      'pcm_s16le',
+      '-y',
+      options.outMasterWav,
+      // At 192 kbps CBR, LAME's quality level 7 with plain stereo stays clean for a preview and encodes twice as fast.
+      // A file, so the MP3 gets its Xing/LAME header (exact length, gapless padding).
+      '-map',
+      '[mp3]',
+      '-c:a',
+      'libmp3lame',
+      '-b:a',
+      '192k',
+      '-compression_level',
+      '7',
+      '-joint_stereo',
+      '0',
+      '-y',
+      '-f',
+      'mp3',
+      options.outPreviewMp3,
+    ],
+    { input: Readable.from([premix]), signal: options.signal },
+  );
   const written = await wavFrames(options.outMasterWav);
   if (written !== frames) throw new AudioError('AUDIO_ENGINE_FAILED', `the master has ${written} frames, the blueprint ${frames}`, true);
-  const loudness = parseEbur128(verified.stderr);
-  return { integrated_lufs: loudness.integrated_lufs, true_peak_dbtp: loudness.true_peak_dbtp, master_true_peak_dbtp: parseEbur128(masterRun.stderr).true_peak_dbtp };
-}
-
-/** Escapes the characters the tee muxer's slave syntax gives meaning to. */
-function teePath(file: string): string {
-  return file.replace(/[\\|[\]:]/g, (character) => `\\${character}`);
+  const loudness = parseEbur128(stderr);
+  return { integrated_lufs: loudness.integrated_lufs, true_peak_dbtp: loudness.true_peak_dbtp };
 }
 
 /** Where the samples of a WAV written by ffmpeg start and how many bytes they take, from its chunk list. */
