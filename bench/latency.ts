@@ -1,18 +1,24 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { MomentsClient, type Moment } from '@main-character/sdk';
+import { closeAudioWorkers, uploadDemuxer } from '@mcm/audio';
 import { ROOT, startStack } from '../scripts/stack';
 import { benchEnvironment } from './bench-environment';
+import { runEngineMoment } from './engine-moment';
 
 /**
  * Latency from create to COMPLETED for the phone fixture, over RUNS moments one after another:
  * p50/p95, each stage's own compute, and the orchestration overhead (latency minus the
- * compute on the critical path: analyze + compose + validate + max(render) + mix).
+ * compute on the critical path: analyze + compose + validate + max(render) + mix). After the stack stops, the
+ * same clip through the engine's own functions in this process gives the critical path with no orchestration at
+ * all; client latency over it is the orchestration's share.
  */
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const INPUT = resolve(process.argv[2] ?? resolve(ROOT, 'test/fixtures/hum-phone.m4a'));
+const INPUT_FORMAT = uploadDemuxer(extname(INPUT).slice(1).toLowerCase()) ?? '';
+const ENGINE_RUNS = Number(process.env.BENCH_ENGINE_RUNS ?? 5);
 
 type Timings = Record<string, number>;
 
@@ -46,6 +52,18 @@ async function main(): Promise<void> {
     await stack.stop();
     await remove();
   }
+  const inProcess: number[] = [];
+  for (let i = 0; i <= ENGINE_RUNS && INPUT_FORMAT; i++) {
+    const run = await runEngineMoment(INPUT, INPUT_FORMAT, 'cinematic');
+    // The first run loads the soundfont, as the stack's warm-up moments did.
+    if (i > 0) inProcess.push(run.critical_path_ms);
+  }
+  await closeAudioWorkers();
+  const clientP50 = percentile(
+    rows.map((r) => r.clientMs),
+    50,
+  );
+  const inProcessP50 = inProcess.length ? percentile(inProcess, 50) : NaN;
 
   const stages = ['analyze', 'compose', 'validate', 'render_vocals', 'render_instrumental', 'mix'];
   const summary = {
@@ -77,6 +95,8 @@ async function main(): Promise<void> {
         ),
       ),
     },
+    in_process_critical_path_ms_p50: round(inProcessP50),
+    client_over_in_process: Math.round((clientP50 / inProcessP50) * 100) / 100,
     overhead_ms: {
       p50: round(
         percentile(
