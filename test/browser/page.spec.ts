@@ -5,13 +5,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import AxeBuilder from '@axe-core/playwright';
+import { Queue } from 'bullmq';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MomentsClient } from '@main-character/sdk';
 import { ffmpegPath } from '@mcm/audio';
-import { storageFromConfig, type StorageRepository } from '@mcm/core';
+import { redisOptions, stageQueueName, storageFromConfig, type StorageRepository } from '@mcm/core';
 import { PUBLIC_ERROR_MESSAGES } from '@mcm/pipeline';
-import { ROOT, startStack, stopApp, type Stack } from '../../scripts/stack';
+import { ROOT, startStack, type Stack } from '../../scripts/stack';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 const FIXTURES = resolve(__dirname, '../fixtures');
@@ -228,14 +229,19 @@ describe('the page, in a real browser', () => {
   });
 
   it('shows a FAILED moment with its public message and a try-again button', async () => {
-    // The worker is away while the stored recording is damaged, so analysis fails for good when it is back.
-    const worker = stack.apps.find((app) => app.name === 'worker-1')!;
-    await stopApp(worker);
-    const client = new MomentsClient({ baseUrl: stack.apiUrl, apiKey: API_KEY });
-    const { id } = await client.createMoment(join(FIXTURES, 'hum-phone.m4a'), { style: 'anthem' });
-    const [original] = await storage.listKeys(`moments/${id}/original`);
-    await storage.putBuffer(original, randomBytes(20_000), 'audio/mp4');
-    await stack.restart('worker-1');
+    // Analysis is paused while the stored recording is damaged, so it fails for good when it resumes.
+    const analyze = new Queue(stageQueueName('analyze'), { connection: redisOptions(testEnv.config.REDIS_URL), prefix: testEnv.config.QUEUE_PREFIX });
+    await analyze.pause();
+    let id: string;
+    try {
+      const client = new MomentsClient({ baseUrl: stack.apiUrl, apiKey: API_KEY });
+      ({ id } = await client.createMoment(join(FIXTURES, 'hum-phone.m4a'), { style: 'anthem' }));
+      const [original] = await storage.listKeys(`moments/${id}/original`);
+      await storage.putBuffer(original, randomBytes(20_000), 'audio/mp4');
+    } finally {
+      await analyze.resume();
+      await analyze.close();
+    }
 
     const page = await open(PHONE);
     await page.goto(`${stack.apiUrl}/m/${id}`);

@@ -164,7 +164,7 @@ export function App({ settings }: { settings: PageSettings }) {
         </a>
         {askKey && !editingKey && (
           <button type="button" class="link-button key-link" onClick={() => setEditingKey(true)}>
-            Change API key
+            API key
           </button>
         )}
       </header>

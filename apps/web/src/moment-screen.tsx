@@ -279,12 +279,16 @@ function Listen({ client, moment, title, onMakeAnother }: { client: MomentsClien
   return (
     <div class="listen">
       <Player client={client} src={moment.assets.preview!} peaksUrl={moment.assets.peaks} title={title} />
-      <div class="downloads" role="group" aria-label="Download">
+      <div class="downloads" role="group" aria-labelledby="downloads-label">
+        <span id="downloads-label" class="downloads-label">
+          Download
+        </span>
         {downloads.map(
           ({ label, url, extension, type }) =>
             url && (
               <button key={label} type="button" class="secondary" disabled={busy === label} onClick={() => void save(label, url, extension, type)}>
-                {busy === label ? `Saving ${label}…` : `Download ${label}`}
+                <span class="visually-hidden">Download </span>
+                {busy === label ? `${label}…` : label}
               </button>
             ),
         )}
