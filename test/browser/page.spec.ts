@@ -193,8 +193,13 @@ describe('the page, in a real browser', () => {
     await page.goto(`${stack.apiUrl}/`);
     await page.getByLabel(/Choose a recording/).setInputFiles(join(FIXTURES, 'voice-clean.wav'));
     await page.getByRole('heading', { name: 'Your recording' }).waitFor();
-    await page.getByRole('radio', { name: /Synthwave/ }).check();
-    await page.getByRole('button', { name: 'Make my song' }).click();
+    // By keyboard: arrows move through the style cards, Enter in the title field submits.
+    await page.getByRole('radio', { name: /Cinematic/ }).focus();
+    for (let step = 0; step < 3; step++) await page.keyboard.press('ArrowRight');
+    await expect(page.getByRole('radio', { name: /Synthwave/ }).isChecked()).resolves.toBe(true);
+    await page.getByLabel('Title (optional)').focus();
+    await page.keyboard.type('Desk Hum');
+    await page.keyboard.press('Enter');
     await page.waitForURL(MOMENT_PATH);
     await page.getByRole('list').locator('li[aria-current="step"]').first().waitFor();
 
@@ -222,10 +227,30 @@ describe('the page, in a real browser', () => {
     await shoot(page, 'phone-6-refused');
     expect(creates).toEqual([]);
 
+    // Dropped on the drop zone, a file is checked the same way.
+    await page.locator('label.drop').evaluate((zone) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(2048)], 'photo.png', { type: 'image/png' }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    });
+    await page.getByRole('alert').filter({ hasText: '“photo.png” is not an audio file' }).waitFor();
+    expect(creates).toEqual([]);
+
     await page.getByLabel(/Choose a recording/).setInputFiles({ name: 'voice.m4a', mimeType: 'audio/mp4', buffer: Buffer.from('these are words pretending to be audio\n'.repeat(40)) });
     await page.getByRole('button', { name: 'Make my song' }).click();
     await page.getByRole('alert').filter({ hasText: 'That file is not a recording we can read.' }).waitFor();
     expect(creates).toHaveLength(1);
+  });
+
+  it('says so in plain words when the microphone is blocked', async () => {
+    const page = await open(PHONE);
+    await page.addInitScript(() => {
+      navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+    });
+    await page.goto(`${stack.apiUrl}/`);
+    await page.getByRole('button', { name: 'Start recording' }).click();
+    await page.getByRole('alert').filter({ hasText: 'The microphone is blocked for this page.' }).waitFor();
+    await expectAccessible(page, 'microphone blocked');
   });
 
   it('shows a FAILED moment with its public message and a try-again button', async () => {
