@@ -158,11 +158,16 @@ export function RecordPanel({ onTake }: { onTake: (take: Take) => void }) {
       <div class="mic-row">
         {live ? (
           <button ref={stopButton} type="button" class={`mic recording`} onClick={stop} aria-label={phase === 'countdown' ? 'Cancel recording' : 'Stop recording'}>
-            <span class="mic-icon stop" aria-hidden="true" />
+            <svg class="mic-icon" viewBox="0 0 24 24" aria-hidden="true">
+              <rect x="6" y="6" width="12" height="12" rx="2.5" fill="currentColor" />
+            </svg>
           </button>
         ) : (
           <button type="button" class="mic" onClick={() => void start()} disabled={phase === 'asking'} aria-label="Start recording">
-            <span class="mic-icon" aria-hidden="true" />
+            <svg class="mic-icon" viewBox="0 0 24 24" aria-hidden="true">
+              <rect x="8.5" y="2.5" width="7" height="12" rx="3.5" fill="currentColor" />
+              <path d="M5 11.5a7 7 0 0 0 14 0M12 18.5V21.5M8.5 21.5h7" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" />
+            </svg>
           </button>
         )}
         <div class="mic-status">
