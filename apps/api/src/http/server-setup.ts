@@ -13,8 +13,9 @@ export type ServerConfig = Pick<ApiConfig, 'CORS_ORIGINS' | 'MAX_UPLOAD_MB'> & P
 /**
  * Everything the running app adds around the module: headers, CORS, the page, the upload gate,
  * shutdown, docs. The tests call it too; `pageDirectory` is the built page (found in dist/web by default).
+ * Answers whether the page is served.
  */
-export function configureApi(app: INestApplication<Server>, config: ServerConfig, pageDirectory?: string | null): void {
+export function configureApi(app: INestApplication<Server>, config: ServerConfig, pageDirectory?: string | null): boolean {
   (app.getHttpAdapter().getInstance() as Express).disable('x-powered-by');
   const storage = storageOrigins(config);
   app.use(
@@ -43,10 +44,11 @@ export function configureApi(app: INestApplication<Server>, config: ServerConfig
       maxAge: 600,
     });
   }
-  servePage(app, config, pageDirectory);
+  const pageServed = servePage(app, config, pageDirectory);
   gateExpectContinue(app.getHttpServer(), config.MAX_UPLOAD_MB);
   app.enableShutdownHooks();
   setupOpenApi(app);
+  return pageServed;
 }
 
 /**
