@@ -48,21 +48,20 @@ describe('the page, in a real browser', () => {
     execFileSync(ffmpegPath(), ['-v', 'error', '-y', '-i', join(FIXTURES, 'hum-phone.m4a'), '-ac', '1', '-ar', '48000', '-c:a', 'pcm_s16le', microphone]);
     testEnv = await createTestEnv({ API_KEYS: API_KEY });
     storage = storageFromConfig(testEnv.config);
-    [stack, browser] = await Promise.all([
-      startStack({ env: testEnv.env, workers: 1, log: (app, line) => logs.push(`[${app}] ${line}`) }),
-      chromium.launch({
-        executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--use-fake-ui-for-media-stream',
-          '--use-fake-device-for-media-stream',
-          `--use-file-for-fake-audio-capture=${microphone}`,
-          '--autoplay-policy=no-user-gesture-required',
-        ],
-      }),
-    ]);
+    // One after the other: the apps' start-up and Chromium's compete for the same cores.
+    stack = await startStack({ env: testEnv.env, workers: 1, log: (app, line) => logs.push(`[${app}] ${line}`) });
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+        `--use-file-for-fake-audio-capture=${microphone}`,
+        '--autoplay-policy=no-user-gesture-required',
+      ],
+    });
   });
 
   afterAll(async () => {
