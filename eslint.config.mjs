@@ -23,6 +23,8 @@ export default defineConfig(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
     },
   },
+  // The page runs in browsers.
+  { files: ['apps/web/src/**/*.{ts,tsx}'], languageOptions: { globals: globals.browser } },
   {
     files: ['**/*.spec.ts', '**/*.e2e-spec.ts'],
     rules: {

@@ -55,6 +55,12 @@ export default defineConfig({
       },
       {
         plugins,
+        resolve: { alias },
+        // The page in real Chromium against the stack as processes: one stack and one browser per file, files one at a time.
+        test: { name: 'browser', include: ['test/browser/**/*.spec.ts'], testTimeout: 180_000, hookTimeout: 180_000, fileParallelism: false },
+      },
+      {
+        plugins,
         // Unit tests exercise the SDK's source; sdk-pack.spec.ts covers the built, packed package.
         resolve: { alias },
         test: { name: 'sdk', include: ['test/sdk/**/*.spec.ts'], testTimeout: 120_000, hookTimeout: 120_000 },

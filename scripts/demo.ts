@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const stack = await startStack({ env, log: quiet });
   let exitCode = 0;
   try {
-    process.stdout.write(`Stack is up: api ${stack.apiUrl}, music-tools ${stack.mcpUrl}/mcp\n`);
+    process.stdout.write(`Stack is up: page ${stack.apiUrl}/, api ${stack.apiUrl}/v1, music-tools ${stack.mcpUrl}/mcp\n`);
     const client = new MomentsClient({ baseUrl: stack.apiUrl });
     process.stdout.write(`Uploading ${input}\n`);
     const created = await client.createMoment(input, { style: process.env.DEMO_STYLE ?? 'cinematic', title: 'My Main Character Moment' });
@@ -51,7 +51,8 @@ async function main(): Promise<void> {
           .join(', ')}`,
         `  preview:  ${previewPath}`,
         `  url:      ${moment.final_audio_url}`,
-        '            (presigned; it serves while the stack runs — `npm start` keeps it up)',
+        `  page:     ${stack.apiUrl}/m/${moment.id}`,
+        '            (both serve while the stack runs; `npm start` keeps it up, with the page at its api address)',
         '',
       ].join('\n'),
     );

@@ -16,11 +16,14 @@ export interface InProcessApi {
   base: string;
 }
 
-/** The api as its main sets it up (bucket included), in this process, on a free loopback port. Close it with `app.close()`. */
-export async function startApi(env: NodeJS.ProcessEnv): Promise<InProcessApi> {
+/**
+ * The api as its main sets it up (bucket included), in this process, on a free loopback port. Close it with `app.close()`.
+ * `pageDirectory` is the built page it serves; by default dist/web when it was built.
+ */
+export async function startApi(env: NodeJS.ProcessEnv, pageDirectory?: string | null): Promise<InProcessApi> {
   const config = loadConfig(env);
   const app = await NestFactory.create<INestApplication<Server>>(ApiModule.forRoot(config), { logger: false });
-  configureApi(app, config);
+  configureApi(app, config, pageDirectory);
   await app.get(StorageRepository).ensureBucket();
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
@@ -36,7 +39,7 @@ export interface ApiWorld extends InProcessApi {
 }
 
 /** A test file's own database, queues and storage (see createTestEnv) with the api running on them. */
-export async function startApiWorld(overrides: NodeJS.ProcessEnv = {}): Promise<ApiWorld> {
+export async function startApiWorld(overrides: NodeJS.ProcessEnv = {}, pageDirectory?: string | null): Promise<ApiWorld> {
   const testEnv = await createTestEnv(overrides);
   let api: InProcessApi | undefined;
   const db = new Client({ connectionString: testEnv.config.DATABASE_URL });
@@ -46,7 +49,7 @@ export async function startApiWorld(overrides: NodeJS.ProcessEnv = {}): Promise<
     await testEnv.cleanup();
   };
   try {
-    api = await startApi(testEnv.env);
+    api = await startApi(testEnv.env, pageDirectory);
     await db.connect();
   } catch (error) {
     await close();

@@ -22,7 +22,7 @@ async function bootstrap(): Promise<void> {
   logger.info(`decoding uploads with ${describeFfmpeg()}`);
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { bufferLogs: true });
   app.useLogger(app.get(Logger));
-  configureApi(app, config);
+  if (!configureApi(app, config)) logger.warn('the page is not built (npm run build writes dist/web); / answers 404');
   await app.get(StorageRepository).ensureBucket();
   await app.listen(config.PORT, config.HOST);
   const { port } = app.getHttpServer().address() as AddressInfo;

@@ -4,3 +4,4 @@ export * from './moment.machine';
 export * from './public-errors';
 export * from './music-tools.contract';
 export * from './pipeline-error';
+export * from './style-moods';

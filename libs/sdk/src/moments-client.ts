@@ -1,7 +1,8 @@
 import { EventSource, type FetchLike } from 'eventsource';
 import createClient, { type Client } from 'openapi-fetch';
-import { loadFs, toAudioFile } from './audio-file';
+import { toAudioFile } from './audio-file';
 import { MomentFailedError, MomentTimeoutError, MomentsApiError } from './errors';
+import { loadFs } from './node-fs';
 import { isRetryable, retryPolicy, sleep, withRetries, type RetryOptions, type RetryPolicy } from './retry';
 import type { paths } from './schema';
 import type { AdminJob, AudioInput, Blueprint, Bytes, CreateMomentResponse, JobList, Moment, MomentStatus, OutputKind, RetryFailedFilter, RetryFailedResult } from './types';

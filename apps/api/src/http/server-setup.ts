@@ -6,14 +6,30 @@ import type { ApiConfig } from '@mcm/core';
 import { setupOpenApi } from '../openapi';
 import { renderProblem, sendProblem } from '../problem/problem-response';
 import { maxUploadBodyBytes, uploadTooLarge } from './multipart-upload';
+import { servePage, storageOrigins, type PageConfig, type StorageConfig } from './web-page';
 
-/** Everything the running app adds around the module: headers, CORS, the upload gate, shutdown, docs. The tests call it too. */
-export function configureApi(app: INestApplication<Server>, config: Pick<ApiConfig, 'CORS_ORIGINS' | 'MAX_UPLOAD_MB'>): void {
+export type ServerConfig = Pick<ApiConfig, 'CORS_ORIGINS' | 'MAX_UPLOAD_MB'> & PageConfig & StorageConfig;
+
+/**
+ * Everything the running app adds around the module: headers, CORS, the page, the upload gate,
+ * shutdown, docs. The tests call it too; `pageDirectory` is the built page (found in dist/web by default).
+ * Answers whether the page is served.
+ */
+export function configureApi(app: INestApplication<Server>, config: ServerConfig, pageDirectory?: string | null): boolean {
   (app.getHttpAdapter().getInstance() as Express).disable('x-powered-by');
+  const storage = storageOrigins(config);
   app.use(
     helmet({
-      // Swagger UI at /docs uses inline styles; plain-http deployments must not have their assets upgraded.
-      contentSecurityPolicy: { directives: { 'style-src': ["'self'", "'unsafe-inline'", 'https:'], 'upgrade-insecure-requests': null } },
+      contentSecurityPolicy: {
+        directives: {
+          // Swagger UI at /docs uses inline styles; plain-http deployments must not have their assets upgraded.
+          'style-src': ["'self'", "'unsafe-inline'", 'https:'],
+          // The page plays the take it just recorded (a blob: URL) and the preview from presigned URLs of the storage; it reads the peaks from there too.
+          'media-src': ["'self'", 'blob:', ...storage],
+          'connect-src': ["'self'", ...storage],
+          'upgrade-insecure-requests': null,
+        },
+      },
     }),
   );
   const origins =
@@ -28,9 +44,11 @@ export function configureApi(app: INestApplication<Server>, config: Pick<ApiConf
       maxAge: 600,
     });
   }
+  const pageServed = servePage(app, config, pageDirectory);
   gateExpectContinue(app.getHttpServer(), config.MAX_UPLOAD_MB);
   app.enableShutdownHooks();
   setupOpenApi(app);
+  return pageServed;
 }
 
 /**

@@ -1,20 +1,15 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { STYLE_NAMES, STYLE_TEMPO, type StyleName } from '@mcm/audio';
 import { STYLE_SOUNDS } from '@mcm/audio/score/styles';
-import { listStylesOutput } from '@mcm/pipeline';
+import { listStylesOutput, STYLE_MOODS } from '@mcm/pipeline';
 
-/** The character of each style in a few words; its instruments are read from the engine's own definition. */
-const STYLE_MOODS: Record<StyleName, string> = {
-  cinematic: 'Film score that swells into the chorus; the default for anything unrecognised',
-  anthem: 'Stadium pop-rock with driving drums and a big chorus',
-  lofi: 'Mellow, swung lo-fi hip-hop',
-  synthwave: '80s synthwave with pulsing arpeggios',
-};
+/** Anything unrecognised becomes cinematic; agents are told so. */
+const STYLE_NOTES: Partial<Record<StyleName, string>> = { cinematic: '; the default for anything unrecognised' };
 
 function describeStyle(name: StyleName): string {
   const sound = STYLE_SOUNDS[name];
   const instruments = [...new Set(sound.parts.map((part) => part.name.toLowerCase()))].join(', ');
-  return `${STYLE_MOODS[name]}: ${instruments}; the hummed tune on ${sound.lead.name.replace(/\s*\(.*\)$/, '').toLowerCase()}.`;
+  return `${STYLE_MOODS[name]}${STYLE_NOTES[name] ?? ''}: ${instruments}; the hummed tune on ${sound.lead.name.replace(/\s*\(.*\)$/, '').toLowerCase()}.`;
 }
 
 export function registerListStylesTool(server: McpServer): void {

@@ -79,6 +79,16 @@ describe('embedded storage checks signatures as S3 does', () => {
     expect((await repository.getBuffer('moments/a/preview.mp3')).toString()).toBe('preview of moment a');
   });
 
+  it('lets a page of another origin read a presigned GET, and only a signed one', async () => {
+    const origin = { origin: 'http://127.0.0.1:3000' };
+    const signed = await fetch(await repository.presignGet('moments/a/original.wav'), { headers: origin });
+    expect(signed.status).toBe(200);
+    expect(signed.headers.get('access-control-allow-origin')).toBe('*');
+    const unsigned = await fetch(objectUrl('moments/a/original.wav'), { headers: origin });
+    expect(unsigned.status).toBe(403);
+    expect(unsigned.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it('refuses a presigned GET whose signature is forged', async () => {
     const signed = await repository.presignGet('moments/a/original.wav');
     const forged = signed.replace(/X-Amz-Signature=[0-9a-f]{64}/, `X-Amz-Signature=${'0'.repeat(64)}`);

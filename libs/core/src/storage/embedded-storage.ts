@@ -41,6 +41,8 @@ export async function startEmbeddedStorage(options: EmbeddedStorageOptions): Pro
     // A CORS preflight carries no credentials, in S3 too; s3rver answers it from the bucket's CORS rules.
     const refusal = request.method === 'OPTIONS' ? null : await verifier.verify({ method: request.method ?? '', url: request.url ?? '/', headers: request.headers });
     if (refusal) return refuse(response, refusal);
+    // A signed read is its own credential: any page may fetch it (the page's waveform and downloads), as a bucket CORS rule allowing GET would.
+    if ((request.method === 'GET' || request.method === 'HEAD') && request.headers.origin) response.setHeader('Access-Control-Allow-Origin', '*');
     if (expectsContinue) response.writeContinue();
     serve(request, response);
   };

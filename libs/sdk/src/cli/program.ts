@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { loadFs } from '../audio-file';
+import { loadFs } from '../node-fs';
 import { MomentFailedError, MomentsApiError } from '../errors';
 import { MomentsClient } from '../moments-client';
 import type { Moment, OutputKind } from '../types';
