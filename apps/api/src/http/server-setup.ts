@@ -2,14 +2,16 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import type { Express } from 'express';
 import helmet from 'helmet';
-import type { ApiConfig } from '@mcm/core';
+import { AppMetrics, observeHttp, type ApiConfig } from '@mcm/core';
 import { setupOpenApi } from '../openapi';
 import { renderProblem, sendProblem } from '../problem/problem-response';
 import { maxUploadBodyBytes, uploadTooLarge } from './multipart-upload';
 
-/** Everything the running app adds around the module: headers, CORS, the upload gate, shutdown, docs. The tests call it too. */
+/** Everything the running app adds around the module: request metrics and spans, headers, CORS, the upload gate, shutdown, docs. The tests call it too. */
 export function configureApi(app: INestApplication<Server>, config: Pick<ApiConfig, 'CORS_ORIGINS' | 'MAX_UPLOAD_MB'>): void {
   (app.getHttpAdapter().getInstance() as Express).disable('x-powered-by');
+  // First, so every answer is counted, refusals by later middleware included.
+  app.use(observeHttp(app.get(AppMetrics)));
   app.use(
     helmet({
       // Swagger UI at /docs uses inline styles; plain-http deployments must not have their assets upgraded.
