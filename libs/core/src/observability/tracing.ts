@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 
 /** W3C trace context as carried in a queue message or an MCP request's `_meta`: `traceparent` and, when present, `tracestate`. */
@@ -26,15 +27,17 @@ export function tracingConfigured(env: NodeJS.ProcessEnv = process.env): boolean
  * spans go to `<endpoint>/v1/traces` as OTLP/HTTP JSON in batches, under `service.name`
  * `serviceName` (or `OTEL_SERVICE_NAME`). The SDK reads the other `OTEL_*` settings itself.
  * Without an endpoint nothing is loaded. Traces only: no metrics or logs are exported over OTLP.
+ * `spanProcessors` replaces the OTLP export (tests collect spans in memory).
  */
-export async function startTracing(serviceName: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+export async function startTracing(serviceName: string, env: NodeJS.ProcessEnv = process.env, options: { spanProcessors?: SpanProcessor[] } = {}): Promise<boolean> {
   if (sdk) return true;
-  if (!tracingConfigured(env)) return false;
+  if (!options.spanProcessors && !tracingConfigured(env)) return false;
   // Loaded only when wanted: the SDK and its exporters add to every start-up otherwise.
   const [{ NodeSDK }, { OTLPTraceExporter }] = await Promise.all([import('@opentelemetry/sdk-node'), import('@opentelemetry/exporter-trace-otlp-http')]);
   const started = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME?.trim() || serviceName,
-    traceExporter: new OTLPTraceExporter(),
+    // A test hands its own processors (an in-memory exporter); a deployment exports in batches.
+    ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : { traceExporter: new OTLPTraceExporter() }),
     // Metrics are served by prom-client at /metrics and logs go to stderr: the SDK exports neither.
     metricReaders: [],
     logRecordProcessors: [],
@@ -49,7 +52,12 @@ export async function startTracing(serviceName: string, env: NodeJS.ProcessEnv =
 export async function stopTracing(): Promise<void> {
   const running = sdk;
   sdk = undefined;
-  await running?.shutdown().catch(() => undefined);
+  if (!running) return;
+  await running.shutdown().catch(() => undefined);
+  // The API's globals go back to no-ops, so a later start registers afresh.
+  trace.disable();
+  propagation.disable();
+  context.disable();
 }
 
 const tracer = () => trace.getTracer('main-character-moment');
