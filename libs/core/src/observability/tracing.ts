@@ -9,12 +9,8 @@ interface RunningSdk {
   shutdown(): Promise<void>;
 }
 
-let sdk: RunningSdk | undefined;
-
 /** Spans are made only while the SDK runs; otherwise every helper here costs a branch. */
-export function tracingEnabled(): boolean {
-  return sdk !== undefined;
-}
+let sdk: RunningSdk | undefined;
 
 /** True when the environment names an OTLP endpoint for traces and does not disable the SDK. */
 export function tracingConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
