@@ -22,6 +22,7 @@ export function benchEnvironment(extra: NodeJS.ProcessEnv = {}): BenchEnvironmen
     QUEUE_PREFIX: `bench-${suffix}`,
     PORT: '0',
     MCP_HTTP_PORT: '0',
+    WORKER_METRICS_PORT: '0',
     EMBEDDED_S3_PORT: '0',
     EMBEDDED_S3_DIR: s3Dir,
     LOG_LEVEL: 'warn',

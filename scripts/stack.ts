@@ -186,7 +186,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     let workersStarted = 0;
     const addWorker = async (extraEnv: NodeJS.ProcessEnv = {}) => {
       workersStarted += 1;
-      const worker = await startApp('worker', `worker-${workersStarted}`, { ...env, ...extraEnv }, log);
+      // Workers on one machine each need their own metrics port: the configured one, then the ports after it.
+      const metricsPort = config.WORKER_METRICS_PORT === 0 ? 0 : config.WORKER_METRICS_PORT + workersStarted - 1;
+      const worker = await startApp('worker', `worker-${workersStarted}`, { ...env, WORKER_METRICS_PORT: String(metricsPort), ...extraEnv }, log);
       apps.push(worker);
       return worker;
     };

@@ -1,4 +1,4 @@
-import { MomentLifecycle, type MomentsRepository, type StageQueue, type WebhookQueue } from '@mcm/core';
+import { AppMetrics, MomentLifecycle, type MomentsRepository, type StageQueue, type WebhookQueue } from '@mcm/core';
 import { FakeMomentsRepository } from './moments-repository.fake';
 import { FakeStageQueue } from './stage-queue.fake';
 import { FakeStorage } from './storage.fake';
@@ -19,8 +19,9 @@ export function fakeCore() {
   const queue = new FakeStageQueue();
   const storage = new FakeStorage();
   const webhooks = new FakeWebhookQueue();
-  const lifecycle = new MomentLifecycle(asAdapter<MomentsRepository>(moments), asAdapter<StageQueue>(queue), asAdapter<WebhookQueue>(webhooks));
-  return { moments, queue, storage, webhooks, lifecycle };
+  const metrics = new AppMetrics();
+  const lifecycle = new MomentLifecycle(asAdapter<MomentsRepository>(moments), asAdapter<StageQueue>(queue), asAdapter<WebhookQueue>(webhooks), metrics);
+  return { moments, queue, storage, webhooks, metrics, lifecycle };
 }
 export { FakeSchedulerQueue } from './scheduler-queue.fake';
 export { FakeUploads, type FakeRequestBody } from './uploads.fake';

@@ -125,6 +125,12 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
     return new Map(ids.filter((id) => this.rows.has(id)).map((id) => [id, { deleted: Boolean(this.rows.get(id)!.deletedAt), expired: Boolean(this.rows.get(id)!.assetsExpiredAt) }]));
   }
 
+  async countByStatus(): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for (const moment of this.rows.values()) counts.set(moment.status, (counts.get(moment.status) ?? 0) + 1);
+    return counts;
+  }
+
   async history(id: string): Promise<MomentTransitionEntity[]> {
     return this.transitions.filter((row) => row.momentId === id);
   }

@@ -1,5 +1,5 @@
-import { stageJobId, type StageJobData, type StageRun } from '@mcm/pipeline';
-import type { StageQueue } from '@mcm/core';
+import { stageJobId, type Stage, type StageJobData, type StageRun } from '@mcm/pipeline';
+import type { QueueDepth, StageQueue } from '@mcm/core';
 import type { Port } from './port';
 
 export type FakeJobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed';
@@ -44,6 +44,12 @@ export class FakeStageQueue implements Port<StageQueue> {
       const id = stageJobId(momentId, run);
       if (this.jobs.get(id)?.state !== 'active') this.jobs.delete(id);
     }
+  }
+
+  async depth(stage: Stage): Promise<QueueDepth> {
+    const jobs = [...this.jobs.values()].filter((job) => job.data.stage === stage);
+    const count = (state: FakeJobState) => jobs.filter((job) => job.state === state).length;
+    return { stage, waiting: count('waiting'), active: count('active'), delayed: count('delayed'), oldestWaitingSeconds: 0 };
   }
 
   async isReachable(): Promise<boolean> {

@@ -62,6 +62,20 @@ describe('moment lifecycle against Postgres and Redis', () => {
     expect(compose?.opts.delay ?? 0).toBe(0);
   });
 
+  it("reads a stage queue's depth from BullMQ: jobs by state and how long the oldest has waited", async () => {
+    const moment = await create();
+    const waiting = await queue.queue('analyze').getWaiting();
+    const oldest = Math.min(...waiting.map((job) => job.timestamp));
+    const depth = await queue.depth('analyze', oldest + 5_000);
+    expect(depth).toMatchObject({ stage: 'analyze', waiting: waiting.length, active: 0, oldestWaitingSeconds: 5 });
+    expect(waiting.map((job) => job.data.momentId)).toContain(moment.id);
+    // A retry waiting out its backoff is delayed, not waiting.
+    await lifecycle.apply(moment.id, analyzed);
+    await lifecycle.apply(moment.id, { type: 'STAGE_FAILED', stage: 'compose', error: { code: 'MCP_UNAVAILABLE', message: 'down', retryable: true } });
+    expect((await queue.depth('compose')).delayed).toBeGreaterThanOrEqual(1);
+    expect(await queue.depth('mix')).toEqual({ stage: 'mix', waiting: 0, active: 0, delayed: 0, oldestWaitingSeconds: 0 });
+  });
+
   it('returns null for an unknown moment', async () => {
     expect(await lifecycle.apply(randomUUID(), analyzed)).toBeNull();
   });

@@ -52,6 +52,7 @@ export async function createTestEnv(overrides: NodeJS.ProcessEnv = {}): Promise<
     S3_BUCKET: 'moments-test',
     PORT: '0',
     MCP_HTTP_PORT: '0',
+    WORKER_METRICS_PORT: '0',
     RECONCILE_INTERVAL_MS: '2000',
     // Tests create moments in bursts from one address; the rate-limit tests set their own.
     RATE_LIMIT_CREATE_PER_MINUTE: '100000',

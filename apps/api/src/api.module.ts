@@ -7,12 +7,14 @@ import { APP_CONFIG, CoreModule, MomentChangeFeed, nestLoggerParams, type ApiCon
 import { AdminController } from './controllers/admin.controller';
 import { CompatController } from './controllers/compat.controller';
 import { HealthController } from './controllers/health.controller';
+import { MetricsController } from './controllers/metrics.controller';
 import { MomentEventsController } from './controllers/moment-events.controller';
 import { MomentsController } from './controllers/moments.controller';
 import { AdminGuard } from './guards/admin.guard';
 import { ApiKeyGuard } from './guards/api-key.guard';
 import { CREATE_THROTTLER, CreateRateLimitGuard } from './guards/create-rate-limit.guard';
 import { InFlightLimitGuard } from './guards/in-flight-limit.guard';
+import { MetricsGuard } from './guards/metrics.guard';
 import { IdempotencyKeyGuard } from './http/idempotency-key';
 import { UploadInterceptor } from './http/upload.interceptor';
 import { ProblemDetailsFilter } from './problem/problem-details.filter';
@@ -20,6 +22,7 @@ import { validationProblem } from './problem/validation';
 import { RedisThrottlerStorage } from './rate-limit/redis-throttler.storage';
 import { AdminService } from './services/admin.service';
 import { HealthService } from './services/health.service';
+import { MetricsService } from './services/metrics.service';
 import { MomentEventsService } from './services/moment-events.service';
 import { MomentViewService } from './services/moment-view.service';
 import { MomentWaitService } from './services/moment-wait.service';
@@ -45,7 +48,7 @@ export class ApiModule {
           }),
         }),
       ],
-      controllers: [MomentsController, MomentEventsController, CompatController, AdminController, HealthController],
+      controllers: [MomentsController, MomentEventsController, CompatController, AdminController, HealthController, MetricsController],
       providers: [
         MomentsService,
         UploadService,
@@ -55,7 +58,9 @@ export class ApiModule {
         { provide: MomentChangeFeed, useFactory: () => new MomentChangeFeed(config.DATABASE_URL) },
         AdminService,
         HealthService,
+        MetricsService,
         AdminGuard,
+        MetricsGuard,
         ApiKeyGuard,
         CreateRateLimitGuard,
         InFlightLimitGuard,

@@ -4,6 +4,10 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { localhostHostValidation } from '@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { bearerToken, tokenMatches } from '@mcm/core/auth/bearer-token';
+import { observeHttp } from '@mcm/core/observability/http-observer';
+import type { AppMetrics } from '@mcm/core/observability/metrics';
+import { sendMetrics } from '@mcm/core/observability/metrics-endpoint';
+import { contextFrom, inServerSpan } from '@mcm/core/observability/tracing';
 import { isLoopbackHost } from '@mcm/core/outbound/outbound-guard';
 import { createMusicToolsServer, type MusicToolsServerOptions } from './music-tools.server';
 import { defaultRenderGate } from './render-gate';
@@ -17,6 +21,10 @@ export interface MusicToolsHttpOptions extends MusicToolsServerOptions {
   authToken?: string;
   /** How long `close()` lets running tool calls finish before cutting connections. */
   shutdownGraceMs?: number;
+  /** When given, requests are counted and `/metrics` serves this registry. */
+  metrics?: AppMetrics;
+  /** `METRICS_TOKEN`: when set, `/metrics` needs it as a bearer token; without it, `/metrics` is served on loopback only. */
+  metricsToken?: string;
 }
 
 export interface MusicToolsHttp {
@@ -42,6 +50,13 @@ function jsonRpcError(response: Response, status: number, code: number, message:
   response.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
 }
 
+/** The tool name and `_meta` of a `tools/call` request, whose span continues the caller's trace; null for other messages. */
+function toolCall(body: unknown): { name: string; meta: unknown } | null {
+  if (!body || typeof body !== 'object' || (body as { method?: unknown }).method !== 'tools/call') return null;
+  const params = (body as { params?: { name?: unknown; _meta?: unknown } }).params;
+  return typeof params?.name === 'string' ? { name: params.name, meta: params._meta } : null;
+}
+
 function bearerAuth(token: string) {
   return (request: Request, response: Response, next: NextFunction) => {
     const given = bearerToken(request.headers.authorization);
@@ -64,10 +79,19 @@ export async function startMusicToolsHttp(options: MusicToolsHttpOptions = {}): 
   const serverOptions: MusicToolsServerOptions = { ...options, renderGate: options.renderGate ?? defaultRenderGate() };
   const app = express();
   app.disable('x-powered-by');
+  const { metrics } = options;
+  // Counted only: an MCP call's span comes from its `_meta` below, not from the HTTP request.
+  if (metrics) app.use(observeHttp(metrics, { spans: false }));
 
   app.get('/healthz', (_request, response) => {
     response.json({ status: 'ok' });
   });
+
+  if (metrics) {
+    app.get('/metrics', (request, response, next) => {
+      sendMetrics(metrics, { host, token: options.metricsToken }, request, response).catch(next);
+    });
+  }
 
   // Browsers on the same machine must not reach a loopback server through DNS rebinding.
   if (loopback) app.use('/mcp', localhostHostValidation());
@@ -82,13 +106,19 @@ export async function startMusicToolsHttp(options: MusicToolsHttpOptions = {}): 
       void transport.close();
       void server.close();
     });
-    try {
-      await server.connect(transport);
-      await transport.handleRequest(request, response, request.body);
-    } catch (error) {
-      options.log?.(`mcp request failed: ${error instanceof Error ? error.message : String(error)}`);
-      if (!response.headersSent) jsonRpcError(response, 500, -32603, 'Internal server error');
-    }
+    const handle = async () => {
+      try {
+        await server.connect(transport);
+        await transport.handleRequest(request, response, request.body);
+      } catch (error) {
+        options.log?.(`mcp request failed: ${error instanceof Error ? error.message : String(error)}`);
+        if (!response.headersSent) jsonRpcError(response, 500, -32603, 'Internal server error');
+      }
+    };
+    const call = toolCall(request.body);
+    if (!call) return handle();
+    // The caller's trace context arrives in `_meta.traceparent`, whatever the transport.
+    await inServerSpan(`mcp ${call.name}`, { parent: contextFrom(call.meta), attributes: { 'rpc.system': 'mcp', 'rpc.method': call.name } }, response, handle);
   });
 
   // Stateless: there is no server-initiated stream to open and no session to end.

@@ -3,6 +3,9 @@ import type { Logger } from 'pino';
 import { closeAudioWorkers, configureAudioEngine, describeFfmpeg, sweepWorkDirectories } from '@mcm/audio';
 import { loadConfigOrExit } from '@mcm/core/config/app-config';
 import { createLogger, logProcessWarnings } from '@mcm/core/logging/logger-options';
+import { AppMetrics } from '@mcm/core/observability/metrics';
+import { metricsAccess } from '@mcm/core/observability/metrics-endpoint';
+import { startTracing, stopTracing } from '@mcm/core/observability/tracing';
 import { OUTBOUND_ALLOW_PRIVATE_WARNING } from '@mcm/core/outbound/outbound-guard';
 import { storageLocation } from '@mcm/core/storage/presigned-url';
 import { startMusicToolsHttp } from './http';
@@ -69,6 +72,9 @@ async function main(): Promise<void> {
     return;
   }
 
+  if (await startTracing('music-tools')) log('exporting traces over OTLP/HTTP');
+  const metrics = new AppMetrics();
+  metrics.collectProcessMetrics();
   const http = await startMusicToolsHttp({
     port: config.MCP_HTTP_PORT,
     host: config.MCP_HOST,
@@ -76,8 +82,11 @@ async function main(): Promise<void> {
     storage,
     log,
     moments,
+    metrics,
+    metricsToken: config.METRICS_TOKEN,
     ...limits,
   });
+  if (metricsAccess({ host: config.MCP_HOST, token: config.METRICS_TOKEN }, undefined) === 'hidden') appLogger.warn(`/metrics on ${config.MCP_HOST} answers 404 until METRICS_TOKEN is set`);
   // Logged once the bind is allowed, so a refused start says one line only.
   log(`mixing with ${describeFfmpeg()}`);
   if (config.MCP_AUTH_TOKEN) log('music-tools requires a bearer token on /mcp');
@@ -87,6 +96,7 @@ async function main(): Promise<void> {
   onShutdown(async () => {
     await http.close();
     await closeAudioWorkers();
+    await stopTracing();
   }, appLogger);
 }
 

@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { configureAudioEngine, describeFfmpeg, startAudioWorkers, sweepWorkDirectories } from '@mcm/audio';
 import { Logger } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
-import { createLogger, loadConfigOrExit, logProcessWarnings, migrate, StorageRepository } from '@mcm/core';
+import { AppMetrics, createLogger, loadConfigOrExit, logProcessWarnings, metricsAccess, migrate, StageQueue, startMetricsServer, startTracing, StorageRepository } from '@mcm/core';
 import type { Stage } from '@mcm/pipeline';
 import { stageConcurrency } from './stage.processors';
 import { selectedStages, WorkerModule } from './worker.module';
@@ -15,6 +15,7 @@ async function bootstrap(): Promise<void> {
   const config = loadConfigOrExit('worker');
   logger = createLogger(config, 'worker');
   logProcessWarnings(logger);
+  if (await startTracing('worker')) logger.info('exporting traces over OTLP/HTTP');
   let stages: Stage[];
   try {
     stages = selectedStages(config);
@@ -33,9 +34,17 @@ async function bootstrap(): Promise<void> {
   // Shutdown hooks let BullMQ finish the jobs in hand before the process exits.
   app.enableShutdownHooks();
   await app.get(StorageRepository).ensureBucket();
+  const metrics = app.get(AppMetrics);
+  metrics.collectProcessMetrics();
+  const queues = app.get(StageQueue);
+  metrics.watchQueues(() => Promise.all(stages.map((stage) => queues.depth(stage))));
+  const gate = { host: config.WORKER_METRICS_HOST, token: config.METRICS_TOKEN };
+  const metricsServer = await startMetricsServer(metrics, { ...gate, port: config.WORKER_METRICS_PORT });
+  if (metricsAccess(gate, undefined) === 'hidden') logger.warn(`/metrics on ${config.WORKER_METRICS_HOST} answers 404 until METRICS_TOKEN is set`);
   await audioReady;
   logger.info(`rendering with ${describeFfmpeg()}`);
-  process.stdout.write(`worker ready (stages: ${stages.map((stage) => `${stage}×${stageConcurrency(config, stage)}`).join(', ')})\n`);
+  const concurrency = stages.map((stage) => `${stage}×${stageConcurrency(config, stage)}`).join(', ');
+  process.stdout.write(`worker ready (stages: ${concurrency}), metrics at ${metricsServer.url}\n`);
 }
 
 bootstrap().catch((error: Error) => {

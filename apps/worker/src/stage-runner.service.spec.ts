@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AudioError } from '@mcm/audio';
 import { ElevenLabsError, MusicToolsError, type MomentsRepository, type StorageRepository } from '@mcm/core';
 import { backoffMs, OutputKind, PipelineError, PUBLIC_ERROR_MESSAGES, GENERIC_ERROR_MESSAGE, type Analysis, type Stage, type StageJobData, type StageOutput } from '@mcm/pipeline';
+import { metricValue, parseMetrics } from '../../../test/support/prometheus';
 import { asAdapter, fakeCore } from '../../../test/fakes';
 import { describeFailure, StageRunner } from './stage-runner.service';
 import { StageError, type StageWork } from './stages/stage-work';
@@ -80,7 +81,7 @@ describe('StageRunner', () => {
   function world(analyze: () => Promise<StageOutput['analyze']> = async () => ({ analysis })) {
     const core = fakeCore();
     const work = scriptedWork('analyze', analyze);
-    const runner = new StageRunner(asAdapter<MomentsRepository>(core.moments), core.lifecycle, asAdapter<StorageRepository>(core.storage), [work]);
+    const runner = new StageRunner(asAdapter<MomentsRepository>(core.moments), core.lifecycle, asAdapter<StorageRepository>(core.storage), [work], core.metrics);
     const create = () => core.lifecycle.create({ momentId: randomUUID(), outputKind: OutputKind.Preview, originalKey: 'moments/x/original.m4a' });
     return { ...core, work, runner, create };
   }
@@ -99,6 +100,22 @@ describe('StageRunner', () => {
     ]);
     expect((await moments.findById(moment.id))?.analysis).toEqual(analysis);
     expect(queue.job(moment.id, { stage: 'compose', run: 1, attempt: 1 })?.state).toBe('waiting');
+  });
+
+  it('times each run of the work by stage and outcome, and none of a skipped job', async () => {
+    let fail = true;
+    const { create, runner, metrics } = world(async () => {
+      if (fail) throw new StageError('STORAGE_UNAVAILABLE', 'storage down', true);
+      return { analysis };
+    });
+    const moment = await create();
+    await runner.run(job(moment.id));
+    await runner.run(job(moment.id));
+    fail = false;
+    await runner.run(job(moment.id, 2));
+    const samples = parseMetrics((await metrics.exposition()).body);
+    expect(metricValue(samples, 'mcm_stage_duration_seconds_count', { stage: 'analyze', outcome: 'failed' })).toBe(1);
+    expect(metricValue(samples, 'mcm_stage_duration_seconds_count', { stage: 'analyze', outcome: 'succeeded' })).toBe(1);
   });
 
   it('does the work once when the same job is delivered again after it finished', async () => {

@@ -1,7 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Span } from '@opentelemetry/api';
 import { makeWorkDirectory } from '@mcm/audio';
-import { currentSnapshot, MomentLifecycle, MomentsRepository, StorageRepository } from '@mcm/core';
+import { AppMetrics, contextFrom, currentSnapshot, inSpan, MomentLifecycle, MomentsRepository, SpanKind, SpanStatusCode, StorageRepository } from '@mcm/core';
 import { awaitedRuns, PipelineError, stageFailure, stageSucceeded, storageKey, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
 import { STAGE_WORKS, type StageWork } from './stages/stage-work';
 
@@ -33,21 +34,30 @@ export class StageRunner {
     private readonly lifecycle: MomentLifecycle,
     private readonly storage: StorageRepository,
     @Inject(STAGE_WORKS) works: StageWork[],
+    private readonly metrics: AppMetrics = new AppMetrics(),
   ) {
     this.works = new Map(works.map((work) => [work.stage, work]));
   }
 
-  async run(job: StageJobData): Promise<void> {
+  /** One span per run, a child of the work that enqueued it (the create request, or the stage before), so a moment is one trace. */
+  run(job: StageJobData): Promise<void> {
+    const attributes = { 'mcm.moment_id': job.momentId, 'mcm.stage': job.stage, 'mcm.run': job.run, 'mcm.attempt': job.attempt };
+    return inSpan(`stage ${job.stage}`, { kind: SpanKind.CONSUMER, parent: contextFrom(job.trace), attributes }, (span) => this.runStage(job, span));
+  }
+
+  private async runStage(job: StageJobData, span: Span): Promise<void> {
     const moment = await this.moments.findById(job.momentId);
     const awaited = moment && !moment.deletedAt && awaitedRuns(currentSnapshot(moment)).some((run) => run.stage === job.stage && run.run === job.run && run.attempt === job.attempt);
     if (!moment || !awaited) {
       this.logger.debug(`skipping ${job.stage} of ${job.momentId}: the moment no longer waits for it`);
+      span.setAttribute('mcm.outcome', 'skipped');
       return;
     }
     // Under the row lock: a moment canceled or deleted since the check above refuses the start, and the work is skipped.
     const start = await this.lifecycle.apply(moment.id, { type: 'STAGE_STARTED', stage: job.stage });
     if (!start?.accepted) {
       this.logger.debug(`skipping ${job.stage} of ${job.momentId}: the moment stopped waiting for it`);
+      span.setAttribute('mcm.outcome', 'skipped');
       return;
     }
 
@@ -58,9 +68,15 @@ export class StageRunner {
     try {
       const output = await work.run(moment, workdir);
       const durationMs = Math.round(performance.now() - started);
+      this.metrics.observeStage(job.stage, 'succeeded', durationMs / 1000);
+      span.setAttribute('mcm.outcome', 'succeeded');
       outcome = await this.lifecycle.apply(moment.id, stageSucceeded(job.stage, output, durationMs));
     } catch (error) {
       const failure = describeFailure(error);
+      this.metrics.observeStage(job.stage, 'failed', (performance.now() - started) / 1000);
+      // The code only: the detail may name internal hosts and paths.
+      span.setAttributes({ 'mcm.outcome': 'failed', 'mcm.error_code': failure.code, 'mcm.retryable': failure.retryable });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: failure.code });
       this.logger.warn(`${job.stage} of ${moment.id} failed (${failure.code}, retryable: ${failure.retryable}): ${failure.detail}`);
       outcome = await this.lifecycle.apply(moment.id, { type: 'STAGE_FAILED', stage: job.stage, error: failure });
     } finally {

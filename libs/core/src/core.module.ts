@@ -1,4 +1,4 @@
-import { Global, Logger, Module, type DynamicModule } from '@nestjs/common';
+import { Global, Injectable, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { BullModule } from '@nestjs/bullmq';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { STAGES } from '@mcm/pipeline';
@@ -13,6 +13,8 @@ import { redisOptions } from './queue/redis-connection';
 import { StageQueue, stageQueueName } from './queue/stage-queue';
 import { WEBHOOK_QUEUE, WebhookQueue } from './queue/webhook-queue';
 import { MomentViewBuilder } from './moments/moment-view';
+import { AppMetrics } from './observability/metrics';
+import { stopTracing } from './observability/tracing';
 import { WebhookDeliveriesRepository } from './webhooks/webhook-deliveries.repository';
 import { usesPathStyle } from './storage/presigned-url';
 import { StorageRepository } from './storage/storage.repository';
@@ -29,6 +31,14 @@ export function storageFromConfig(config: CoreConfig): StorageRepository {
   });
 }
 
+/** Sends the spans still buffered when the app shuts down (a no-op with tracing off). */
+@Injectable()
+class TracingShutdown implements OnApplicationShutdown {
+  onApplicationShutdown(): Promise<void> {
+    return stopTracing();
+  }
+}
+
 /** Everything the api and the worker share: configuration, Postgres, the stage queues, storage, music-tools. */
 @Global()
 @Module({})
@@ -43,6 +53,9 @@ export class CoreModule {
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
+        // One registry per app: what its /metrics serves.
+        { provide: AppMetrics, useValue: new AppMetrics() },
+        TracingShutdown,
         { provide: StorageRepository, useFactory: () => storageFromConfig(config) },
         {
           provide: MusicToolsClient,
@@ -78,6 +91,7 @@ export class CoreModule {
       ],
       exports: [
         APP_CONFIG,
+        AppMetrics,
         StorageRepository,
         MusicToolsClient,
         ElevenLabsClient,

@@ -17,3 +17,4 @@ export * from './webhooks/retry-schedule';
 export * from './webhooks/webhook-signer';
 export * from './webhooks/webhook-deliveries.repository';
 export * from './core.module';
+export * from './observability';

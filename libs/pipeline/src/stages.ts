@@ -99,6 +99,8 @@ export interface StageJobData {
   stage: Stage;
   run: number;
   attempt: number;
+  /** W3C trace context (`traceparent`, `tracestate`) of the work that enqueued the run, when tracing is on. */
+  trace?: Record<string, string>;
 }
 
 export type StageOutput = {

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import type { Express } from 'express';
 import helmet from 'helmet';
-import type { ApiConfig } from '@mcm/core';
+import { AppMetrics, observeHttp, type ApiConfig } from '@mcm/core';
 import { setupOpenApi } from '../openapi';
 import { renderProblem, sendProblem } from '../problem/problem-response';
 import { maxUploadBodyBytes, uploadTooLarge } from './multipart-upload';
@@ -11,12 +11,14 @@ import { servePage, storageOrigins, type PageConfig, type StorageConfig } from '
 export type ServerConfig = Pick<ApiConfig, 'CORS_ORIGINS' | 'MAX_UPLOAD_MB'> & PageConfig & StorageConfig;
 
 /**
- * Everything the running app adds around the module: headers, CORS, the page, the upload gate,
- * shutdown, docs. The tests call it too; `pageDirectory` is the built page (found in dist/web by default).
- * Answers whether the page is served.
+ * Everything the running app adds around the module: request metrics and spans, headers, CORS, the page,
+ * the upload gate, shutdown, docs. The tests call it too; `pageDirectory` is the built page (found in
+ * dist/web by default). Answers whether the page is served.
  */
 export function configureApi(app: INestApplication<Server>, config: ServerConfig, pageDirectory?: string | null): boolean {
   (app.getHttpAdapter().getInstance() as Express).disable('x-powered-by');
+  // First, so every answer is counted, refusals by later middleware included.
+  app.use(observeHttp(app.get(AppMetrics)));
   const storage = storageOrigins(config);
   app.use(
     helmet({

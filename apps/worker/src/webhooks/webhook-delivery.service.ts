@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   APP_CONFIG,
+  AppMetrics,
   MomentViewBuilder,
   MomentsRepository,
   OutboundGuard,
@@ -42,6 +43,7 @@ export class WebhookDelivery {
     private readonly signer: WebhookSigner,
     private readonly queue: WebhookQueue,
     @Inject(APP_CONFIG) private readonly config: Pick<WorkerConfig, 'WEBHOOK_RETRY_SCHEDULE_MS' | 'WEBHOOK_TIMEOUT_MS'>,
+    private readonly metrics: AppMetrics = new AppMetrics(),
   ) {}
 
   /** Makes one attempt; the delay before the next one, or null when the delivery is settled. */
@@ -67,6 +69,7 @@ export class WebhookDelivery {
     const latencyMs = Math.round(performance.now() - started);
     const verdict = judgeAttempt(answer, delivery.attempts.length + 1, this.config.WEBHOOK_RETRY_SCHEDULE_MS);
     const retryInMs = verdict.state === 'pending' ? verdict.retryInMs : null;
+    this.metrics.observeWebhookAttempt(verdict.state === 'pending' ? 'retrying' : verdict.state, latencyMs / 1000);
     await this.deliveries.recordAttempt(
       delivery.id,
       { at: at.toISOString(), status: answer.status, latency_ms: latencyMs, ...(answer.error ? { error: answer.error } : {}) },

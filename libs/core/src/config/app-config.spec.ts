@@ -62,6 +62,9 @@ describe('configuration per app', () => {
       [{ MCP_AUTH_TOKEN: 'short-token' }, ['api', 'worker', 'music-tools'], []],
       [{ MAX_RENDER_SECONDS: '0' }, ['api', 'worker', 'music-tools'], []],
       [{ S3_ENDPOINT: 'nowhere' }, ['api', 'worker', 'music-tools'], []],
+      [{ WORKER_METRICS_PORT: '70000' }, ['worker'], ['api', 'music-tools']],
+      [{ METRICS_TOKEN: 'short-token' }, ['api', 'worker', 'music-tools'], []],
+      [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'no url here' }, ['api', 'worker', 'music-tools'], []],
     ];
     for (const [env, readers, others] of cases) {
       const message = refusal(env, 'stack');

@@ -28,6 +28,10 @@ const shared = {
     .default('false')
     .transform((value) => value === 'true'),
   MAX_RENDER_SECONDS: z.coerce.number().positive().max(3600).default(DEFAULT_MAX_RENDER_SECONDS),
+  // With a token, /metrics needs it on every listener; without, it is served on loopback listeners only.
+  METRICS_TOKEN: token,
+  // Set: spans are exported over OTLP/HTTP to <endpoint>/v1/traces. The SDK reads the other OTEL_* settings itself.
+  OTEL_EXPORTER_OTLP_ENDPOINT: optional.pipe(z.string().url().optional()),
 };
 
 /** Where objects live: every app, music-tools to tell presigned URLs of its storage from any other. */
@@ -175,6 +179,9 @@ const worker = {
   WORKER_LOCK_MS: z.coerce.number().int().min(2000).max(3_600_000).default(30_000),
   WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(1000).max(3_600_000).default(15_000),
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
+  // The worker has no other HTTP server: /metrics gets a listener of its own, on loopback unless told otherwise.
+  WORKER_METRICS_PORT: port(9464),
+  WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   // 0 keeps originals and stems for ever.
   RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
   SWEEP_INTERVAL_SECONDS: z.coerce

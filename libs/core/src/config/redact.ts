@@ -19,7 +19,9 @@ function passwordOf(url: string | undefined): string[] {
   }
 }
 
-type SecretSettings = Partial<Pick<AppConfig, 'ADMIN_TOKEN' | 'API_KEYS' | 'S3_SECRET_ACCESS_KEY' | 'MCP_AUTH_TOKEN' | 'ELEVENLABS_API_KEY' | 'MCM_API_KEY' | 'DATABASE_URL' | 'REDIS_URL'>>;
+type SecretSettings = Partial<
+  Pick<AppConfig, 'ADMIN_TOKEN' | 'API_KEYS' | 'S3_SECRET_ACCESS_KEY' | 'MCP_AUTH_TOKEN' | 'METRICS_TOKEN' | 'ELEVENLABS_API_KEY' | 'MCM_API_KEY' | 'DATABASE_URL' | 'REDIS_URL'>
+>;
 
 function secretsOf(settings: SecretSettings): (string | undefined)[] {
   return [
@@ -27,6 +29,7 @@ function secretsOf(settings: SecretSettings): (string | undefined)[] {
     ...(settings.API_KEYS ?? []),
     settings.S3_SECRET_ACCESS_KEY,
     settings.MCP_AUTH_TOKEN,
+    settings.METRICS_TOKEN,
     settings.ELEVENLABS_API_KEY,
     settings.MCM_API_KEY,
     ...passwordOf(settings.DATABASE_URL),

@@ -8,11 +8,12 @@ const config = loadConfig({
   API_KEYS: 'client-key-aaaaaaaaaaaa',
   DATABASE_URL: 'postgres://app:db-pass-93f1@127.0.0.1:5432/x',
   MCP_AUTH_TOKEN: 'mcp-token-7a7a7a7a7a7a',
+  METRICS_TOKEN: 'metrics-token-4c4c4c4c4c',
   ELEVENLABS_API_KEY: 'xi-key-5151515151',
   S3_ENDPOINT: 'http://127.0.0.1:9000',
   S3_SECRET_ACCESS_KEY: 's3-secret-2b2b2b2b',
 });
-const SECRETS = ['admin-token-0123456789abcdef', 'client-key-aaaaaaaaaaaa', 'db-pass-93f1', 'mcp-token-7a7a7a7a7a7a', 'xi-key-5151515151', 's3-secret-2b2b2b2b'];
+const SECRETS = ['admin-token-0123456789abcdef', 'client-key-aaaaaaaaaaaa', 'db-pass-93f1', 'mcp-token-7a7a7a7a7a7a', 'metrics-token-4c4c4c4c4c', 'xi-key-5151515151', 's3-secret-2b2b2b2b'];
 
 /** A logger writing into memory, with the options every app uses. */
 function capture(level = config.LOG_LEVEL) {

@@ -3,6 +3,7 @@ import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontex
 import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { PipelineError, synthesizePreviewOutput, toolFailureOutput, validateBlueprintOutput, type BlueprintCheck, type PreviewReport, type SynthesizePreviewArgs } from '@mcm/pipeline';
+import { inSpan, SpanKind, traceCarrier } from '../observability/tracing';
 
 export type { BlueprintCheck, PreviewReport, SynthesizePreviewArgs } from '@mcm/pipeline';
 
@@ -80,7 +81,12 @@ export class MusicToolsClient {
     }
   }
 
-  private async callTool(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+  /** A client span per call; its context travels in the request's `_meta` (`traceparent`), so music-tools' span joins the moment's trace. */
+  private callTool(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+    return inSpan(`mcp ${name}`, { kind: SpanKind.CLIENT, attributes: { 'rpc.system': 'mcp', 'rpc.method': name } }, () => this.sendToolCall(name, args, traceCarrier()));
+  }
+
+  private async sendToolCall(name: string, args: Record<string, unknown>, trace: Record<string, string> | undefined): Promise<CallToolResult> {
     const client = new Client(CLIENT_INFO);
     const transport = new StreamableHTTPClientTransport(this.endpoint, { requestInit: { headers: this.headers } });
     // A response stream cut mid-call (music-tools killed, connection dropped) is reported only
@@ -92,7 +98,8 @@ export class MusicToolsClient {
     lost.catch(() => undefined);
     try {
       await Promise.race([client.connect(transport, { timeout: Math.min(this.timeoutMs, 30_000) }), lost]);
-      return (await Promise.race([client.callTool({ name, arguments: args }, undefined, { timeout: this.timeoutMs }), lost])) as CallToolResult;
+      const call = client.callTool({ name, arguments: args, ...(trace ? { _meta: trace } : {}) }, undefined, { timeout: this.timeoutMs });
+      return (await Promise.race([call, lost])) as CallToolResult;
     } catch (error) {
       throw this.transportError(error);
     } finally {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { backoffMs, MACHINE_VERSION, OutputKind, type Analysis, type MomentEvent } from '@mcm/pipeline';
 import { fakeCore } from '../../../../test/fakes';
+import { metricValue, parseMetrics } from '../../../../test/support/prometheus';
 
 const analysis = { duration_s: 12, tempo_bpm: 96, key: 'Am' } as Analysis;
 const analyzed: MomentEvent = { type: 'STAGE_SUCCEEDED', stage: 'analyze', output: { analysis }, durationMs: 42 };
@@ -21,6 +22,26 @@ describe('MomentLifecycle', () => {
     expect(moment.updatedAt).toBeInstanceOf(Date);
     expect((await moments.history(moment.id)).map((row) => [row.eventType, row.toState])).toEqual([['CREATED', 'active.pending']]);
     expect(queue.job(moment.id, { stage: 'analyze', run: 1, attempt: 1 })).toMatchObject({ state: 'waiting', delayMs: 0 });
+  });
+
+  it('measures a moment from creation to its terminal status once, when the machine takes it there', async () => {
+    const { create, lifecycle, metrics } = world();
+    const count = async (status: string) => metricValue(parseMetrics((await metrics.exposition()).body), 'mcm_moment_duration_seconds_count', { status });
+    const failed = await create();
+    await lifecycle.apply(failed.id, analyzed);
+    expect(await count('FAILED')).toBeUndefined();
+    await lifecycle.apply(failed.id, composeFailed(false));
+    await lifecycle.apply(failed.id, { type: 'CANCEL' });
+    expect(await count('FAILED')).toBe(1);
+    expect(await count('CANCELED')).toBeUndefined();
+
+    const canceled = await create();
+    await Promise.all([lifecycle.apply(canceled.id, { type: 'CANCEL' }), lifecycle.apply(canceled.id, { type: 'CANCEL' })]);
+    await lifecycle.delete(canceled.id, 'client');
+    expect(await count('CANCELED')).toBe(1);
+    // Deleting a moment in progress cancels it: that ends it too.
+    await lifecycle.delete((await create()).id, 'client');
+    expect(await count('CANCELED')).toBe(2);
   });
 
   it('applies concurrent duplicate results once and records every offer', async () => {

@@ -16,6 +16,7 @@ import {
   type PersistedMoment,
 } from '@mcm/pipeline';
 import { MomentEntity } from '../database/moment.entity';
+import { AppMetrics } from '../observability/metrics';
 import { StageQueue } from '../queue/stage-queue';
 import { WebhookQueue } from '../queue/webhook-queue';
 import type { WebhookEvent } from '../webhooks/webhook-events';
@@ -128,6 +129,11 @@ function offer(
   return { before, changes: result.changed ? projectMoment(moment, result.persisted) : undefined, row, requests: result.requests, changed: result.changed, accepted: result.accepted };
 }
 
+/** True when `changes` take a moment in progress to COMPLETED, FAILED or CANCELED: its end-to-end latency is measured then. */
+function endsMoment(moment: Pick<MomentEntity, 'status'>, changes: Partial<MomentEntity> | undefined): boolean {
+  return !TERMINAL_STATUSES.includes(moment.status) && changes?.status !== undefined && TERMINAL_STATUSES.includes(changes.status);
+}
+
 function eventDetail(event: MomentEvent): string | null {
   if (event.type === 'STAGE_FAILED') return `${event.error.code}: ${event.error.detail ?? event.error.message}`.slice(0, 1000);
   if (event.type === 'CANCEL') return event.reason ?? null;
@@ -146,6 +152,7 @@ export class MomentLifecycle {
     private readonly moments: MomentsRepository,
     private readonly queue: StageQueue,
     private readonly webhooks: WebhookQueue,
+    private readonly metrics: AppMetrics = new AppMetrics(),
   ) {}
 
   async create(input: NewMoment, options: InsertOptions = {}): Promise<MomentEntity> {
@@ -179,16 +186,17 @@ export class MomentLifecycle {
    * `applied`: the snapshot moved; `accepted`: the machine took the event (a stage's start moves nothing).
    */
   async apply(momentId: string, event: MomentEvent): Promise<{ moment: MomentEntity; applied: boolean; accepted: boolean } | null> {
-    const outcome = await this.moments.change<AfterCommit & { changed: boolean; accepted: boolean }>(momentId, (moment) => {
+    const outcome = await this.moments.change<AfterCommit & { changed: boolean; accepted: boolean; ended: boolean }>(momentId, (moment) => {
       const refused = refusal(moment, event);
       if (refused) {
         const row = note(moment, { eventType: event.type, stage: 'stage' in event ? event.stage : null, applied: false, detail: refused });
-        return { history: [row], result: { before: null, requests: [], changed: false, accepted: false } };
+        return { history: [row], result: { before: null, requests: [], changed: false, accepted: false, ended: false } };
       }
       const { before, changes, row, requests, changed, accepted } = offer(moment, event);
-      return { changes, history: [row], result: { before, requests, changed, accepted } };
+      return { changes, history: [row], result: { before, requests, changed, accepted, ended: endsMoment(moment, changes) } };
     });
     if (!outcome) return null;
+    if (outcome.result.ended) this.metrics.observeMomentEnded(outcome.moment.status, outcome.moment.createdAt);
     await this.perform(momentId, outcome.result.requests, outcome.result.before, outcome.webhooks);
     return { moment: outcome.moment, applied: outcome.result.changed, accepted: outcome.result.accepted };
   }
@@ -199,15 +207,20 @@ export class MomentLifecycle {
    * objects is the caller's; `deleted` is false when the moment was already deleted.
    */
   async delete(momentId: string, by: DeletedBy): Promise<{ moment: MomentEntity; deleted: boolean } | null> {
-    const outcome = await this.moments.change<AfterCommit & { deleted: boolean }>(momentId, (moment) => {
-      if (moment.deletedAt) return { history: [], result: { before: null, requests: [], deleted: false } };
+    const outcome = await this.moments.change<AfterCommit & { deleted: boolean; ended: boolean }>(momentId, (moment) => {
+      if (moment.deletedAt) return { history: [], result: { before: null, requests: [], deleted: false, ended: false } };
       const detail = `deleted by ${by === 'client' ? 'the client' : 'an operator'}`;
       const canceled = TERMINAL_STATUSES.includes(moment.status) ? null : offer(moment, { type: 'CANCEL', reason: detail });
       const ended = { ...moment, ...canceled?.changes };
       const history = [...(canceled ? [canceled.row] : []), note(ended, { eventType: 'DELETED', stage: null, applied: true, detail })];
-      return { changes: { ...canceled?.changes, ...tombstone(ended, new Date()) }, history, result: { before: canceled?.before ?? null, requests: canceled?.requests ?? [], deleted: true } };
+      return {
+        changes: { ...canceled?.changes, ...tombstone(ended, new Date()) },
+        history,
+        result: { before: canceled?.before ?? null, requests: canceled?.requests ?? [], deleted: true, ended: endsMoment(moment, canceled?.changes) },
+      };
     });
     if (!outcome) return null;
+    if (outcome.result.ended) this.metrics.observeMomentEnded(outcome.moment.status, outcome.moment.createdAt);
     await this.perform(momentId, outcome.result.requests, outcome.result.before, outcome.webhooks);
     return { moment: outcome.moment, deleted: outcome.result.deleted };
   }

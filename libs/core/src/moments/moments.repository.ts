@@ -255,6 +255,12 @@ export class MomentsRepository {
     return new Map(rows.map((row) => [row.id, { deleted: row.deleted, expired: row.expired }]));
   }
 
+  /** Moments by status, tombstones included: one aggregate the `(status, updated_at)` index answers. */
+  async countByStatus(): Promise<Map<string, number>> {
+    const rows: { status: string; count: number }[] = await this.dataSource.query('SELECT status, count(*)::int AS count FROM moments GROUP BY status');
+    return new Map(rows.map((row) => [row.status, row.count]));
+  }
+
   history(id: string): Promise<MomentTransitionEntity[]> {
     return this.dataSource.getRepository(MomentTransitionEntity).find({ where: { momentId: id }, order: { id: 'ASC' } });
   }

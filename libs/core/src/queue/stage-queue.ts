@@ -2,6 +2,8 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectQueue } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import { STAGES, stageJobId, type Stage, type StageJobData, type StageRun } from '@mcm/pipeline';
+import type { QueueDepth } from '../observability/metrics';
+import { traceCarrier } from '../observability/tracing';
 
 /** BullMQ queue name of a stage. */
 export function stageQueueName(stage: Stage): string {
@@ -37,9 +39,11 @@ export class StageQueue {
     const jobId = stageJobId(momentId, run);
     // Jitter spreads retries of many moments that failed together.
     const delay = run.delayMs > 0 ? Math.round(run.delayMs * (0.75 + Math.random() * 0.5)) : 0;
+    // The trace of the work that asked for this run (a create request, the stage before) continues in the worker.
+    const trace = traceCarrier();
     await this.queue(run.stage).add(
       run.stage,
-      { momentId, stage: run.stage, run: run.run, attempt: run.attempt },
+      { momentId, stage: run.stage, run: run.run, attempt: run.attempt, ...(trace ? { trace } : {}) },
       // A stage's own failures are the machine's to retry; these attempts cover a worker that
       // could not report its result (Postgres unreachable), and rerun the idempotent stage.
       { jobId, delay, attempts: 4, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: RETAIN, removeOnFail: RETAIN },
@@ -70,6 +74,21 @@ export class StageQueue {
       // A locked (active) job refuses removal, which is what we want.
       if (job) await job.remove().catch(() => undefined);
     }
+  }
+
+  /** Jobs by state and the age of the oldest waiting one: three counts and one job read. */
+  async depth(stage: Stage, now = Date.now()): Promise<QueueDepth> {
+    const queue = this.queue(stage);
+    const [counts, oldest] = await Promise.all([queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed'), queue.getJobs(['waiting'], 0, 0, true)]);
+    // A delayed job (a retry's backoff) becomes ready when its delay ends, not when it was added.
+    const readyAt = oldest[0] ? oldest[0].timestamp + (oldest[0].delay ?? 0) : now;
+    return {
+      stage,
+      waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+      active: counts.active ?? 0,
+      delayed: counts.delayed ?? 0,
+      oldestWaitingSeconds: Math.max(0, (now - readyAt) / 1000),
+    };
   }
 
   async isReachable(): Promise<boolean> {
