@@ -42,7 +42,8 @@ function toneWav(bytes: number): Buffer {
 /** Resident memory of a process in MB, from /proc/<pid>/status (`VmRSS`, or `VmHWM` for its peak so far). */
 function residentMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(match![1]) / 1024;
+  // A process that has exited has no memory left to show.
+  return match ? Number(match[1]) / 1024 : 0;
 }
 
 const round = (value: number) => Math.round(value * 10) / 10;
@@ -56,10 +57,12 @@ async function main(): Promise<void> {
     PROBE_TIMEOUT_MS: '120000',
     RATE_LIMIT_CREATE_PER_MINUTE: '100000',
   });
-  const stack = await startStack({ env, workers: 0, log: (app, line) => /"level":"(error|fatal)"/.test(line) && process.stderr.write(`[${app}] ${line}\n`) });
+  const stack = await startStack({ env, workers: 0, log: (app, line) => /"level":"(warn|error|fatal)"|^(?!\{)/.test(line) && process.stderr.write(`[${app}] ${line}\n`) });
   try {
     const api = stack.apps.find((app) => app.kind === 'api')!;
     const pid = api.child.pid!;
+    const exited = (code: number | null, signal: string | null) => process.stderr.write(`the api exited during the benchmark (code ${code}, signal ${signal})\n`);
+    api.child.once('exit', exited);
     const recording = new Blob([new Uint8Array(toneWav(MEGABYTES * 1024 * 1024 - 64 * 1024))]);
     // One upload first, so what is loaded once (ffmpeg probing, the storage client) is in the baseline.
     const warm = new FormData();
@@ -73,7 +76,7 @@ async function main(): Promise<void> {
     let peak = before;
     const sampler = setInterval(() => (peak = Math.max(peak, residentMb(pid))), 20);
     const started = performance.now();
-    const statuses = await Promise.all(
+    const answers = await Promise.allSettled(
       Array.from({ length: UPLOADS }, async () => {
         const body = new FormData();
         body.append('file', recording, 'tone.wav');
@@ -86,8 +89,12 @@ async function main(): Promise<void> {
     clearInterval(sampler);
     peak = Math.max(peak, residentMb(pid));
     const highWaterMark = residentMb(pid, 'VmHWM');
+    api.child.off('exit', exited);
     const counts: Record<string, number> = {};
-    for (const status of statuses) counts[status] = (counts[status] ?? 0) + 1;
+    for (const answer of answers) {
+      const outcome = answer.status === 'fulfilled' ? String(answer.value) : `failed: ${(answer.reason as Error).message}`;
+      counts[outcome] = (counts[outcome] ?? 0) + 1;
+    }
 
     const summary = {
       uploads: UPLOADS,
