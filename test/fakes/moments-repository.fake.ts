@@ -4,6 +4,7 @@ import {
   InFlightLimitReached,
   MomentEntity,
   MomentTransitionEntity,
+  MOMENT_VIEW_COLUMNS,
   WEBHOOK_EVENT_TYPES,
   subscribedEvent,
   webhookDeliveryId,
@@ -12,6 +13,7 @@ import {
   type MomentHistoryRow,
   type MomentListQuery,
   type MomentPoint,
+  type MomentReading,
   type MomentsRepository,
 } from '@mcm/core';
 import type { Port } from './port';
@@ -36,6 +38,12 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
 
   async findById(id: string): Promise<MomentEntity | null> {
     return this.read(this.rows.get(id));
+  }
+
+  async findReading(id: string): Promise<MomentReading | null> {
+    const moment = this.read(this.rows.get(id));
+    if (!moment) return null;
+    return Object.fromEntries([...MOMENT_VIEW_COLUMNS, 'owner'].map((column) => [column, moment[column as keyof MomentEntity]])) as unknown as MomentReading;
   }
 
   async findByIdempotencyKey(key: string, owner: string | null): Promise<MomentEntity | null> {

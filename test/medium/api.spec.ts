@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MomentLifecycle, StageQueue, StorageRepository } from '@mcm/core';
 import { ffmpegBinary } from '@mcm/audio';
 import { PUBLIC_ERROR_MESSAGES, stageJobId } from '@mcm/pipeline';
+import { entityTag } from '../../apps/api/src/http/entity-tag';
 import { startMusicToolsHttp } from '../../apps/music-tools/src/http';
 import { TEN_HOUR_BLUEPRINT } from '../support/blueprints';
 import { startApi, type InProcessApi as Api } from '../support/in-process-api';
@@ -151,6 +152,56 @@ describe('api against Postgres, Redis and S3', () => {
     expect(audio.status).toBe(200);
     expect(Buffer.from(await audio.arrayBuffer())).toEqual(M4A);
     expect(new Date(moment.created_at).getTime()).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  describe('conditional reads', () => {
+    it('tags a moment with an ETag and answers 304 with no body to If-None-Match until it changes', async () => {
+      const { id } = await create();
+      const url = `${api.base}/v1/moments/${id}`;
+      const first = await fetch(url);
+      const tag = first.headers.get('etag')!;
+      const body = await first.text();
+      expect(tag).toBe(entityTag(body));
+      expect(first.headers.get('cache-control')).toBe('private, no-cache');
+      expect(first.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      // Its presigned URLs are reused, so an unchanged moment reads the same, byte for byte.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const again = await fetch(url);
+      expect([again.headers.get('etag'), await again.text()]).toEqual([tag, body]);
+
+      for (const ifNoneMatch of [tag, `W/${tag}`, `"some-other-tag", ${tag}`, '*']) {
+        const notModified = await fetch(url, { headers: { 'if-none-match': ifNoneMatch } });
+        expect(notModified.status).toBe(304);
+        expect(notModified.headers.get('etag')).toBe(tag);
+        expect(await notModified.text()).toBe('');
+      }
+      expect((await fetch(url, { headers: { 'if-none-match': '"some-other-tag"' } })).status).toBe(200);
+
+      expect((await fetch(`${url}/cancel`, { method: 'POST' })).status).toBe(202);
+      const changed = await fetch(url, { headers: { 'if-none-match': tag } });
+      expect(changed.status).toBe(200);
+      expect(changed.headers.get('etag')).not.toBe(tag);
+      expect((await changed.json()).status).toBe('CANCELED');
+    });
+
+    it('tags the original status route and the admin list too', async () => {
+      const { id } = await create();
+      const status = await fetch(`${api.base}/v1/status/${id}`);
+      const statusTag = status.headers.get('etag')!;
+      expect(statusTag).toBe(entityTag(await status.text()));
+      expect((await fetch(`${api.base}/v1/status/${id}`, { headers: { 'if-none-match': statusTag } })).status).toBe(304);
+
+      const list = await admin('/jobs?limit=5');
+      const listTag = list.headers.get('etag')!;
+      expect(listTag).toBe(entityTag(await list.text()));
+      expect((await admin('/jobs?limit=5', { headers: { 'if-none-match': listTag } })).status).toBe(304);
+      await create();
+      expect((await admin('/jobs?limit=5', { headers: { 'if-none-match': listTag } })).status).toBe(200);
+    });
+
+    it('answers 404 for an unknown moment whatever If-None-Match says', async () => {
+      await expectProblem(await fetch(`${api.base}/v1/moments/${randomUUID()}`, { headers: { 'if-none-match': '*' } }), 404, 'MOMENT_NOT_FOUND');
+    });
   });
 
   // The bad-input corpus (test/medium/bad-input.spec.ts) covers refused uploads case by case.

@@ -220,6 +220,29 @@ describe('MomentsClient', () => {
       expect(api.requests.filter((request) => !request.url.endsWith('/events'))).toHaveLength(7);
     });
 
+    it('polls with If-None-Match and keeps the moment it holds when the API answers 304', async () => {
+      const tagOf = (status: string) => `"tag-${status}"`;
+      const answers = ['ANALYZING', 'ANALYZING', 'ANALYZING', 'COMPLETED'];
+      let polls = 0;
+      handler = (req, res) => {
+        if (req.url.endsWith('/events')) return sendProblem(res, 404, 'NOT_FOUND', 'Not Found');
+        const status = answers[Math.min(polls++, answers.length - 1)];
+        if (req.headers['if-none-match'] === tagOf(status)) {
+          res.writeHead(304, { etag: tagOf(status) }).end();
+          return;
+        }
+        res.setHeader('etag', tagOf(status));
+        sendJson(res, 200, cannedMoment({ status, stage: status === 'COMPLETED' ? null : 'analyze', progress: status === 'COMPLETED' ? 1 : 0.1 }));
+      };
+      const seen: Moment[] = [];
+      const moment = await new MomentsClient({ baseUrl: api.baseUrl }).waitForMoment('m1', { intervalMs: 5, onProgress: (m) => seen.push(m) });
+
+      expect(moment.status).toBe('COMPLETED');
+      expect(seen.map((m) => m.status)).toEqual(['ANALYZING', 'COMPLETED']);
+      const polled = api.requests.filter((request) => !request.url.endsWith('/events'));
+      expect(polled.map((request) => request.headers['if-none-match'] ?? null)).toEqual([null, tagOf('ANALYZING'), tagOf('ANALYZING'), tagOf('ANALYZING')]);
+    });
+
     it('rejects with MomentFailedError carrying the moment and its error on FAILED', async () => {
       const failure = { stage: 'render_vocals', code: 'AUDIO_ENGINE_FAILED', message: 'synth crashed', retryable: true };
       handler = sequence([

@@ -15,6 +15,7 @@ import { ApiKeyGuard } from './guards/api-key.guard';
 import { CREATE_THROTTLER, CreateRateLimitGuard } from './guards/create-rate-limit.guard';
 import { InFlightLimitGuard } from './guards/in-flight-limit.guard';
 import { MetricsGuard } from './guards/metrics.guard';
+import { EntityTagInterceptor } from './http/entity-tag';
 import { IdempotencyKeyGuard } from './http/idempotency-key';
 import { UploadInterceptor } from './http/upload.interceptor';
 import { ProblemDetailsFilter } from './problem/problem-details.filter';
@@ -66,6 +67,7 @@ export class ApiModule {
         InFlightLimitGuard,
         IdempotencyKeyGuard,
         UploadInterceptor,
+        EntityTagInterceptor,
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         {
           provide: APP_PIPE,

@@ -93,6 +93,12 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** A moment as last read, with the ETag to revalidate it. */
+interface TaggedMoment {
+  moment: Moment;
+  etag: string | null;
+}
+
 interface ApiResult<T> {
   data?: T;
   error?: unknown;
@@ -306,11 +312,13 @@ export class MomentsClient {
 
   private async pollMoment(id: string, options: WaitForMomentOptions, deadline: number, seen: ReturnType<typeof progressReporter>): Promise<Moment> {
     const { timeoutMs = 120_000, intervalMs = 250, signal } = options;
+    let held: TaggedMoment | undefined;
     for (;;) {
       signal?.throwIfAborted();
       let moment: Moment | undefined;
       try {
-        moment = await this.getMoment(id, { signal });
+        held = await this.send(true, signal, () => this.revalidateMoment(id, held, signal));
+        moment = held.moment;
       } catch (error) {
         if (signal?.aborted || !isRetryable(error) || Date.now() >= deadline) throw error;
       }
@@ -323,6 +331,14 @@ export class MomentsClient {
       if (remaining <= 0) throw new MomentTimeoutError(id, timeoutMs, seen.last);
       await sleep(Math.min(intervalMs, remaining), signal);
     }
+  }
+
+  /** The moment, or `held` again when the API answers 304 to its ETag: a poll that saw no change downloads nothing. */
+  private async revalidateMoment(id: string, held: TaggedMoment | undefined, signal?: AbortSignal): Promise<TaggedMoment> {
+    const headers = held?.etag ? { 'If-None-Match': held.etag } : undefined;
+    const result = await this.api.GET('/v1/moments/{id}', { params: { path: { id } }, headers, signal });
+    if (result.response.status === 304 && held) return held;
+    return { moment: unwrap(result), etag: result.response.headers.get('etag') };
   }
 
   /** The API's problem for a stream it refused with `status`, read from the same moment without streaming. */

@@ -177,7 +177,7 @@ export interface paths {
         };
         /**
          * Get a moment
-         * @description Status, current stage, progress, analysis, error and presigned URLs (valid for PRESIGN_TTL_SECONDS) of every stored object.
+         * @description Status, current stage, progress, analysis, error and presigned URLs of every stored object; each URL is valid for at least half of PRESIGN_TTL_SECONDS. Poll with `If-None-Match` set to the last `ETag`: the answer is 304 with no body until the moment changes.
          */
         get: operations["getMoment"];
         put?: never;
@@ -1345,7 +1345,10 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page. */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /** @description The `ETag` of an answer you hold. While the answer would be the same it is `304 Not Modified` with no body: a cheap status poll. Presigned URLs in the answer are reused for half of PRESIGN_TTL_SECONDS, so the tag also changes when they are renewed. */
+                "If-None-Match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1353,11 +1356,24 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `private, no-cache`: a client may keep the answer, and revalidates it with `If-None-Match`. */
+                    "Cache-Control"?: string;
+                    /** @description A tag of this exact answer; send it back as `If-None-Match` to be answered 304 while nothing changed. */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["JobListDto"];
                 };
+            };
+            /** @description Not Modified: the answer is the one whose tag `If-None-Match` names; no body. */
+            304: {
+                headers: {
+                    /** @description A tag of this exact answer; send it back as `If-None-Match` to be answered 304 while nothing changed. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description A query parameter is invalid. Codes: `VALIDATION_FAILED`, `INVALID_CURSOR`. */
             400: {
@@ -2070,7 +2086,10 @@ export interface operations {
     getMoment: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The `ETag` of an answer you hold. While the answer would be the same it is `304 Not Modified` with no body: a cheap status poll. Presigned URLs in the answer are reused for half of PRESIGN_TTL_SECONDS, so the tag also changes when they are renewed. */
+                "If-None-Match"?: string;
+            };
             path: {
                 /** @description The moment id. */
                 id: string;
@@ -2081,11 +2100,24 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `private, no-cache`: a client may keep the answer, and revalidates it with `If-None-Match`. */
+                    "Cache-Control"?: string;
+                    /** @description A tag of this exact answer; send it back as `If-None-Match` to be answered 304 while nothing changed. */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["MomentDto"];
                 };
+            };
+            /** @description Not Modified: the answer is the one whose tag `If-None-Match` names; no body. */
+            304: {
+                headers: {
+                    /** @description A tag of this exact answer; send it back as `If-None-Match` to be answered 304 while nothing changed. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
             401: {
@@ -2409,7 +2441,10 @@ export interface operations {
     getStatusCompat: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The `ETag` of an answer you hold. While the answer would be the same it is `304 Not Modified` with no body: a cheap status poll. Presigned URLs in the answer are reused for half of PRESIGN_TTL_SECONDS, so the tag also changes when they are renewed. */
+                "If-None-Match"?: string;
+            };
             path: {
                 job_id: string;
             };
@@ -2419,11 +2454,24 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `private, no-cache`: a client may keep the answer, and revalidates it with `If-None-Match`. */
+                    "Cache-Control"?: string;
+                    /** @description A tag of this exact answer; send it back as `If-None-Match` to be answered 304 while nothing changed. */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["MomentDto"];
                 };
+            };
+            /** @description Not Modified: the answer is the one whose tag `If-None-Match` names; no body. */
+            304: {
+                headers: {
+                    /** @description A tag of this exact answer; send it back as `If-None-Match` to be answered 304 while nothing changed. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The deployment requires an API key (API_KEYS) and none, or an unknown one, was sent. Codes: `API_KEY_REQUIRED`, `API_KEY_INVALID`. */
             401: {

@@ -1,11 +1,12 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminJobDto, JobListDto, ListJobsQueryDto, RetryFailedJobsDto, RetryFailedResultDto } from '../dtos/admin.dto';
 import { MomentDto } from '../dtos/moment.dto';
 import { AdminGuard } from '../guards/admin.guard';
+import { EntityTagInterceptor } from '../http/entity-tag';
 import { ApiProblem } from '../problem/api-problem.decorator';
 import { AdminService } from '../services/admin.service';
-import { ApiMomentDeleted, ApiMomentId } from './api-docs.decorators';
+import { ApiConditionalRead, ApiMomentDeleted, ApiMomentId, ENTITY_TAG_HEADERS } from './api-docs.decorators';
 
 export const ADMIN_SECURITY = 'admin';
 
@@ -19,8 +20,10 @@ export class AdminController {
   constructor(private readonly service: AdminService) {}
 
   @Get()
+  @UseInterceptors(EntityTagInterceptor)
   @ApiOperation({ operationId: 'listJobs', summary: 'List jobs', description: 'Newest first, optionally filtered by status; page with `next_cursor`.' })
-  @ApiOkResponse({ type: JobListDto })
+  @ApiConditionalRead()
+  @ApiOkResponse({ type: JobListDto, headers: ENTITY_TAG_HEADERS })
   @ApiProblem(400, ['VALIDATION_FAILED', 'INVALID_CURSOR'], 'A query parameter is invalid.')
   list(@Query() query: ListJobsQueryDto): Promise<JobListDto> {
     return this.service.list(query);

@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiHeader, ApiParam, ApiSecurity } from '@nestjs/swagger';
+import { ApiHeader, ApiParam, ApiResponse, ApiSecurity } from '@nestjs/swagger';
 import { MOMENT_ID_EXAMPLE } from '../dtos/moment.dto';
 import { ApiProblem } from '../problem/api-problem.decorator';
 
@@ -103,4 +103,25 @@ export function ApiMomentDeleted() {
 
 export function ApiMomentId() {
   return ApiParam({ name: 'id', format: 'uuid', description: 'The moment id.', example: MOMENT_ID_EXAMPLE });
+}
+
+/** The headers of an answer the EntityTagInterceptor sends, for its `@ApiOkResponse`. */
+export const ENTITY_TAG_HEADERS = {
+  ETag: { description: 'A tag of this exact answer; send it back as `If-None-Match` to be answered 304 while nothing changed.', schema: { type: 'string' } },
+  'Cache-Control': { description: '`private, no-cache`: a client may keep the answer, and revalidates it with `If-None-Match`.', schema: { type: 'string' } },
+};
+
+/** Conditional reads (EntityTagInterceptor): `If-None-Match` and the 304 it may get. */
+export function ApiConditionalRead() {
+  return applyDecorators(
+    ApiHeader({
+      name: 'If-None-Match',
+      required: false,
+      description:
+        'The `ETag` of an answer you hold. While the answer would be the same it is `304 Not Modified` with no body: a cheap status poll. ' +
+        'Presigned URLs in the answer are reused for half of PRESIGN_TTL_SECONDS, so the tag also changes when they are renewed.',
+      schema: { type: 'string', example: '"2jmj7l5rSw0yVb_vlWAYkK_YBwk"' },
+    }),
+    ApiResponse({ status: 304, description: 'Not Modified: the answer is the one whose tag `If-None-Match` names; no body.', headers: { ETag: ENTITY_TAG_HEADERS.ETag } }),
+  );
 }

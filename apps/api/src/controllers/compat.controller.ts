@@ -5,13 +5,14 @@ import { MOMENT_ID_EXAMPLE, MomentDto } from '../dtos/moment.dto';
 import { ApiKeyGuard, ClientOwner } from '../guards/api-key.guard';
 import { CreateRateLimitGuard } from '../guards/create-rate-limit.guard';
 import { InFlightLimitGuard } from '../guards/in-flight-limit.guard';
+import { EntityTagInterceptor } from '../http/entity-tag';
 import { IDEMPOTENCY_KEY_HEADER, IdempotencyKeyGuard } from '../http/idempotency-key';
 import { UploadInterceptor, UploadedRecording } from '../http/upload.interceptor';
 import { ApiProblem } from '../problem/api-problem.decorator';
 import type { ReceivedUpload } from '../services/create-moment.command';
 import { MomentsService } from '../services/moments.service';
 import { ClientGone } from './client-gone.decorator';
-import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentDeleted, ApiUploadProblems } from './api-docs.decorators';
+import { ApiClientKey, ApiConditionalRead, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentDeleted, ApiUploadProblems, ENTITY_TAG_HEADERS } from './api-docs.decorators';
 
 /** The original service's routes, kept so its clients keep working. */
 @ApiTags('Compatibility')
@@ -47,9 +48,11 @@ export class CompatController {
   }
 
   @Get('status/:job_id')
+  @UseInterceptors(EntityTagInterceptor)
   @ApiOperation({ operationId: 'getStatusCompat', summary: 'Get a job (original API)', description: 'The moment object, as `GET /v1/moments/{id}`.' })
   @ApiParam({ name: 'job_id', format: 'uuid', example: MOMENT_ID_EXAMPLE })
-  @ApiOkResponse({ type: MomentDto })
+  @ApiConditionalRead()
+  @ApiOkResponse({ type: MomentDto, headers: ENTITY_TAG_HEADERS })
   @ApiProblem(404, ['MOMENT_NOT_FOUND'], 'No job has this id, or it belongs to another API key.')
   @ApiMomentDeleted()
   status(@Param('job_id') jobId: string, @ClientOwner() owner: string | null): Promise<MomentDto> {

@@ -6,6 +6,7 @@ import { MomentDto } from '../dtos/moment.dto';
 import { ApiKeyGuard, ClientOwner } from '../guards/api-key.guard';
 import { CreateRateLimitGuard } from '../guards/create-rate-limit.guard';
 import { InFlightLimitGuard } from '../guards/in-flight-limit.guard';
+import { EntityTagInterceptor } from '../http/entity-tag';
 import { IDEMPOTENCY_KEY_HEADER, IdempotencyKeyGuard } from '../http/idempotency-key';
 import { parsePreferWait } from '../http/prefer-wait';
 import { UploadInterceptor, UploadedRecording } from '../http/upload.interceptor';
@@ -13,7 +14,7 @@ import { ApiProblem } from '../problem/api-problem.decorator';
 import type { ReceivedUpload } from '../services/create-moment.command';
 import { MomentsService } from '../services/moments.service';
 import { ClientGone } from './client-gone.decorator';
-import { ApiClientKey, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentDeleted, ApiMomentId, ApiPreferWait, ApiUploadProblems } from './api-docs.decorators';
+import { ApiClientKey, ApiConditionalRead, ApiCreateRateLimit, ApiIdempotencyKey, ApiMomentDeleted, ApiMomentId, ApiPreferWait, ApiUploadProblems, ENTITY_TAG_HEADERS } from './api-docs.decorators';
 
 @ApiTags('Moments')
 @ApiClientKey()
@@ -60,13 +61,17 @@ export class MomentsController {
   }
 
   @Get(':id')
+  @UseInterceptors(EntityTagInterceptor)
   @ApiOperation({
     operationId: 'getMoment',
     summary: 'Get a moment',
-    description: 'Status, current stage, progress, analysis, error and presigned URLs (valid for PRESIGN_TTL_SECONDS) of every stored object.',
+    description:
+      'Status, current stage, progress, analysis, error and presigned URLs of every stored object; each URL is valid for at least half of PRESIGN_TTL_SECONDS. ' +
+      'Poll with `If-None-Match` set to the last `ETag`: the answer is 304 with no body until the moment changes.',
   })
   @ApiMomentId()
-  @ApiOkResponse({ type: MomentDto })
+  @ApiConditionalRead()
+  @ApiOkResponse({ type: MomentDto, headers: ENTITY_TAG_HEADERS })
   @ApiProblem(404, ['MOMENT_NOT_FOUND'], 'No moment has this id (malformed ids included), or it belongs to another API key.')
   @ApiMomentDeleted()
   get(@Param('id') id: string, @ClientOwner() owner: string | null): Promise<MomentDto> {

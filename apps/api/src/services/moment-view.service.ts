@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { errorDetail } from '@mcm/pipeline';
-import { APP_CONFIG, ASSET_NAMES, MomentViewBuilder, stateLabel, type ApiConfig, type MomentEntity, type MomentTransitionEntity, type WebhookDeliveryEntity } from '@mcm/core';
+import { APP_CONFIG, ASSET_NAMES, MomentViewBuilder, stateLabel, type ApiConfig, type MomentEntity, type MomentTransitionEntity, type MomentViewSource, type WebhookDeliveryEntity } from '@mcm/core';
 import type { AdminJobDto, AdminMomentDto, TransitionDto } from '../dtos/admin.dto';
 import type { MomentDto } from '../dtos/moment.dto';
 
@@ -17,7 +17,7 @@ export class MomentViewService {
     return this.config.PUBLIC_BASE_URL ? `${this.config.PUBLIC_BASE_URL.replace(/\/+$/, '')}${path}` : path;
   }
 
-  toDto(moment: MomentEntity): Promise<MomentDto> {
+  toDto(moment: MomentViewSource): Promise<MomentDto> {
     return this.builder.build(moment);
   }
 

@@ -79,6 +79,12 @@ function requireRecording(upload: ReceivedUpload): CheckedCreate['recording'] {
   return { ...upload, path: upload.path };
 }
 
+/** `found` when `owner` may see it (`undefined`: an operator, who sees all); 404 otherwise. */
+function visibleTo<T extends Pick<MomentEntity, 'owner'>>(found: T | null, owner?: string | null): T {
+  if (!found || (owner !== undefined && (found.owner ?? null) !== owner)) throw new AppError(404, 'MOMENT_NOT_FOUND', 'No moment has this id.');
+  return found;
+}
+
 export const momentDeleted = () => new AppError(410, 'MOMENT_DELETED', 'This moment was deleted: its recording and every asset are gone.');
 
 @Injectable()
@@ -117,10 +123,7 @@ export class MomentsService {
    * or null for anonymous clients) another client's moment is unknown too; admin passes none.
    */
   async findOrFail(id: string, owner?: string | null): Promise<MomentEntity> {
-    const found = UUID.test(id) ? await this.moments.findById(id.toLowerCase()) : null;
-    const moment = found && (owner === undefined || (found.owner ?? null) === owner) ? found : null;
-    if (!moment) throw new AppError(404, 'MOMENT_NOT_FOUND', 'No moment has this id.');
-    return moment;
+    return visibleTo(UUID.test(id) ? await this.moments.findById(id.toLowerCase()) : null, owner);
   }
 
   /** A client's moment: unknown (or another key's) answers 404, a deleted one 410. */
@@ -130,8 +133,11 @@ export class MomentsService {
     return moment;
   }
 
+  /** A client's read (a status poll, mostly): the view's columns only, one query. */
   async get(id: string, owner: string | null): Promise<MomentDto> {
-    return this.view.toDto(await this.findForClient(id, owner));
+    const moment = visibleTo(UUID.test(id) ? await this.moments.findReading(id.toLowerCase()) : null, owner);
+    if (moment.deletedAt) throw momentDeleted();
+    return this.view.toDto(moment);
   }
 
   /**

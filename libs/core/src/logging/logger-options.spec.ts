@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/app-config';
-import { createLogger, pinoLevel } from './logger-options';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createLogger, isStatusPoll, pinoLevel } from './logger-options';
 
 const config = loadConfig({
   LOG_LEVEL: 'log',
@@ -84,5 +85,18 @@ describe('logger options', () => {
     logger.warn({ url: presigned }, `upload to ${presigned} answered 403`);
     expect(lines.join('')).not.toMatch(/9f8e7d6c5b4a|S3RVER%2F/);
     expect(records()[0]).toMatchObject({ url: expect.stringContaining('X-Amz-Signature=***'), msg: expect.stringContaining('X-Amz-Credential=***') });
+  });
+
+  it('counts a successful moment read as a status poll, logged at debug; anything else stays at info', () => {
+    const poll = (method: string, url: string, statusCode: number) => isStatusPoll({ method, url } as IncomingMessage, { statusCode } as ServerResponse);
+    const id = '0b8f6a1e-3c2d-4f5e-9a7b-1c2d3e4f5a6b';
+    expect(poll('GET', `/v1/moments/${id}`, 200)).toBe(true);
+    expect(poll('GET', `/v1/moments/${id}`, 304)).toBe(true);
+    expect(poll('HEAD', `/v1/status/${id}?x=1`, 200)).toBe(true);
+    expect(poll('GET', `/v1/moments/${id}`, 404)).toBe(false);
+    expect(poll('GET', `/v1/moments/${id}/events`, 200)).toBe(false);
+    expect(poll('POST', `/v1/moments/${id}/cancel`, 202)).toBe(false);
+    expect(poll('DELETE', `/v1/moments/${id}`, 204)).toBe(false);
+    expect(poll('GET', '/v1/admin/jobs', 200)).toBe(false);
   });
 });

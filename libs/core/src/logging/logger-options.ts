@@ -71,14 +71,20 @@ export function logProcessWarnings(logger: Pick<Logger, 'warn'>): void {
   process.on('warning', (warning) => logger.warn({ warning: warning.name }, warning.message));
 }
 
+/** A moment read (`GET /v1/moments/{id}`, `GET /v1/status/{id}`) that answered 200 or 304. */
+export function isStatusPoll(request: IncomingMessage, response: ServerResponse): boolean {
+  return (request.method === 'GET' || request.method === 'HEAD') && response.statusCode < 400 && /^\/v1\/(moments|status)\/[^/?]+(\?|$)/.test(request.url ?? '');
+}
+
 /** `LoggerModule.forRoot` of the Nest apps: the same pino options, plus one line per HTTP request where there is HTTP. */
 export function nestLoggerParams(config: LoggingConfig, app: LoggingApp, destination: DestinationStream = logDestination()): Params {
   return {
     pinoHttp: [
       {
         ...loggerOptions(config, app),
-        // Answers to bad input are the client's business; only server errors are errors here.
-        customLogLevel: (_request: IncomingMessage, response: ServerResponse, error?: Error) => (error || response.statusCode >= 500 ? 'error' : 'info'),
+        // Answers to bad input are the client's business; only server errors are errors here. A
+        // client polls a moment every few hundred ms: those reads are debug lines, not one each at info.
+        customLogLevel: (request: IncomingMessage, response: ServerResponse, error?: Error) => (error || response.statusCode >= 500 ? 'error' : isStatusPoll(request, response) ? 'debug' : 'info'),
         customSuccessMessage: (request: IncomingMessage, response: ServerResponse) => `${request.method} ${request.url} ${response.statusCode}`,
         customErrorMessage: (request: IncomingMessage, response: ServerResponse) => `${request.method} ${request.url} ${response.statusCode}`,
         // The cause of a 5xx is logged where it was caught (the problem filter); pino-http's own error is a stack of itself.

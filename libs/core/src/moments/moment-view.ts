@@ -5,6 +5,32 @@ import { StorageRepository } from '../storage/storage.repository';
 
 export const ASSET_NAMES: AssetName[] = ['original', 'vocals', 'instrumental', 'preview', 'master', 'midi', 'peaks'];
 
+/** The columns the public view is made of: a read loads these and not the machine snapshot. */
+export const MOMENT_VIEW_COLUMNS = [
+  'id',
+  'status',
+  'stage',
+  'progress',
+  'outputKind',
+  'style',
+  'title',
+  'originalFilename',
+  'blueprint',
+  'assets',
+  'analysis',
+  'error',
+  'attempts',
+  'createdAt',
+  'updatedAt',
+  'completedAt',
+  'timingsMs',
+  'assetsExpiredAt',
+  'deletedAt',
+] as const satisfies ReadonlyArray<keyof MomentEntity>;
+
+/** What the public view needs of a moment. */
+export type MomentViewSource = Pick<MomentEntity, (typeof MOMENT_VIEW_COLUMNS)[number]>;
+
 /**
  * The public moment object, as `GET /v1/moments/{id}` answers and webhooks carry it. URLs are
  * presigned here, when it is built, and never stored.
@@ -13,7 +39,7 @@ export const ASSET_NAMES: AssetName[] = ['original', 'vocals', 'instrumental', '
 export class MomentViewBuilder {
   constructor(private readonly storage: StorageRepository) {}
 
-  async build(moment: MomentEntity) {
+  async build(moment: MomentViewSource) {
     const stored = moment.assets ?? {};
     const urls = await Promise.all(ASSET_NAMES.map(async (name) => (stored[name] ? this.storage.presignGet(stored[name]) : null)));
     const assets = Object.fromEntries(ASSET_NAMES.map((name, index) => [name, urls[index]])) as Record<AssetName, string | null>;

@@ -8,6 +8,11 @@ import { MomentTransitionEntity } from '../database/moment-transition.entity';
 import { WebhookDeliveriesRepository } from '../webhooks/webhook-deliveries.repository';
 import { WEBHOOK_EVENT_TYPES, subscribedEvent, webhookDeliveryId, type MomentPosition } from '../webhooks/webhook-events';
 import { MOMENT_CHANGED_CHANNEL } from './moment-change-feed';
+import { MOMENT_VIEW_COLUMNS, type MomentViewSource } from './moment-view';
+
+/** A moment as a client reads it: the columns of its view, and whose it is. */
+export type MomentReading = MomentViewSource & Pick<MomentEntity, 'owner'>;
+const READING_COLUMNS = [...MOMENT_VIEW_COLUMNS, 'owner'] as const;
 
 export interface MomentListQuery {
   status?: MomentStatus[];
@@ -65,6 +70,9 @@ const IN_FLIGHT_LOCK = 0x6d636d01;
 
 @Injectable()
 export class MomentsRepository {
+  /** The statement of `findReading` and the property each of its columns fills, made once. */
+  private reading?: { sql: string; columns: Array<[string, string]> };
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly webhooks: WebhookDeliveriesRepository,
@@ -72,6 +80,25 @@ export class MomentsRepository {
 
   findById(id: string): Promise<MomentEntity | null> {
     return this.dataSource.getRepository(MomentEntity).findOneBy({ id });
+  }
+
+  /**
+   * The columns a client's read needs, by primary key: one fixed statement, no snapshot, no query
+   * building per call. A status poll runs this and nothing else against the database.
+   */
+  async findReading(id: string): Promise<MomentReading | null> {
+    this.reading ??= this.readingStatement();
+    const rows: Array<Record<string, unknown>> = await this.dataSource.query(this.reading.sql, [id]);
+    if (!rows.length) return null;
+    const moment: Record<string, unknown> = {};
+    for (const [property, column] of this.reading.columns) moment[property] = rows[0][column];
+    return moment as unknown as MomentReading;
+  }
+
+  private readingStatement(): { sql: string; columns: Array<[string, string]> } {
+    const metadata = this.dataSource.getMetadata(MomentEntity);
+    const columns = READING_COLUMNS.map((property): [string, string] => [property, metadata.findColumnWithPropertyName(property)!.databaseName]);
+    return { sql: `SELECT ${columns.map(([, column]) => `"${column}"`).join(', ')} FROM "${metadata.tableName}" WHERE "id" = $1`, columns };
   }
 
   findByIdempotencyKey(key: string, owner: string | null): Promise<MomentEntity | null> {

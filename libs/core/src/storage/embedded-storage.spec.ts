@@ -1,3 +1,4 @@
+import { ReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,7 +7,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Sha256 } from '@smithy/core/checksum';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config/app-config';
 import { startEmbeddedStorage, type EmbeddedStorage } from './embedded-storage';
 import { StorageRepository } from './storage.repository';
@@ -212,7 +213,7 @@ describe('embedded storage checks signatures as S3 does', () => {
       await writeFile(file, Buffer.from('a small stem'));
       await sdk.putFile('moments/d/stems/vocals.wav', file, 'audio/wav');
 
-      // Larger than one 8 MB part: lib-storage uploads it in parts.
+      // Larger than one 5 MB part: lib-storage uploads it in parts.
       const large = Buffer.alloc(9 * 1024 * 1024 + 17);
       for (let i = 0; i < large.length; i += 4096) large[i] = i % 251;
       await sdk.putStream('moments/d/master.wav', Readable.from([large.subarray(0, 5_000_000), large.subarray(5_000_000)]), 'audio/wav');
@@ -228,6 +229,29 @@ describe('embedded storage checks signatures as S3 does', () => {
       expect(await sdk.listKeys('moments/d/')).toEqual([]);
     } finally {
       sdk.destroy();
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it('streams a file in one PUT of known length, however large, and it reads back whole', async () => {
+    const work = await mkdtemp(path.join(tmpdir(), 'embedded-storage-file-'));
+    const send = vi.spyOn(S3Client.prototype, 'send');
+    try {
+      const recording = Buffer.alloc(12 * 1024 * 1024 + 5);
+      for (let i = 0; i < recording.length; i += 1024) recording[i] = i % 253;
+      const file = path.join(work, 'upload');
+      await writeFile(file, recording);
+      send.mockClear();
+      await repository.putFile('moments/e/original.wav', file, 'audio/wav');
+      const commands = send.mock.calls.map(([command]) => command as { constructor: { name: string }; input: { Body?: unknown; ContentLength?: number } });
+      expect(commands.map((command) => command.constructor.name)).toEqual(['PutObjectCommand']);
+      expect(commands[0].input.ContentLength).toBe(recording.length);
+      expect(commands[0].input.Body).toBeInstanceOf(ReadStream);
+      send.mockRestore();
+      expect((await repository.getBuffer('moments/e/original.wav')).equals(recording)).toBe(true);
+    } finally {
+      send.mockRestore();
+      await repository.deletePrefix('moments/e/');
       await rm(work, { recursive: true, force: true });
     }
   });

@@ -1,9 +1,11 @@
 import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { CreateBucketCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { PresignedUrlCache } from './presigned-url-cache';
 
 export interface StoredObject {
   key: string;
@@ -18,7 +20,17 @@ export interface StorageOptions {
   secretAccessKey: string;
   forcePathStyle: boolean;
   presignTtlSeconds: number;
+  /** The clock URLs are signed by; tests move it. */
+  now?: () => number;
 }
+
+/** A presigned GET URL is reused for the first half of its life, so every URL handed out has at least half its life left. */
+export const PRESIGN_REUSE_FRACTION = 0.5;
+/** S3's limit for one PUT; larger files go as multipart uploads. */
+const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
+const PUT_FILE_ATTEMPTS = 3;
+/** Object keys whose URLs are remembered at once: a few MB at most. */
+const PRESIGN_CACHE_ENTRIES = 10_000;
 
 /**
  * Object storage behind one adapter. Objects are private: nothing is written with a public
@@ -26,14 +38,18 @@ export interface StorageOptions {
  */
 export class StorageRepository {
   private readonly client: S3Client;
+  private readonly getUrls: PresignedUrlCache;
 
   constructor(private readonly options: StorageOptions) {
+    this.getUrls = new PresignedUrlCache({ reuseFraction: PRESIGN_REUSE_FRACTION, maxEntries: PRESIGN_CACHE_ENTRIES, now: options.now });
     this.client = new S3Client({
       endpoint: options.endpoint,
       region: options.region,
       forcePathStyle: options.forcePathStyle,
       credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
       maxAttempts: 3,
+      // A file streams in one PUT of known length; the default trailing checksum would make it aws-chunked, which not every S3-compatible service takes.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
     });
   }
 
@@ -60,17 +76,32 @@ export class StorageRepository {
     }
   }
 
-  /** Streams a local file to `key`; multipart for large files, memory stays flat. */
+  /**
+   * Streams a local file to `key` in one PUT of known length: only the file stream's 64 kB buffer is
+   * held, whatever the file's size (a multipart upload would hold whole parts). A streamed body
+   * cannot be replayed by the SDK's retries, so a failed attempt reopens the file.
+   */
   async putFile(key: string, file: string, contentType: string): Promise<void> {
-    await this.putStream(key, createReadStream(file), contentType);
+    const { size } = await stat(file);
+    if (size > MAX_SINGLE_PUT_BYTES) return this.putStream(key, createReadStream(file), contentType);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.client.send(new PutObjectCommand({ Bucket: this.options.bucket, Key: key, Body: createReadStream(file), ContentLength: size, ContentType: contentType }));
+        return;
+      } catch (error) {
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if (attempt >= PUT_FILE_ATTEMPTS || (status !== undefined && status < 500)) throw error;
+      }
+    }
   }
 
+  /** Streams a body of unknown length to `key` as a multipart upload: at most one part (5 MB, the least S3 takes) is held at a time. */
   async putStream(key: string, body: Readable, contentType: string): Promise<void> {
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.options.bucket, Key: key, Body: body, ContentType: contentType },
-      queueSize: 2,
-      partSize: 8 * 1024 * 1024,
+      queueSize: 1,
+      partSize: 5 * 1024 * 1024,
     });
     await upload.done();
   }
@@ -89,8 +120,13 @@ export class StorageRepository {
     return Buffer.from(await response.Body!.transformToByteArray());
   }
 
+  /**
+   * A presigned GET URL of `key`, valid for `ttlSeconds` from when it was signed. Signed once and
+   * reused for the first half of its life (PRESIGN_REUSE_FRACTION): reads cost no signing, and
+   * the URL handed out is valid for at least half of `ttlSeconds`.
+   */
   presignGet(key: string, ttlSeconds = this.options.presignTtlSeconds): Promise<string> {
-    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.options.bucket, Key: key }), { expiresIn: ttlSeconds });
+    return this.getUrls.get(key, ttlSeconds, (signingDate) => getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.options.bucket, Key: key }), { expiresIn: ttlSeconds, signingDate }));
   }
 
   presignPut(key: string, contentType: string, ttlSeconds = this.options.presignTtlSeconds): Promise<string> {
