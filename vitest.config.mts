@@ -19,6 +19,8 @@ export default defineConfig({
   plugins,
   resolve: { alias },
   test: {
+    // Most files wait on processes, ffmpeg and services: three at a time keep two cores busy.
+    maxWorkers: 3,
     projects: [
       {
         plugins,
@@ -50,7 +52,8 @@ export default defineConfig({
           include: ['test/e2e/**/*.e2e-spec.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
-          fileParallelism: false,
+          // Each file runs its own stack of three processes: two stacks at a time on two cores.
+          maxWorkers: 2,
         },
       },
       {
