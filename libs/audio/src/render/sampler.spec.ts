@@ -37,9 +37,39 @@ async function releasedNote(endInaudible: boolean): Promise<{ blocks: number; la
   return { blocks, lastAttenuationCb };
 }
 
+/** Strikes a crash cymbal on the drum channel (drums ignore note-off) and follows it until no voice is left. */
+async function crash(endInaudible: boolean): Promise<{ blocks: number; peak: number; lastBlockPeak: number }> {
+  const synth = await synthesiser();
+  const voices = voiceTable(synth)!;
+  const out = [new Float32Array(BLOCK), new Float32Array(BLOCK)];
+  synth.noteOn(9, 49, 110);
+  let peak = 0;
+  let lastBlockPeak = 0;
+  let blocks = 0;
+  for (; blocks < (20 * RATE) / BLOCK; blocks++) {
+    out[0].fill(0);
+    out[1].fill(0);
+    synth.processSplit([out], out[0], out[1], 0, BLOCK);
+    if (endInaudible) endInaudibleVoices(voices, synth.systemParameters.voiceCap);
+    if (synth.voiceCount === 0) break;
+    lastBlockPeak = Math.max(...out[0].map(Math.abs), ...out[1].map(Math.abs));
+    peak = Math.max(peak, lastBlockPeak);
+  }
+  return { blocks, peak, lastBlockPeak };
+}
+
 describe('the sampler', () => {
   it("reads the synthesiser's voice table in the spessasynth_core version it ships with", async () => {
     expect(voiceTable(await synthesiser())).not.toBeNull();
+  });
+
+  it('ends a one-shot sample (a crash cymbal) once the rest of it is 60 dB under its peak', async () => {
+    const ended = await crash(true);
+    const rung = await crash(false);
+    // What was cut was already ~60 dB down; the synthesiser alone plays the sample out.
+    expect(ended.lastBlockPeak).toBeLessThan(ended.peak * 10 ** (-50 / 20));
+    expect(ended.lastBlockPeak).toBeGreaterThan(0);
+    expect(rung.blocks).toBeGreaterThan(ended.blocks * 1.1);
   });
 
   it('ends a released voice once it is 60 dB under its peak instead of playing it on to −90 dB', async () => {

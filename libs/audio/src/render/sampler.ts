@@ -78,29 +78,68 @@ function reverbInput(left: Float32Array, right: Float32Array, directSend: number
 interface VoiceState {
   isActive: boolean;
   isInRelease: boolean;
-  volEnv: { attenuationCb: number };
+  /** The volume envelope: its attenuation now (centibels under its peak) and its stage (0 delay, 1 attack, 2 hold, 3 decay, 4 sustain). */
+  volEnv: { attenuationCb: number; state: number };
+  /** The sample being played and where in it. */
+  wavetable: { isLooping: boolean; sampleData?: Float32Array; cursor: number };
 }
 
-// A released voice 60 dB under its peak is inaudible under the rest of the band; the synthesiser plays it on to −90 dB.
-const INAUDIBLE_CB = 600;
+// A voice 60 dB under its peak is inaudible under the rest of the band; the synthesiser plays it on to −90 dB.
+const INAUDIBLE = 10 ** (-60 / 20);
+const TAIL_STEP = 512;
+const tails = new WeakMap<Float32Array, Float32Array>();
+
+/** The loudest the rest of a sample gets, from each 512-frame step to its end. */
+function samplePeaksFrom(data: Float32Array): Float32Array {
+  let peaks = tails.get(data);
+  if (!peaks) {
+    peaks = new Float32Array(Math.max(1, Math.ceil(data.length / TAIL_STEP)));
+    let peak = 0;
+    for (let step = peaks.length - 1; step >= 0; step--) {
+      for (let i = Math.min(data.length, (step + 1) * TAIL_STEP) - 1; i >= step * TAIL_STEP; i--) peak = Math.max(peak, Math.abs(data[i]));
+      peaks[step] = peak;
+    }
+    tails.set(data, peaks);
+  }
+  return peaks;
+}
 
 /**
  * The synthesiser's voice table, when this version exposes it as the sampler expects (it is not
- * public API): the sampler ends voices that have faded under `INAUDIBLE_CB` in their release.
- * Null when the shape differs, and the voices then ring to the synthesiser's own end.
+ * public API): the sampler ends voices that have faded out of hearing. Null when the shape differs,
+ * and the voices then ring to the synthesiser's own end.
  */
 export function voiceTable(synth: SpessaSynthProcessor): VoiceState[] | null {
   const voices = (synth as unknown as { synthCore?: { voices?: unknown } }).synthCore?.voices;
   if (!Array.isArray(voices) || voices.length === 0) return null;
   const first = voices[0] as Partial<VoiceState> | undefined;
-  return typeof first?.isActive === 'boolean' && typeof first.isInRelease === 'boolean' && typeof first.volEnv?.attenuationCb === 'number' ? (voices as VoiceState[]) : null;
+  const shaped =
+    typeof first?.isActive === 'boolean' &&
+    typeof first.isInRelease === 'boolean' &&
+    typeof first.volEnv?.attenuationCb === 'number' &&
+    typeof first.volEnv.state === 'number' &&
+    typeof first.wavetable?.isLooping === 'boolean' &&
+    typeof first.wavetable.cursor === 'number';
+  return shaped ? (voices as VoiceState[]) : null;
 }
 
-/** Ends released voices that have faded under `INAUDIBLE_CB`; the synthesiser skips inactive voices from its next call. */
+/**
+ * Ends the voices that can no longer be heard: 60 dB under their peak by their envelope, times, for
+ * a one-shot sample (a cymbal, a timpani), the loudest the rest of the sample gets. Only a falling
+ * envelope counts (hold onwards, or released). The synthesiser skips inactive voices from its next call.
+ */
 export function endInaudibleVoices(voices: VoiceState[], cap: number): void {
   for (let i = 0; i < cap; i++) {
     const voice = voices[i];
-    if (voice.isActive && voice.isInRelease && voice.volEnv.attenuationCb >= INAUDIBLE_CB) voice.isActive = false;
+    if (!voice.isActive || (!voice.isInRelease && voice.volEnv.state < 2)) continue;
+    let level = 10 ** (-voice.volEnv.attenuationCb / 200);
+    const { isLooping, sampleData, cursor } = voice.wavetable;
+    if (!isLooping && sampleData && sampleData.length > 0) {
+      const peaks = samplePeaksFrom(sampleData);
+      const step = Math.min(peaks.length - 1, Math.max(0, Math.floor(cursor / TAIL_STEP)));
+      level *= peaks[0] > 0 ? peaks[step] / peaks[0] : 0;
+    }
+    if (level < INAUDIBLE) voice.isActive = false;
   }
 }
 
