@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AudioError } from '@mcm/audio';
-import { ElevenLabsError, MusicToolsError, type MomentsRepository, type StorageRepository } from '@mcm/core';
+import { ElevenLabsError, MusicToolsError, type StorageRepository } from '@mcm/core';
 import { backoffMs, OutputKind, PipelineError, PUBLIC_ERROR_MESSAGES, GENERIC_ERROR_MESSAGE, type Analysis, type Stage, type StageJobData, type StageOutput } from '@mcm/pipeline';
 import { asAdapter, fakeCore } from '../../../test/fakes';
 import { describeFailure, StageRunner } from './stage-runner.service';
@@ -80,7 +80,7 @@ describe('StageRunner', () => {
   function world(analyze: () => Promise<StageOutput['analyze']> = async () => ({ analysis })) {
     const core = fakeCore();
     const work = scriptedWork('analyze', analyze);
-    const runner = new StageRunner(asAdapter<MomentsRepository>(core.moments), core.lifecycle, asAdapter<StorageRepository>(core.storage), [work]);
+    const runner = new StageRunner(core.lifecycle, asAdapter<StorageRepository>(core.storage), [work]);
     const create = () => core.lifecycle.create({ momentId: randomUUID(), outputKind: OutputKind.Preview, originalKey: 'moments/x/original.m4a' });
     return { ...core, work, runner, create };
   }
@@ -151,7 +151,7 @@ describe('StageRunner', () => {
       await core.lifecycle.delete(moment.id, 'client');
       return { analysis };
     });
-    const runner = new StageRunner(asAdapter<MomentsRepository>(core.moments), core.lifecycle, asAdapter<StorageRepository>(core.storage), [slow]);
+    const runner = new StageRunner(core.lifecycle, asAdapter<StorageRepository>(core.storage), [slow]);
     await runner.run(job(moment.id));
     expect(slow.runs).toBe(1);
     expect(await core.storage.listKeys(`moments/${moment.id}/`)).toEqual([]);

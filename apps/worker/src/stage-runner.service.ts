@@ -1,8 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { makeWorkDirectory } from '@mcm/audio';
-import { currentSnapshot, MomentLifecycle, MomentsRepository, StorageRepository } from '@mcm/core';
-import { awaitedRuns, PipelineError, stageFailure, stageSucceeded, storageKey, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
+import { MomentLifecycle, StorageRepository } from '@mcm/core';
+import { PipelineError, stageFailure, stageSucceeded, storageKey, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
 import { STAGE_WORKS, type StageWork } from './stages/stage-work';
 
 /**
@@ -29,7 +29,6 @@ export class StageRunner {
   private readonly works: Map<Stage, StageWork>;
 
   constructor(
-    private readonly moments: MomentsRepository,
     private readonly lifecycle: MomentLifecycle,
     private readonly storage: StorageRepository,
     @Inject(STAGE_WORKS) works: StageWork[],
@@ -38,18 +37,14 @@ export class StageRunner {
   }
 
   async run(job: StageJobData): Promise<void> {
-    const moment = await this.moments.findById(job.momentId);
-    const awaited = moment && !moment.deletedAt && awaitedRuns(currentSnapshot(moment)).some((run) => run.stage === job.stage && run.run === job.run && run.attempt === job.attempt);
-    if (!moment || !awaited) {
+    // Under the row lock: a moment that no longer waits for exactly this run (an earlier attempt, canceled, deleted) refuses the start, and the work is skipped.
+    const start = await this.lifecycle.apply(job.momentId, { type: 'STAGE_STARTED', stage: job.stage }, { forRun: job });
+    if (!start?.accepted) {
       this.logger.debug(`skipping ${job.stage} of ${job.momentId}: the moment no longer waits for it`);
       return;
     }
-    // Under the row lock: a moment canceled or deleted since the check above refuses the start, and the work is skipped.
-    const start = await this.lifecycle.apply(moment.id, { type: 'STAGE_STARTED', stage: job.stage });
-    if (!start?.accepted) {
-      this.logger.debug(`skipping ${job.stage} of ${job.momentId}: the moment stopped waiting for it`);
-      return;
-    }
+    // The row as the start committed it: the stage works from it without reading it again.
+    const { moment } = start;
 
     const work = this.works.get(job.stage)!;
     const workdir = await makeWorkDirectory(job.stage);
