@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AudioError } from '@mcm/audio';
 import { ElevenLabsError, MusicToolsError, type StorageRepository } from '@mcm/core';
@@ -141,6 +144,31 @@ describe('StageRunner', () => {
     await runner.run(job(moment.id, 2));
     expect(await moments.findById(moment.id)).toMatchObject({ status: 'FAILED', error: { stage: 'analyze', code: 'AUDIO_UNDECODABLE', retryable: false, detail: 'ffmpeg: Invalid data' } });
     expect(queue.job(moment.id, { stage: 'analyze', run: 1, attempt: 3 })).toBeUndefined();
+  });
+
+  it('makes a work directory only for a stage that asks for one, and removes it when the run ends', async () => {
+    const scratch = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`mcm-analyze-${process.pid}-`));
+    const before = scratch();
+    const idle = world();
+    await idle.runner.run(job((await idle.create()).id));
+    expect(idle.work.runs).toBe(1);
+    expect(scratch()).toEqual(before);
+
+    const core = world();
+    let asked = '';
+    const onDisk = scriptedWork('analyze', async () => ({ analysis }));
+    onDisk.run = async function (_moment, workdir) {
+      this.runs += 1;
+      asked = await workdir();
+      expect(await workdir()).toBe(asked);
+      writeFileSync(join(asked, 'original'), 'take');
+      return { analysis };
+    };
+    const runner = new StageRunner(core.lifecycle, asAdapter<StorageRepository>(core.storage), [onDisk]);
+    await runner.run(job((await core.create()).id));
+    expect(onDisk.runs).toBe(1);
+    expect(asked).toContain(`mcm-analyze-${process.pid}-`);
+    expect(existsSync(asked)).toBe(false);
   });
 
   it('removes what a stage stored when the moment was deleted while it ran', async () => {

@@ -47,11 +47,11 @@ export class StageRunner {
     const { moment } = start;
 
     const work = this.works.get(job.stage)!;
-    const workdir = await makeWorkDirectory(job.stage);
+    let workdir: Promise<string> | undefined;
     const started = performance.now();
     let outcome: Awaited<ReturnType<MomentLifecycle['apply']>>;
     try {
-      const output = await work.run(moment, workdir);
+      const output = await work.run(moment, () => (workdir ??= makeWorkDirectory(job.stage)));
       const durationMs = Math.round(performance.now() - started);
       outcome = await this.lifecycle.apply(moment.id, stageSucceeded(job.stage, output, durationMs));
     } catch (error) {
@@ -59,7 +59,7 @@ export class StageRunner {
       this.logger.warn(`${job.stage} of ${moment.id} failed (${failure.code}, retryable: ${failure.retryable}): ${failure.detail}`);
       outcome = await this.lifecycle.apply(moment.id, { type: 'STAGE_FAILED', stage: job.stage, error: failure });
     } finally {
-      await rm(workdir, { recursive: true, force: true });
+      if (workdir) await rm(await workdir.catch(() => ''), { recursive: true, force: true });
     }
     if (outcome?.moment.deletedAt) await this.removeLeftovers(moment.id);
   }

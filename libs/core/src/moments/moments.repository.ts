@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { TERMINAL_STATUSES, type MomentStatus, type Stage } from '@mcm/pipeline';
 import { MomentEntity } from '../database/moment.entity';
@@ -91,6 +92,8 @@ const IN_FLIGHT_LOCK = 0x6d636d01;
 
 @Injectable()
 export class MomentsRepository {
+  private built?: { lock: string; columns: Map<string, ColumnMetadata> };
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly webhooks: WebhookDeliveriesRepository,
@@ -179,21 +182,14 @@ export class MomentsRepository {
    */
   change<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>): Promise<{ moment: MomentEntity; result: T; webhooks: string[] } | null> {
     return this.dataSource.transaction(async (manager) => {
-      const moment = await manager.getRepository(MomentEntity).createQueryBuilder('m').setLock('pessimistic_write').where('m.id = :id', { id }).getOne();
-      if (!moment) return null;
+      const [row] = await manager.query<MomentEntity[]>(this.statements().lock, [id]);
+      if (!row) return null;
+      const moment = Object.assign(new MomentEntity(), row);
       const { changes, history, result } = decide(moment);
       const next = { ...moment, ...changes };
       const webhooks: string[] = [];
       // The locked row is the truth until commit: it is updated in place, never read again.
-      const update = changes
-        ? manager
-            .createQueryBuilder()
-            .update(MomentEntity)
-            .set(changes as QueryDeepPartialEntity<MomentEntity>)
-            .where('id = :id', { id })
-            .returning('"updated_at"')
-            .getQueryAndParameters()
-        : null;
+      const update = changes ? this.updateStatement(id, changes) : null;
       if (history.length) {
         const rows = history.map((row) => ({ ...row, ...pointOf(next) }));
         const [written] = await manager.query<Array<{ seq: string; updated_at: Date | null }>>(...historyStatement(id, rows, update ?? undefined));
@@ -206,6 +202,34 @@ export class MomentsRepository {
       }
       return { moment, result, webhooks };
     });
+  }
+
+  /** The row lock's read, built once from the entity's columns: Postgres' own types (jsonb, timestamptz, real) arrive as the entity's. */
+  private statements(): { lock: string; columns: Map<string, ColumnMetadata> } {
+    if (!this.built) {
+      const { columns } = this.dataSource.getMetadata(MomentEntity);
+      this.built = {
+        lock: `SELECT ${columns.map((column) => `"${column.databaseName}" AS "${column.propertyName}"`).join(', ')} FROM moments WHERE id = $1 FOR UPDATE`,
+        columns: new Map(columns.map((column) => [column.propertyName, column])),
+      };
+    }
+    return this.built;
+  }
+
+  /** An UPDATE of `changes` (values prepared as TypeORM saves them) that answers the new `updated_at`. */
+  private updateStatement(id: string, changes: Partial<MomentEntity>): [string, unknown[]] {
+    const { columns } = this.statements();
+    const parameters: unknown[] = [];
+    const assignments = Object.entries(changes)
+      .filter(([, value]) => value !== undefined)
+      .map(([property, value]) => {
+        const column = columns.get(property);
+        if (!column) throw new Error(`moments has no column for ${property}`);
+        parameters.push(this.dataSource.driver.preparePersistentValue(value, column));
+        return `"${column.databaseName}" = $${parameters.length}`;
+      });
+    parameters.push(id);
+    return [`UPDATE moments SET ${[...assignments, 'updated_at = CURRENT_TIMESTAMP'].join(', ')} WHERE id = $${parameters.length} RETURNING updated_at`, parameters];
   }
 
   /** The outbox row of the change from `moment` to `point`, when it is an event its webhook subscribes to; its id when written. */
