@@ -110,6 +110,13 @@ async function agentToolsApi(env: NodeJS.ProcessEnv, config: { HOST: string; POR
   if (!env.MCM_API_KEY && config.API_KEYS?.length) env.MCM_API_KEY = config.API_KEYS[0];
 }
 
+/** Where the stack's own music-tools will listen, fixed before it starts so the workers and the api can be told at once. */
+async function musicToolsUrl(env: NodeJS.ProcessEnv, config: { MCP_HOST: string; MCP_HTTP_PORT: number }): Promise<string> {
+  const host = config.MCP_HOST === '0.0.0.0' || config.MCP_HOST === '::' ? '127.0.0.1' : config.MCP_HOST;
+  if (config.MCP_HTTP_PORT === 0) env.MCP_HTTP_PORT = String(await unusedPort(host));
+  return `http://${host.includes(':') ? `[${host}]` : host}:${env.MCP_HTTP_PORT ?? config.MCP_HTTP_PORT}`;
+}
+
 /** Starts one app as its own process and resolves once it prints its ready line. */
 export async function startApp(kind: AppKind, name: string, env: NodeJS.ProcessEnv, log: StackOptions['log'] = defaultLog): Promise<RunningApp> {
   const child = spawn(process.execPath, [ENTRY[kind]], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -159,28 +166,33 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
 
   try {
-    if (config.embeddedStorage) {
-      storage = await startEmbeddedStorage({
-        port: config.EMBEDDED_S3_PORT,
-        directory: resolve(ROOT, config.EMBEDDED_S3_DIR),
-        accessKeyId: config.S3_ACCESS_KEY_ID,
-        secretAccessKey: config.S3_SECRET_ACCESS_KEY,
-      });
+    // Storage (in process) and the migrations first, side by side: every app needs the storage's address.
+    const [embedded] = await Promise.all([
+      config.embeddedStorage
+        ? startEmbeddedStorage({
+            port: config.EMBEDDED_S3_PORT,
+            directory: resolve(ROOT, config.EMBEDDED_S3_DIR),
+            accessKeyId: config.S3_ACCESS_KEY_ID,
+            secretAccessKey: config.S3_SECRET_ACCESS_KEY,
+          })
+        : undefined,
+      migrate(config.DATABASE_URL),
+    ]);
+    storage = embedded;
+    if (storage) {
       env.S3_ENDPOINT = storage.endpoint;
       env.S3_ACCESS_KEY_ID = config.S3_ACCESS_KEY_ID;
       env.S3_SECRET_ACCESS_KEY = config.S3_SECRET_ACCESS_KEY;
       env.S3_FORCE_PATH_STYLE = 'true';
       log('storage', `embedded S3-compatible storage at ${storage.endpoint}`, 'stdout');
     }
-    await migrate(config.DATABASE_URL);
 
-    let mcpUrl = config.MCP_BASE_URL;
-    if (!env.MCP_BASE_URL) {
+    // Every address is settled before any app starts, so music-tools, the workers and the api start at
+    // once: the workers load the soundfont while the api and music-tools come up.
+    const ownMusicTools = !env.MCP_BASE_URL;
+    if (ownMusicTools) {
       await agentToolsApi(env, config);
-      const musicTools = await startApp('music-tools', 'music-tools', env, log);
-      apps.push(musicTools);
-      mcpUrl = new URL(READY['music-tools'].exec(musicTools.readyLine)![1]).origin;
-      env.MCP_BASE_URL = mcpUrl;
+      env.MCP_BASE_URL = await musicToolsUrl(env, config);
     }
 
     let workersStarted = 0;
@@ -192,11 +204,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       apps.push(worker);
       return worker;
     };
-    await Promise.all(Array.from({ length: options.workers ?? 1 }, () => addWorker()));
-
-    const api = await startApp('api', 'api', env, log);
-    apps.push(api);
+    const started = await Promise.allSettled([
+      ...(ownMusicTools ? [startApp('music-tools', 'music-tools', env, log)] : []),
+      ...Array.from({ length: options.workers ?? 1 }, () => addWorker()),
+      startApp('api', 'api', env, log),
+    ]);
+    for (const result of started) if (result.status === 'fulfilled' && !apps.includes(result.value)) apps.push(result.value);
+    const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) throw failed.reason as Error;
+    const api = apps.find((app) => app.kind === 'api')!;
     const apiUrl = READY.api.exec(api.readyLine)![1];
+    const musicTools = apps.find((app) => app.kind === 'music-tools');
+    const mcpUrl = musicTools ? new URL(READY['music-tools'].exec(musicTools.readyLine)![1]).origin : config.MCP_BASE_URL;
     const restart = async (name: string) => {
       const index = apps.findIndex((app) => app.name === name);
       if (index < 0) throw new Error(`no app named ${name}`);

@@ -3,7 +3,8 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CoreModule, loadConfig, MomentLifecycle, MomentsRepository, StageQueue } from '@mcm/core';
+import { Client } from 'pg';
+import { CoreModule, loadConfig, MOMENT_CHANGED_CHANNEL, MomentLifecycle, MomentsRepository, StageQueue } from '@mcm/core';
 import { backoffMs, OutputKind, STAGES, stageJobId, type Blueprint, type MomentEvent } from '@mcm/pipeline';
 import { WorkerModule } from '../../apps/worker/src/worker.module';
 import { fourSectionBlueprint, TEN_HOUR_BLUEPRINT } from '../support/blueprints';
@@ -74,6 +75,50 @@ describe('moment lifecycle against Postgres and Redis', () => {
     await lifecycle.apply(moment.id, { type: 'STAGE_FAILED', stage: 'compose', error: { code: 'MCP_UNAVAILABLE', message: 'down', retryable: true } });
     expect((await queue.depth('compose')).delayed).toBeGreaterThanOrEqual(1);
     expect(await queue.depth('mix')).toEqual({ stage: 'mix', waiting: 0, active: 0, delayed: 0, oldestWaitingSeconds: 0 });
+  });
+
+  it('writes a create in one statement and a change in one statement between the lock and the commit, with what Postgres filled in', async () => {
+    const statements = vi.spyOn(Client.prototype, 'query');
+    try {
+      const moment = await create();
+      expect(statements).toHaveBeenCalledTimes(1);
+      statements.mockClear();
+      const outcome = await lifecycle.apply(moment.id, analyzed);
+      // BEGIN, the row lock, the row with its history row and notice, COMMIT.
+      expect(statements).toHaveBeenCalledTimes(4);
+      statements.mockClear();
+      const stored = (await moments.findById(moment.id))!;
+      expect(outcome?.moment.updatedAt).toEqual(stored.updatedAt);
+      expect(moment.updatedAt.getTime()).toBeLessThanOrEqual(stored.updatedAt.getTime());
+      // The locked row, changed in place, is the row as stored: nothing needs reading back.
+      expect({ ...outcome?.moment }).toEqual({ ...stored });
+      const history = await moments.history(moment.id);
+      expect(history.map((row) => [row.eventType, row.status, row.momentStage, row.progress])).toEqual([
+        ['CREATED', 'PENDING', 'analyze', 0],
+        ['STAGE_SUCCEEDED', stored.status, stored.stage, stored.progress],
+      ]);
+    } finally {
+      statements.mockRestore();
+    }
+  });
+
+  it('announces each committed change on the change feed with the id of its last history row', async () => {
+    const listener = new Client({ connectionString: testEnv.config.DATABASE_URL });
+    await listener.connect();
+    const notices: string[] = [];
+    listener.on('notification', (message) => notices.push(message.payload ?? ''));
+    await listener.query(`LISTEN ${MOMENT_CHANGED_CHANNEL}`);
+    try {
+      const moment = await create();
+      await lifecycle.apply(moment.id, analyzed);
+      await lifecycle.delete(moment.id, 'client');
+      const history = await moments.history(moment.id);
+      await vi.waitFor(() => expect(notices).toHaveLength(3), { timeout: 10_000, interval: 20 });
+      // The deletion writes two rows (CANCEL, DELETED) in one change: its notice names the last.
+      expect(notices).toEqual([history[0], history[1], history[3]].map((row) => `${moment.id}:${row.id}`));
+    } finally {
+      await listener.end();
+    }
   });
 
   it('returns null for an unknown moment', async () => {

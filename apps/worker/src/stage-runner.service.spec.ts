@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AudioError } from '@mcm/audio';
-import { ElevenLabsError, MusicToolsError, type MomentsRepository, type StorageRepository } from '@mcm/core';
+import { ElevenLabsError, MusicToolsError, type StorageRepository } from '@mcm/core';
 import { backoffMs, OutputKind, PipelineError, PUBLIC_ERROR_MESSAGES, GENERIC_ERROR_MESSAGE, type Analysis, type Stage, type StageJobData, type StageOutput } from '@mcm/pipeline';
 import { metricValue, parseMetrics } from '../../../test/support/prometheus';
 import { asAdapter, fakeCore } from '../../../test/fakes';
@@ -81,7 +84,7 @@ describe('StageRunner', () => {
   function world(analyze: () => Promise<StageOutput['analyze']> = async () => ({ analysis })) {
     const core = fakeCore();
     const work = scriptedWork('analyze', analyze);
-    const runner = new StageRunner(asAdapter<MomentsRepository>(core.moments), core.lifecycle, asAdapter<StorageRepository>(core.storage), [work], core.metrics);
+    const runner = new StageRunner(core.lifecycle, asAdapter<StorageRepository>(core.storage), [work], core.metrics);
     const create = () => core.lifecycle.create({ momentId: randomUUID(), outputKind: OutputKind.Preview, originalKey: 'moments/x/original.m4a' });
     return { ...core, work, runner, create };
   }
@@ -160,6 +163,31 @@ describe('StageRunner', () => {
     expect(queue.job(moment.id, { stage: 'analyze', run: 1, attempt: 3 })).toBeUndefined();
   });
 
+  it('makes a work directory only for a stage that asks for one, and removes it when the run ends', async () => {
+    const scratch = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`mcm-analyze-${process.pid}-`));
+    const before = scratch();
+    const idle = world();
+    await idle.runner.run(job((await idle.create()).id));
+    expect(idle.work.runs).toBe(1);
+    expect(scratch()).toEqual(before);
+
+    const core = world();
+    let asked = '';
+    const onDisk = scriptedWork('analyze', async () => ({ analysis }));
+    onDisk.run = async function (_moment, workdir) {
+      this.runs += 1;
+      asked = await workdir();
+      expect(await workdir()).toBe(asked);
+      writeFileSync(join(asked, 'original'), 'take');
+      return { analysis };
+    };
+    const runner = new StageRunner(core.lifecycle, asAdapter<StorageRepository>(core.storage), [onDisk]);
+    await runner.run(job((await core.create()).id));
+    expect(onDisk.runs).toBe(1);
+    expect(asked).toContain(`mcm-analyze-${process.pid}-`);
+    expect(existsSync(asked)).toBe(false);
+  });
+
   it('removes what a stage stored when the moment was deleted while it ran', async () => {
     const core = world();
     const moment = await core.create();
@@ -168,7 +196,7 @@ describe('StageRunner', () => {
       await core.lifecycle.delete(moment.id, 'client');
       return { analysis };
     });
-    const runner = new StageRunner(asAdapter<MomentsRepository>(core.moments), core.lifecycle, asAdapter<StorageRepository>(core.storage), [slow]);
+    const runner = new StageRunner(core.lifecycle, asAdapter<StorageRepository>(core.storage), [slow]);
     await runner.run(job(moment.id));
     expect(slow.runs).toBe(1);
     expect(await core.storage.listKeys(`moments/${moment.id}/`)).toEqual([]);

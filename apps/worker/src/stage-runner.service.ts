@@ -2,8 +2,8 @@ import { rm } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Span } from '@opentelemetry/api';
 import { makeWorkDirectory } from '@mcm/audio';
-import { AppMetrics, contextFrom, currentSnapshot, inSpan, MomentLifecycle, MomentsRepository, SpanKind, SpanStatusCode, StorageRepository } from '@mcm/core';
-import { awaitedRuns, PipelineError, stageFailure, stageSucceeded, storageKey, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
+import { AppMetrics, contextFrom, inSpan, MomentLifecycle, SpanKind, SpanStatusCode, StorageRepository } from '@mcm/core';
+import { PipelineError, stageFailure, stageSucceeded, storageKey, type MomentError, type Stage, type StageJobData } from '@mcm/pipeline';
 import { STAGE_WORKS, type StageWork } from './stages/stage-work';
 
 /**
@@ -30,7 +30,6 @@ export class StageRunner {
   private readonly works: Map<Stage, StageWork>;
 
   constructor(
-    private readonly moments: MomentsRepository,
     private readonly lifecycle: MomentLifecycle,
     private readonly storage: StorageRepository,
     @Inject(STAGE_WORKS) works: StageWork[],
@@ -46,27 +45,22 @@ export class StageRunner {
   }
 
   private async runStage(job: StageJobData, span: Span): Promise<void> {
-    const moment = await this.moments.findById(job.momentId);
-    const awaited = moment && !moment.deletedAt && awaitedRuns(currentSnapshot(moment)).some((run) => run.stage === job.stage && run.run === job.run && run.attempt === job.attempt);
-    if (!moment || !awaited) {
+    // Under the row lock: a moment that no longer waits for exactly this run (an earlier attempt, canceled, deleted) refuses the start, and the work is skipped.
+    const start = await this.lifecycle.apply(job.momentId, { type: 'STAGE_STARTED', stage: job.stage }, { forRun: job });
+    if (!start?.accepted) {
       this.logger.debug(`skipping ${job.stage} of ${job.momentId}: the moment no longer waits for it`);
       span.setAttribute('mcm.outcome', 'skipped');
       return;
     }
-    // Under the row lock: a moment canceled or deleted since the check above refuses the start, and the work is skipped.
-    const start = await this.lifecycle.apply(moment.id, { type: 'STAGE_STARTED', stage: job.stage });
-    if (!start?.accepted) {
-      this.logger.debug(`skipping ${job.stage} of ${job.momentId}: the moment stopped waiting for it`);
-      span.setAttribute('mcm.outcome', 'skipped');
-      return;
-    }
+    // The row as the start committed it: the stage works from it without reading it again.
+    const { moment } = start;
 
     const work = this.works.get(job.stage)!;
-    const workdir = await makeWorkDirectory(job.stage);
+    let workdir: Promise<string> | undefined;
     const started = performance.now();
     let outcome: Awaited<ReturnType<MomentLifecycle['apply']>>;
     try {
-      const output = await work.run(moment, workdir);
+      const output = await work.run(moment, () => (workdir ??= makeWorkDirectory(job.stage)));
       const durationMs = Math.round(performance.now() - started);
       this.metrics.observeStage(job.stage, 'succeeded', durationMs / 1000);
       span.setAttribute('mcm.outcome', 'succeeded');
@@ -80,7 +74,7 @@ export class StageRunner {
       this.logger.warn(`${job.stage} of ${moment.id} failed (${failure.code}, retryable: ${failure.retryable}): ${failure.detail}`);
       outcome = await this.lifecycle.apply(moment.id, { type: 'STAGE_FAILED', stage: job.stage, error: failure });
     } finally {
-      await rm(workdir, { recursive: true, force: true });
+      if (workdir) await rm(await workdir.catch(() => ''), { recursive: true, force: true });
     }
     if (outcome?.moment.deletedAt) await this.removeLeftovers(moment.id);
   }

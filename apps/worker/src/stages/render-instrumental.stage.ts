@@ -4,7 +4,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { conformToBlueprint, renderInstrumental } from '@mcm/audio';
 import { APP_CONFIG, compositionPlan, ELEVENLABS_OUTPUT, ElevenLabsClient, StorageRepository, type WorkerConfig, type MomentEntity } from '@mcm/core';
 import { OutputKind, storageKey, type StageOutput } from '@mcm/pipeline';
-import { renderableBlueprint, type StageWork } from './stage-work';
+import { renderableBlueprint, type StageWork, type WorkDirectory } from './stage-work';
 
 /**
  * The instrumental stem: synthesised from the blueprint by the local engine, or, for a full song with
@@ -20,11 +20,12 @@ export class RenderInstrumentalStage implements StageWork<'render_instrumental'>
     @Inject(APP_CONFIG) private readonly config: Pick<WorkerConfig, 'MAX_RENDER_SECONDS'>,
   ) {}
 
-  async run(moment: MomentEntity, workdir: string): Promise<StageOutput['render_instrumental']> {
+  async run(moment: MomentEntity, workdir: WorkDirectory): Promise<StageOutput['render_instrumental']> {
     const blueprint = renderableBlueprint(moment, this.config.MAX_RENDER_SECONDS);
-    const stem = join(workdir, 'instrumental.wav');
+    const directory = await workdir();
+    const stem = join(directory, 'instrumental.wav');
     if (this.elevenLabs.enabled && moment.outputKind === OutputKind.Song) {
-      const composed = join(workdir, 'composed.mp3');
+      const composed = join(directory, 'composed.mp3');
       await writeFile(composed, await this.elevenLabs.composeMusic({ compositionPlan: compositionPlan(blueprint), outputFormat: ELEVENLABS_OUTPUT.format }));
       await conformToBlueprint(composed, ELEVENLABS_OUTPUT.demuxer, blueprint, stem);
     } else {

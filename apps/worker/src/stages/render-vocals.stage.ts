@@ -4,7 +4,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { renderVocals } from '@mcm/audio';
 import { APP_CONFIG, ELEVENLABS_OUTPUT, ElevenLabsClient, StorageRepository, type WorkerConfig, type MomentEntity } from '@mcm/core';
 import { storageKey, type Blueprint, type StageOutput } from '@mcm/pipeline';
-import { originalFormat, renderableBlueprint, requireValue, type StageWork } from './stage-work';
+import { originalFormat, renderableBlueprint, requireValue, type StageWork, type WorkDirectory } from './stage-work';
 
 // The blueprint's voice when no ElevenLabs voice was chosen: the user's own take only.
 const LOCAL_VOICE = 'local-voice';
@@ -23,13 +23,14 @@ export class RenderVocalsStage implements StageWork<'render_vocals'> {
     @Inject(APP_CONFIG) private readonly config: Pick<WorkerConfig, 'MAX_RENDER_SECONDS'>,
   ) {}
 
-  async run(moment: MomentEntity, workdir: string): Promise<StageOutput['render_vocals']> {
+  async run(moment: MomentEntity, workdir: WorkDirectory): Promise<StageOutput['render_vocals']> {
     const blueprint = renderableBlueprint(moment, this.config.MAX_RENDER_SECONDS);
-    const original = join(workdir, 'original');
-    const stem = join(workdir, 'vocals.wav');
+    const directory = await workdir();
+    const original = join(directory, 'original');
+    const stem = join(directory, 'vocals.wav');
     const originalKey = requireValue(moment.assets.original, 'the original upload');
     const format = originalFormat(originalKey);
-    const [, speech] = await Promise.all([this.storage.downloadTo(originalKey, original), this.elevenLabs.enabled ? this.speak(blueprint, join(workdir, 'speech.mp3')) : null]);
+    const [, speech] = await Promise.all([this.storage.downloadTo(originalKey, original), this.elevenLabs.enabled ? this.speak(blueprint, join(directory, 'speech.mp3')) : null]);
     await renderVocals(original, blueprint, requireValue(moment.analysis, 'the analysis'), stem, { format, speech: speech ? { path: speech, format: ELEVENLABS_OUTPUT.demuxer } : null });
     const key = storageKey(moment.id, 'stems/vocals.wav');
     await this.storage.putFile(key, stem, 'audio/wav');

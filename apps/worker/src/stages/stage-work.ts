@@ -3,10 +3,13 @@ import { uploadDemuxer } from '@mcm/audio';
 import type { MomentEntity } from '@mcm/core';
 import { PipelineError, renderTooLong, type Blueprint, type Stage, type StageOutput } from '@mcm/pipeline';
 
+/** A scratch directory of the run, made on the first call and removed when the run ends; stages that never touch disk never make one. */
+export type WorkDirectory = () => Promise<string>;
+
 /** One stage's work: reads the moment, produces the stage's output. Must be idempotent. */
 export interface StageWork<S extends Stage = Stage> {
   readonly stage: S;
-  run(moment: MomentEntity, workdir: string): Promise<StageOutput[S]>;
+  run(moment: MomentEntity, workdir: WorkDirectory): Promise<StageOutput[S]>;
 }
 
 export const STAGE_WORKS = Symbol('STAGE_WORKS');

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { MomentsRepository, MusicToolsClient, StorageRepository } from '@mcm/core';
+import type { MusicToolsClient, StorageRepository } from '@mcm/core';
 import { backoffMs, OutputKind, type Analysis, type Blueprint } from '@mcm/pipeline';
 import { asAdapter, fakeCore, FakeMusicTools } from '../../../../test/fakes';
 import { fourSectionBlueprint } from '../../../../test/support/blueprints';
@@ -13,7 +13,7 @@ async function momentAtValidate(blueprint: Blueprint) {
   const core = fakeCore();
   const musicTools = new FakeMusicTools();
   const stage = new ValidateStage(asAdapter<MusicToolsClient>(musicTools), { MAX_RENDER_SECONDS: 600 });
-  const runner = new StageRunner(asAdapter<MomentsRepository>(core.moments), core.lifecycle, asAdapter<StorageRepository>(core.storage), [stage]);
+  const runner = new StageRunner(core.lifecycle, asAdapter<StorageRepository>(core.storage), [stage]);
   const moment = await core.lifecycle.create({ momentId: randomUUID(), outputKind: OutputKind.Preview, originalKey: 'moments/x/original.m4a', blueprint });
   await core.lifecycle.apply(moment.id, { type: 'STAGE_SUCCEEDED', stage: 'analyze', output: { analysis }, durationMs: 1 });
   const validate = (attempt = 1) => runner.run({ momentId: moment.id, stage: 'validate', run: 1, attempt });

@@ -70,6 +70,20 @@ describe('MomentLifecycle', () => {
     ]);
   });
 
+  it('takes a stage start for a run only while the moment waits for exactly that run, and writes nothing otherwise', async () => {
+    const { create, lifecycle, moments } = world();
+    const moment = await create();
+    const stale = await lifecycle.apply(moment.id, { type: 'STAGE_STARTED', stage: 'analyze' }, { forRun: { stage: 'analyze', run: 1, attempt: 2 } });
+    expect(stale).toMatchObject({ applied: false, accepted: false });
+    expect((await moments.history(moment.id)).map((row) => row.eventType)).toEqual(['CREATED']);
+    const current = await lifecycle.apply(moment.id, { type: 'STAGE_STARTED', stage: 'analyze' }, { forRun: { stage: 'analyze', run: 1, attempt: 1 } });
+    expect(current).toMatchObject({ applied: true, accepted: true, moment: { id: moment.id, status: 'ANALYZING' } });
+    await lifecycle.delete(moment.id, 'client');
+    const deleted = await lifecycle.apply(moment.id, { type: 'STAGE_STARTED', stage: 'analyze' }, { forRun: { stage: 'analyze', run: 1, attempt: 1 } });
+    expect(deleted).toMatchObject({ accepted: false });
+    expect((await moments.history(moment.id)).map((row) => row.eventType)).toEqual(['CREATED', 'STAGE_STARTED', 'CANCEL', 'DELETED']);
+  });
+
   it('schedules a retryable failure as the next attempt, delayed by the backoff', async () => {
     const { create, lifecycle, queue } = world();
     const moment = await create();

@@ -14,6 +14,7 @@ import {
   type MomentRequest,
   type MomentAssets,
   type PersistedMoment,
+  type StageRun,
 } from '@mcm/pipeline';
 import { MomentEntity } from '../database/moment.entity';
 import { AppMetrics } from '../observability/metrics';
@@ -72,6 +73,16 @@ export function currentSnapshot(moment: Pick<MomentEntity, 'machineVersion' | 's
 interface AfterCommit {
   before: PersistedMoment | null;
   requests: MomentRequest[];
+}
+
+export interface ApplyOptions {
+  /** Offer the event only if the moment waits for exactly this run of a stage (a live, current attempt); else write nothing. */
+  forRun?: Pick<StageRun, 'stage' | 'run' | 'attempt'>;
+}
+
+/** Whether a live moment waits for exactly `run`: a stale attempt, an earlier run, a canceled or deleted moment does not. */
+function awaits(moment: MomentEntity, run: Pick<StageRun, 'stage' | 'run' | 'attempt'>): boolean {
+  return !moment.deletedAt && awaitedRuns(currentSnapshot(moment)).some((awaited) => awaited.stage === run.stage && awaited.run === run.run && awaited.attempt === run.attempt);
 }
 
 /** Who asked for a deletion, as the history records it. */
@@ -184,9 +195,11 @@ export class MomentLifecycle {
    * Offers an event to a moment's machine. Returns null for an unknown moment. A deleted moment
    * takes no event (a late stage result cannot bring it back), an expired one no RETRY.
    * `applied`: the snapshot moved; `accepted`: the machine took the event (a stage's start moves nothing).
+   * The moment returned is the locked row as committed, for the caller to work from without reading it again.
    */
-  async apply(momentId: string, event: MomentEvent): Promise<{ moment: MomentEntity; applied: boolean; accepted: boolean } | null> {
+  async apply(momentId: string, event: MomentEvent, options: ApplyOptions = {}): Promise<{ moment: MomentEntity; applied: boolean; accepted: boolean } | null> {
     const outcome = await this.moments.change<AfterCommit & { changed: boolean; accepted: boolean; ended: boolean }>(momentId, (moment) => {
+      if (options.forRun && !awaits(moment, options.forRun)) return { history: [], result: { before: null, requests: [], changed: false, accepted: false, ended: false } };
       const refused = refusal(moment, event);
       if (refused) {
         const row = note(moment, { eventType: event.type, stage: 'stage' in event ? event.stage : null, applied: false, detail: refused });

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { TERMINAL_STATUSES, type MomentStatus, type Stage } from '@mcm/pipeline';
 import { MomentEntity } from '../database/moment.entity';
@@ -65,6 +66,32 @@ export interface MomentChange<T> {
   result: T;
 }
 
+/** The columns of a history row, in the order `historyStatement` gives their values. */
+const HISTORY_COLUMNS = ['moment_id', 'event_type', 'stage', 'from_state', 'to_state', 'applied', 'detail', 'status', 'moment_stage', 'progress'];
+
+type HistoryInsert = MomentHistoryRow & Pick<MomentTransitionEntity, 'status' | 'momentStage' | 'progress'>;
+
+/**
+ * One statement that writes a change, so one round trip: `write` (an INSERT or UPDATE of the
+ * moment returning `updated_at`; its parameters come first) when there is one, the history rows,
+ * and the change feed's notice naming the last of them, which Postgres sends only if the
+ * transaction commits. It answers the last row's id as `seq`, and the moment's `updated_at`.
+ */
+function historyStatement(momentId: string, rows: HistoryInsert[], write?: [string, unknown[]]): [string, unknown[]] {
+  const parameters = [...(write?.[1] ?? []), MOMENT_CHANGED_CHANNEL, momentId];
+  const [channel, id] = [parameters.length - 1, parameters.length];
+  const values = rows.map((row) => {
+    parameters.push(row.eventType, row.stage, row.fromState, row.toState, row.applied, row.detail, row.status, row.momentStage, row.progress);
+    const at = parameters.length - 8;
+    return `($${id}::uuid, ${Array.from({ length: 9 }, (_, i) => `$${at + i}`).join(', ')})`;
+  });
+  const sql = `WITH ${write ? `written AS (${write[0]}), ` : ''}added AS (
+      INSERT INTO moment_transitions (${HISTORY_COLUMNS.join(', ')}) VALUES ${values.join(', ')} RETURNING id
+    ), last AS (SELECT max(id) AS seq FROM added)
+    SELECT last.seq, ${write ? '(SELECT updated_at FROM written)' : 'NULL::timestamptz'} AS updated_at, pg_notify($${channel}, $${id} || ':' || last.seq) FROM last`;
+  return [sql, parameters];
+}
+
 // Namespace of the per-owner advisory locks that serialise an owner's creates.
 const IN_FLIGHT_LOCK = 0x6d636d01;
 
@@ -72,6 +99,7 @@ const IN_FLIGHT_LOCK = 0x6d636d01;
 export class MomentsRepository {
   /** The statement of `findReading` and the property each of its columns fills, made once. */
   private reading?: { sql: string; columns: Array<[string, string]> };
+  private built?: { lock: string; columns: Map<string, ColumnMetadata> };
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -122,16 +150,19 @@ export class MomentsRepository {
 
   /**
    * Inserts a new moment and its first history row; a taken idempotency key raises `IdempotencyConflict`,
-   * an owner at `maxInFlight` raises `InFlightLimitReached`.
+   * an owner at `maxInFlight` raises `InFlightLimitReached`. Without a cap it is one statement, so
+   * one round trip: the row, its history row and the change feed's notice commit together.
    */
   async insert(moment: MomentEntity, transition: MomentHistoryRow, options: InsertOptions = {}): Promise<void> {
     try {
-      await this.dataSource.transaction(async (manager) => {
-        if (options.maxInFlight && moment.owner) await this.claimInFlightSlot(manager, moment, options.maxInFlight);
-        await manager.insert(MomentEntity, moment as QueryDeepPartialEntity<MomentEntity>);
-        const inserted = await manager.insert(MomentTransitionEntity, { ...transition, ...pointOf(moment), momentId: moment.id });
-        await this.announce(manager, moment.id, inserted.identifiers);
-      });
+      if (options.maxInFlight && moment.owner) {
+        await this.dataSource.transaction(async (manager) => {
+          await this.claimInFlightSlot(manager, moment, options.maxInFlight!);
+          await this.insertWithHistory(manager, moment, transition);
+        });
+      } else {
+        await this.insertWithHistory(this.dataSource.manager, moment, transition);
+      }
     } catch (error) {
       if ((error as { code?: string }).code === '23505' && moment.idempotencyKey) {
         const existing = await this.findByIdempotencyKey(moment.idempotencyKey, moment.owner);
@@ -139,6 +170,19 @@ export class MomentsRepository {
       }
       throw error;
     }
+  }
+
+  /** The row, its first history row and the notice in one statement; reads back what Postgres fills in (updated_at). */
+  private async insertWithHistory(manager: EntityManager, moment: MomentEntity, transition: MomentHistoryRow): Promise<void> {
+    const [sql, parameters] = manager
+      .createQueryBuilder()
+      .insert()
+      .into(MomentEntity)
+      .values(moment as QueryDeepPartialEntity<MomentEntity>)
+      .returning('"updated_at"')
+      .getQueryAndParameters();
+    const rows = await manager.query<Array<{ updated_at: Date }>>(...historyStatement(moment.id, [{ ...transition, ...pointOf(moment) }], [sql, parameters]));
+    moment.updatedAt = rows[0].updated_at;
   }
 
   /**
@@ -164,24 +208,54 @@ export class MomentsRepository {
    */
   change<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>): Promise<{ moment: MomentEntity; result: T; webhooks: string[] } | null> {
     return this.dataSource.transaction(async (manager) => {
-      const moment = await manager.getRepository(MomentEntity).createQueryBuilder('m').setLock('pessimistic_write').where('m.id = :id', { id }).getOne();
-      if (!moment) return null;
+      const [row] = await manager.query<MomentEntity[]>(this.statements().lock, [id]);
+      if (!row) return null;
+      const moment = Object.assign(new MomentEntity(), row);
       const { changes, history, result } = decide(moment);
       const next = { ...moment, ...changes };
-      const point = pointOf(next);
       const webhooks: string[] = [];
+      // The locked row is the truth until commit: it is updated in place, never read again.
+      const update = changes ? this.updateStatement(id, changes) : null;
       if (history.length) {
-        const inserted = await manager.insert(
-          MomentTransitionEntity,
-          history.map((row) => ({ ...row, ...point, momentId: id })),
-        );
-        await this.announce(manager, id, inserted.identifiers);
-        const delivery = await this.addWebhookDelivery(manager, moment, next, String(inserted.identifiers.at(-1)?.id));
+        const rows = history.map((row) => ({ ...row, ...pointOf(next) }));
+        const [written] = await manager.query<Array<{ seq: string; updated_at: Date | null }>>(...historyStatement(id, rows, update ?? undefined));
+        const delivery = await this.addWebhookDelivery(manager, moment, next, written.seq);
         if (delivery) webhooks.push(delivery);
+        if (changes) Object.assign(moment, changes, { updatedAt: written.updated_at });
+      } else if (update) {
+        const [written] = await manager.query<Array<{ updated_at: Date }>>(update[0], update[1]);
+        Object.assign(moment, changes, { updatedAt: written.updated_at });
       }
-      if (changes) await manager.save(Object.assign(moment, changes));
       return { moment, result, webhooks };
     });
+  }
+
+  /** The row lock's read, built once from the entity's columns: Postgres' own types (jsonb, timestamptz, real) arrive as the entity's. */
+  private statements(): { lock: string; columns: Map<string, ColumnMetadata> } {
+    if (!this.built) {
+      const { columns } = this.dataSource.getMetadata(MomentEntity);
+      this.built = {
+        lock: `SELECT ${columns.map((column) => `"${column.databaseName}" AS "${column.propertyName}"`).join(', ')} FROM moments WHERE id = $1 FOR UPDATE`,
+        columns: new Map(columns.map((column) => [column.propertyName, column])),
+      };
+    }
+    return this.built;
+  }
+
+  /** An UPDATE of `changes` (values prepared as TypeORM saves them) that answers the new `updated_at`. */
+  private updateStatement(id: string, changes: Partial<MomentEntity>): [string, unknown[]] {
+    const { columns } = this.statements();
+    const parameters: unknown[] = [];
+    const assignments = Object.entries(changes)
+      .filter(([, value]) => value !== undefined)
+      .map(([property, value]) => {
+        const column = columns.get(property);
+        if (!column) throw new Error(`moments has no column for ${property}`);
+        parameters.push(this.dataSource.driver.preparePersistentValue(value, column));
+        return `"${column.databaseName}" = $${parameters.length}`;
+      });
+    parameters.push(id);
+    return [`UPDATE moments SET ${[...assignments, 'updated_at = CURRENT_TIMESTAMP'].join(', ')} WHERE id = $${parameters.length} RETURNING updated_at`, parameters];
   }
 
   /** The outbox row of the change from `moment` to `point`, when it is an event its webhook subscribes to; its id when written. */
@@ -200,11 +274,6 @@ export class MomentsRepository {
       point: { ...after, at: new Date().toISOString() },
     });
     return written ? id : null;
-  }
-
-  /** Tells every listener the moment changed; Postgres delivers it only if the transaction commits. */
-  private async announce(manager: EntityManager, momentId: string, inserted: Array<Record<string, unknown>>): Promise<void> {
-    await manager.query('SELECT pg_notify($1, $2)', [MOMENT_CHANGED_CHANNEL, `${momentId}:${String(inserted.at(-1)?.id)}`]);
   }
 
   /**
