@@ -37,7 +37,7 @@ export default defineConfig({
       {
         plugins,
         resolve: { alias },
-        test: { name: 'medium', include: ['test/medium/**/*.spec.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
+        test: { name: 'medium', include: ['test/medium/**/*.spec.ts'], testTimeout: 60_000, hookTimeout: 120_000 },
       },
       {
         plugins,

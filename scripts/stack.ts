@@ -134,7 +134,7 @@ export async function startApp(kind: AppKind, name: string, env: NodeJS.ProcessE
     lines(child.stderr).on('line', (line) => log(name, line, 'stderr'));
     child.once('exit', (code, signal) => reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`)));
   });
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${name} was not ready within 60 s`)), 60_000).unref());
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${name} was not ready within 120 s`)), 120_000).unref());
   await Promise.race([ready, timeout]).catch((error) => {
     child.kill('SIGKILL');
     throw error;
