@@ -52,15 +52,16 @@ export default defineConfig({
           include: ['test/e2e/**/*.e2e-spec.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
-          // Each file runs its own stack of three processes: two stacks at a time on two cores.
+          // Each file runs its own stack of three processes: two stacks at a time on two cores, after the other projects.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
       {
         plugins,
         resolve: { alias },
-        // The page in real Chromium against the stack as processes: one stack and one browser per file, files one at a time.
-        test: { name: 'browser', include: ['test/browser/**/*.spec.ts'], testTimeout: 180_000, hookTimeout: 180_000, fileParallelism: false },
+        // The page in real Chromium against the stack as processes: one stack and one browser per file, beside the end-to-end files.
+        test: { name: 'browser', include: ['test/browser/**/*.spec.ts'], testTimeout: 180_000, hookTimeout: 180_000, maxWorkers: 2, sequence: { groupOrder: 1 } },
       },
       {
         plugins,
