@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { CreateBucketCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { Logger } from '@nestjs/common';
 import { PresignedUrlCache } from './presigned-url-cache';
 
 export interface StoredObject {
@@ -37,6 +38,7 @@ const PRESIGN_CACHE_ENTRIES = 10_000;
  * ACL, and readers get presigned URLs that expire.
  */
 export class StorageRepository {
+  private readonly logger = new Logger(StorageRepository.name);
   private readonly client: S3Client;
   private readonly getUrls: PresignedUrlCache;
 
@@ -50,6 +52,8 @@ export class StorageRepository {
       maxAttempts: 3,
       // A file streams in one PUT of known length; the default trailing checksum would make it aws-chunked, which not every S3-compatible service takes.
       requestChecksumCalculation: 'WHEN_REQUIRED',
+      // The client's own notices go through the app's JSON logger (without one it writes to the console); a failed streamed PUT is retried by putFile itself.
+      logger: { debug: () => {}, info: () => {}, warn: (message: unknown) => this.logger.debug(String(message)), error: (message: unknown) => this.logger.warn(String(message)) },
     });
   }
 
