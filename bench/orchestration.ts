@@ -66,26 +66,28 @@ const SHAPE: { stage: Stage; next: Stage[]; join?: boolean }[] = [
   { stage: 'mix', next: [] },
 ];
 
+/** What a no-op analyze answers: a plausible hummed take, so compose writes a real blueprint. */
+const NO_OP_ANALYSIS: StageOutput['analyze']['analysis'] = {
+  duration_s: 12,
+  sample_rate: 44100,
+  channels: 1,
+  loudness_lufs: -20,
+  peak_dbfs: -6,
+  voiced_start_s: 0.5,
+  voiced_end_s: 11,
+  median_pitch_hz: 220,
+  notes: [],
+  tempo_bpm: 96,
+  tempo_source: 'onsets',
+  key: 'Am',
+  key_confidence: 0.7,
+  energy: 0.6,
+};
+
 /** Stage works that do nothing but answer what the real ones would. */
 function noOpWorks(blueprint: Blueprint): StageWork[] {
-  const analysis = {
-    duration_s: 12,
-    sample_rate: 44100,
-    channels: 1,
-    loudness_lufs: -20,
-    peak_dbfs: -6,
-    voiced_start_s: 0.5,
-    voiced_end_s: 11,
-    median_pitch_hz: 220,
-    notes: [],
-    tempo_bpm: 96,
-    tempo_source: 'onsets',
-    key: 'Am',
-    key_confidence: 0.7,
-    energy: 0.6,
-  };
   const outputs: { [S in Stage]: (id: string) => StageOutput[S] } = {
-    analyze: () => ({ analysis: analysis as StageOutput['analyze']['analysis'] }),
+    analyze: () => ({ analysis: NO_OP_ANALYSIS }),
     compose: () => ({ blueprint }),
     validate: () => ({ ok: true, errors: [] }),
     render_vocals: (id) => ({ key: storageKey(id, 'stems/vocals.wav') }),
@@ -291,25 +293,7 @@ async function main(): Promise<void> {
   });
   const config = loadConfig(env, 'worker');
   await migrate(config.DATABASE_URL);
-  const blueprint = composeBlueprint(
-    {
-      duration_s: 12,
-      sample_rate: 44100,
-      channels: 1,
-      loudness_lufs: -20,
-      peak_dbfs: -6,
-      voiced_start_s: 0.5,
-      voiced_end_s: 11,
-      median_pitch_hz: 220,
-      notes: [],
-      tempo_bpm: 96,
-      tempo_source: 'onsets',
-      key: 'Am',
-      key_confidence: 0.7,
-      energy: 0.6,
-    },
-    { momentId: randomUUID(), style: 'cinematic', outputKind: OutputKind.Preview },
-  );
+  const blueprint = composeBlueprint(NO_OP_ANALYSIS, { momentId: randomUUID(), style: 'cinematic', outputKind: OutputKind.Preview });
   const lifecycle = await lifecycleSide(config, blueprint);
   const bare = await bareSide(config);
   const sides = [lifecycle, bare];
