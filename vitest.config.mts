@@ -26,7 +26,14 @@ export default defineConfig({
         plugins,
         resolve: { alias },
         // Fast: services on fake adapters, the machine, schemas. No ffmpeg, rendering, Postgres or Redis.
-        test: { name: 'unit', include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts'], exclude: ['**/node_modules/**', 'libs/sdk/**', ...AUDIO_SPECS], testTimeout: 30_000 },
+        test: {
+          name: 'unit',
+          include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts'],
+          exclude: ['**/node_modules/**', 'libs/sdk/**', ...AUDIO_SPECS],
+          testTimeout: 30_000,
+          // Nothing here holds process state between files: one module graph per worker, instead of one per file, takes the import time from 60 s to 10 s.
+          isolate: false,
+        },
       },
       {
         plugins,

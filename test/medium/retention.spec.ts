@@ -233,8 +233,9 @@ describe('retention schedule', () => {
     const orphan = storageKey(randomUUID(), 'original.wav');
     await storage.putBuffer(orphan, Buffer.from('left by a crash'), 'audio/wav');
     await until('the orphan to be swept', async () => (await storage.listKeys(orphan)).length === 0);
-    const done = await queue.getJobs(['completed']);
-    expect(done.some((job) => job.name === 'sweep' && job.repeatJobKey === RETENTION_SCHEDULER_ID)).toBe(true);
+    // The pass deletes the object before BullMQ records the job as completed: wait for the record too.
+    const sweptBySchedule = async () => (await queue.getJobs(['completed'])).some((job) => job.name === 'sweep' && job.repeatJobKey === RETENTION_SCHEDULER_ID);
+    expect(await until('a scheduled sweep to be recorded as completed', sweptBySchedule)).toBe(true);
   });
 
   it('registers the schedule again when Redis lost it', async () => {

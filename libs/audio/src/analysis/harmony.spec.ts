@@ -12,11 +12,14 @@ function render(style: StyleName, key: string, tempo: number): Promise<Float32Ar
 
 describe('estimateAudioKey on rendered instrumentals', () => {
   const keys = ['C', 'Am', 'Eb', 'F#m', 'G', 'Bbm', 'E', 'C#m'];
-  for (const style of STYLE_NAMES) {
-    it(`${style}: reads ${keys.join(', ')}`, async () => {
+  // Each style reads two major and two minor keys, and every key is read in two styles.
+  for (const [position, style] of STYLE_NAMES.entries()) {
+    const pairs = [position, (position + 2) % (keys.length / 2)];
+    const indexes = pairs.flatMap((pair) => [2 * pair, 2 * pair + 1]);
+    it(`${style}: reads ${indexes.map((index) => keys[index]).join(', ')}`, async () => {
       const read: string[] = [];
-      for (const [index, key] of keys.entries()) read.push(estimateAudioKey(await render(style, key, 90 + 9 * index), RATE).key);
-      expect(read.join(' ')).toBe(keys.join(' '));
+      for (const index of indexes) read.push(estimateAudioKey(await render(style, keys[index], 90 + 9 * index), RATE).key);
+      expect(read).toEqual(indexes.map((index) => keys[index]));
     });
   }
 });
