@@ -166,7 +166,7 @@ function mixGraph(options: MixOptions, frames: number, fade: number, matchDb: nu
     // keyed by the gated vocal stem, is applied as inst − depth·(1 − g)·band, so the dip never exceeds about 3 dB.
     `[inst]${STEREO},asplit=2[dry][band]`,
     `[band]highpass=f=${DUCK_LOW_HZ}:p=2,lowpass=f=${DUCK_HIGH_HZ}:p=2,${STEREO},asplit=2[bandkeep][bandduck]`,
-    `[bandduck][key]sidechaincompress=threshold=0.01:ratio=20:attack=15:release=300:makeup=1,${STEREO}[bandducked]`,
+    `[bandduck][key]sidechaincompress=threshold=0.01:ratio=20:attack=15:release=100:makeup=1,${STEREO}[bandducked]`,
     `[bandkeep][bandducked]amerge=inputs=2,pan=stereo|c0=${depth}*c2-${depth}*c0|c1=${depth}*c3-${depth}*c1,${STEREO}[dip]`,
     `[dry][dip]amerge=inputs=2,pan=stereo|c0=c0+c2|c1=c1+c3[ducked]`,
     `[ducked][voice]amix=inputs=2:duration=first:dropout_transition=0,volume=2,${shape}[mix]`,

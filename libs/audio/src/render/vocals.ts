@@ -9,6 +9,7 @@ import { hookSpans, scoreSections, vocalSpans } from '../score/form';
 import { phraseLoopBeats, phraseLoops, quantisePhrase } from '../score/melody';
 import { pitchTrackInWorker } from '../dsp.pool';
 import { encodeWav16 } from '../io/wav';
+import { addReverb, halfRate } from './chain';
 import { powerSpectrum } from '../mix/balance';
 import { harmonyOf, noteCorrections, sungNotes, tuneClip, tuningShifts, type ClipPitch, type SungNote } from './voice-tuning';
 
@@ -42,6 +43,9 @@ const LAST_NOTE_TAIL_SECONDS = 0.25;
 const LEAD_PAN = -0.15;
 const HARMONY_PAN = 0.5;
 const HARMONY_GAIN_DB = -7.5;
+// A medium room under the slap echo: its RT60, and its return over the dry voice.
+const VOICE_REVERB_SECONDS = 1.2;
+const VOICE_REVERB_LEVEL = 0.3;
 
 export interface VocalOptions {
   /** The demuxer of the user's take: the container it was sniffed as when uploaded. */
@@ -297,7 +301,7 @@ async function decodePitch(input: string, format: string): Promise<Float32Array>
  * frame to the Score's target for each note (the pitches the lead plays), cut into its notes and laid
  * on the Score's grid, at each note's quantised beat in every loop of the phrase through each sung
  * section; in the hooks a second copy a diatonic third above, 7.5 dB down, panned opposite. Then
- * produced (vocalChain) and lifted 8 dB; with a speech rendition, the lyrics are spoken over the verse
+ * produced (vocalChain), lifted 8 dB and sent to a medium room reverb; with a speech rendition, the lyrics are spoken over the verse
  * instead of singing it. Exactly the blueprint's length, 44.1 kHz stereo.
  */
 export async function renderVocals(input: string, blueprint: Blueprint, analysis: Analysis, outWav: string, options: VocalOptions): Promise<VocalReport> {
@@ -315,8 +319,9 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     // Trimmed after the denoiser by its lag too, so the clip's times are the analysis' (and the pitch track's).
     `atrim=start=${(start + latencyFrames / RENDER_RATE).toFixed(4)}:end=${(end + latencyFrames / RENDER_RATE).toFixed(4)}`,
     'asetpts=PTS-STARTPTS',
-    // Closes between phrases, so what hiss the denoiser leaves never plays without the voice over it.
-    `agate=threshold=${GATE_THRESHOLD}:ratio=20:range=0.001:attack=5:release=120:knee=2`,
+    // Closes between phrases, so what hiss the denoiser leaves never plays without the voice over it. A 60 ms release ends
+    // a phrase cleanly: a longer one let breath and a weak syllable flutter through before the next bar line.
+    `agate=threshold=${GATE_THRESHOLD}:ratio=20:range=0.001:attack=5:release=60:knee=2`,
     'aformat=channel_layouts=mono',
     `aresample=${RENDER_RATE}`,
   ];
@@ -372,6 +377,10 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     right[i] = produced[i * 2 + 1] ?? 0;
   }
   levelSections(left, right, sung, hooks, framesPerBeat);
+  // The reverb send: the room the band plays in, so a phrase's end rings into the next bar instead of stopping dead.
+  const send = new Float32Array(totalFrames);
+  for (let i = 0; i < totalFrames; i++) send[i] = 0.5 * (left[i] + right[i]);
+  addReverb(halfRate(send), left, right, RENDER_RATE, VOICE_REVERB_SECONDS, VOICE_REVERB_LEVEL);
   let speechBeat: number | null = null;
   if (spoken && speech) {
     speechBeat = spoken.startBeat;

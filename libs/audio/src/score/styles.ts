@@ -158,7 +158,7 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
       reverb: 0.15,
     },
     swing: 0.33,
-    chain: { reverbSeconds: 1.2, reverbLevel: 0.3, lowpassHz: 6000, vinyl: 0.01 },
+    chain: { reverbSeconds: 1.2, reverbLevel: 0.3, lowpassHz: 6500, vinyl: 0.01 },
   },
   synthwave: {
     parts: [
