@@ -1,7 +1,8 @@
+import '@mcm/core/runtime/compile-cache';
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { MomentsClient, type Moment } from '@main-character/sdk';
-import { ROOT, formatLogLine, startStack } from './stack';
+import { ROOT, formatLogLine, launcherWorkerNice, startStack } from './stack';
 
 /**
  * `npm run demo [audio-file]`: starts the whole stack, turns a recording into a theme song
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
     if (/error|warn|fail/i.test(line) && !/NodeVersionSupportWarning|trace-warnings/.test(line)) process.stderr.write(`[${app}] ${formatLogLine(line)}\n`);
   };
   process.stdout.write('Starting the stack (storage, music-tools, worker, api)…\n');
-  const stack = await startStack({ env, log: quiet });
+  const stack = await startStack({ env, log: quiet, workerNice: launcherWorkerNice(env) });
   let exitCode = 0;
   try {
     process.stdout.write(`Stack is up: page ${stack.apiUrl}/, api ${stack.apiUrl}/v1, music-tools ${stack.mcpUrl}/mcp\n`);

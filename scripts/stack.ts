@@ -2,9 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { setPriority } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { loadConfig, migrate, startEmbeddedStorage, type EmbeddedStorage } from '@mcm/core';
+import { loadConfig } from '@mcm/core/config/app-config';
+import { migrate } from '@mcm/core/database/database';
+import { startEmbeddedStorage, type EmbeddedStorage } from '@mcm/core/storage/embedded-storage';
 
 /**
  * Runs the whole stack on one machine: embedded storage (when no S3 endpoint is configured),
@@ -20,6 +23,12 @@ export interface StackOptions {
    * Apps log JSON lines on stderr; their stdout carries only the line that says they are ready.
    */
   log?: (app: string, line: string, stream: 'stdout' | 'stderr') => void;
+  /**
+   * Nice value of the worker processes (and the ffmpeg they run), 0 by default. `npm start` and the demo run
+   * them at WORKER_NICE (10): on one machine the api answers first and the renders take the CPU it leaves, so
+   * the api is ready while the workers still warm their soundfont, and stays quick while they render.
+   */
+  workerNice?: number;
 }
 
 export interface RunningApp {
@@ -117,9 +126,23 @@ async function musicToolsUrl(env: NodeJS.ProcessEnv, config: { MCP_HOST: string;
   return `http://${host.includes(':') ? `[${host}]` : host}:${env.MCP_HTTP_PORT ?? config.MCP_HTTP_PORT}`;
 }
 
+/** WORKER_NICE for the launchers (`npm start`, the demo): a nice value from 0 to 19, 10 when unset. */
+export function launcherWorkerNice(env: NodeJS.ProcessEnv = process.env): number {
+  const nice = Number(env.WORKER_NICE ?? 10);
+  if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new Error(`WORKER_NICE must be a whole number from 0 to 19, not "${env.WORKER_NICE}"`);
+  return nice;
+}
+
 /** Starts one app as its own process and resolves once it prints its ready line. */
-export async function startApp(kind: AppKind, name: string, env: NodeJS.ProcessEnv, log: StackOptions['log'] = defaultLog): Promise<RunningApp> {
+export async function startApp(kind: AppKind, name: string, env: NodeJS.ProcessEnv, log: StackOptions['log'] = defaultLog, nice = 0): Promise<RunningApp> {
   const child = spawn(process.execPath, [ENTRY[kind]], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (nice && child.pid) {
+    try {
+      setPriority(child.pid, nice);
+    } catch (error) {
+      log(name, `runs at the normal priority: ${(error as Error).message}`, 'stderr');
+    }
+  }
   const lines = (stream: NodeJS.ReadableStream) => createInterface({ input: stream });
   let readyLine = '';
   const ready = new Promise<string>((resolvePromise, reject) => {
@@ -200,7 +223,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       workersStarted += 1;
       // Workers on one machine each need their own metrics port: the configured one, then the ports after it.
       const metricsPort = config.WORKER_METRICS_PORT === 0 ? 0 : config.WORKER_METRICS_PORT + workersStarted - 1;
-      const worker = await startApp('worker', `worker-${workersStarted}`, { ...env, WORKER_METRICS_PORT: String(metricsPort), ...extraEnv }, log);
+      const worker = await startApp('worker', `worker-${workersStarted}`, { ...env, WORKER_METRICS_PORT: String(metricsPort), ...extraEnv }, log, options.workerNice);
       apps.push(worker);
       return worker;
     };
@@ -221,7 +244,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       if (index < 0) throw new Error(`no app named ${name}`);
       const previous = apps[index];
       await stopApp(previous);
-      const next = await startApp(previous.kind, name, previous.env, log);
+      const next = await startApp(previous.kind, name, previous.env, log, previous.kind === 'worker' ? options.workerNice : 0);
       apps[index] = next;
       return next;
     };

@@ -1,8 +1,9 @@
-import { startStack } from './stack';
+import '@mcm/core/runtime/compile-cache';
+import { launcherWorkerNice, startStack } from './stack';
 
 /** `npm start`: the whole stack in the foreground until Ctrl-C. */
 async function main(): Promise<void> {
-  const stack = await startStack({ workers: Number(process.env.WORKER_PROCESSES ?? 1) });
+  const stack = await startStack({ workers: Number(process.env.WORKER_PROCESSES ?? 1), workerNice: launcherWorkerNice() });
   process.stdout.write(
     `\nMain Character Moment is running.\n  Page     ${stack.apiUrl}/\n  API      ${stack.apiUrl}/v1\n  Swagger  ${stack.apiUrl}/docs\n  MCP      ${stack.mcpUrl}/mcp\nPress Ctrl-C to stop.\n\n`,
   );

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, stopApp, type AppKind } from '../../scripts/stack';
+import { launcherWorkerNice, startApp, stopApp, type AppKind } from '../../scripts/stack';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
 /** The pid of a process that ran and exited: nothing answers to it any more. */
@@ -56,5 +56,33 @@ describe('work directories left by killed processes', () => {
     } finally {
       await stopApp(app);
     }
+  });
+});
+
+describe('the launcher runs workers at a lower CPU priority', () => {
+  let testEnv: TestEnv;
+  beforeAll(async () => {
+    testEnv = await createTestEnv();
+  });
+  afterAll(async () => {
+    await testEnv?.cleanup();
+  });
+
+  it('gives a started worker its nice value, and the api keeps the normal priority', async () => {
+    const env = { ...testEnv.env, MCP_BASE_URL: 'http://127.0.0.1:9' };
+    const [worker, api] = await Promise.all([startApp('worker', 'worker', env, () => undefined, 7), startApp('api', 'api', env, () => undefined)]);
+    try {
+      expect(getPriority(worker.child.pid)).toBe(7);
+      expect(getPriority(api.child.pid)).toBe(getPriority());
+    } finally {
+      await Promise.all([stopApp(worker), stopApp(api)]);
+    }
+  });
+
+  it('reads WORKER_NICE: 10 when unset, and a clear refusal for anything but 0–19', () => {
+    expect(launcherWorkerNice({})).toBe(10);
+    expect(launcherWorkerNice({ WORKER_NICE: '0' })).toBe(0);
+    expect(launcherWorkerNice({ WORKER_NICE: '19' })).toBe(19);
+    for (const value of ['-1', '20', '2.5', 'low']) expect(() => launcherWorkerNice({ WORKER_NICE: value })).toThrow(`WORKER_NICE must be a whole number from 0 to 19, not "${value}"`);
   });
 });

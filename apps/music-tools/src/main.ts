@@ -1,3 +1,4 @@
+import '@mcm/core/runtime/compile-cache';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Logger } from 'pino';
 import { closeAudioWorkers, configureAudioEngine, describeFfmpeg, sweepWorkDirectories } from '@mcm/audio';

@@ -1,3 +1,4 @@
+import '@mcm/core/runtime/compile-cache';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { configureAudioEngine, describeFfmpeg, startAudioWorkers, sweepWorkDirectories } from '@mcm/audio';
