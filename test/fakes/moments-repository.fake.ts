@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { TERMINAL_STATUSES } from '@mcm/pipeline';
 import {
   IdempotencyConflict,
@@ -14,6 +15,7 @@ import {
   type MomentListQuery,
   type MomentPoint,
   type MomentReading,
+  type MomentReadingResult,
   type MomentsRepository,
 } from '@mcm/core';
 import type { Port } from './port';
@@ -40,10 +42,13 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
     return this.read(this.rows.get(id));
   }
 
-  async findReading(id: string): Promise<MomentReading | null> {
+  async findReading(id: string, knownVersion: string | null = null): Promise<MomentReadingResult | null> {
     const moment = this.read(this.rows.get(id));
     if (!moment) return null;
-    return Object.fromEntries([...MOMENT_VIEW_COLUMNS, 'owner'].map((column) => [column, moment[column as keyof MomentEntity]])) as unknown as MomentReading;
+    // The row's whole content stands for Postgres' xmin: any change to it is a new version.
+    const version = createHash('sha256').update(JSON.stringify(moment)).digest('hex');
+    const reading = Object.fromEntries([...MOMENT_VIEW_COLUMNS, 'owner'].map((column) => [column, moment[column as keyof MomentEntity]])) as unknown as MomentReading;
+    return { version, owner: moment.owner, deletedAt: moment.deletedAt, moment: version === knownVersion ? null : reading };
   }
 
   async findByIdempotencyKey(key: string, owner: string | null): Promise<MomentEntity | null> {

@@ -31,14 +31,16 @@ export function noneMatchHits(header: string | string[] | undefined, tag: string
  */
 @Injectable()
 export class EntityTagInterceptor implements NestInterceptor {
+  /** Bodies already serialised, by the object answered: a handler that answers the same object again (a cached view) is not serialised or hashed again. */
+  private readonly serialised = new WeakMap<object, { json: string; tag: string }>();
+
   intercept(context: ExecutionContext, next: CallHandler<unknown>): Observable<unknown> {
     const http = context.switchToHttp();
     const request = http.getRequest<IncomingMessage>();
     const response = http.getResponse<ServerResponse>();
     return next.handle().pipe(
       map((body) => {
-        const json = JSON.stringify(body);
-        const tag = entityTag(json);
+        const { json, tag } = this.serialise(body);
         response.setHeader('ETag', tag);
         response.setHeader('Cache-Control', 'private, no-cache');
         response.setHeader('Content-Type', 'application/json; charset=utf-8');
@@ -46,5 +48,14 @@ export class EntityTagInterceptor implements NestInterceptor {
         return json;
       }),
     );
+  }
+
+  private serialise(body: unknown): { json: string; tag: string } {
+    const known = typeof body === 'object' && body !== null ? this.serialised.get(body) : undefined;
+    if (known) return known;
+    const json = JSON.stringify(body);
+    const serialised = { json, tag: entityTag(json) };
+    if (typeof body === 'object' && body !== null) this.serialised.set(body, serialised);
+    return serialised;
   }
 }

@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
 import type { Server, ServerResponse } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -61,15 +61,27 @@ export function storageOrigins(config: StorageConfig): string[] {
 export function servePage(app: INestApplication<Server>, config: PageConfig, directory: string | null = builtPageDirectory()): boolean {
   if (!directory) return false;
   const index = renderIndex(readFileSync(join(directory, 'index.html'), 'utf8'), pageSettings(config));
-  (app as unknown as NestExpressApplication).useStaticAssets(directory, {
-    index: false,
-    redirect: false,
-    setHeaders: (response: ServerResponse, path: string) => {
-      response.setHeader('Cache-Control', path.includes('/assets/') ? IMMUTABLE : 'no-cache');
-    },
-  });
+  const entries = readdirSync(directory, { withFileTypes: true });
+  // Each folder of the build (the hashed assets) under its own prefix: a request elsewhere (every api call) never makes the static server look at the disk.
+  for (const folder of entries.filter((entry) => entry.isDirectory())) {
+    (app as unknown as NestExpressApplication).useStaticAssets(join(directory, folder.name), {
+      prefix: `/${folder.name}/`,
+      index: false,
+      redirect: false,
+      setHeaders: (response: ServerResponse, path: string) => {
+        response.setHeader('Cache-Control', path.includes(`${sep}assets${sep}`) ? IMMUTABLE : 'no-cache');
+      },
+    });
+  }
+  // The build's top-level files (the icon), by name; index.html only as the page, with its settings rendered in.
+  const files = new Set(entries.filter((entry) => entry.isFile() && entry.name !== 'index.html').map((entry) => `/${entry.name}`));
   app.use((request: Request, response: Response, next: NextFunction) => {
-    if ((request.method !== 'GET' && request.method !== 'HEAD') || !PAGE_ROUTE.test(request.path)) return next();
+    if (request.method !== 'GET' && request.method !== 'HEAD') return next();
+    if (files.has(request.path)) {
+      response.sendFile(join(directory, request.path.slice(1)), { headers: { 'Cache-Control': 'no-cache' } });
+      return;
+    }
+    if (!PAGE_ROUTE.test(request.path)) return next();
     response.setHeader('Cache-Control', 'no-cache');
     response.type('html').send(index);
   });

@@ -21,6 +21,11 @@ export class MomentViewService {
     return this.builder.build(moment);
   }
 
+  /** Whether `view`, built from a moment with these `assets`, still carries the URLs a new build would. */
+  urlsCurrent(view: MomentDto, assets: MomentViewSource['assets']): Promise<boolean> {
+    return this.builder.urlsCurrent(view, assets);
+  }
+
   /** Operators also see the raw cause of a failure. */
   async toAdminMomentDto(moment: MomentEntity): Promise<AdminMomentDto> {
     return { ...(await this.toDto(moment)), error_detail: errorDetail(moment.error) };

@@ -110,6 +110,24 @@ describe('MomentsService', () => {
     await expect(service.get(moment.id, 'key-a')).rejects.toEqual(problem(410, 'MOMENT_DELETED'));
   });
 
+  it('answers a poll of an unchanged moment with the view it built, and builds a new one after a change or a renewed URL', async () => {
+    const { service, storage, create } = world();
+    const { moment } = await create({}, 'key-a');
+    const first = await service.get(moment.id, 'key-a');
+    expect(await service.get(moment.id.toUpperCase(), 'key-a')).toBe(first);
+
+    const renewed = vi.spyOn(storage, 'presignGet').mockImplementation(async (key: string) => `https://storage.test/renewed/${key}`);
+    const afterRenewal = await service.get(moment.id, 'key-a');
+    expect(afterRenewal).not.toBe(first);
+    expect(afterRenewal.original_audio_url).toBe(`https://storage.test/renewed/moments/${moment.id}/original.m4a`);
+    renewed.mockRestore();
+
+    await service.cancel(moment.id, 'key-a');
+    const canceled = await service.get(moment.id, 'key-a');
+    expect(canceled).toMatchObject({ status: 'CANCELED' });
+    expect(await service.get(moment.id, 'key-a')).toBe(canceled);
+  });
+
   it('cancels a moment in progress once; a finished one is not cancelable', async () => {
     const { service, create } = world();
     const { moment } = await create({}, null);

@@ -20,6 +20,7 @@ import type { MomentDto } from '../dtos/moment.dto';
 import { AppError } from '../problem/app-error';
 import { MomentViewService } from './moment-view.service';
 import { MomentWaitService } from './moment-wait.service';
+import { ReadViewCache } from './read-views';
 import type { CreateMomentCommand, ReceivedUpload } from './create-moment.command';
 import { UploadService, type SniffedType } from './upload.service';
 
@@ -90,6 +91,7 @@ export const momentDeleted = () => new AppError(410, 'MOMENT_DELETED', 'This mom
 @Injectable()
 export class MomentsService {
   private readonly logger = new Logger(MomentsService.name);
+  private readonly readViews = new ReadViewCache();
 
   constructor(
     private readonly moments: MomentsRepository,
@@ -133,11 +135,26 @@ export class MomentsService {
     return moment;
   }
 
-  /** A client's read (a status poll, mostly): the view's columns only, one query. */
+  /**
+   * A client's read (a status poll, mostly): one query for the view's columns. When this process has built
+   * the view before, a smaller query asks for the row's version first; at the same version, with its URLs
+   * still current, the same view object is answered again.
+   */
   async get(id: string, owner: string | null): Promise<MomentDto> {
-    const moment = visibleTo(UUID.test(id) ? await this.moments.findReading(id.toLowerCase()) : null, owner);
-    if (moment.deletedAt) throw momentDeleted();
-    return this.view.toDto(moment);
+    const key = UUID.test(id) ? id.toLowerCase() : null;
+    const known = key ? this.readViews.get(key) : undefined;
+    let reading = visibleTo(key ? await this.moments.findReading(key, known?.version) : null, owner);
+    if (reading.deletedAt) throw momentDeleted();
+    if (!reading.moment) {
+      if (known && (await this.view.urlsCurrent(known.view, known.assets))) return known.view;
+      // A URL was renewed since: the columns are read again to build the view anew.
+      reading = visibleTo(await this.moments.findReading(key!), owner);
+      if (reading.deletedAt) throw momentDeleted();
+    }
+    const moment = reading.moment!;
+    const view = await this.view.toDto(moment);
+    this.readViews.set(key!, { version: reading.version, assets: moment.assets, view });
+    return view;
   }
 
   /**

@@ -68,6 +68,18 @@ export class MomentViewBuilder {
       deleted_at: moment.deletedAt?.toISOString() ?? null,
     };
   }
+
+  /**
+   * Whether every URL of a view built from a moment with `stored` assets is still the one the presign
+   * cache hands out for its object: none renewed since, so the view may be answered again as it is.
+   */
+  async urlsCurrent(view: Pick<MomentView, 'assets'>, stored: MomentViewSource['assets']): Promise<boolean> {
+    for (const name of ASSET_NAMES) {
+      const key = stored?.[name];
+      if (key && (await this.storage.presignGet(key)) !== view.assets[name]) return false;
+    }
+    return true;
+  }
 }
 
 export type MomentView = Awaited<ReturnType<MomentViewBuilder['build']>>;

@@ -15,6 +15,16 @@ import { MOMENT_VIEW_COLUMNS, type MomentViewSource } from './moment-view';
 export type MomentReading = MomentViewSource & Pick<MomentEntity, 'owner'>;
 const READING_COLUMNS = [...MOMENT_VIEW_COLUMNS, 'owner'] as const;
 
+/** A client's read of one row: its version, whose it is, and its view's columns unless the caller already has them. */
+export interface MomentReadingResult {
+  /** The row's version (Postgres' `xmin`, the transaction that wrote it): every committed change gives a new one. */
+  version: string;
+  owner: string | null;
+  deletedAt: Date | null;
+  /** The view's columns; null when the row is still at the version the caller named. */
+  moment: MomentReading | null;
+}
+
 export interface MomentListQuery {
   status?: MomentStatus[];
   owner?: string | null;
@@ -98,7 +108,7 @@ const IN_FLIGHT_LOCK = 0x6d636d01;
 @Injectable()
 export class MomentsRepository {
   /** The statement of `findReading` and the property each of its columns fills, made once. */
-  private reading?: { sql: string; columns: Array<[string, string]> };
+  private reading?: { sql: string; stamp: string; columns: Array<[string, string]> };
   private built?: { lock: string; columns: Map<string, ColumnMetadata> };
 
   constructor(
@@ -112,21 +122,35 @@ export class MomentsRepository {
 
   /**
    * The columns a client's read needs, by primary key: one fixed statement, no snapshot, no query
-   * building per call. A status poll runs this and nothing else against the database.
+   * building per call. A status poll runs this and nothing else against the database. Given the
+   * version the caller last read (`knownVersion`), a smaller statement comes first: the row's version,
+   * owner and deletion only, and the columns follow only when the row has changed since.
    */
-  async findReading(id: string): Promise<MomentReading | null> {
-    this.reading ??= this.readingStatement();
-    const rows: Array<Record<string, unknown>> = await this.dataSource.query(this.reading.sql, [id]);
-    if (!rows.length) return null;
+  async findReading(id: string, knownVersion: string | null = null): Promise<MomentReadingResult | null> {
+    this.reading ??= this.readingStatements();
+    if (knownVersion !== null) {
+      const [stamp] = await this.dataSource.query<Array<Record<string, unknown>>>(this.reading.stamp, [id]);
+      if (!stamp) return null;
+      if (stamp.row_version === knownVersion) return { version: knownVersion, owner: stamp.owner as string | null, deletedAt: stamp.deleted_at as Date | null, moment: null };
+    }
+    const [row] = await this.dataSource.query<Array<Record<string, unknown>>>(this.reading.sql, [id]);
+    if (!row) return null;
     const moment: Record<string, unknown> = {};
-    for (const [property, column] of this.reading.columns) moment[property] = rows[0][column];
-    return moment as unknown as MomentReading;
+    for (const [property, column] of this.reading.columns) moment[property] = row[column];
+    const reading = moment as unknown as MomentReading;
+    return { version: row.row_version as string, owner: reading.owner, deletedAt: reading.deletedAt, moment: reading };
   }
 
-  private readingStatement(): { sql: string; columns: Array<[string, string]> } {
+  private readingStatements(): { sql: string; stamp: string; columns: Array<[string, string]> } {
     const metadata = this.dataSource.getMetadata(MomentEntity);
-    const columns = READING_COLUMNS.map((property): [string, string] => [property, metadata.findColumnWithPropertyName(property)!.databaseName]);
-    return { sql: `SELECT ${columns.map(([, column]) => `"${column}"`).join(', ')} FROM "${metadata.tableName}" WHERE "id" = $1`, columns };
+    const column = (property: string) => metadata.findColumnWithPropertyName(property)!.databaseName;
+    const columns = READING_COLUMNS.map((property): [string, string] => [property, column(property)]);
+    // xmin, the transaction that wrote the row's current version, is the version: any committed change, by any writer, gives a new one.
+    return {
+      sql: `SELECT "xmin"::text AS row_version, ${columns.map(([, name]) => `"${name}"`).join(', ')} FROM "${metadata.tableName}" WHERE "id" = $1`,
+      stamp: `SELECT "xmin"::text AS row_version, "${column('owner')}" AS owner, "${column('deletedAt')}" AS deleted_at FROM "${metadata.tableName}" WHERE "id" = $1`,
+      columns,
+    };
   }
 
   findByIdempotencyKey(key: string, owner: string | null): Promise<MomentEntity | null> {
