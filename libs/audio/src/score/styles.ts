@@ -162,8 +162,8 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
   },
   synthwave: {
     parts: [
-      { name: 'String pad', program: 50, role: 'pad', layer: 'pads', pattern: 'hold', from: 0, register: [52, 76], pan: -0.4, volume: 0.62, reverb: 0.5, release: 44 },
-      { name: 'Poly synth', program: 90, role: 'pad', layer: 'pads', pattern: 'hold', from: 0.7, register: [60, 84], pan: 0.4, volume: 0.5, reverb: 0.55, release: 44 },
+      { name: 'String pad', program: 50, role: 'pad', layer: 'pads', pattern: 'hold', from: 0, register: [52, 76], pan: -0.4, volume: 0.75, reverb: 0.5, release: 44 },
+      { name: 'Poly synth', program: 90, role: 'pad', layer: 'pads', pattern: 'hold', from: 0.7, register: [60, 84], pan: 0.4, volume: 0.62, reverb: 0.55, release: 44 },
       { name: 'Arpeggio', program: 80, role: 'arp', layer: 'pads', pattern: 'arp', from: 0.5, register: [60, 84], pan: 0.45, volume: 0.45, reverb: 0.35, release: 32 },
       { name: 'Synth bass', program: 38, role: 'bass', layer: 'bass', pattern: 'octave-bass', from: 0, register: [36, 47], pan: 0, volume: 0.62, reverb: 0.05, release: 48 },
     ],
@@ -177,6 +177,6 @@ export const STYLE_SOUNDS: Record<StyleName, StyleSound> = {
       reverb: 0.1,
     },
     swing: 0,
-    chain: { reverbSeconds: 2.2, reverbLevel: 0.45, gatedSnare: true, air: 3 },
+    chain: { reverbSeconds: 2.2, reverbLevel: 0.45, gatedSnare: true, air: 4.5 },
   },
 };
