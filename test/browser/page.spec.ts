@@ -241,6 +241,69 @@ describe('the page, in a real browser', () => {
     expect(creates).toHaveLength(1);
   });
 
+  it('shows the upload filling its progress bar on a slow connection', async () => {
+    const page = await open(PHONE);
+    await page.goto(`${stack.apiUrl}/`);
+    await page.getByLabel(/Choose a recording/).setInputFiles(join(FIXTURES, 'voice-clean.wav'));
+    await page.getByRole('heading', { name: 'Your recording' }).waitFor();
+    // 1.1 MB at 400 KB/s: about three seconds of upload.
+    const network = await page.context().newCDPSession(page);
+    await network.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 400 * 1024 });
+    await page.getByRole('button', { name: /Make my song/ }).click();
+    const bar = page.getByRole('progressbar', { name: 'Upload progress' });
+    await bar.waitFor();
+    const seen: number[] = [];
+    while (!MOMENT_PATH.test(new URL(page.url()).pathname)) {
+      const value = await bar.evaluate((element: HTMLProgressElement) => element.value).catch(() => null);
+      if (value !== null) seen.push(value);
+      await page.waitForTimeout(100);
+    }
+    await network.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    expect(
+      seen.some((value) => value > 0.1 && value < 0.9),
+      `upload progress seen: ${seen.join(', ')}`,
+    ).toBe(true);
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('heading', { name: 'Canceled' }).waitFor();
+  });
+
+  it('asks for the key again when the server refuses the one kept, and keeps the take until it is saved', async () => {
+    const page = await open(PHONE, false);
+    await page.addInitScript(() => localStorage.setItem('mcm-api-key', 'not-a-key-of-this-deployment'));
+    await page.goto(`${stack.apiUrl}/`);
+    await page.getByLabel(/Choose a recording/).setInputFiles(join(FIXTURES, 'hum-phone.m4a'));
+    await page.getByRole('heading', { name: 'Your recording' }).waitFor();
+    await page.getByRole('button', { name: /Make my song/ }).click();
+    await page.getByRole('alert').filter({ hasText: 'That API key was not accepted. Check it and try again.' }).waitFor();
+    await expectAccessible(page, 'key refused');
+    await page.getByLabel('API key').fill(API_KEY);
+    await page.getByRole('button', { name: 'Save key' }).click();
+    await page.getByRole('heading', { name: 'Your recording' }).waitFor();
+    await page.getByRole('button', { name: /Make my song/ }).click();
+    await page.waitForURL(MOMENT_PATH);
+    expect(await page.evaluate(() => localStorage.getItem('mcm-api-key'))).toBe(API_KEY);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('heading', { name: 'Canceled' }).waitFor();
+  });
+
+  it('stops recording by itself at the 15 s limit, and not a moment before', async () => {
+    const page = await open(PHONE);
+    // The page's clock (timers, Date, performance.now) is Playwright's: 18 s of recording time pass without 18 s of test time.
+    await page.clock.install();
+    await page.goto(`${stack.apiUrl}/`);
+    await page.getByRole('button', { name: 'Start recording' }).click();
+    await page.getByText(/Get ready/).waitFor();
+    await page.clock.runFor(3_000);
+    await page.getByText(/Recording 0:00/).waitFor();
+    await page.clock.runFor(14_000);
+    await page.getByText('Recording 0:14 / 0:15').waitFor();
+    expect(await page.getByRole('button', { name: 'Stop recording' }).isVisible()).toBe(true);
+    await page.clock.runFor(1_200);
+    await page.getByRole('heading', { name: 'Your take' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Stop recording' }).count()).toBe(0);
+  });
+
   it('says so in plain words when the microphone is blocked', async () => {
     const page = await open(PHONE);
     await page.addInitScript(() => {
