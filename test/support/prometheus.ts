@@ -8,16 +8,28 @@ export interface Sample {
 const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$/;
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 
+/**
+ * A sample's value as Prometheus reads it (Go's `ParseFloat`): a number, or `NaN` / `±Inf` in any case.
+ * prom-client writes `Nan` for a gauge with no observation yet, such as the event-loop lag mean just after start.
+ */
+function sampleValue(text: string): number | undefined {
+  if (/^nan$/i.test(text)) return Number.NaN;
+  if (/^[+-]?inf$/i.test(text)) return text.startsWith('-') ? -Infinity : Infinity;
+  const value = Number(text);
+  return Number.isNaN(value) ? undefined : value;
+}
+
 /** The samples of a `/metrics` answer; comment lines (HELP, TYPE) are skipped. */
 export function parseMetrics(text: string): Sample[] {
   const samples: Sample[] = [];
   for (const line of text.split('\n')) {
     if (!line || line.startsWith('#')) continue;
     const match = LINE.exec(line);
-    if (!match || Number.isNaN(Number(match[3]))) throw new Error(`not a Prometheus sample: ${line}`);
+    const value = match ? sampleValue(match[3]) : undefined;
+    if (!match || value === undefined) throw new Error(`not a Prometheus sample: ${line}`);
     const labels: Record<string, string> = {};
     for (const [, name, value] of (match[2] ?? '').matchAll(LABEL)) labels[name] = value.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-    samples.push({ name: match[1], labels, value: Number(match[3]) });
+    samples.push({ name: match[1], labels, value });
   }
   return samples;
 }
