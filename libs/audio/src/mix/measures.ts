@@ -48,7 +48,8 @@ export const MIX_TARGETS: MixTarget[] = [
   { label: 'energy > 2 kHz ≥ 3 %', value: (m) => m.high_share, holds: (v) => v >= 0.03 },
   { label: 'slope 125 Hz–8 kHz −5.5…−3 dB/oct', value: (m) => m.slope_db_per_octave, holds: (v) => v >= -5.5 && v <= -3 },
   { label: 'chorus over verse ≥ +3 LU', value: (m) => m.chorus_over_verse_lu, holds: (v) => v >= 3 },
-  // The preview's own drop (bar_line_drop_db) also holds the voice stopping where the take ends mid-bar; the band's is judged here.
+  { label: 'bar-line drop ≤ 3 dB', value: (m) => m.bar_line_drop_db, holds: (v) => v <= 3 },
+  // The band alone as well: a gap in it must not hide under the voice.
   { label: 'bar-line drop of the instrumental ≤ 3 dB', value: (m) => m.instrumental_bar_line_drop_db, holds: (v) => v <= 3 },
   { label: 'voice over band in the hooks 0…+6 LU', value: (m) => Math.min(m.voice_over_band_lu[0], 6 - m.voice_over_band_lu[1]), holds: (v) => v >= 0 },
   { label: 'L/R correlation > 0.2', value: (m) => m.stereo_correlation, holds: (v) => v > 0.2 },

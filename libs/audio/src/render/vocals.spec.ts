@@ -462,22 +462,33 @@ describe('renderVocals on a phone take', () => {
     }
   });
 
-  it('keeps the floor between phrases at least 30 dB under the voice', async () => {
+  it('keeps the noise between phrases at least 30 dB under the voice', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mcm-vocals-'));
     try {
       const stem = await renderPhoneTake(dir);
-      // 50 ms RMS windows over the placed take (6 s on, 3.8 s long): a quarter of them fall between the phrases.
-      const windowLength = Math.round(0.05 * RATE);
-      const levels: number[] = [];
-      for (let start = 6 * RATE; start + windowLength <= 9.8 * RATE; start += windowLength) {
-        let sum = 0;
-        for (let i = start; i < start + windowLength; i++) sum += stem[i] ** 2;
-        levels.push(10 * Math.log10(sum / windowLength + 1e-12));
+      // 46 ms windows over the placed take (6 s on, 3.8 s long): a quarter of them fall between the phrases, where the
+      // echo of the last note rings on. The take's hiss was 2–10 kHz, where this voice (partials up to 2 kHz, a
+      // third above included, and a tone at 12.5 kHz) and its echoes have nothing: whatever sounds there is noise.
+      const size = 2048;
+      const binHz = RATE / size;
+      const windows: { level: number; hiss: number }[] = [];
+      for (let start = 6 * RATE; start + size <= 9.8 * RATE; start += size) {
+        const samples = stem.subarray(start, start + size);
+        const power = powerSpectrum(samples, size);
+        let band = 0;
+        let total = 0;
+        power.forEach((value, bin) => {
+          total += value;
+          if (bin * binHz >= 2500 && bin * binHz <= 10_000) band += value;
+        });
+        const level = 10 * Math.log10(samples.reduce((sum, value) => sum + value * value, 0) / size + 1e-12);
+        windows.push({ level, hiss: level + 10 * Math.log10(band / (total || 1) + 1e-12) });
       }
-      levels.sort((a, b) => a - b);
-      const floor = levels[Math.floor(levels.length * 0.1)];
-      const voice = levels[Math.floor(levels.length * 0.9)];
-      process.stdout.write(`vocal stem: voice ${voice.toFixed(1)} dB, floor between phrases ${floor.toFixed(1)} dB\n`);
+      windows.sort((a, b) => a.level - b.level);
+      const voice = windows[Math.floor(windows.length * 0.9)].level;
+      const between = windows.slice(0, Math.floor(windows.length / 4));
+      const floor = 10 * Math.log10(between.reduce((sum, window) => sum + 10 ** (window.hiss / 10), 0) / between.length);
+      process.stdout.write(`vocal stem: voice ${voice.toFixed(1)} dB, noise between phrases ${floor.toFixed(1)} dB (all ${between.at(-1)!.level.toFixed(1)} dB or less)\n`);
       expect(voice).toBeGreaterThan(-30);
       expect(voice - floor).toBeGreaterThanOrEqual(30);
     } finally {

@@ -39,6 +39,10 @@ const TUNING_HOP_SECONDS = 0.01;
 const CROSSFADE_SECONDS = 0.015;
 // The last note of the phrase keeps this much of its release.
 const LAST_NOTE_TAIL_SECONDS = 0.25;
+// A note ends where its voice stops: the first 100 ms (in 10 ms frames) spent 24 dB under the note's loudest frame.
+const VOICE_END_FRAME_SECONDS = 0.01;
+const VOICE_END_HOLD_SECONDS = 0.1;
+const VOICE_END_UNDER_DB = 24;
 // The lead voice sits a little left, its harmony (a third above, 7.5 dB down) further right.
 const LEAD_PAN = -0.15;
 const HARMONY_PAN = 0.5;
@@ -46,6 +50,17 @@ const HARMONY_GAIN_DB = -7.5;
 // A medium room under the slap echo: its RT60, and its return over the dry voice.
 const VOICE_REVERB_SECONDS = 1.2;
 const VOICE_REVERB_LEVEL = 0.3;
+// The slap-and-room echo under the dry voice, and a dotted-eighth delay in time with the song: its two
+// repeats (−15 and −23 dB) carry a phrase's last note into the rest before the bar line instead of leaving a hole there.
+const ROOM_ECHOES = [
+  { ms: 90, decay: 0.3 },
+  { ms: 170, decay: 0.2 },
+  { ms: 260, decay: 0.12 },
+];
+const DOTTED_EIGHTH_ECHOES = [
+  { beats: 0.75, decay: 0.18 },
+  { beats: 1.5, decay: 0.07 },
+];
 
 export interface VocalOptions {
   /** The demuxer of the user's take: the container it was sniffed as when uploaded. */
@@ -185,10 +200,13 @@ async function decodeStereo(input: string[], filters: string[], stream?: Readabl
 }
 
 /**
- * The produced voice, one graph: rumble cut, sibilance tamed, levels held, presence lifted, and a short
- * slap-and-room echo under the dry voice so it sits in the band rather than on top of it.
+ * The produced voice, one graph: rumble cut, sibilance tamed, levels held, presence lifted, a short
+ * slap-and-room echo under the dry voice so it sits in the band rather than on top of it, and a
+ * dotted-eighth delay at the song's tempo.
  */
-function vocalChain(): string {
+function vocalChain(tempoBpm: number): string {
+  const beatMs = 60_000 / tempoBpm;
+  const echoes = [...ROOM_ECHOES, ...DOTTED_EIGHTH_ECHOES.map(({ beats, decay }) => ({ ms: beats * beatMs, decay }))];
   return [
     'highpass=f=100:p=2',
     ...(ffmpegHasFilter('deesser') ? ['deesser=i=0.4:m=0.5:f=0.5'] : []),
@@ -197,8 +215,37 @@ function vocalChain(): string {
     'equalizer=f=3500:t=q:w=1.2:g=3',
     'equalizer=f=10000:t=h:w=0.7:g=2',
     // aecho sums the dry voice with its repeats, so the send needs no split (the bundled ffmpeg's amix cannot weigh without normalising).
-    'aecho=in_gain=1:out_gain=0.85:delays=90|170|260:decays=0.3|0.2|0.12',
+    `aecho=in_gain=1:out_gain=0.85:delays=${echoes.map(({ ms }) => ms.toFixed(1)).join('|')}:decays=${echoes.map(({ decay }) => decay).join('|')}`,
   ].join(',');
+}
+
+/**
+ * Each note ended where the voice in it stops, not where the next note starts: a hum that fades out
+ * inside a long analysed note leaves only the gate's flutter (breath and noise bursts the gate lets
+ * through, 10–60 ms at 10–15 dB under the voice) before the next note, and laid on the grid that flutter
+ * clicks in the gap before a bar line. The end is the first frame of the first 100 ms spent 24 dB under
+ * the note's loudest frame.
+ */
+function endWhereTheVoiceStops(notes: SungNote[], clip: Float32Array): SungNote[] {
+  const frame = Math.round(VOICE_END_FRAME_SECONDS * RENDER_RATE);
+  const hold = Math.round(VOICE_END_HOLD_SECONDS / VOICE_END_FRAME_SECONDS);
+  const levelDb = (from: number) => {
+    let sum = 0;
+    for (let i = from; i < Math.min(clip.length, from + frame); i++) sum += clip[i] * clip[i];
+    return 10 * Math.log10(sum / frame + 1e-12);
+  };
+  return notes.map((note) => {
+    const first = Math.round(note.from_s * RENDER_RATE);
+    const levels: number[] = [];
+    for (let at = first; at < Math.min(clip.length, Math.round(note.to_s * RENDER_RATE)); at += frame) levels.push(levelDb(at));
+    const floor = Math.max(...levels) - VOICE_END_UNDER_DB;
+    let quiet = 0;
+    for (let index = 0; index < levels.length; index++) {
+      quiet = levels[index] < floor ? quiet + 1 : 0;
+      if (quiet === hold) return { ...note, to_s: note.from_s + ((index - hold + 1) * frame) / RENDER_RATE, voice_ended: true };
+    }
+    return note;
+  });
 }
 
 /** One cut of the tuned take laid on the stem: source and destination frames, length, and whether the harmony doubles it. */
@@ -228,7 +275,7 @@ function notePlacements(notes: SungNote[], loopBeats: number, sections: SectionS
         if (beat >= section.startBeat + section.beats) return;
         const last = index === notes.length - 1;
         const from = Math.max(0, Math.round(note.from_s * RENDER_RATE) - crossfade);
-        const until = Math.min(clipFrames, Math.round((last ? note.to_s + LAST_NOTE_TAIL_SECONDS : note.to_s) * RENDER_RATE));
+        const until = Math.min(clipFrames, Math.round((last && !note.voice_ended ? note.to_s + LAST_NOTE_TAIL_SECONDS : note.to_s) * RENDER_RATE));
         inSection.push({
           from,
           to: Math.round(beat * framesPerBeat) - (Math.round(note.from_s * RENDER_RATE) - from),
@@ -344,12 +391,12 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
   const clipFrames = Math.floor(cleaned.length / 4);
   if (clipFrames === 0) throw new AudioError('AUDIO_SILENT', 'no voice left after trimming silence', false);
   const clipSeconds = clipFrames / RENDER_RATE;
-  const notes = sungNotes(analysis.notes, phrase, start, clipSeconds);
+  const clip = new Float32Array(cleaned.buffer.slice(cleaned.byteOffset, cleaned.byteOffset + clipFrames * 4));
+  const notes = endWhereTheVoiceStops(sungNotes(analysis.notes, phrase, start, clipSeconds), clip);
   const offsetFrames = Math.round(start / TUNING_HOP_SECONDS);
   const hopFrames = Math.ceil(clipSeconds / TUNING_HOP_SECONDS);
   const shifts = notes.length ? tuningShifts(contour, TUNING_HOP_SECONDS, offsetFrames, notes, hopFrames) : new Float32Array(hopFrames);
   const pitch: ClipPitch = { contour, hopSeconds: TUNING_HOP_SECONDS, offsetFrames };
-  const clip = new Float32Array(cleaned.buffer.slice(cleaned.byteOffset, cleaned.byteOffset + clipFrames * 4));
   const tuned = notes.length ? tuneClip(clip, RENDER_RATE, pitch, notes, shifts) : clip;
 
   const totalFrames = blueprintFrames(blueprint);
@@ -369,7 +416,7 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
   }
   const produced = await decodeStereo(
     ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '2']),
-    [vocalChain(), `volume=${LEAD_LIFT_DB}dB`, VOICE_LIMITER, `atrim=start_sample=${limiterLag}`],
+    [vocalChain(blueprint.tempo_bpm), `volume=${LEAD_LIFT_DB}dB`, VOICE_LIMITER, `atrim=start_sample=${limiterLag}`],
     Readable.from([interleave(left, right)]),
   );
   for (let i = 0; i < totalFrames; i++) {

@@ -9,8 +9,10 @@ export interface SungNote {
   start_beat: number;
   /** Onset in seconds of the clip. */
   from_s: number;
-  /** Where the next kept note starts (or the clip ends), seconds of the clip. */
+  /** Where the next kept note starts (or the clip ends), seconds of the clip; earlier when the voice stops inside the note. */
   to_s: number;
+  /** The voice stopped before `to_s` would have been: the note's end is already its release. */
+  voice_ended?: boolean;
 }
 
 // A measured frame further than this from its target is a tracker octave slip, read an octave nearer.
