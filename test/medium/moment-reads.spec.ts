@@ -4,7 +4,8 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { Client } from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DataSource } from 'typeorm';
 import { CoreModule, MomentLifecycle, MomentsRepository, StorageRepository, loadConfig } from '@mcm/core';
 import { OutputKind, type MomentEvent } from '@mcm/pipeline';
 import { ApiModule } from '../../apps/api/src/api.module';
@@ -70,6 +71,21 @@ describe('reads of a moment', () => {
     const changed = await repository.findReading(moment.id, first!.version);
     expect(changed?.version).not.toBe(first!.version);
     expect(changed?.moment).toMatchObject({ status: 'ANALYZING', stage: 'compose' });
+  });
+
+  it('asks Postgres once for the versions of the moments read in the same turn of the event loop', async () => {
+    const moments = await Promise.all([create(), create(), create()]);
+    const versions = await Promise.all(moments.map(async (moment) => (await repository.findReading(moment.id))!.version));
+    await lifecycle.apply(moments[1].id, analyzed);
+    const query = vi.spyOn(core.get(DataSource), 'query');
+    try {
+      const readings = await Promise.all([...moments.map((moment, index) => repository.findReading(moment.id, versions[index])), repository.findReading(randomUUID(), versions[0])]);
+      expect(readings.map((reading) => reading && (reading.moment ? reading.moment.status : 'unchanged'))).toEqual(['unchanged', 'ANALYZING', 'unchanged', null]);
+      // One statement for the four versions; the changed row's columns follow in a second.
+      expect(query.mock.calls.map(([sql]) => (/= ANY\(/.test(sql) ? 'versions' : 'columns'))).toEqual(['versions', 'columns']);
+    } finally {
+      query.mockRestore();
+    }
   });
 
   it('answers an unchanged moment with the same body and ETag, and each change at once, whoever wrote it', async () => {
