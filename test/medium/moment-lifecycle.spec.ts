@@ -77,15 +77,16 @@ describe('moment lifecycle against Postgres and Redis', () => {
     expect(await queue.depth('mix')).toEqual({ stage: 'mix', waiting: 0, active: 0, delayed: 0, oldestWaitingSeconds: 0 });
   });
 
-  it('writes a create in one statement and a change in one statement between the lock and the commit, with what Postgres filled in', async () => {
+  it('writes a create in one statement and a change in three round trips (BEGIN with the lock, one statement, COMMIT), with what Postgres filled in', async () => {
     const statements = vi.spyOn(Client.prototype, 'query');
     try {
       const moment = await create();
       expect(statements).toHaveBeenCalledTimes(1);
       statements.mockClear();
       const outcome = await lifecycle.apply(moment.id, analyzed);
-      // BEGIN, the row lock, the row with its history row and notice, COMMIT.
-      expect(statements).toHaveBeenCalledTimes(4);
+      // BEGIN with the row lock in one message, the row with its history row and notice, COMMIT.
+      expect(statements).toHaveBeenCalledTimes(3);
+      expect(statements.mock.calls[0][0]).toMatch(/^BEGIN; SELECT .* FOR UPDATE$/);
       statements.mockClear();
       const stored = (await moments.findById(moment.id))!;
       expect(outcome?.moment.updatedAt).toEqual(stored.updatedAt);
@@ -119,6 +120,18 @@ describe('moment lifecycle against Postgres and Redis', () => {
     } finally {
       await listener.end();
     }
+  });
+
+  it('rolls a change back when deciding it throws, and releases the row for the next one', async () => {
+    const moment = await create();
+    await expect(
+      moments.change(moment.id, () => {
+        throw new Error('decided nothing');
+      }),
+    ).rejects.toThrow('decided nothing');
+    const outcome = await lifecycle.apply(moment.id, analyzed);
+    expect(outcome?.applied).toBe(true);
+    expect((await moments.history(moment.id)).map((row) => row.eventType)).toEqual(['CREATED', 'STAGE_SUCCEEDED']);
   });
 
   it('returns null for an unknown moment', async () => {

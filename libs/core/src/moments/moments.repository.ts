@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import DataLoader from 'dataloader';
+import type { PoolClient, QueryResult } from 'pg';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
@@ -14,6 +15,7 @@ import { MOMENT_VIEW_COLUMNS, type MomentViewSource } from './moment-view';
 
 /** A moment as a client reads it: the columns of its view, and whose it is. */
 export type MomentReading = MomentViewSource & Pick<MomentEntity, 'owner'>;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const READING_COLUMNS = [...MOMENT_VIEW_COLUMNS, 'owner'] as const;
 
 /** A client's read of one row: its version, whose it is, and its view's columns unless the caller already has them. */
@@ -249,8 +251,7 @@ export class MomentsRepository {
    * written, for the caller to enqueue after commit. Null for an unknown moment.
    */
   change<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>): Promise<{ moment: MomentEntity; result: T; webhooks: string[] } | null> {
-    return this.dataSource.transaction(async (manager) => {
-      const [row] = await manager.query<MomentEntity[]>(this.statements().lock, [id]);
+    return this.lockedTransaction(id, async (row, manager) => {
       if (!row) return null;
       const moment = Object.assign(new MomentEntity(), row);
       const { changes, history, result } = decide(moment);
@@ -270,6 +271,32 @@ export class MomentsRepository {
       }
       return { moment, result, webhooks };
     });
+  }
+
+  /**
+   * A transaction that starts with the moment's row locked: `BEGIN` and the locked read go to Postgres as one
+   * message (the simple protocol, the id a quoted literal; it takes no parameters), so a change costs three round
+   * trips instead of four. `work` writes through `manager`, on the same connection; its return commits, its
+   * throw rolls back.
+   */
+  private async lockedTransaction<R>(id: string, work: (row: MomentEntity | undefined, manager: EntityManager) => Promise<R>): Promise<R> {
+    if (!UUID.test(id)) throw new Error(`not a moment id: ${JSON.stringify(id)}`);
+    const runner = this.dataSource.createQueryRunner('master');
+    try {
+      const client = (await runner.connect()) as PoolClient;
+      try {
+        const results = (await client.query(`BEGIN; ${this.statements().lock.replace('$1', client.escapeLiteral(id))}`)) as unknown as QueryResult<MomentEntity>[];
+        const outcome = await work(results[1].rows[0], runner.manager);
+        await client.query('COMMIT');
+        return outcome;
+      } catch (error) {
+        // A failed read leaves the transaction open as well: roll back whatever failed.
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      await runner.release();
+    }
   }
 
   /** The row lock's read, built once from the entity's columns: Postgres' own types (jsonb, timestamptz, real) arrive as the entity's. */
