@@ -4,12 +4,14 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { Client } from 'pg';
+import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreModule, MomentLifecycle, StorageRepository, loadConfig } from '@mcm/core';
 import { OutputKind, type MomentEvent } from '@mcm/pipeline';
 import { ApiModule } from '../../apps/api/src/api.module';
 import { configureApi } from '../../apps/api/src/http/server-setup';
 import { ownerOf } from '../../apps/api/src/guards/api-key.guard';
+import { TransitionPointBackfill1768000000000 } from '../../libs/core/src/database/migrations/1768000000000-transition-point-backfill';
 import { readEventStream } from '../support/event-stream';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
@@ -142,6 +144,33 @@ describe('moment events over server-sent events', () => {
     own.abort();
     await lifecycle.delete(moment.id, 'client');
     expect((await readEventStream(eventsUrl(keyed.base, moment.id), { 'x-api-key': KEY_A })).status).toBe(410);
+  });
+
+  it('replays a moment whose history predates the recorded points from where it stands, once migrated', async () => {
+    const [legacy, current] = await Promise.all([create(), create()]);
+    for (const moment of [legacy, current]) {
+      await lifecycle.apply(moment.id, analyzed);
+      await lifecycle.apply(moment.id, { type: 'CANCEL', reason: 'test' });
+    }
+    // As rows written before the points were recorded: none of the legacy moment's rows says where it left the moment.
+    await db.query('UPDATE moment_transitions SET status = NULL, moment_stage = NULL, progress = NULL WHERE moment_id = $1', [legacy.id]);
+    const before = await db.query('SELECT id, status, moment_stage, progress FROM moment_transitions WHERE moment_id = $1 ORDER BY id', [current.id]);
+
+    const runner = core.get(DataSource).createQueryRunner();
+    try {
+      await new TransitionPointBackfill1768000000000().up(runner);
+    } finally {
+      await runner.release();
+    }
+
+    const rows = await db.query<{ id: string; status: string | null }>('SELECT id, status FROM moment_transitions WHERE moment_id = $1 ORDER BY id', [legacy.id]);
+    expect(rows.rows.map((row) => row.status)).toEqual([null, null, 'CANCELED']);
+    const replay = await readEventStream(eventsUrl(first.base, legacy.id));
+    await replay.done;
+    expect(replay.ended).toBe(true);
+    expect(replay.events.map((event) => [event.event, event.id])).toEqual([['moment.canceled', rows.rows[2].id]]);
+    // Rows that recorded their points are left as they were.
+    expect((await db.query('SELECT id, status, moment_stage, progress FROM moment_transitions WHERE moment_id = $1 ORDER BY id', [current.id])).rows).toEqual(before.rows);
   });
 
   it('heals a change whose notification never came from the history', async () => {

@@ -8,9 +8,17 @@ import { MomentsInFlightIndex1764100000000 } from './migrations/1764100000000-mo
 import { MomentLifecycle1765000000000 } from './migrations/1765000000000-moment-lifecycle';
 import { TransitionProgress1766000000000 } from './migrations/1766000000000-transition-progress';
 import { WebhookDeliveries1767000000000 } from './migrations/1767000000000-webhook-deliveries';
+import { TransitionPointBackfill1768000000000 } from './migrations/1768000000000-transition-point-backfill';
 
 export const ENTITIES = [MomentEntity, MomentTransitionEntity, WebhookDeliveryEntity];
-export const MIGRATIONS = [CreateMoments1764000000000, MomentsInFlightIndex1764100000000, MomentLifecycle1765000000000, TransitionProgress1766000000000, WebhookDeliveries1767000000000];
+export const MIGRATIONS = [
+  CreateMoments1764000000000,
+  MomentsInFlightIndex1764100000000,
+  MomentLifecycle1765000000000,
+  TransitionProgress1766000000000,
+  WebhookDeliveries1767000000000,
+  TransitionPointBackfill1768000000000,
+];
 
 export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
   return {
