@@ -286,8 +286,11 @@ describe('the page, in a real browser', () => {
 
   it('stops recording by itself at the 15 s limit, and not a moment before', async () => {
     const page = await open(PHONE);
-    // The page's clock (timers, Date, performance.now) is Playwright's: 18 s of recording time pass without 18 s of test time.
-    await page.clock.install();
+    // The page's clock (timers, Date, performance.now) is Playwright's, and stands still but when the test moves it:
+    // 18 s of recording time pass without 18 s of test time, and a slow machine cannot move the display past 0:00 by itself.
+    const now = Date.now();
+    await page.clock.install({ time: now });
+    await page.clock.pauseAt(now + 1_000);
     await page.goto(`${stack.apiUrl}/`);
     await page.getByRole('button', { name: 'Start recording' }).click();
     await page.getByText(/Get ready/).waitFor();
