@@ -7,6 +7,7 @@ export * from './queue';
 export * from './mcp';
 export * from './elevenlabs';
 export * from './outbound';
+export * from './moments/moment-id';
 export * from './moments/moments.repository';
 export * from './moments/moment-change-feed';
 export * from './moments/moment-lifecycle.service';

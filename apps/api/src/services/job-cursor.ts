@@ -1,11 +1,10 @@
+import { MOMENT_ID } from '@mcm/core';
 import { AppError } from '../problem/app-error';
 
 export interface JobCursor {
   createdAt: Date;
   id: string;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The position after a row in `created_at DESC, id DESC` order, opaque to clients. */
 export function encodeCursor(cursor: JobCursor): string {
@@ -17,6 +16,6 @@ export function decodeCursor(value: string): JobCursor {
   if (!/^[A-Za-z0-9_-]+$/.test(value)) throw invalid();
   const [createdAt, id, ...rest] = Buffer.from(value, 'base64url').toString('utf8').split('|');
   const date = new Date(createdAt);
-  if (rest.length || !id || !UUID.test(id) || !/^\d{4}-\d{2}-\d{2}T/.test(createdAt) || Number.isNaN(date.getTime())) throw invalid();
+  if (rest.length || !id || !MOMENT_ID.test(id) || !/^\d{4}-\d{2}-\d{2}T/.test(createdAt) || Number.isNaN(date.getTime())) throw invalid();
   return { createdAt: date, id: id.toLowerCase() };
 }

@@ -5,6 +5,7 @@ import {
   APP_CONFIG,
   IdempotencyConflict,
   InFlightLimitReached,
+  MOMENT_ID,
   MomentLifecycle,
   MomentsRepository,
   OutboundGuard,
@@ -23,8 +24,6 @@ import { MomentWaitService } from './moment-wait.service';
 import { ReadViewCache } from './read-views';
 import type { CreateMomentCommand, ReceivedUpload } from './create-moment.command';
 import { UploadService, type SniffedType } from './upload.service';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface CreatedMoment {
   moment: MomentEntity;
@@ -125,7 +124,7 @@ export class MomentsService {
    * or null for anonymous clients) another client's moment is unknown too; admin passes none.
    */
   async findOrFail(id: string, owner?: string | null): Promise<MomentEntity> {
-    return visibleTo(UUID.test(id) ? await this.moments.findById(id.toLowerCase()) : null, owner);
+    return visibleTo(MOMENT_ID.test(id) ? await this.moments.findById(id.toLowerCase()) : null, owner);
   }
 
   /** A client's moment: unknown (or another key's) answers 404, a deleted one 410. */
@@ -141,7 +140,7 @@ export class MomentsService {
    * still current, the same view object is answered again.
    */
   async get(id: string, owner: string | null): Promise<MomentDto> {
-    const key = UUID.test(id) ? id.toLowerCase() : null;
+    const key = MOMENT_ID.test(id) ? id.toLowerCase() : null;
     const known = key ? this.readViews.get(key) : undefined;
     let reading = visibleTo(key ? await this.moments.findReading(key, known?.version) : null, owner);
     if (reading.deletedAt) throw momentDeleted();

@@ -11,11 +11,11 @@ import { MomentTransitionEntity } from '../database/moment-transition.entity';
 import { WebhookDeliveriesRepository } from '../webhooks/webhook-deliveries.repository';
 import { WEBHOOK_EVENT_TYPES, subscribedEvent, webhookDeliveryId, type MomentPosition } from '../webhooks/webhook-events';
 import { MOMENT_CHANGED_CHANNEL } from './moment-change-feed';
+import { MOMENT_ID } from './moment-id';
 import { MOMENT_VIEW_COLUMNS, type MomentViewSource } from './moment-view';
 
 /** A moment as a client reads it: the columns of its view, and whose it is. */
 export type MomentReading = MomentViewSource & Pick<MomentEntity, 'owner'>;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const READING_COLUMNS = [...MOMENT_VIEW_COLUMNS, 'owner'] as const;
 
 /** A client's read of one row: its version, whose it is, and its view's columns unless the caller already has them. */
@@ -140,37 +140,37 @@ export class MomentsRepository {
    * owner and deletion only, and the columns follow only when the row has changed since.
    */
   async findReading(id: string, knownVersion: string | null = null): Promise<MomentReadingResult | null> {
-    this.reading ??= this.readingStatements();
+    const statements = this.readingStatements();
     if (knownVersion !== null) {
       const stamp = await this.stamps.load(id);
       if (!stamp) return null;
       if (stamp.row_version === knownVersion) return { version: knownVersion, owner: stamp.owner as string | null, deletedAt: stamp.deleted_at as Date | null, moment: null };
     }
-    const [row] = await this.dataSource.query<Array<Record<string, unknown>>>(this.reading.sql, [id]);
+    const [row] = await this.dataSource.query<Array<Record<string, unknown>>>(statements.sql, [id]);
     if (!row) return null;
     const moment: Record<string, unknown> = {};
-    for (const [property, column] of this.reading.columns) moment[property] = row[column];
+    for (const [property, column] of statements.columns) moment[property] = row[column];
     const reading = moment as unknown as MomentReading;
     return { version: row.row_version as string, owner: reading.owner, deletedAt: reading.deletedAt, moment: reading };
   }
 
   private async readStamps(ids: readonly string[]): Promise<Array<Record<string, unknown> | null>> {
-    this.reading ??= this.readingStatements();
-    const rows = await this.dataSource.query<Array<Record<string, unknown>>>(this.reading.stamps, [[...new Set(ids)]]);
+    const rows = await this.dataSource.query<Array<Record<string, unknown>>>(this.readingStatements().stamps, [[...new Set(ids)]]);
     const byId = new Map(rows.map((row) => [row.id as string, row]));
     return ids.map((id) => byId.get(id) ?? null);
   }
 
   private readingStatements(): { sql: string; stamps: string; columns: Array<[string, string]> } {
+    if (this.reading) return this.reading;
     const metadata = this.dataSource.getMetadata(MomentEntity);
     const column = (property: string) => metadata.findColumnWithPropertyName(property)!.databaseName;
     const columns = READING_COLUMNS.map((property): [string, string] => [property, column(property)]);
     // xmin, the transaction that wrote the row's current version, is the version: any committed change, by any writer, gives a new one.
-    return {
+    return (this.reading = {
       sql: `SELECT "xmin"::text AS row_version, ${columns.map(([, name]) => `"${name}"`).join(', ')} FROM "${metadata.tableName}" WHERE "id" = $1`,
       stamps: `SELECT "id", "xmin"::text AS row_version, "${column('owner')}" AS owner, "${column('deletedAt')}" AS deleted_at FROM "${metadata.tableName}" WHERE "id" = ANY($1::uuid[])`,
       columns,
-    };
+    });
   }
 
   findByIdempotencyKey(key: string, owner: string | null): Promise<MomentEntity | null> {
@@ -280,7 +280,7 @@ export class MomentsRepository {
    * throw rolls back.
    */
   private async lockedTransaction<R>(id: string, work: (row: MomentEntity | undefined, manager: EntityManager) => Promise<R>): Promise<R> {
-    if (!UUID.test(id)) throw new Error(`not a moment id: ${JSON.stringify(id)}`);
+    if (!MOMENT_ID.test(id)) throw new Error(`not a moment id: ${JSON.stringify(id)}`);
     const runner = this.dataSource.createQueryRunner('master');
     try {
       const client = (await runner.connect()) as PoolClient;
