@@ -6,6 +6,8 @@ import { analyzeAudio } from './analysis';
 import { closeAudioWorkers } from '../dsp.pool';
 import { noteFMeasure } from '../../../../test/support/melody-score';
 import { encodeWav16 } from '../io/wav';
+import { YIN } from 'pitchfinder';
+import { yinDetector } from './pitch';
 
 afterAll(() => closeAudioWorkers());
 
@@ -222,4 +224,47 @@ describe('melody transcription on synthetic hums', () => {
     expect(noteFMeasure(reference, [{ midi: 62, onset_s: 1.56 }]).matched).toBe(0);
     expect(noteFMeasure(reference, reference).f_measure).toBe(1);
   });
+});
+
+describe('the bounded YIN detector', () => {
+  // Frames as the pitch track gives them: hums from 50 to 1100 Hz (some under the 65 Hz floor), breathy noise
+  // and silence, at the analysis' and the tuning's frame sizes and at 8 and 16 kHz.
+  const frames = (rate: number, size: number): Float32Array[] => {
+    let seed = 11;
+    const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+    const out: Float32Array[] = [];
+    for (let n = 0; n < 600; n++) {
+      const frame = new Float32Array(size);
+      // A third near the floor, where the bound on the lags decides.
+      const hz = n % 3 === 0 ? 62 + 6 * random() : 50 * 22 ** random();
+      const noise = n % 4 === 0 ? 0.3 : n % 4 === 1 ? 0.03 : 0.003;
+      const phase = random() * 2 * Math.PI;
+      for (let i = 0; i < size; i++) {
+        const w = (2 * Math.PI * hz * i) / rate + phase;
+        frame[i] = n % 24 === 23 ? 0 : 0.1 * (Math.sin(w) + 0.5 * Math.sin(2 * w) + 0.2 * Math.sin(3 * w)) + noise * (random() - 0.5);
+      }
+      out.push(frame);
+    }
+    return out;
+  };
+
+  for (const [rate, size] of [
+    [8000, 1024],
+    [8000, 512],
+    [16000, 2048],
+  ]) {
+    it(`gives pitchfinder's result wherever it is at least minHz (${rate} Hz, ${size}-sample frames)`, () => {
+      const reference = YIN({ sampleRate: rate, threshold: 0.15 });
+      const bounded = yinDetector({ sampleRate: rate, threshold: 0.15, frameSize: size, minHz: 65 });
+      let pitched = 0;
+      for (const frame of frames(rate, size)) {
+        const expected = reference(frame);
+        const got = bounded(frame);
+        expect(got).toBe(expected !== null && expected >= 65 ? expected : null);
+        if (got !== null) pitched++;
+      }
+      // Most frames carry a pitch above the floor: the comparison is not between two nulls.
+      expect(pitched).toBeGreaterThan(300);
+    });
+  }
 });

@@ -1,4 +1,3 @@
-import { YIN } from 'pitchfinder';
 import type { DetectedNote } from '@mcm/pipeline';
 
 export interface VoiceContour {
@@ -38,7 +37,7 @@ export function pitchContour(pcm: Float32Array, options: ContourOptions): VoiceC
     rms[f] = windowRms(pcm, f * hop - rmsHalf, f * hop + rmsHalf);
   }
   const gate = voiceGate(rms);
-  const detect = YIN({ sampleRate, threshold: 0.15 });
+  const detect = yinDetector({ sampleRate, threshold: YIN_THRESHOLD, frameSize, minHz });
   const window = new Float32Array(frameSize);
   for (let f = 0; f < frames; f++) {
     if (rms[f] < gate) continue;
@@ -53,6 +52,77 @@ export function pitchContour(pcm: Float32Array, options: ContourOptions): VoiceC
     if (hz !== null && hz >= minHz && hz <= maxHz) midi[f] = hzToMidi(hz);
   }
   return { hopSeconds: hop / sampleRate, rms, midi };
+}
+
+const YIN_THRESHOLD = 0.15;
+
+export interface YinOptions {
+  sampleRate: number;
+  /** The aperiodicity under which a lag counts as the period (YIN's absolute threshold). */
+  threshold: number;
+  /** Samples given per frame; as in pitchfinder, half the largest power of two under it is analysed. */
+  frameSize: number;
+  /** Pitches under this are of no use to the caller: lags past its period are not computed. */
+  minHz: number;
+}
+
+/**
+ * YIN (de Cheveigné and Kawahara, 2002) as pitchfinder's detector computes it, result for result where the
+ * pitch is at least `minHz`: the same difference function rounded to 32 bits at each step, the same
+ * cumulative-mean normalisation (with its running sum starting at 1), threshold, descent and parabolic
+ * refinement. pitchfinder computes every lag up to the window's length whatever pitch is wanted, and
+ * accumulates in memory; this stops three lags past the lowest wanted pitch's period and accumulates in a
+ * register, which makes the analysis' pitch track four times faster. Returns Hz, or null where no period
+ * clears the threshold (or it lies under `minHz`).
+ */
+export function yinDetector(options: YinOptions): (frame: Float32Array) => number | null {
+  const { sampleRate, threshold } = options;
+  let bufferSize = 1;
+  while (bufferSize < options.frameSize) bufferSize *= 2;
+  const window = bufferSize / 4;
+  // Any period found within the last lags would be refined to under minHz, which the caller refuses either way.
+  const lags = Math.min(window, Math.ceil(sampleRate / options.minHz) + 3);
+  const yin = new Float32Array(lags);
+  return (frame) => {
+    for (let lag = 1; lag < lags; lag++) {
+      let sum = 0;
+      for (let i = 0; i < window; i++) {
+        const delta = frame[i] - frame[i + lag];
+        sum = Math.fround(sum + delta * delta);
+      }
+      yin[lag] = sum;
+    }
+    yin[0] = 1;
+    yin[1] = 1;
+    let runningSum = 0;
+    for (let lag = 1; lag < lags; lag++) {
+      runningSum += yin[lag];
+      yin[lag] *= lag / runningSum;
+    }
+    let tau = 2;
+    for (; tau < lags; tau++) {
+      if (yin[tau] < threshold) {
+        while (tau + 1 < lags && yin[tau + 1] < yin[tau]) tau++;
+        break;
+      }
+    }
+    // pitchfinder's probability floor (1 − aperiodicity ≥ 0.1) never binds under a threshold below 0.9.
+    if (tau === lags || yin[tau] >= threshold) return null;
+    let period: number;
+    if (tau + 1 < lags) {
+      const s0 = yin[tau - 1];
+      const s1 = yin[tau];
+      const s2 = yin[tau + 1];
+      period = tau + (s2 - s0) / (2 * (2 * s1 - s2 - s0));
+    } else if (lags < window) {
+      // The descent reached the last lag computed: the period lies further, under minHz.
+      return null;
+    } else {
+      period = yin[tau] <= yin[tau - 1] ? tau : tau - 1;
+    }
+    const hz = sampleRate / period;
+    return hz >= options.minHz ? hz : null;
+  };
 }
 
 function windowRms(samples: Float32Array, from: number, to: number): number {

@@ -42,6 +42,15 @@ describe('runFfmpeg', () => {
     expect(run.stderr).toMatch(/time=/);
   });
 
+  it('collects a second output from pipe:3 beside stdout', async () => {
+    const { stdout, side } = await runFfmpeg(
+      ['-f', 'lavfi', '-i', 'sine=f=440:r=8000:d=1', '-filter_complex', '[0:a]asplit=2[a][b];[b]atrim=end=0.25[c]', '-map', '[a]', '-f', 's16le', 'pipe:1', '-map', '[c]', '-f', 'u8', 'pipe:3'],
+      { stdout: true, sideOutput: true },
+    );
+    expect(stdout.length).toBe(8000 * 2);
+    expect(side.length).toBe(2000);
+  });
+
   it('refuses, before starting ffmpeg, an input whose demuxer or protocols are left to ffmpeg', async () => {
     expect((await failure(runFfmpeg(['-i', '/tmp/clip', '-f', 'null', '-']))).message).toContain('/tmp/clip');
     expect((await failure(runFfmpeg(['-f', 'wav', '-i', '/tmp/clip', '-f', 'null', '-']))).code).toBe('AUDIO_ENGINE_FAILED');

@@ -134,27 +134,10 @@ interface NoiseProfile {
 }
 
 /**
- * The noise before the voice starts (after the take's gain): its RMS and its shape over afftdn's 15 bands,
- * or null when too short or silent. The shape is each band's power per bin over the mean power per bin.
+ * The noise before the voice starts (after the take's gain): its RMS and its shape over afftdn's 15 bands.
+ * The shape is each band's power per bin over the mean power per bin.
  */
-async function noiseProfile(input: string, format: string, until_s: number, gainDb: number): Promise<NoiseProfile | null> {
-  if (until_s < NOISE_PROFILE_MIN_SECONDS) return null;
-  const { stdout } = await runFfmpeg(
-    [
-      ...ffmpegInput(input, format),
-      '-map',
-      '0:a:0',
-      '-af',
-      `atrim=end=${until_s.toFixed(3)},volume=${gainDb.toFixed(2)}dB,highpass=f=80,aresample=${RENDER_RATE}`,
-      '-ac',
-      '1',
-      '-f',
-      'f32le',
-      'pipe:1',
-    ],
-    { stdout: true },
-  );
-  const noise = new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
+function noiseProfile(noise: Float32Array): NoiseProfile {
   let sum = 0;
   for (const sample of noise) sum += sample * sample;
   const rmsDb = 10 * Math.log10(sum / Math.max(1, noise.length) + 1e-20);
@@ -333,13 +316,40 @@ function place(clip: Float32Array, channels: number, left: Float32Array, right: 
   }
 }
 
-async function decodePitch(input: string, format: string): Promise<Float32Array> {
-  const { stdout } = await runFfmpeg([...ffmpegInput(input, format), '-map', '0:a:0', '-af', 'highpass=f=70,lowpass=f=1000', '-ac', '1', '-ar', String(PITCH_RATE), '-f', 'f32le', 'pipe:1'], {
+/**
+ * The take decoded once for two uses: band-limited to the voice at 8 kHz for the pitch track, and, when the
+ * voice starts late enough, the noise before it (after the take's gain) at the render rate, through `pipe:3`.
+ */
+async function decodePitchAndNoise(input: string, format: string, noiseUntil_s: number, gainDb: number): Promise<{ pitch: Float32Array; noise: Float32Array | null }> {
+  const withNoise = noiseUntil_s >= NOISE_PROFILE_MIN_SECONDS;
+  const pitch = ['-ac', '1', '-ar', String(PITCH_RATE), '-f', 'f32le', 'pipe:1'];
+  const args = withNoise
+    ? [
+        '-filter_complex',
+        `[0:a:0]asplit=2[voice][room];[voice]highpass=f=70,lowpass=f=1000[pitch];[room]atrim=end=${noiseUntil_s.toFixed(3)},volume=${gainDb.toFixed(2)}dB,highpass=f=80,aresample=${RENDER_RATE}[noise]`,
+        '-map',
+        '[pitch]',
+        ...pitch,
+        '-map',
+        '[noise]',
+        '-ac',
+        '1',
+        '-f',
+        'f32le',
+        'pipe:3',
+      ]
+    : ['-map', '0:a:0', '-af', 'highpass=f=70,lowpass=f=1000', ...pitch];
+  const { stdout, side } = await runFfmpeg([...ffmpegInput(input, format), ...args], {
     stdout: true,
+    sideOutput: withNoise,
     failureCode: 'AUDIO_UNDECODABLE',
     failureRetryable: false,
   });
-  return new Float32Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + (stdout.length - (stdout.length % 4))));
+  return { pitch: float32(stdout), noise: withNoise ? float32(side) : null };
+}
+
+function float32(bytes: Buffer): Float32Array {
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + (bytes.length - (bytes.length % 4))));
 }
 
 /**
@@ -372,12 +382,15 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     'aformat=channel_layouts=mono',
     `aresample=${RENDER_RATE}`,
   ];
-  // Cleaning and pitch tracking run side by side; the tuning needs both.
+  // One decode gives the pitch track's input and the noise profile; cleaning (which needs the profile) and pitch tracking then run side by side.
+  const decoded = decodePitchAndNoise(input, options.format, analysis.voiced_start_s - 0.1, gainDb);
   const [cleaned, contour, speech, limiterLag] = await Promise.all([
-    Promise.all([noiseProfile(input, options.format, analysis.voiced_start_s - 0.1, gainDb), ffmpegFilterLatency('afftdn=tn=1')]).then(([profile, latency]) =>
-      runFfmpeg([...ffmpegInput(input, options.format), '-map', '0:a:0', '-af', cleaning(profile, latency).join(','), '-f', 'f32le', 'pipe:1'], { stdout: true }).then(({ stdout }) => stdout),
+    Promise.all([decoded, ffmpegFilterLatency('afftdn=tn=1')]).then(([{ noise }, latency]) =>
+      runFfmpeg([...ffmpegInput(input, options.format), '-map', '0:a:0', '-af', cleaning(noise && noiseProfile(noise), latency).join(','), '-f', 'f32le', 'pipe:1'], { stdout: true }).then(
+        ({ stdout }) => stdout,
+      ),
     ),
-    decodePitch(input, options.format).then((pcm) => pitchTrackInWorker({ pcm, sampleRate: PITCH_RATE, hopSeconds: TUNING_HOP_SECONDS, frameSize: PITCH_FRAME })),
+    decoded.then(({ pitch }) => pitchTrackInWorker({ pcm: pitch, sampleRate: PITCH_RATE, hopSeconds: TUNING_HOP_SECONDS, frameSize: PITCH_FRAME })),
     options.speech
       ? decodeStereo(ffmpegInput(options.speech.path, options.speech.format), [
           'highpass=f=80',
