@@ -3,7 +3,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ROOT_CONTEXT, SpanKind, context } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MusicToolsClient } from '@mcm/core/mcp/music-tools.client';
 import { AppMetrics } from '@mcm/core/observability/metrics';
 import { contextFrom, inSpan, startTracing, stopTracing, traceCarrier } from '@mcm/core/observability/tracing';
@@ -29,6 +29,8 @@ describe('trace context through MCP _meta', () => {
   });
 
   const named = (name: string, kind: SpanKind): ReadableSpan | undefined => exporter.getFinishedSpans().find((span) => span.name === name && span.kind === kind);
+  // A server span ends when its response closes on the server's side, which can come after the client has read the answer.
+  const ended = (name: string, kind: SpanKind): Promise<ReadableSpan> => vi.waitFor(() => named(name, kind) ?? Promise.reject(new Error(`no finished span ${name}`)), { timeout: 5_000 });
 
   it('continues the traceparent a caller puts in _meta in the tool call span', async () => {
     const traceId = randomBytes(16).toString('hex');
@@ -40,10 +42,10 @@ describe('trace context through MCP _meta', () => {
       await client.callTool({ name: 'blueprint_duration', arguments: { blueprint: VALID_BLUEPRINT }, _meta: { traceparent: `00-${traceId}-${parentId}-01` } });
       await client.close();
     });
-    const span = named('mcp blueprint_duration', SpanKind.SERVER);
-    expect(span?.spanContext().traceId).toBe(traceId);
-    expect(span?.parentSpanContext?.spanId).toBe(parentId);
-    expect(span?.attributes).toMatchObject({ 'rpc.system': 'mcp', 'rpc.method': 'blueprint_duration' });
+    const span = await ended('mcp blueprint_duration', SpanKind.SERVER);
+    expect(span.spanContext().traceId).toBe(traceId);
+    expect(span.parentSpanContext?.spanId).toBe(parentId);
+    expect(span.attributes).toMatchObject({ 'rpc.system': 'mcp', 'rpc.method': 'blueprint_duration' });
   });
 
   it("carries the worker's span from a queue message's carrier through the client's _meta into music-tools' span", async () => {
@@ -57,7 +59,7 @@ describe('trace context through MCP _meta', () => {
     const api = named('POST /v1/moments', SpanKind.SERVER)!;
     const stage = named('stage validate', SpanKind.CONSUMER)!;
     const call = named('mcp validate_blueprint', SpanKind.CLIENT)!;
-    const tool = named('mcp validate_blueprint', SpanKind.SERVER)!;
+    const tool = await ended('mcp validate_blueprint', SpanKind.SERVER);
     const traceId = api.spanContext().traceId;
     expect([stage, call, tool].map((span) => span.spanContext().traceId)).toEqual([traceId, traceId, traceId]);
     expect(stage.parentSpanContext?.spanId).toBe(api.spanContext().spanId);

@@ -10,7 +10,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config/app-config';
 import { startEmbeddedStorage, type EmbeddedStorage } from './embedded-storage';
-import { StorageRepository } from './storage.repository';
+import { describeClientNotice, StorageRepository } from './storage.repository';
 
 const credentials = { accessKeyId: 'embedded-spec-key', secretAccessKey: 'embedded-spec-secret-0123456789' };
 const bucket = 'embedded-spec';
@@ -46,6 +46,25 @@ describe('embedded storage checks signatures as S3 does', () => {
     client?.destroy();
     await storage?.close();
     await rm(directory, { recursive: true, force: true });
+  });
+
+  it("names a failed command in the S3 client's notice by command and error, without its input", async () => {
+    const notices: unknown[] = [];
+    const noticing = new S3Client({
+      endpoint: storage.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials,
+      logger: { debug: () => {}, info: () => {}, warn: () => {}, error: (notice: unknown) => notices.push(notice) },
+    });
+    try {
+      await expect(noticing.send(new GetObjectCommand({ Bucket: bucket, Key: 'moments/none/secret-name.wav' }))).rejects.toThrow();
+    } finally {
+      noticing.destroy();
+    }
+    expect(notices).toHaveLength(1);
+    expect(describeClientNotice(notices[0])).toBe('GetObjectCommand failed: NoSuchKey (HTTP 404)');
+    expect(describeClientNotice('plain words')).toBe('plain words');
   });
 
   it('listens on loopback only', () => {

@@ -37,6 +37,20 @@ const PRESIGN_CACHE_ENTRIES = 10_000;
  * Object storage behind one adapter. Objects are private: nothing is written with a public
  * ACL, and readers get presigned URLs that expire.
  */
+/**
+ * One line for a notice of the S3 client: its logger middleware reports a failed command as an object (the command,
+ * its filtered input, the error), which is named here by command and error, without the input.
+ */
+export function describeClientNotice(message: unknown): string {
+  if (typeof message === 'string') return message;
+  const notice = message as { commandName?: unknown; error?: { name?: unknown; $metadata?: { httpStatusCode?: unknown } } } | null;
+  if (notice && typeof notice.commandName === 'string') {
+    const status = notice.error?.$metadata?.httpStatusCode;
+    return `${notice.commandName} failed: ${String(notice.error?.name ?? 'error')}${typeof status === 'number' ? ` (HTTP ${status})` : ''}`;
+  }
+  return message instanceof Error ? `${message.name}: ${message.message}` : (JSON.stringify(message) ?? String(message));
+}
+
 export class StorageRepository {
   private readonly logger = new Logger(StorageRepository.name);
   private readonly client: S3Client;
@@ -52,8 +66,14 @@ export class StorageRepository {
       maxAttempts: 3,
       // A file streams in one PUT of known length; the default trailing checksum would make it aws-chunked, which not every S3-compatible service takes.
       requestChecksumCalculation: 'WHEN_REQUIRED',
-      // The client's own notices go through the app's JSON logger (without one it writes to the console); a failed streamed PUT is retried by putFile itself.
-      logger: { debug: () => {}, info: () => {}, warn: (message: unknown) => this.logger.debug(String(message)), error: (message: unknown) => this.logger.warn(String(message)) },
+      // The client's own notices go through the app's JSON logger (without one it writes to the console). Each failed command is also
+      // thrown to its caller, which decides what it means (a missing bucket before it is created, a streamed PUT that putFile retries): debug.
+      logger: {
+        debug: () => {},
+        info: () => {},
+        warn: (message: unknown) => this.logger.debug(describeClientNotice(message)),
+        error: (message: unknown) => this.logger.debug(describeClientNotice(message)),
+      },
     });
   }
 
