@@ -271,6 +271,22 @@ describe('MomentsClient', () => {
       expect(Date.now() - started).toBeLessThan(1_000);
     });
 
+    it('keeps to its timeout while a poll waits out a long Retry-After', async () => {
+      let polls = 0;
+      handler = (req, res) => {
+        if (req.url.endsWith('/events')) return sendProblem(res, 404, 'NOT_FOUND', 'Not Found');
+        if (polls++ === 0) return sendJson(res, 200, cannedMoment({ status: 'MIXING', stage: 'mix', progress: 0.9 }));
+        res.setHeader('Retry-After', '60');
+        sendProblem(res, 503, 'SERVICE_UNAVAILABLE', 'Service Unavailable');
+      };
+      const client = new MomentsClient({ baseUrl: api.baseUrl, retry: { maxAttempts: 5, baseDelayMs: 5, maxDelayMs: 120_000 } });
+      const error = await client.waitForMoment('m1', { timeoutMs: 200, intervalMs: 5 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MomentTimeoutError);
+      expect(error).toMatchObject({ momentId: 'm1', timeoutMs: 200, moment: { status: 'MIXING' } });
+      // The retry the 503 asked for, a minute later, is never sent.
+      expect(polls).toBe(2);
+    });
+
     it('stops when the signal aborts', async () => {
       handler = sequence([{ status: 'PENDING' }]);
       const controller = new AbortController();

@@ -42,7 +42,7 @@ export interface CreateMomentOptions {
 }
 
 export interface WaitForMomentOptions {
-  /** Default 120000. */
+  /** The whole wait, requests and retries included; default 120000. */
   timeoutMs?: number;
   /** Delay between polls, when the live stream is unavailable; default 250. */
   intervalMs?: number;
@@ -312,24 +312,34 @@ export class MomentsClient {
 
   private async pollMoment(id: string, options: WaitForMomentOptions, deadline: number, seen: ReturnType<typeof progressReporter>): Promise<Moment> {
     const { timeoutMs = 120_000, intervalMs = 250, signal } = options;
+    // The deadline bounds every request, retry and wait of the polling, not only the loop between polls.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), Math.max(0, deadline - Date.now()));
+    const stop = anySignal([signal, timeout.signal]);
     let held: TaggedMoment | undefined;
-    for (;;) {
-      signal?.throwIfAborted();
-      let moment: Moment | undefined;
-      try {
-        held = await this.send(true, signal, () => this.revalidateMoment(id, held, signal));
-        moment = held.moment;
-      } catch (error) {
-        if (signal?.aborted || !isRetryable(error) || Date.now() >= deadline) throw error;
+    try {
+      for (;;) {
+        stop.throwIfAborted();
+        let moment: Moment | undefined;
+        try {
+          held = await this.send(true, stop, () => this.revalidateMoment(id, held, stop));
+          moment = held.moment;
+        } catch (error) {
+          if (stop.aborted || !isRetryable(error)) throw error;
+        }
+        if (moment) {
+          seen.report(moment);
+          if (moment.status === 'COMPLETED') return moment;
+          if (TERMINAL_FAILURES.has(moment.status)) throw new MomentFailedError(moment);
+        }
+        await sleep(intervalMs, stop);
       }
-      if (moment) {
-        seen.report(moment);
-        if (moment.status === 'COMPLETED') return moment;
-        if (TERMINAL_FAILURES.has(moment.status)) throw new MomentFailedError(moment);
-      }
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new MomentTimeoutError(id, timeoutMs, seen.last);
-      await sleep(Math.min(intervalMs, remaining), signal);
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      if (timeout.signal.aborted) throw new MomentTimeoutError(id, timeoutMs, seen.last);
+      throw error;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
