@@ -46,7 +46,8 @@ export function describeClientNotice(message: unknown): string {
   const notice = message as { commandName?: unknown; error?: { name?: unknown; $metadata?: { httpStatusCode?: unknown } } } | null;
   if (notice && typeof notice.commandName === 'string') {
     const status = notice.error?.$metadata?.httpStatusCode;
-    return `${notice.commandName} failed: ${String(notice.error?.name ?? 'error')}${typeof status === 'number' ? ` (HTTP ${status})` : ''}`;
+    const name = typeof notice.error?.name === 'string' ? notice.error.name : 'error';
+    return `${notice.commandName} failed: ${name}${typeof status === 'number' ? ` (HTTP ${status})` : ''}`;
   }
   return message instanceof Error ? `${message.name}: ${message.message}` : (JSON.stringify(message) ?? String(message));
 }
