@@ -6,6 +6,7 @@ import { blueprintDurationSeconds } from '@mcm/pipeline';
 import { analyzeAudio } from '../analysis/analysis';
 import { composeBlueprint } from '../score/compose';
 import { closeAudioWorkers } from '../dsp.pool';
+import { AudioError } from '../audio-error';
 import { ffmpegInput, runFfmpeg } from '../io/ffmpeg';
 import { renderInstrumental } from '../render/instrumental';
 import { measureLoudness } from './loudness';
@@ -131,6 +132,21 @@ describe('the hum-phone fixture through the whole engine', () => {
     expect(report.true_peak_dbtp).toBeLessThanOrEqual(-1);
     const mp3 = await probeAudio(path.join(dir, 'p.mp3'), { format: 'mp3' });
     expect(Math.abs(mp3.duration_s - blueprintDurationSeconds(blueprint))).toBeLessThanOrEqual(0.05);
+  });
+
+  it('fails with the error of the master run that failed, not with the stop of the one beside it', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
+    workdirs.push(dir);
+    const analysis = await analyzeAudio(path.join(fixtures, 'voice-clean.wav'), 'wav');
+    const blueprint = composeBlueprint(analysis, { momentId: 'unwritable', style: 'lofi', outputKind: 'preview' });
+    const instrumental = path.join(dir, 'instrumental.wav');
+    await renderInstrumental(blueprint, instrumental);
+    const error = await mixAndMaster({ blueprint, instrumental, vocals: null, outPreviewMp3: path.join(dir, 'missing', 'p.mp3'), outMasterWav: path.join(dir, 'm.wav') }).catch(
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(AudioError);
+    expect(error).toMatchObject({ code: 'AUDIO_ENGINE_FAILED' });
+    expect((error as AudioError).message).toMatch(/No such file or directory/);
   });
 
   describe('decodes stems only as the WAV files the pipeline writes', () => {

@@ -49,9 +49,9 @@ const MASTER_TRUE_PEAK_DBTP = MAX_TRUE_PEAK_DBTP - ENCODER_HEADROOM_DB;
  * then masters to −14 LUFS with a limiter: master.wav (16-bit), preview.mp3 (192 kbps CBR) and,
  * when asked, waveform peaks of the master.
  *
- * Two ffmpeg runs: the premix, measured for loudness as it is written and kept in memory; then gain and
- * limiter into the master and the MP3 at once, the master metered as it is written. The voice is matched to
- * the band in process, on the stems' PCM.
+ * The premix is one ffmpeg run, measured for loudness as it is written and kept in memory; then gain and
+ * limiter take it into the master (metered as it is written) and the MP3, in two runs side by side. The voice is
+ * matched to the band in process, on the stems' PCM.
  */
 export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
   const { blueprint } = options;
@@ -179,42 +179,29 @@ interface Mastered {
 }
 
 /**
- * Gain and limiter over the premix, encoded to the WAV master and the MP3 in one ffmpeg run, with the master
- * metered on the way out: the MP3 is not decoded again, MASTER_TRUE_PEAK_DBTP leaves the encoder its overshoot.
+ * Gain and limiter over the premix into the WAV master, metered on the way out, and into the MP3: two ffmpeg
+ * runs side by side on the same premix, since the MP3 encoder is the slowest step of the master and the meter the
+ * next (each about 0.1 s for 30 s), and a single run does them one after the other. Both apply the same chain,
+ * so the MP3 encodes exactly the master's samples; MASTER_TRUE_PEAK_DBTP leaves the encoder its overshoot.
  */
 async function master(premix: Buffer, options: MixOptions, gainDb: number, ceilingDb: number, frames: number): Promise<Mastered> {
   const limit = 10 ** (ceilingDb / 20);
   const chain = `volume=${gainDb.toFixed(2)}dB,alimiter=limit=${limit.toFixed(4)}:attack=5:release=80:level=false,atrim=end_sample=${frames}`;
-  const { stderr } = await runFfmpeg(
-    [
-      ...ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '2']),
-      '-filter_complex',
-      `[0:a]${chain},asplit=3[wav][mp3][meter];[meter]aresample=48000,ebur128=peak=true,anullsink`,
-      '-map',
-      '[wav]',
-      '-c:a',
-      'pcm_s16le',
-      '-y',
-      options.outMasterWav,
-      // At 192 kbps CBR, LAME's quality level 7 with plain stereo stays clean for a preview and encodes twice as fast.
-      // A file, so the MP3 gets its Xing/LAME header (exact length, gapless padding).
-      '-map',
-      '[mp3]',
-      '-c:a',
-      'libmp3lame',
-      '-b:a',
-      '192k',
-      '-compression_level',
-      '7',
-      '-joint_stereo',
-      '0',
-      '-y',
-      '-f',
-      'mp3',
-      options.outPreviewMp3,
-    ],
-    { input: Readable.from([premix]), signal: options.signal },
-  );
+  const input = ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', '2']);
+  // When one run fails, the other is stopped: the mix fails with the first error.
+  const failed = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, failed.signal]) : failed.signal;
+  const run = (args: string[]) =>
+    runFfmpeg([...input, ...args], { input: Readable.from([premix]), signal }).catch((error: unknown) => {
+      failed.abort();
+      throw error;
+    });
+  const [{ stderr }] = await Promise.all([
+    run(['-filter_complex', `[0:a]${chain},asplit=2[wav][meter];[meter]aresample=48000,ebur128=peak=true,anullsink`, '-map', '[wav]', '-c:a', 'pcm_s16le', '-y', options.outMasterWav]),
+    // At 192 kbps CBR, LAME's quality level 7 with plain stereo stays clean for a preview and encodes twice as fast.
+    // A file, so the MP3 gets its Xing/LAME header (exact length, gapless padding).
+    run(['-filter_complex', `[0:a]${chain}[mp3]`, '-map', '[mp3]', '-c:a', 'libmp3lame', '-b:a', '192k', '-compression_level', '7', '-joint_stereo', '0', '-y', '-f', 'mp3', options.outPreviewMp3]),
+  ]);
   const written = await wavFrames(options.outMasterWav);
   if (written !== frames) throw new AudioError('AUDIO_ENGINE_FAILED', `the master has ${written} frames, the blueprint ${frames}`, true);
   const loudness = parseEbur128(stderr);
