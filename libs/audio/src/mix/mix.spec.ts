@@ -120,13 +120,19 @@ describe('the hum-phone fixture through the whole engine', () => {
     expect(rms(mastered, frames - 4410, frames)).toBeLessThan(rms(mastered, entry, entry + 44100 * 4) / 10);
   });
 
-  it('masters an instrumental on its own', async () => {
+  /** A lofi band rendered from the clean take, alone, in a fresh directory. */
+  async function lofiInstrumental(momentId: string) {
     const dir = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
     workdirs.push(dir);
     const analysis = await analyzeAudio(path.join(fixtures, 'voice-clean.wav'), 'wav');
-    const blueprint = composeBlueprint(analysis, { momentId: 'solo', style: 'lofi', outputKind: 'preview' });
+    const blueprint = composeBlueprint(analysis, { momentId, style: 'lofi', outputKind: 'preview' });
     const instrumental = path.join(dir, 'instrumental.wav');
     await renderInstrumental(blueprint, instrumental);
+    return { dir, blueprint, instrumental };
+  }
+
+  it('masters an instrumental on its own', async () => {
+    const { dir, blueprint, instrumental } = await lofiInstrumental('solo');
     const report = await mixAndMaster({ blueprint, instrumental, vocals: null, outPreviewMp3: path.join(dir, 'p.mp3'), outMasterWav: path.join(dir, 'm.wav') });
     expect(Math.abs(report.loudness_lufs - -14)).toBeLessThanOrEqual(1);
     expect(report.true_peak_dbtp).toBeLessThanOrEqual(-1);
@@ -135,12 +141,7 @@ describe('the hum-phone fixture through the whole engine', () => {
   });
 
   it('fails with the error of the master run that failed, not with the stop of the one beside it', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-mix-'));
-    workdirs.push(dir);
-    const analysis = await analyzeAudio(path.join(fixtures, 'voice-clean.wav'), 'wav');
-    const blueprint = composeBlueprint(analysis, { momentId: 'unwritable', style: 'lofi', outputKind: 'preview' });
-    const instrumental = path.join(dir, 'instrumental.wav');
-    await renderInstrumental(blueprint, instrumental);
+    const { dir, blueprint, instrumental } = await lofiInstrumental('unwritable');
     const error = await mixAndMaster({ blueprint, instrumental, vocals: null, outPreviewMp3: path.join(dir, 'missing', 'p.mp3'), outMasterWav: path.join(dir, 'm.wav') }).catch(
       (caught: unknown) => caught,
     );
