@@ -140,6 +140,19 @@ describe('the hum-phone fixture through the whole engine', () => {
     expect(Math.abs(mp3.duration_s - blueprintDurationSeconds(blueprint))).toBeLessThanOrEqual(0.05);
   });
 
+  it('makes the same files when the master is the only one in the process (two runs side by side) and beside another (one run)', async () => {
+    const { dir, blueprint, instrumental } = await lofiInstrumental('alone-or-not');
+    const outputs = (name: string) => ({ outPreviewMp3: path.join(dir, `${name}.mp3`), outMasterWav: path.join(dir, `${name}.wav`) });
+    await mixAndMaster({ blueprint, instrumental, vocals: null, ...outputs('alone') });
+    await Promise.all(['first', 'second'].map((name) => mixAndMaster({ blueprint, instrumental, vocals: null, ...outputs(name) })));
+    const [alone, first, second] = await Promise.all(['alone', 'first', 'second'].map(async (name) => [await readFile(path.join(dir, `${name}.mp3`)), await readFile(path.join(dir, `${name}.wav`))]));
+    expect(alone[0].length).toBeGreaterThan(100_000);
+    for (const other of [first, second]) {
+      expect(other[0].equals(alone[0])).toBe(true);
+      expect(other[1].equals(alone[1])).toBe(true);
+    }
+  });
+
   it('fails with the error of the master run that failed, not with the stop of the one beside it', async () => {
     const { dir, blueprint, instrumental } = await lofiInstrumental('unwritable');
     const error = await mixAndMaster({ blueprint, instrumental, vocals: null, outPreviewMp3: path.join(dir, 'missing', 'p.mp3'), outMasterWav: path.join(dir, 'm.wav') }).catch(
