@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { extname, resolve } from 'node:path';
 import { MomentsClient, type Moment } from '@main-character/sdk';
-import { closeAudioWorkers, uploadDemuxer } from '@mcm/audio';
+import { closeAudioWorkers, startFfmpegLauncher, stopFfmpegLauncher, uploadDemuxer } from '@mcm/audio';
 import { ROOT, startStack } from '../scripts/stack';
 import { benchEnvironment } from './bench-environment';
 import { runEngineMoment } from './engine-moment';
@@ -53,12 +53,15 @@ async function main(): Promise<void> {
     await remove();
   }
   const inProcess: number[] = [];
+  // ffmpeg runs as the apps run it.
+  const engineFfmpeg = await startFfmpegLauncher();
   for (let i = 0; i <= ENGINE_RUNS && INPUT_FORMAT; i++) {
     const run = await runEngineMoment(INPUT, INPUT_FORMAT, 'cinematic');
     // The first run loads the soundfont, as the stack's warm-up moments did.
     if (i > 0) inProcess.push(run.critical_path_ms);
   }
   await closeAudioWorkers();
+  await stopFfmpegLauncher();
   const clientP50 = percentile(
     rows.map((r) => r.clientMs),
     50,
@@ -96,6 +99,7 @@ async function main(): Promise<void> {
       ),
     },
     in_process_critical_path_ms_p50: round(inProcessP50),
+    in_process_ffmpeg: engineFfmpeg,
     client_over_in_process: Math.round((clientP50 / inProcessP50) * 100) / 100,
     overhead_ms: {
       p50: round(

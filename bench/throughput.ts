@@ -2,10 +2,10 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { extname, resolve } from 'node:path';
 import { MomentsClient } from '@main-character/sdk';
-import { closeAudioWorkers, uploadDemuxer } from '@mcm/audio';
+import { closeAudioWorkers, startFfmpegLauncher, stopFfmpegLauncher, uploadDemuxer } from '@mcm/audio';
 import { ROOT, startStack, type Stack } from '../scripts/stack';
 import { benchEnvironment } from './bench-environment';
-import { processCpuMs, runEngineMoment } from './engine-moment';
+import { processCpuMs, processTreeCpuMs, runEngineMoment } from './engine-moment';
 
 /**
  * Throughput with MOMENTS submitted at once through the SDK to the stack as processes: moments per minute
@@ -22,13 +22,12 @@ if (!INPUT_FORMAT) throw new Error(`${INPUT}: give the take the extension of its
 
 const round = (value: number, digits = 0) => Math.round(value * 10 ** digits) / 10 ** digits;
 
-/** CPU of every app process of the stack and the children each has waited for, in ms. */
+/** CPU of every app process of the stack and of the processes below it (its ffmpeg launcher and ffmpeg runs), in ms. */
 function stackCpuMs(stack: Stack): { total: number; byApp: Record<string, number> } {
   const byApp: Record<string, number> = {};
   for (const app of stack.apps) {
     if (app.child.pid === undefined) throw new Error(`${app.name} has no process id`);
-    const { own, children } = processCpuMs(app.child.pid);
-    byApp[app.name] = own + children;
+    byApp[app.name] = processTreeCpuMs(app.child.pid);
   }
   return { total: Object.values(byApp).reduce((sum, value) => sum + value, 0), byApp };
 }
@@ -69,12 +68,15 @@ async function main(): Promise<void> {
   const ownAfter = processCpuMs();
 
   const engine = [];
+  // ffmpeg runs as the apps run it.
+  const engineFfmpeg = await startFfmpegLauncher();
   for (let i = 0; i <= ENGINE_RUNS; i++) {
     const run = await runEngineMoment(INPUT, INPUT_FORMAT, STYLE);
     // The first run loads the soundfont and warms the engine, as the stack's warm-up moment did.
     if (i > 0) engine.push(run);
   }
   await closeAudioWorkers();
+  await stopFfmpegLauncher();
   const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
   const engineOwnMs = mean(engine.map((run) => run.cpu_ms.own));
   const engineFfmpegMs = mean(engine.map((run) => run.cpu_ms.ffmpeg));
@@ -91,6 +93,7 @@ async function main(): Promise<void> {
     // The embedded storage runs in this process beside the SDK client, so it is told apart from the stack's apps.
     bench_process_cpu_s_per_moment: round((ownAfter.own - ownBefore.own) / (MOMENTS + 1) / 1000, 2),
     engine_cpu_s_per_moment: { in_process: round(engineOwnMs / 1000, 2), ffmpeg: round(engineFfmpegMs / 1000, 2), total: round((engineOwnMs + engineFfmpegMs) / 1000, 2) },
+    engine_ffmpeg: engineFfmpeg,
     stack_over_engine: round(stackPerMoment / (engineOwnMs + engineFfmpegMs), 2),
     stack_over_engine_in_process_only: round(stackPerMoment / engineOwnMs, 2),
     engine_critical_path_ms_mean: round(mean(engine.map((run) => run.critical_path_ms))),

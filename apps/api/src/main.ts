@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { describeFfmpeg, sweepWorkDirectories } from '@mcm/audio';
+import { describeFfmpeg, startFfmpegLauncher, sweepWorkDirectories } from '@mcm/audio';
 import { Logger } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { AppMetrics, StorageRepository, createLogger, loadConfigOrExit, logProcessWarnings, metricsAccess, migrate, startTracing } from '@mcm/core';
@@ -21,7 +21,7 @@ async function bootstrap(): Promise<void> {
   await migrate(config.DATABASE_URL);
   const swept = await sweepWorkDirectories();
   if (swept.length) logger.info(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
-  logger.info(`decoding uploads with ${describeFfmpeg()}`);
+  logger.info(`decoding uploads with ${describeFfmpeg()}, ${await startFfmpegLauncher()}`);
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { bufferLogs: true });
   app.useLogger(app.get(Logger));
   app.get(AppMetrics).collectProcessMetrics();

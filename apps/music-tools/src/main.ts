@@ -1,7 +1,7 @@
 import '@mcm/core/runtime/compile-cache';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Logger } from 'pino';
-import { closeAudioWorkers, configureAudioEngine, describeFfmpeg, sweepWorkDirectories } from '@mcm/audio';
+import { closeAudioWorkers, configureAudioEngine, describeFfmpeg, startFfmpegLauncher, stopFfmpegLauncher, sweepWorkDirectories } from '@mcm/audio';
 import { loadConfigOrExit } from '@mcm/core/config/app-config';
 import { createLogger, logProcessWarnings } from '@mcm/core/logging/logger-options';
 import { AppMetrics } from '@mcm/core/observability/metrics';
@@ -47,6 +47,7 @@ async function main(): Promise<void> {
   const swept = await sweepWorkDirectories();
   if (swept.length) log(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
   configureAudioEngine({ maxRenderSeconds: config.MAX_RENDER_SECONDS });
+  const launching = await startFfmpegLauncher();
   const limits = { maxRenderSeconds: config.MAX_RENDER_SECONDS, renderGate: new RenderGate(config.MCP_MAX_RENDERS, config.MCP_RENDER_QUEUE) };
   // The agent tools are a client of the api like any other: its URL and key, never its database.
   const moments = new MomentsApi({
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
   });
 
   if (process.argv.includes('--stdio')) {
-    log(`mixing with ${describeFfmpeg()}`);
+    log(`mixing with ${describeFfmpeg()}, ${launching}`);
     const server = createMusicToolsServer({ storage, log, moments, ...limits });
     const transport = new StdioServerTransport();
     transport.onclose = () => process.exit(0);
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
     onShutdown(async () => {
       await server.close();
       await closeAudioWorkers();
+      await stopFfmpegLauncher();
     }, appLogger);
     return;
   }
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
   });
   if (metricsAccess({ host: config.MCP_HOST, token: config.METRICS_TOKEN }, undefined) === 'hidden') appLogger.warn(`/metrics on ${config.MCP_HOST} answers 404 until METRICS_TOKEN is set`);
   // Logged once the bind is allowed, so a refused start says one line only.
-  log(`mixing with ${describeFfmpeg()}`);
+  log(`mixing with ${describeFfmpeg()}, ${launching}`);
   if (config.MCP_AUTH_TOKEN) log('music-tools requires a bearer token on /mcp');
   log(`agent tools call the moments api at ${config.MCM_API_URL}${config.MCM_API_KEY ? ' with a client key' : ''}`);
   process.stdout.write(`music-tools listening on ${http.url} (bound to ${http.boundAddress})\n`);
@@ -97,6 +99,7 @@ async function main(): Promise<void> {
   onShutdown(async () => {
     await http.close();
     await closeAudioWorkers();
+    await stopFfmpegLauncher();
     await stopTracing();
   }, appLogger);
 }

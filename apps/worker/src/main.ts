@@ -1,7 +1,7 @@
 import '@mcm/core/runtime/compile-cache';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { configureAudioEngine, describeFfmpeg, startAudioWorkers, sweepWorkDirectories } from '@mcm/audio';
+import { configureAudioEngine, describeFfmpeg, startAudioWorkers, startFfmpegLauncher, sweepWorkDirectories } from '@mcm/audio';
 import { Logger } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { AppMetrics, createLogger, loadConfigOrExit, logProcessWarnings, metricsAccess, migrate, StageQueue, startMetricsServer, startTracing, StorageRepository } from '@mcm/core';
@@ -27,6 +27,8 @@ async function bootstrap(): Promise<void> {
   const swept = await sweepWorkDirectories();
   if (swept.length) logger.info(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
   configureAudioEngine({ maxRenderSeconds: config.MAX_RENDER_SECONDS });
+  // Started before the render threads load the soundfonts, so the fork server's start does not copy them.
+  const launcherReady = startFfmpegLauncher();
   // The render threads load the soundfont while the rest starts; the ready line waits for them, so the first moment renders as fast as the tenth.
   const audioReady = startAudioWorkers();
   await migrate(config.DATABASE_URL);
@@ -42,8 +44,8 @@ async function bootstrap(): Promise<void> {
   const gate = { host: config.WORKER_METRICS_HOST, token: config.METRICS_TOKEN };
   const metricsServer = await startMetricsServer(metrics, { ...gate, port: config.WORKER_METRICS_PORT });
   if (metricsAccess(gate, undefined) === 'hidden') logger.warn(`/metrics on ${config.WORKER_METRICS_HOST} answers 404 until METRICS_TOKEN is set`);
-  await audioReady;
-  logger.info(`rendering with ${describeFfmpeg()}`);
+  const [, launching] = await Promise.all([audioReady, launcherReady]);
+  logger.info(`rendering with ${describeFfmpeg()}, ${launching}`);
   const concurrency = stages.map((stage) => `${stage}×${stageConcurrency(config, stage)}`).join(', ');
   process.stdout.write(`worker ready (stages: ${concurrency}), metrics at ${metricsServer.url}\n`);
 }

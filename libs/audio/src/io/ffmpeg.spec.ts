@@ -1,10 +1,13 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Readable } from 'node:stream';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import bundledFfmpeg from '@ffmpeg-installer/ffmpeg';
 import { AudioError } from '../audio-error';
-import { ffmpegBinary, ffmpegFilterLatency, ffmpegInput, ffmpegMajor, resolveFfmpeg, runFfmpeg, unguardedInput } from './ffmpeg';
+import { ffmpegBinary, ffmpegFilterLatency, ffmpegInput, ffmpegMajor, resolveFfmpeg, runFfmpeg, startFfmpegLauncher, stopFfmpegLauncher, unguardedInput } from './ffmpeg';
+import { buildForkServer, enableFfmpegLauncher, ffmpegLauncher, type FfmpegLauncher } from './ffmpeg-launcher';
 
 /** A minute of silence read at its native rate: ffmpeg keeps running until stopped. */
 const realTimeMinute = ['-re', '-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '60', '-f', 'null', '-'];
@@ -19,7 +22,23 @@ async function failure(promise: Promise<unknown>): Promise<AudioError> {
   return error as AudioError;
 }
 
-describe('runFfmpeg', () => {
+/** The fork server built from its source for this file's runs. */
+let forkServer = '';
+beforeAll(async () => {
+  forkServer = path.join(await mkdtemp(path.join(tmpdir(), 'mcm-forkserver-spec-')), 'ffmpeg-forkserver.so');
+  await buildForkServer(forkServer);
+});
+afterAll(() => rm(path.dirname(forkServer), { recursive: true, force: true }));
+
+describe.each([
+  { how: 'afresh from this process', forked: false },
+  { how: 'forked from the fork server', forked: true },
+])('runFfmpeg, each run started $how', ({ forked }) => {
+  beforeAll(async () => {
+    if (forked) expect(await startFfmpegLauncher(forkServer)).toBe('each run forked from a preloaded ffmpeg');
+  });
+  afterAll(() => stopFfmpegLauncher());
+
   it('kills ffmpeg when its signal aborts', async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 200);
@@ -51,12 +70,101 @@ describe('runFfmpeg', () => {
     expect(side.length).toBe(2000);
   });
 
+  it('passes what it is given through stdin and stdout unchanged, for runs side by side', async () => {
+    const takes = Array.from({ length: 6 }, (_, take) => Buffer.from(Float32Array.from({ length: 44_100 * (take + 1) }, (_, i) => Math.sin(i / (take + 3))).buffer));
+    const runs = await Promise.all(
+      takes.map((take) => runFfmpeg([...ffmpegInput('pipe:0', 'f32le', ['-ar', '44100', '-ac', '1']), '-f', 'f32le', 'pipe:1'], { input: Readable.from([take]), stdout: true })),
+    );
+    runs.forEach((run, take) => expect(run.stdout.equals(takes[take])).toBe(true));
+  });
+
+  it("rejects with ffmpeg's own reason when it fails", async () => {
+    const error = await failure(runFfmpeg(['-f', 'lavfi', '-i', 'nosuchfilter', '-f', 'null', '-']));
+    expect(error).toMatchObject({ code: 'AUDIO_ENGINE_FAILED', retryable: true });
+    expect(error.message).toContain("No such filter: 'nosuchfilter'");
+  });
+
   it('refuses, before starting ffmpeg, an input whose demuxer or protocols are left to ffmpeg', async () => {
     expect((await failure(runFfmpeg(['-i', '/tmp/clip', '-f', 'null', '-']))).message).toContain('/tmp/clip');
     expect((await failure(runFfmpeg(['-f', 'wav', '-i', '/tmp/clip', '-f', 'null', '-']))).code).toBe('AUDIO_ENGINE_FAILED');
     const stem = ffmpegInput('/tmp/vocals.wav', 'wav');
     expect(unguardedInput([...stem, ...ffmpegInput('pipe:0', 'mp3'), '-f', 'null', '-'])).toBeNull();
     expect(unguardedInput([...stem, '-i', '/tmp/second', '-f', 'null', '-'])).toBe('/tmp/second');
+  });
+});
+
+describe('the ffmpeg fork server', () => {
+  afterEach(() => stopFfmpegLauncher());
+
+  /** The processes whose parent is `pid`, by name. */
+  async function childrenOf(pid: number): Promise<string[]> {
+    const names: string[] = [];
+    for (const entry of await readdir('/proc')) {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+      const match = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
+      if (match && Number(match[2]) === pid) names.push(match[1]);
+    }
+    return names;
+  }
+
+  async function startedServer(): Promise<FfmpegLauncher> {
+    await startFfmpegLauncher(forkServer);
+    const server = await ffmpegLauncher();
+    if (!server?.pid) throw new Error('no fork server');
+    return server;
+  }
+
+  const quarterSecond = ['-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '0.25', '-f', 'u8', 'pipe:1'];
+
+  it("forks each run from the server: this process's one ffmpeg child is the server", async () => {
+    const server = await startedServer();
+    const controller = new AbortController();
+    const run = runFfmpeg(realTimeMinute, { signal: controller.signal });
+    await vi.waitFor(async () => expect(await childrenOf(server.pid!)).toEqual(['ffmpeg']), { timeout: 10_000 });
+    expect((await childrenOf(process.pid)).filter((name) => name === 'ffmpeg')).toHaveLength(1);
+    controller.abort();
+    expect((await failure(run)).code).toBe('AUDIO_ABORTED');
+    await vi.waitFor(async () => expect(await childrenOf(server.pid!)).toEqual([]), { timeout: 10_000 });
+  });
+
+  it('fails the runs in hand, retryable, when the server dies, and a new server takes the next run', async () => {
+    const first = await startedServer();
+    const run = runFfmpeg(realTimeMinute);
+    await vi.waitFor(async () => expect(await childrenOf(first.pid!)).toContain('ffmpeg'), { timeout: 10_000 });
+    process.kill(first.pid!, 'SIGKILL');
+    expect(await failure(run)).toMatchObject({ code: 'AUDIO_ENGINE_FAILED', retryable: true, message: expect.stringContaining('fork server stopped') });
+    expect((await runFfmpeg(quarterSecond, { stdout: true })).stdout.length).toBe(2000);
+    expect((await ffmpegLauncher())?.pid).not.toBe(first.pid);
+  });
+
+  it('kills its runs when it is stopped', async () => {
+    const server = await startedServer();
+    const run = runFfmpeg(realTimeMinute);
+    await vi.waitFor(async () => expect(await childrenOf(server.pid!)).toContain('ffmpeg'), { timeout: 10_000 });
+    await stopFfmpegLauncher();
+    expect((await failure(run)).retryable).toBe(true);
+    expect(ffmpegLauncher()).toBeUndefined();
+  });
+
+  it('refuses a connection that names no run of its own', async () => {
+    const server = await startedServer();
+    const socketPath = (await readdir(tmpdir())).map((name) => path.join(tmpdir(), name, 'pipes.sock')).find((candidate) => candidate.includes(`mcm-ffmpeg_launcher-${process.pid}-`));
+    expect(socketPath).toBeDefined();
+    const stranger = connect(socketPath!);
+    stranger.write('999 1\n');
+    await new Promise((resolve) => stranger.once('close', resolve));
+    expect((await runFfmpeg(quarterSecond, { stdout: true })).stdout.length).toBe(2000);
+    expect((await ffmpegLauncher())?.pid).toBe(server.pid);
+  });
+
+  it('leaves each run to start afresh where no server can run, and says why', async () => {
+    expect(await startFfmpegLauncher(path.join(tmpdir(), 'no-such-forkserver.so'))).toMatch(/^each run started afresh: no fork server, .*no-such-forkserver\.so is not built$/);
+    expect((await runFfmpeg(quarterSecond, { stdout: true })).stdout.length).toBe(2000);
+    await stopFfmpegLauncher();
+    // A static ffmpeg ignores LD_PRELOAD.
+    expect(await enableFfmpegLauncher(BUNDLED, forkServer)).toMatch(/^each run started afresh: no fork server, it did not start: ffmpeg exited/);
+    expect(await ffmpegLauncher()).toBeNull();
+    expect((await runFfmpeg(quarterSecond, { stdout: true })).stdout.length).toBe(2000);
   });
 });
 

@@ -3,6 +3,7 @@ import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { AudioError, type AudioErrorCode } from '../audio-error';
+import { disableFfmpegLauncher, enableFfmpegLauncher, ffmpegLauncher, type FfmpegExit, type LaunchDescriptor, type LaunchedRun } from './ffmpeg-launcher';
 
 /** Where the ffmpeg in use came from, in the order they are tried. */
 export type FfmpegSource = 'FFMPEG_PATH' | 'PATH' | 'bundled';
@@ -195,41 +196,105 @@ export function runFfmpeg(args: string[], options: FfmpegOptions = {}): Promise<
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(new AudioError('AUDIO_ABORTED', 'ffmpeg was not started: the work was abandoned', true));
     let stopped: AudioError | null = null;
-    const child = spawn(ffmpegPath(), ['-hide_banner', '-nostdin', ...SINGLE_THREADED_FILTERS, ...args], {
-      stdio: [options.input ? 'pipe' : 'ignore', options.stdout || options.output ? 'pipe' : 'ignore', 'pipe', ...(options.sideOutput ? (['pipe'] as const) : [])],
-    });
-    if (options.input && child.stdin) {
-      // A reader that stops early (ffmpeg failed) must not crash the caller with EPIPE; its exit code tells.
-      child.stdin.on('error', () => undefined);
-      options.input.pipe(child.stdin);
-    }
-    if (options.output && child.stdout) child.stdout.pipe(options.output);
+    const descriptors: LaunchDescriptor[] = [];
+    if (options.input) descriptors.push(0);
+    if (options.stdout || options.output) descriptors.push(1);
+    if (options.sideOutput) descriptors.push(3);
+    const child = startFfmpeg(['-hide_banner', '-nostdin', ...SINGLE_THREADED_FILTERS, ...args], descriptors);
     const out: Buffer[] = [];
-    const err: Buffer[] = [];
     const side: Buffer[] = [];
-    if (options.stdout) child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
-    if (options.sideOutput) (child.stdio[3] as Readable | null)?.on('data', (chunk: Buffer) => side.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
+    child.pipes.then(
+      ({ stdin, stdout, side: sideOutput }) => {
+        if (options.input && stdin) {
+          // A reader that stops early (ffmpeg failed) must not crash the caller with EPIPE; its exit code tells.
+          stdin.on('error', () => undefined);
+          options.input.pipe(stdin);
+        }
+        if (options.output && stdout) stdout.pipe(options.output);
+        if (options.stdout) stdout?.on('data', (chunk: Buffer) => out.push(chunk));
+        if (options.sideOutput) sideOutput?.on('data', (chunk: Buffer) => side.push(chunk));
+      },
+      // The same failure rejects `closed`, handled below.
+      () => undefined,
+    );
     const stop = (error: AudioError) => {
       stopped ??= error;
-      child.kill('SIGKILL');
+      child.kill();
     };
     const onAbort = () => stop(new AudioError('AUDIO_ABORTED', 'ffmpeg was stopped: the work was abandoned', true));
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const timer = options.timeoutMs === undefined ? null : setTimeout(() => stop(new AudioError('AUDIO_TIMEOUT', `ffmpeg took longer than ${options.timeoutMs} ms`, false)), options.timeoutMs);
-    child.on('error', (error) => reject(new AudioError('AUDIO_ENGINE_FAILED', `ffmpeg could not start: ${error.message}`, true)));
-    child.on('close', (exitCode, signal) => {
+    const settle = () => {
       options.signal?.removeEventListener('abort', onAbort);
       if (timer) clearTimeout(timer);
       // Whatever still flows in is drained, so a writer upstream never stalls on a reader that has gone.
       if (options.input) options.input.unpipe().resume();
-      const stderr = Buffer.concat(err).toString('utf8');
-      if (stopped) return reject(stopped);
-      if (exitCode === 0) return resolve({ stdout: Buffer.concat(out), stderr, side: Buffer.concat(side) });
-      const reason = lastLines(stderr, 3) || `exit ${exitCode ?? signal}`;
-      reject(new AudioError(code, `ffmpeg failed: ${reason}`, retryable));
-    });
+    };
+    child.closed.then(
+      ({ code: exitCode, signal, stderr }) => {
+        settle();
+        if (stopped) return reject(stopped);
+        if (exitCode === 0) return resolve({ stdout: Buffer.concat(out), stderr, side: Buffer.concat(side) });
+        const reason = lastLines(stderr, 3) || `exit ${exitCode ?? signal}`;
+        reject(new AudioError(code, `ffmpeg failed: ${reason}`, retryable));
+      },
+      (error: Error) => {
+        settle();
+        reject(stopped ?? new AudioError('AUDIO_ENGINE_FAILED', `ffmpeg could not run: ${error.message}`, true));
+      },
+    );
   });
+}
+
+/**
+ * From now on ffmpeg runs are forked from a preloaded ffmpeg (the fork server, see `FfmpegLauncher`) where one
+ * can run, instead of each starting afresh; the apps call it at start-up. Resolves with a line for the log.
+ */
+export function startFfmpegLauncher(library?: string): Promise<string> {
+  return enableFfmpegLauncher(ffmpegPath(), library);
+}
+
+/** Stops the fork server (tests and shutdown); from then on each run starts afresh. */
+export function stopFfmpegLauncher(): Promise<void> {
+  return disableFfmpegLauncher();
+}
+
+/** Starts ffmpeg through this process's fork server when it has one, else directly. */
+function startFfmpeg(args: string[], descriptors: LaunchDescriptor[]): LaunchedRun {
+  const file = ffmpegPath();
+  const launcher = ffmpegLauncher();
+  if (!launcher) return spawnFfmpeg(file, args, descriptors);
+  let run: LaunchedRun | undefined;
+  let killed = false;
+  const launched = launcher.then((server) => {
+    run = server ? server.run(args, descriptors) : spawnFfmpeg(file, args, descriptors);
+    if (killed) run.kill();
+    return run;
+  });
+  return {
+    pipes: launched.then((started) => started.pipes),
+    closed: launched.then((started) => started.closed),
+    kill: () => {
+      killed = true;
+      run?.kill();
+    },
+  };
+}
+
+function spawnFfmpeg(file: string, args: string[], descriptors: LaunchDescriptor[]): LaunchedRun {
+  const pipe = (fd: LaunchDescriptor) => (descriptors.includes(fd) ? 'pipe' : 'ignore');
+  const child = spawn(file, args, { stdio: [pipe(0), pipe(1), 'pipe', ...(descriptors.includes(3) ? (['pipe'] as const) : [])] });
+  const err: Buffer[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
+  const closed = new Promise<FfmpegExit>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stderr: Buffer.concat(err).toString('utf8') }));
+  });
+  return {
+    pipes: Promise.resolve({ stdin: child.stdin, stdout: child.stdout, side: (child.stdio[3] as Readable | undefined) ?? null }),
+    closed,
+    kill: () => child.kill('SIGKILL'),
+  };
 }
 
 function lastLines(text: string, count: number): string {
