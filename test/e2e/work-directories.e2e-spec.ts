@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { launcherWorkerNice, startApp, stopApp, type AppKind } from '../../scripts/stack';
 import { createTestEnv, type TestEnv } from '../support/test-env';
 
@@ -51,8 +51,9 @@ describe('work directories left by killed processes', () => {
     const logs: string[] = [];
     const app = await startApp(kind, kind, { ...testEnv.env, LOG_LEVEL: 'log', TMPDIR: root, MCP_BASE_URL: 'http://127.0.0.1:9' }, (_name, line) => logs.push(line));
     try {
-      // Beside them, the app's own live directory: its ffmpeg fork server's socket.
+      // Beside them, the app's own live directory: the socket of the ffmpeg fork server it starts once ready.
       const own = `mcm-ffmpeg_launcher-${app.child.pid}-`;
+      await vi.waitFor(() => expect(readdirSync(root).filter((name) => name.startsWith(own))).toHaveLength(1), { timeout: 10_000 });
       expect(
         readdirSync(root)
           .filter((name) => !name.startsWith(own))

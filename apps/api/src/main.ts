@@ -21,7 +21,7 @@ async function bootstrap(): Promise<void> {
   await migrate(config.DATABASE_URL);
   const swept = await sweepWorkDirectories();
   if (swept.length) logger.info(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
-  logger.info(`decoding uploads with ${describeFfmpeg()}, ${await startFfmpegLauncher()}`);
+  logger.info(`decoding uploads with ${describeFfmpeg()}`);
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { bufferLogs: true });
   app.useLogger(app.get(Logger));
   app.get(AppMetrics).collectProcessMetrics();
@@ -31,6 +31,8 @@ async function bootstrap(): Promise<void> {
   await app.listen(config.PORT, config.HOST);
   const { port } = app.getHttpServer().address() as AddressInfo;
   process.stdout.write(`api listening on http://127.0.0.1:${port}\n`);
+  // Once ready, so it takes no CPU from the start; until it is up, ffmpeg runs start afresh or wait for it.
+  logger.info(await startFfmpegLauncher());
 }
 
 bootstrap().catch((error: Error) => {

@@ -47,7 +47,6 @@ async function main(): Promise<void> {
   const swept = await sweepWorkDirectories();
   if (swept.length) log(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
   configureAudioEngine({ maxRenderSeconds: config.MAX_RENDER_SECONDS });
-  const launching = await startFfmpegLauncher();
   const limits = { maxRenderSeconds: config.MAX_RENDER_SECONDS, renderGate: new RenderGate(config.MCP_MAX_RENDERS, config.MCP_RENDER_QUEUE) };
   // The agent tools are a client of the api like any other: its URL and key, never its database.
   const moments = new MomentsApi({
@@ -59,7 +58,7 @@ async function main(): Promise<void> {
   });
 
   if (process.argv.includes('--stdio')) {
-    log(`mixing with ${describeFfmpeg()}, ${launching}`);
+    log(`mixing with ${describeFfmpeg()}`);
     const server = createMusicToolsServer({ storage, log, moments, ...limits });
     const transport = new StdioServerTransport();
     transport.onclose = () => process.exit(0);
@@ -67,6 +66,7 @@ async function main(): Promise<void> {
     // The client closing our stdin means it is gone; the SDK transport does not watch for that itself.
     process.stdin.once('end', () => void server.close());
     log('music-tools serving MCP on stdio');
+    log(await startFfmpegLauncher());
     onShutdown(async () => {
       await server.close();
       await closeAudioWorkers();
@@ -91,10 +91,12 @@ async function main(): Promise<void> {
   });
   if (metricsAccess({ host: config.MCP_HOST, token: config.METRICS_TOKEN }, undefined) === 'hidden') appLogger.warn(`/metrics on ${config.MCP_HOST} answers 404 until METRICS_TOKEN is set`);
   // Logged once the bind is allowed, so a refused start says one line only.
-  log(`mixing with ${describeFfmpeg()}, ${launching}`);
+  log(`mixing with ${describeFfmpeg()}`);
   if (config.MCP_AUTH_TOKEN) log('music-tools requires a bearer token on /mcp');
   log(`agent tools call the moments api at ${config.MCM_API_URL}${config.MCM_API_KEY ? ' with a client key' : ''}`);
   process.stdout.write(`music-tools listening on ${http.url} (bound to ${http.boundAddress})\n`);
+  // Once ready, so it takes no CPU from the start; until it is up, ffmpeg runs start afresh or wait for it.
+  log(await startFfmpegLauncher());
   // In-flight previews finish before the render threads are stopped.
   onShutdown(async () => {
     await http.close();

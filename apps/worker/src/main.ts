@@ -27,8 +27,6 @@ async function bootstrap(): Promise<void> {
   const swept = await sweepWorkDirectories();
   if (swept.length) logger.info(`removed ${swept.length} work director${swept.length === 1 ? 'y' : 'ies'} left by stopped processes`);
   configureAudioEngine({ maxRenderSeconds: config.MAX_RENDER_SECONDS });
-  // Started before the render threads load the soundfonts, so the fork server's start does not copy them.
-  const launcherReady = startFfmpegLauncher();
   // The render threads load the soundfont while the rest starts; the ready line waits for them, so the first moment renders as fast as the tenth.
   const audioReady = startAudioWorkers();
   await migrate(config.DATABASE_URL);
@@ -44,10 +42,12 @@ async function bootstrap(): Promise<void> {
   const gate = { host: config.WORKER_METRICS_HOST, token: config.METRICS_TOKEN };
   const metricsServer = await startMetricsServer(metrics, { ...gate, port: config.WORKER_METRICS_PORT });
   if (metricsAccess(gate, undefined) === 'hidden') logger.warn(`/metrics on ${config.WORKER_METRICS_HOST} answers 404 until METRICS_TOKEN is set`);
-  const [, launching] = await Promise.all([audioReady, launcherReady]);
-  logger.info(`rendering with ${describeFfmpeg()}, ${launching}`);
+  await audioReady;
+  logger.info(`rendering with ${describeFfmpeg()}`);
   const concurrency = stages.map((stage) => `${stage}×${stageConcurrency(config, stage)}`).join(', ');
   process.stdout.write(`worker ready (stages: ${concurrency}), metrics at ${metricsServer.url}\n`);
+  // Once ready, so it takes no CPU from the start; until it is up, ffmpeg runs start afresh or wait for it.
+  logger.info(await startFfmpegLauncher());
 }
 
 bootstrap().catch((error: Error) => {

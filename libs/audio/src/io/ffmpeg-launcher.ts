@@ -275,7 +275,7 @@ let lastFailure = '';
 export async function enableFfmpegLauncher(ffmpeg: string, library: string = FORK_SERVER_LIBRARY): Promise<string> {
   enabled = true;
   server = { ffmpeg, library };
-  return (await currentLauncher()) ? 'each run forked from a preloaded ffmpeg' : `each run started afresh: no fork server, ${lastFailure}`;
+  return (await currentLauncher()) ? 'ffmpeg runs are forked from a preloaded ffmpeg' : `ffmpeg runs start afresh: no fork server, ${lastFailure}`;
 }
 
 /** The fork server in use; null when it could not start (runs start directly); undefined when none was asked for. */

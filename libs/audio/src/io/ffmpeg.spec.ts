@@ -35,7 +35,7 @@ describe.each([
   { how: 'forked from the fork server', forked: true },
 ])('runFfmpeg, each run started $how', ({ forked }) => {
   beforeAll(async () => {
-    if (forked) expect(await startFfmpegLauncher(forkServer)).toBe('each run forked from a preloaded ffmpeg');
+    if (forked) expect(await startFfmpegLauncher(forkServer)).toBe('ffmpeg runs are forked from a preloaded ffmpeg');
   });
   afterAll(() => stopFfmpegLauncher());
 
@@ -158,11 +158,11 @@ describe('the ffmpeg fork server', () => {
   });
 
   it('leaves each run to start afresh where no server can run, and says why', async () => {
-    expect(await startFfmpegLauncher(path.join(tmpdir(), 'no-such-forkserver.so'))).toMatch(/^each run started afresh: no fork server, .*no-such-forkserver\.so is not built$/);
+    expect(await startFfmpegLauncher(path.join(tmpdir(), 'no-such-forkserver.so'))).toMatch(/^ffmpeg runs start afresh: no fork server, .*no-such-forkserver\.so is not built$/);
     expect((await runFfmpeg(quarterSecond, { stdout: true })).stdout.length).toBe(2000);
     await stopFfmpegLauncher();
     // A static ffmpeg ignores LD_PRELOAD.
-    expect(await enableFfmpegLauncher(BUNDLED, forkServer)).toMatch(/^each run started afresh: no fork server, it did not start: ffmpeg exited/);
+    expect(await enableFfmpegLauncher(BUNDLED, forkServer)).toMatch(/^ffmpeg runs start afresh: no fork server, it did not start: ffmpeg exited/);
     expect(await ffmpegLauncher()).toBeNull();
     expect((await runFfmpeg(quarterSecond, { stdout: true })).stdout.length).toBe(2000);
   });
