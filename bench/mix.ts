@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
-import { analyzeAudio, closeAudioWorkers, composeBlueprint, measureLoudness, mixAndMaster, renderInstrumental, renderVocals, uploadDemuxer } from '@mcm/audio';
+import { analyzeAudio, closeAudioWorkers, composeBlueprint, measureLoudness, mixAndMaster, renderInstrumental, renderVocals, startFfmpegLauncher, stopFfmpegLauncher, uploadDemuxer } from '@mcm/audio';
 
 /**
  * mixAndMaster alone on ~30 s stems (the phone fixture's preview): p50/min of wall time and the
@@ -16,6 +16,8 @@ if (!INPUT_FORMAT) throw new Error(`${INPUT}: give the take the extension of its
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mcm-bench-mix-'));
+  // ffmpeg runs as the apps run it.
+  process.stderr.write(`${await startFfmpegLauncher()}\n`);
   try {
     const analysis = await analyzeAudio(INPUT, INPUT_FORMAT);
     const blueprint = composeBlueprint(analysis, { momentId: 'bench-mix', style: 'cinematic', outputKind: 'preview' });
@@ -46,6 +48,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } finally {
     await closeAudioWorkers();
+    await stopFfmpegLauncher();
     rmSync(dir, { recursive: true, force: true });
   }
 }

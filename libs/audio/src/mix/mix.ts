@@ -60,12 +60,11 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
   const fade = Math.min(duration / 2, blueprint.mix?.fade_out_seconds ?? 2);
   const matchDb = options.vocals ? await voiceMatchDb(blueprint, options.instrumental, options.vocals) : 0;
   // The premix stays in memory (about 10 MB for 30 s) and is piped into the master: no file between the passes.
-  const { stdout: premix, stderr } = await runFfmpeg(
+  const { stdout: premix } = await runFfmpeg(
     [
       ...mixInputs(options),
-      // ebur128 takes 48 kHz only: its resampler is pinned to the meter's leg, else format negotiation moves the whole graph to 48 kHz.
       '-filter_complex',
-      `${mixGraph(options, frames, fade, matchDb)};[mix]aformat=sample_rates=${RENDER_RATE},asplit=2[premix][measure];[measure]aresample=48000,ebur128,anullsink`,
+      `${mixGraph(options, frames, fade, matchDb)};[mix]aformat=sample_rates=${RENDER_RATE}[premix]`,
       '-map',
       '[premix]',
       '-f',
@@ -76,9 +75,10 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
     ],
     { stdout: true, signal: options.signal },
   ).catch(refuseBadStem);
-  const measured = parseEbur128(stderr);
-  if (measured.integrated_lufs <= -69) throw new AudioError('AUDIO_ENGINE_FAILED', 'the mix is silent', false);
-  let gain = TARGET_LUFS - measured.integrated_lufs;
+  // Metered here, on the PCM in hand: ffmpeg's meter needs a 48 kHz resampler on a leg of its own, a third of the premix's time.
+  const premixLufs = integratedLoudness(deinterleave(premix, 2), RENDER_RATE);
+  if (premixLufs <= -69) throw new AudioError('AUDIO_ENGINE_FAILED', 'the mix is silent', false);
+  let gain = TARGET_LUFS - premixLufs;
   let ceiling = LIMIT_DBFS;
   let report = await master(premix, options, gain, ceiling, frames);
   // The limiter takes back some loudness on dense mixes; one measured correction closes the gap.
@@ -93,6 +93,18 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
     loudness_lufs: report.integrated_lufs,
     true_peak_dbtp: report.true_peak_dbtp,
   };
+}
+
+/** Interleaved 32-bit float PCM as one array per channel. */
+function deinterleave(pcm: Buffer, channelCount: number): Float32Array[] {
+  const aligned = pcm.byteOffset % 4 === 0 ? pcm : Buffer.from(pcm);
+  const samples = new Float32Array(aligned.buffer, aligned.byteOffset, Math.floor(aligned.length / 4));
+  const frames = Math.floor(samples.length / channelCount);
+  return Array.from({ length: channelCount }, (_, channel) => {
+    const out = new Float32Array(frames);
+    for (let i = 0, j = channel; i < frames; i++, j += channelCount) out[i] = samples[j];
+    return out;
+  });
 }
 
 function mixInputs(options: MixOptions): string[] {
