@@ -11,6 +11,8 @@ const alias = {
 };
 
 const AUDIO_SPECS = ['libs/audio/**/*.spec.ts', 'apps/music-tools/**/*.spec.ts'];
+// Specs that run ffmpeg in their own process fork it from a fork server, as the apps do.
+const FORK_SERVER_SETUP = 'test/support/ffmpeg-fork-server.setup.ts';
 
 // SWC keeps decorator metadata, which Nest's dependency injection needs.
 const plugins = [swc.vite({ module: { type: 'es6' } })];
@@ -39,12 +41,12 @@ export default defineConfig({
         plugins,
         resolve: { alias },
         // Specs beside the code that render and decode real audio (ffmpeg, synthesis, the music-tools server).
-        test: { name: 'audio', include: AUDIO_SPECS, exclude: ['**/node_modules/**'], testTimeout: 30_000 },
+        test: { name: 'audio', include: AUDIO_SPECS, exclude: ['**/node_modules/**'], testTimeout: 30_000, setupFiles: [FORK_SERVER_SETUP] },
       },
       {
         plugins,
         resolve: { alias },
-        test: { name: 'medium', include: ['test/medium/**/*.spec.ts'], testTimeout: 60_000, hookTimeout: 120_000 },
+        test: { name: 'medium', include: ['test/medium/**/*.spec.ts'], testTimeout: 60_000, hookTimeout: 120_000, setupFiles: [FORK_SERVER_SETUP] },
       },
       {
         plugins,

@@ -6,6 +6,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Client } from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ffmpegBinary, ffmpegInput, runFfmpeg } from '@mcm/audio';
+import { ffmpegLauncher } from '@mcm/audio/io/ffmpeg-launcher';
 import { storageFromConfig, type StorageRepository } from '@mcm/core';
 import { startApi as startInProcessApi } from '../support/in-process-api';
 import { createTestEnv, type TestEnv } from '../support/test-env';
@@ -13,9 +14,9 @@ import { createTestEnv, type TestEnv } from '../support/test-env';
 /**
  * The api's audio check under load and abandonment, through HTTP against the real api and ffmpeg:
  * ffmpeg goes when the client goes, at most MAX_CONCURRENT_PROBES checks run at once, and a check
- * that overruns PROBE_TIMEOUT_MS is stopped. The decoders are found among this process's children
- * (the api runs in it) by the spool directory in their arguments, and held with SIGSTOP, so no
- * outcome depends on how fast the machine is.
+ * that overruns PROBE_TIMEOUT_MS is stopped. The decoders are found among this process's ffmpeg runs
+ * (the api runs in it; the runs are its fork server's children) by the spool directory in their
+ * arguments, and held with SIGSTOP, so no outcome depends on how fast the machine is.
  */
 
 const M4A = readFileSync(join(__dirname, '../fixtures/hum-phone.m4a'));
@@ -29,8 +30,9 @@ function multipart(file: Buffer, filename: string): Buffer {
   ]);
 }
 
-/** Running (not yet reaped) ffmpeg children of this process whose arguments name `directory`. */
-function decodersUnder(directory: string): number[] {
+/** Running (not yet reaped) ffmpeg runs of this process (its children, or its fork server's) whose arguments name `directory`. */
+function decodersUnder(directory: string, server: number | undefined): number[] {
+  const parents = new Set([process.pid, server]);
   return readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))
     .map(Number)
@@ -39,7 +41,7 @@ function decodersUnder(directory: string): number[] {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
         const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
         const [state, parent] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return basename(argv[0]).startsWith('ffmpeg') && argv.some((arg) => arg.includes(directory)) && Number(parent) === process.pid && state !== 'Z';
+        return basename(argv[0]).startsWith('ffmpeg') && argv.some((arg) => arg.includes(directory)) && parents.has(Number(parent)) && state !== 'Z';
       } catch {
         return false; // it ended while being read
       }
@@ -77,8 +79,9 @@ describe('the audio check of an upload', () => {
 
   /** Waits for the upload's decoder to start, then stops it where it is. */
   const holdDecoder = async (): Promise<number> => {
-    await expect.poll(() => decodersUnder(spool), { timeout: 20_000, interval: 2 }).toHaveLength(1);
-    const [pid] = decodersUnder(spool);
+    const server = (await ffmpegLauncher())?.pid;
+    await expect.poll(() => decodersUnder(spool, server), { timeout: 20_000, interval: 2 }).toHaveLength(1);
+    const [pid] = decodersUnder(spool, server);
     process.kill(pid, 'SIGSTOP');
     held.push(pid);
     return pid;

@@ -7,6 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { ffmpegLauncher } from '@mcm/audio/io/ffmpeg-launcher';
 import { startEmbeddedStorage } from '@mcm/core/storage/embedded-storage';
 import type { StorageLocation } from '@mcm/core/storage/presigned-url';
 
@@ -155,15 +156,20 @@ export const LONGEST_BLUEPRINT = {
   ],
 };
 
-/** The ffmpeg processes this process started that are still alive (not yet exited). */
+/**
+ * The ffmpeg runs this process started that are still alive (not yet exited): its ffmpeg children, and those of
+ * its ffmpeg fork server, the server itself aside.
+ */
 export async function liveFfmpegChildren(): Promise<number[]> {
+  const server = (await ffmpegLauncher())?.pid;
+  const parents = new Set([process.pid, ...(server === undefined ? [] : [server])]);
   const pids: number[] = [];
   for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+    if (!/^\d+$/.test(entry) || Number(entry) === server) continue;
     const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
     // pid (comm) state ppid …: the command name may hold spaces, so split after its closing parenthesis.
     const match = /^\d+ \((.*)\) (\S) (\d+) /.exec(stat);
-    if (match && match[1] === 'ffmpeg' && match[2] !== 'Z' && Number(match[3]) === process.pid) pids.push(Number(entry));
+    if (match && match[1] === 'ffmpeg' && match[2] !== 'Z' && parents.has(Number(match[3]))) pids.push(Number(entry));
   }
   return pids;
 }

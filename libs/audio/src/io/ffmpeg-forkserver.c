@@ -14,8 +14,8 @@
  *              run <id> <descriptors> <arg0> <arg1> ...   (descriptors: the digits of the fds to connect, e.g. "0123")
  *              kill <id>
  *   report   one line each: "ready", "started <id> <pid>", "failed <id> <reason>", "exit <id> <code> <signal>"
- * A run's child connects, for each descriptor asked for, to the Unix socket named by MCM_FFMPEG_PIPES, writes
- * "<id> <fd>\n" on the connection and makes it that descriptor; the others are /dev/null (0-2) or closed.
+ * For each descriptor a run asks for, the server connects to the Unix socket named by MCM_FFMPEG_PIPES and writes
+ * "<id> <fd>\n" on the connection; the run's child makes it that descriptor, the others /dev/null (0-2) or closed.
  * The server kills its runs and exits when its stdin closes.
  */
 #define _GNU_SOURCE
@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -39,6 +40,8 @@ typedef int (*start_fn)(main_fn, int, char **, void (*)(void), void (*)(void), v
 
 static main_fn ffmpeg_main;
 static char socket_path[108];
+/* The server's own command line, which /proc/<pid>/cmdline and ps show: each run writes its arguments over it. */
+static char *title_start, *title_end;
 static sigset_t blocked;
 
 #define MAX_RUNS 256
@@ -81,22 +84,29 @@ static int connect_descriptor(long id, int fd) {
   return sock;
 }
 
-/* In the child: the run's descriptors, then ffmpeg's main(). Never returns. */
-static void run_child(long id, const char *descriptors, int argc, char **argv) {
-  int connected[4] = {-1, -1, -1, -1};
-  for (int fd = 0; fd < 4; fd++) {
-    if (!strchr(descriptors, '0' + fd)) continue;
-    connected[fd] = connect_descriptor(id, fd);
-    if (connected[fd] < 0) {
-      report("failed %ld cannot connect descriptor %d: %s\n", id, fd, strerror(errno));
-      _exit(127);
-    }
+/* Shows the run's arguments as its command line, cut to the space the server's own took. */
+static void set_title(int argc, char **argv) {
+  if (!title_start) return;
+  char *at = title_start;
+  for (int i = 0; i < argc && at < title_end; i++) {
+    size_t room = (size_t)(title_end - at), length = strlen(argv[i]) + 1;
+    memcpy(at, argv[i], length < room ? length : room);
+    at += length < room ? length : room;
   }
+  if (at < title_end) memset(at, 0, (size_t)(title_end - at));
+  title_end[-1] = '\0';
+}
+
+/* In the child: the run's connections as its descriptors, then ffmpeg's main(). Never returns. */
+static void run_child(pid_t server, int connected[4], int argc, char **argv) {
+  /* A run does not outlive its server: nothing would be left to stop it or read what it writes. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != server) _exit(127);
+  set_title(argc, argv);
   /* Moved above 3 first, so placing one never closes another. */
   for (int fd = 0; fd < 4; fd++) {
     if (connected[fd] < 0) continue;
     int moved = fcntl(connected[fd], F_DUPFD, 10);
-    close(connected[fd]);
+    if (moved < 0) _exit(127);
     connected[fd] = moved;
   }
   for (int fd = 0; fd < 4; fd++) {
@@ -107,7 +117,6 @@ static void run_child(long id, const char *descriptors, int argc, char **argv) {
       continue;
     }
     if (dup2(source, fd) < 0) _exit(127);
-    close(source);
   }
   /* Nothing of the server's stays open in the run. */
   if (close_range(4, ~0U, 0) < 0)
@@ -116,6 +125,11 @@ static void run_child(long id, const char *descriptors, int argc, char **argv) {
   signal(SIGPIPE, SIG_DFL);
   sigprocmask(SIG_UNBLOCK, &blocked, NULL);
   exit(ffmpeg_main(argc, argv, environ));
+}
+
+static void close_all(int connected[4]) {
+  for (int fd = 0; fd < 4; fd++)
+    if (connected[fd] >= 0) close(connected[fd]);
 }
 
 static void start_run(char *fields, size_t length) {
@@ -135,12 +149,26 @@ static void start_run(char *fields, size_t length) {
     report("failed %ld %s\n", id, argc == 0 ? "no arguments" : "too many runs at once");
     return;
   }
+  /* Connected here, before the fork: once "started" is reported, every connection of the run is at the asker's
+     socket, even for a run killed before it ran a line of ffmpeg. */
+  int connected[4] = {-1, -1, -1, -1};
+  for (int fd = 0; fd < 4; fd++) {
+    if (!strchr(descriptors, '0' + fd)) continue;
+    connected[fd] = connect_descriptor(id, fd);
+    if (connected[fd] < 0) {
+      report("failed %ld cannot connect descriptor %d: %s\n", id, fd, strerror(errno));
+      close_all(connected);
+      return;
+    }
+  }
+  pid_t server = getpid();
   pid_t pid = fork();
+  if (pid == 0) run_child(server, connected, argc, argv);
+  close_all(connected);
   if (pid < 0) {
     report("failed %ld fork: %s\n", id, strerror(errno));
     return;
   }
-  if (pid == 0) run_child(id, descriptors, argc, argv);
   runs[slot].id = id;
   runs[slot].pid = pid;
   report("started %ld %d\n", id, (int)pid);
@@ -173,6 +201,11 @@ static int serve(int argc, char **argv, char **envp) {
     return 1;
   }
   strcpy(socket_path, pipes);
+  /* The arguments lie end to end; the asker pads them so a run's own fit. */
+  title_start = argv[0];
+  title_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+  for (int i = 1; i < argc; i++)
+    if (argv[i] != argv[i - 1] + strlen(argv[i - 1]) + 1) title_start = NULL;
   unsetenv("MCM_FFMPEG_PIPES");
   unsetenv("LD_PRELOAD");
   signal(SIGPIPE, SIG_IGN);

@@ -52,6 +52,7 @@ interface Run {
 const SOURCE = path.join(__dirname, 'ffmpeg-forkserver.c');
 export const FORK_SERVER_LIBRARY = path.join(__dirname, 'ffmpeg-forkserver.so');
 const READY_TIMEOUT_MS = 10_000;
+const TITLE_ROOM = 4096;
 const HEADER_LIMIT = 64;
 
 /** Compiles the fork server (`ffmpeg-forkserver.c`) into a shared library with the system's C compiler. */
@@ -102,7 +103,8 @@ export class FfmpegLauncher {
         server.listen(socketPath, () => resolve());
       });
       server.unref();
-      const started = spawn(ffmpeg, ['-hide_banner'], { env: { ...process.env, LD_PRELOAD: library, MCM_FFMPEG_PIPES: socketPath }, stdio: ['pipe', 'pipe', 'ignore'] });
+      // The padding is room for each run to show its own arguments as its command line (ps, /proc/<pid>/cmdline).
+      const started = spawn(ffmpeg, ['-hide_banner', ' '.repeat(TITLE_ROOM)], { env: { ...process.env, LD_PRELOAD: library, MCM_FFMPEG_PIPES: socketPath }, stdio: ['pipe', 'pipe', 'ignore'] });
       child = started;
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`it did not answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);

@@ -35,6 +35,7 @@ describe.each([
   { how: 'forked from the fork server', forked: true },
 ])('runFfmpeg, each run started $how', ({ forked }) => {
   beforeAll(async () => {
+    await stopFfmpegLauncher();
     if (forked) expect(await startFfmpegLauncher(forkServer)).toBe('ffmpeg runs are forked from a preloaded ffmpeg');
   });
   afterAll(() => stopFfmpegLauncher());
@@ -96,16 +97,18 @@ describe.each([
 describe('the ffmpeg fork server', () => {
   afterEach(() => stopFfmpegLauncher());
 
-  /** The processes whose parent is `pid`, by name. */
-  async function childrenOf(pid: number): Promise<string[]> {
-    const names: string[] = [];
+  /** The processes whose parent is `pid`: their ids and names. */
+  async function children(pid: number): Promise<{ pid: number; name: string }[]> {
+    const found: { pid: number; name: string }[] = [];
     for (const entry of await readdir('/proc')) {
       const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-      const match = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
-      if (match && Number(match[2]) === pid) names.push(match[1]);
+      const match = /^(\d+) \((.*)\) \S+ (\d+)/.exec(stat);
+      if (match && Number(match[3]) === pid) found.push({ pid: Number(match[1]), name: match[2] });
     }
-    return names;
+    return found;
   }
+  const childrenOf = async (pid: number) => (await children(pid)).map((child) => child.name);
+  const childPids = async (pid: number) => (await children(pid)).map((child) => child.pid);
 
   async function startedServer(): Promise<FfmpegLauncher> {
     await startFfmpegLauncher(forkServer);
@@ -122,6 +125,9 @@ describe('the ffmpeg fork server', () => {
     const run = runFfmpeg(realTimeMinute, { signal: controller.signal });
     await vi.waitFor(async () => expect(await childrenOf(server.pid!)).toEqual(['ffmpeg']), { timeout: 10_000 });
     expect((await childrenOf(process.pid)).filter((name) => name === 'ffmpeg')).toHaveLength(1);
+    // ps and /proc show the run's own arguments, not the server's.
+    const [forked] = await childPids(server.pid!);
+    expect((await readFile(`/proc/${forked}/cmdline`, 'utf8')).split('\0')).toEqual(expect.arrayContaining(['ffmpeg', '-re', 'anullsrc=r=8000:cl=mono', '-t', '60']));
     controller.abort();
     expect((await failure(run)).code).toBe('AUDIO_ABORTED');
     await vi.waitFor(async () => expect(await childrenOf(server.pid!)).toEqual([]), { timeout: 10_000 });
@@ -131,10 +137,23 @@ describe('the ffmpeg fork server', () => {
     const first = await startedServer();
     const run = runFfmpeg(realTimeMinute);
     await vi.waitFor(async () => expect(await childrenOf(first.pid!)).toContain('ffmpeg'), { timeout: 10_000 });
+    const [orphan] = await childPids(first.pid!);
     process.kill(first.pid!, 'SIGKILL');
     expect(await failure(run)).toMatchObject({ code: 'AUDIO_ENGINE_FAILED', retryable: true, message: expect.stringContaining('fork server stopped') });
+    // Its run dies with it.
+    await vi.waitFor(async () => expect(await readFile(`/proc/${orphan}/stat`, 'utf8').catch(() => 'gone')).toMatch(/^gone$|\) Z /), { timeout: 5_000 });
     expect((await runFfmpeg(quarterSecond, { stdout: true })).stdout.length).toBe(2000);
     expect((await ffmpegLauncher())?.pid).not.toBe(first.pid);
+  });
+
+  it('settles a run killed before ffmpeg ran a line of it', async () => {
+    await startedServer();
+    for (const soon of [queueMicrotask, setImmediate, (stop: () => void) => setTimeout(stop, 5)]) {
+      const controller = new AbortController();
+      const run = runFfmpeg(realTimeMinute, { signal: controller.signal, stdout: true });
+      soon(() => controller.abort());
+      expect((await failure(run)).code).toBe('AUDIO_ABORTED');
+    }
   });
 
   it('kills its runs when it is stopped', async () => {
