@@ -63,6 +63,8 @@ describe('work directories left by killed processes', () => {
     } finally {
       await stopApp(app);
     }
+    // Stopped, the app takes its fork server's directory with it.
+    expect(readdirSync(root).sort()).toEqual([...layout.kept].sort());
   });
 });
 

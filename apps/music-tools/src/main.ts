@@ -66,12 +66,12 @@ async function main(): Promise<void> {
     // The client closing our stdin means it is gone; the SDK transport does not watch for that itself.
     process.stdin.once('end', () => void server.close());
     log('music-tools serving MCP on stdio');
-    log(await startFfmpegLauncher());
     onShutdown(async () => {
       await server.close();
       await closeAudioWorkers();
       await stopFfmpegLauncher();
     }, appLogger);
+    log(await startFfmpegLauncher());
     return;
   }
 
@@ -95,15 +95,15 @@ async function main(): Promise<void> {
   if (config.MCP_AUTH_TOKEN) log('music-tools requires a bearer token on /mcp');
   log(`agent tools call the moments api at ${config.MCM_API_URL}${config.MCM_API_KEY ? ' with a client key' : ''}`);
   process.stdout.write(`music-tools listening on ${http.url} (bound to ${http.boundAddress})\n`);
-  // Once ready, so it takes no CPU from the start; until it is up, ffmpeg runs start afresh or wait for it.
-  log(await startFfmpegLauncher());
-  // In-flight previews finish before the render threads are stopped.
+  // In-flight previews finish before the render threads and the ffmpeg fork server are stopped.
   onShutdown(async () => {
     await http.close();
     await closeAudioWorkers();
     await stopFfmpegLauncher();
     await stopTracing();
   }, appLogger);
+  // Once ready, so it takes no CPU from the start; until it is up, ffmpeg runs start afresh or wait for it.
+  log(await startFfmpegLauncher());
 }
 
 main().catch((error: unknown) => {

@@ -1,6 +1,7 @@
 import { Global, Injectable, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { BullModule } from '@nestjs/bullmq';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { stopFfmpegLauncher } from '@mcm/audio/io/ffmpeg';
 import { STAGES } from '@mcm/pipeline';
 import { APP_CONFIG, type CoreConfig } from './config';
 import { dataSourceOptions } from './database/database';
@@ -39,6 +40,17 @@ class TracingShutdown implements OnApplicationShutdown {
   }
 }
 
+/**
+ * Stops the app's ffmpeg fork server (a no-op without one) as the app shuts down, after the stage workers have
+ * finished their jobs in hand: its socket's directory goes with it.
+ */
+@Injectable()
+class FfmpegForkServerShutdown implements OnApplicationShutdown {
+  onApplicationShutdown(): Promise<void> {
+    return stopFfmpegLauncher();
+  }
+}
+
 /** Everything the api and the worker share: configuration, Postgres, the stage queues, storage, music-tools. */
 @Global()
 @Module({})
@@ -56,6 +68,7 @@ export class CoreModule {
         // One registry per app: what its /metrics serves.
         { provide: AppMetrics, useValue: new AppMetrics() },
         TracingShutdown,
+        FfmpegForkServerShutdown,
         { provide: StorageRepository, useFactory: () => storageFromConfig(config) },
         {
           provide: MusicToolsClient,

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import net from 'node:net';
 import { constants } from 'node:os';
@@ -73,7 +73,7 @@ export class FfmpegLauncher {
   private readonly runs = new Map<number, Run>();
   private nextId = 0;
   private stopping = false;
-  private released = false;
+  private releasing: Promise<void> | undefined;
   private reports = '';
 
   private constructor(
@@ -88,8 +88,12 @@ export class FfmpegLauncher {
     // A write to a server that has just gone fails; its runs fail with it through 'exit'.
     child.stdin.on('error', () => undefined);
     server.on('connection', (socket) => this.accept(socket));
+    // An app that exits without stopping the server still takes its socket's directory with it.
+    process.once('exit', this.removeDirectory);
     this.idle();
   }
+
+  private readonly removeDirectory = () => rmSync(this.directory, { recursive: true, force: true });
 
   /** Starts a fork server in `ffmpeg` with `library` preloaded; rejects when it does not come up. */
   static async open(ffmpeg: string, library: string, onGone: () => void = () => undefined): Promise<FfmpegLauncher> {
@@ -244,12 +248,16 @@ export class FfmpegLauncher {
     void this.release();
   }
 
-  private async release(): Promise<void> {
-    if (this.released) return;
-    this.released = true;
-    this.server.close();
-    await rm(this.directory, { recursive: true, force: true });
+  /** Closes the socket and removes its directory, once; every caller waits for the same removal. */
+  private release(): Promise<void> {
+    this.releasing ??= (async () => {
+      process.off('exit', this.removeDirectory);
+      this.server.close();
+      await rm(this.directory, { recursive: true, force: true });
+    })();
+    return this.releasing;
   }
+
 
   // The server keeps this process alive only while a run is in flight.
   private busy(): void {
