@@ -258,7 +258,6 @@ export class FfmpegLauncher {
     return this.releasing;
   }
 
-
   // The server keeps this process alive only while a run is in flight.
   private busy(): void {
     (this.child.stdout as net.Socket).ref();

@@ -160,8 +160,9 @@ describe('the ffmpeg fork server', () => {
     const server = await startedServer();
     const run = runFfmpeg(realTimeMinute);
     await vi.waitFor(async () => expect(await childrenOf(server.pid!)).toContain('ffmpeg'), { timeout: 10_000 });
+    const failed = failure(run);
     await stopFfmpegLauncher();
-    expect((await failure(run)).retryable).toBe(true);
+    expect((await failed).retryable).toBe(true);
     expect(ffmpegLauncher()).toBeUndefined();
   });
 
