@@ -3,7 +3,8 @@ export function encodeWav16(channels: Float32Array[], sampleRate: number): Buffe
   const channelCount = channels.length;
   const frames = channels[0]?.length ?? 0;
   const dataBytes = frames * channelCount * 2;
-  const buffer = Buffer.alloc(44 + dataBytes);
+  // Every byte is written below: no zero-filling of a stem's 5 MB first.
+  const buffer = Buffer.allocUnsafeSlow(44 + dataBytes);
   buffer.write('RIFF', 0, 'ascii');
   buffer.writeUInt32LE(36 + dataBytes, 4);
   buffer.write('WAVE', 8, 'ascii');
@@ -18,10 +19,12 @@ export function encodeWav16(channels: Float32Array[], sampleRate: number): Buffe
   buffer.write('data', 36, 'ascii');
   buffer.writeUInt32LE(dataBytes, 40);
   const samples = new Int16Array(buffer.buffer, buffer.byteOffset + 44, frames * channelCount);
-  for (let i = 0; i < frames; i++) {
-    for (let c = 0; c < channelCount; c++) {
-      const value = Math.max(-1, Math.min(1, channels[c][i]));
-      samples[i * channelCount + c] = Math.round(value * 32767);
+  // A channel at a time reads each array in order; NaN stays NaN and is stored as 0, as before.
+  for (let c = 0; c < channelCount; c++) {
+    const channel = channels[c];
+    for (let i = 0, j = c; i < frames; i++, j += channelCount) {
+      const value = channel[i];
+      samples[j] = Math.round((value > 1 ? 1 : value < -1 ? -1 : value) * 32767);
     }
   }
   return buffer;
