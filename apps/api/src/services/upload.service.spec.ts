@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refusal } from '../../../../test/support/refusal';
 import { UploadService } from './upload.service';
+import { scratchDirectories } from '../../../../test/support/scratch';
+
+const scratch = scratchDirectories();
 
 const uploads = new UploadService({ MAX_AUDIO_SECONDS: 5, MIN_AUDIO_SECONDS: 0.5, MAX_CONCURRENT_PROBES: 1, PROBE_TIMEOUT_MS: 30_000 });
 
@@ -57,7 +60,7 @@ describe('UploadService.probe', () => {
 
   it('checks a recording by its container, then by decoding it as that container', async () => {
     expect(await checker.check(take)).toEqual(wav);
-    const silence = join(await mkdtemp(join(tmpdir(), 'mcm-check-')), 'silence.wav');
+    const silence = join(await scratch('mcm-check-'), 'silence.wav');
     await writeFile(silence, Buffer.concat([WAV_HEADER, Buffer.alloc(44_100 * 2)]));
     try {
       expect(await refusal(checker.check(silence))).toMatchObject({ status: 422 });

@@ -1,6 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { analyzeAudio } from './analysis';
 import { closeAudioWorkers } from '../dsp.pool';
@@ -8,6 +7,9 @@ import { noteFMeasure } from '../../../../test/support/melody-score';
 import { encodeWav16 } from '../io/wav';
 import { YIN } from 'pitchfinder';
 import { yinDetector } from './pitch';
+import { scratchDirectories } from '../../../../test/support/scratch';
+
+const scratch = scratchDirectories();
 
 afterAll(() => closeAudioWorkers());
 
@@ -45,7 +47,7 @@ describe('note detection on a synthetic hum', () => {
       { midi: 52, seconds: 0.5 },
     ];
     const rate = 44100;
-    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-hum-'));
+    const dir = await scratch('mcm-hum-');
     const file = path.join(dir, 'hum.wav');
     await writeFile(file, encodeWav16([hum(melody, rate)], rate));
 
@@ -65,7 +67,7 @@ describe('note detection on a synthetic hum', () => {
   });
 
   it('refuses silence', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-hum-'));
+    const dir = await scratch('mcm-hum-');
     const file = path.join(dir, 'silence.wav');
     await writeFile(file, encodeWav16([new Float32Array(44100 * 2)], 44100));
     await expect(analyzeAudio(file, 'wav')).rejects.toMatchObject({ code: 'AUDIO_SILENT', retryable: false });
@@ -200,7 +202,7 @@ describe('melody transcription on synthetic hums', () => {
     it(`${label}: note F-measure ≥ 0.8 (onset ±50 ms, pitch ±50 cents)`, async () => {
       const reference = melodyAt(bpm, steps);
       const rate = 44_100;
-      const dir = await mkdtemp(path.join(tmpdir(), 'mcm-hum-'));
+      const dir = await scratch('mcm-hum-');
       const file = path.join(dir, 'hum.wav');
       await writeFile(file, encodeWav16([humanHum(reference, rate, bpm, level)], rate));
       const analysis = await analyzeAudio(file, 'wav');

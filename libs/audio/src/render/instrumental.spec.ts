@@ -1,12 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { blueprintDurationSeconds, type Blueprint } from '@mcm/pipeline';
 import { closeAudioWorkers } from '../dsp.pool';
 import { renderInstrumental } from './instrumental';
 import { measureLoudness } from '../mix/loudness';
 import { decodeWav16 } from '../io/wav';
+import { scratchDirectories } from '../../../../test/support/scratch';
+
+const scratch = scratchDirectories();
 
 afterAll(() => closeAudioWorkers());
 
@@ -42,7 +44,7 @@ function rmsOf(samples: Float32Array, from: number, to: number): number {
 
 describe('renderInstrumental', () => {
   it('writes 44.1 kHz stereo 16-bit audio exactly as long as the blueprint, louder in the chorus', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-inst-'));
+    const dir = await scratch('mcm-inst-');
     const out = path.join(dir, 'instrumental.wav');
     const score = blueprint();
     const result = await renderInstrumental(score, out);
@@ -67,7 +69,7 @@ describe('renderInstrumental', () => {
   });
 
   it('honours arrangement flags and renders every style preset deterministically', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-inst-'));
+    const dir = await scratch('mcm-inst-');
     const silentDrums = blueprint({ sections: [{ name: 'only pads', bars: 2, energy: 0.9 }], arrangement: [{ drums: false, bass: false, pads: false, lead: false }], melody: [] });
     await renderInstrumental(silentDrums, path.join(dir, 'silent.wav'));
     const silent = decodeWav16(await readFile(path.join(dir, 'silent.wav')));
@@ -86,7 +88,7 @@ describe('renderInstrumental', () => {
   });
 
   it('renders odd time signatures and chord lists to the exact length', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'mcm-inst-'));
+    const dir = await scratch('mcm-inst-');
     const score = blueprint({ time_signature: '6/8', tempo_bpm: 131, chords: ['Am', 'Fmaj7', 'C', 'Gsus4', 'E7'], melody: undefined });
     const { duration_s } = await renderInstrumental(score, path.join(dir, 'odd.wav'));
     const frames = Math.round(blueprintDurationSeconds(score) * 44100);
