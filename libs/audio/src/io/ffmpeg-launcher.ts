@@ -66,8 +66,8 @@ const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, numbe
  * ffmpeg runs forked from one long-lived ffmpeg process that has loaded and bound its libraries once (the fork
  * server, `ffmpeg-forkserver.c`, preloaded into it), instead of each run starting ffmpeg afresh from this
  * process: a distribution's ffmpeg spends 50-90 ms of CPU binding its 200 libraries at each start, and a
- * start from a process of hundreds of MB forks all of it. A run's pipes are Unix socket connections the run
- * makes to a socket in a private directory of this process, so its data passes through nothing else.
+ * start from a process of hundreds of MB forks all of it. A run's pipes are Unix socket connections the server
+ * makes for it to a socket in a private directory of this process, so its data passes through nothing else.
  */
 export class FfmpegLauncher {
   private readonly runs = new Map<number, Run>();
@@ -111,20 +111,22 @@ export class FfmpegLauncher {
       const started = spawn(ffmpeg, ['-hide_banner', ' '.repeat(TITLE_ROOM)], { env: { ...process.env, LD_PRELOAD: library, MCM_FFMPEG_PIPES: socketPath }, stdio: ['pipe', 'pipe', 'ignore'] });
       child = started;
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`it did not answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+        const settle = (error?: Error) => {
+          clearTimeout(timer);
+          started.stdout.off('data', onData);
+          if (error) reject(error);
+          else resolve();
+        };
+        const timer = setTimeout(() => settle(new Error(`it did not answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
         let heard = '';
         const onData = (chunk: Buffer) => {
           heard += chunk.toString('latin1');
-          if (!heard.includes('\n')) return;
-          clearTimeout(timer);
-          started.stdout.off('data', onData);
-          if (heard === 'ready\n') resolve();
-          else reject(new Error(`it answered ${JSON.stringify(heard.slice(0, 80))}`));
+          if (heard.includes('\n')) settle(heard === 'ready\n' ? undefined : new Error(`it answered ${JSON.stringify(heard.slice(0, 80))}`));
         };
         started.stdout.on('data', onData);
-        started.once('error', reject);
+        started.once('error', settle);
         // A static ffmpeg ignores LD_PRELOAD and, given no output, exits at once.
-        started.once('exit', (code, signal) => reject(new Error(`ffmpeg exited (${code ?? signal}) instead: the library was not loaded into it`)));
+        started.once('exit', (code, signal) => settle(new Error(`ffmpeg exited (${code ?? signal}) instead: the library was not loaded into it`)));
       });
       return new FfmpegLauncher(directory, server, started, onGone);
     } catch (error) {
