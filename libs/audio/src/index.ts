@@ -1,6 +1,5 @@
 export * from './audio-error';
 export { describeFfmpeg, ffmpegBinary, ffmpegInput, ffmpegPath, resolveFfmpeg, runFfmpeg, startFfmpegLauncher, stopFfmpegLauncher, type FfmpegBinary, type FfmpegSource } from './io/ffmpeg';
-export { buildForkServer, FORK_SERVER_LIBRARY } from './io/ffmpeg-launcher';
 export * from './io/containers';
 export * from './io/probe';
 export * from './mix/loudness';

@@ -50,7 +50,7 @@ interface Run {
 
 /** The fork server's source, and where the build puts the library made from it. */
 const SOURCE = path.join(__dirname, 'ffmpeg-forkserver.c');
-export const FORK_SERVER_LIBRARY = path.join(__dirname, 'ffmpeg-forkserver.so');
+const FORK_SERVER_LIBRARY = path.join(__dirname, 'ffmpeg-forkserver.so');
 const READY_TIMEOUT_MS = 10_000;
 const TITLE_ROOM = 4096;
 const HEADER_LIMIT = 64;

@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -170,6 +170,8 @@ describe('the ffmpeg fork server', () => {
     const server = await startedServer();
     const socketPath = (await readdir(tmpdir())).map((name) => path.join(tmpdir(), name, 'pipes.sock')).find((candidate) => candidate.includes(`mcm-ffmpeg_launcher-${process.pid}-`));
     expect(socketPath).toBeDefined();
+    // Only this process's user may reach the socket at all.
+    expect((await stat(path.dirname(socketPath!))).mode & 0o777).toBe(0o700);
     const stranger = connect(socketPath!);
     stranger.write('999 1\n');
     await new Promise((resolve) => stranger.once('close', resolve));
