@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -8,6 +8,7 @@ import autocannon from 'autocannon';
 import { MomentsClient } from '@main-character/sdk';
 import { ROOT, startStack, stopApp } from '../scripts/stack';
 import { benchEnvironment } from './bench-environment';
+import { processCpuMs } from './process-cpu';
 
 /**
  * Reads of a COMPLETED moment against a bare NestJS route answering a body of the same size, with
@@ -19,7 +20,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const INPUT = resolve(ROOT, 'test/fixtures/hum-phone.m4a');
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 interface Target {
   name: string;
@@ -39,12 +39,8 @@ interface Round {
   errors: number;
 }
 
-/** utime + stime of a process, in seconds, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-}
+/** utime + stime of a process, in seconds. */
+const cpuSeconds = (pid: number): number => processCpuMs(pid).own / 1000;
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 

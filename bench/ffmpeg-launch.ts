@@ -5,7 +5,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ffmpegInput, runFfmpeg, startFfmpegLauncher, stopFfmpegLauncher } from '@mcm/audio';
 import { ffmpegLauncher } from '../libs/audio/src/io/ffmpeg-launcher';
 import { ROOT } from '../scripts/stack';
-import { processCpuMs, processTreeCpuMs } from './engine-moment';
+import { processCpuMs, processTreeCpuMs } from './process-cpu';
 
 /**
  * What an ffmpeg run costs a process the size of a worker, each run started afresh from the process itself and

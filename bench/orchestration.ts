@@ -16,6 +16,7 @@ import { stageConcurrency } from '../apps/worker/src/stage.processors';
 import { STAGE_WORKS, type StageWork } from '../apps/worker/src/stages/stage-work';
 import { WorkerModule } from '../apps/worker/src/worker.module';
 import { ROOT } from '../scripts/stack';
+import { commandCpuMs } from './process-cpu';
 import { benchEnvironment } from './bench-environment';
 
 /**
@@ -225,6 +226,10 @@ interface Throughput {
   redisPerMoment: number;
   /** CPU time of this process (the worker and the driver) per moment; Postgres' and Redis' own are not in it. */
   cpuMsPerMoment: number;
+  /** CPU time of the machine's Postgres (its backends and its own processes) per moment. */
+  postgresCpuMsPerMoment: number;
+  /** CPU time of the machine's Redis per moment. */
+  redisCpuMsPerMoment: number;
 }
 
 /** MOMENTS moments, CONCURRENCY at a time. */
@@ -232,6 +237,7 @@ async function throughput(side: Side, round: number): Promise<Throughput> {
   let next = 0;
   const before = { ...sent };
   const cpu = process.cpuUsage();
+  const services = { postgres: commandCpuMs('postgres'), redis: commandCpuMs('redis-server') };
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -243,6 +249,7 @@ async function throughput(side: Side, round: number): Promise<Throughput> {
   );
   const seconds = (performance.now() - started) / 1000;
   const { user, system } = process.cpuUsage(cpu);
+  const perMoment = (ms: number) => Number((ms / MOMENTS).toFixed(2));
   const result = {
     side: side.name,
     round,
@@ -250,11 +257,13 @@ async function throughput(side: Side, round: number): Promise<Throughput> {
     momentsPerSecond: Number((MOMENTS / seconds).toFixed(1)),
     sqlPerMoment: Number(((sent.sql - before.sql) / MOMENTS).toFixed(1)),
     redisPerMoment: Number(((sent.redis - before.redis) / MOMENTS).toFixed(1)),
-    cpuMsPerMoment: Number(((user + system) / 1000 / MOMENTS).toFixed(2)),
+    cpuMsPerMoment: perMoment((user + system) / 1000),
+    postgresCpuMsPerMoment: perMoment(commandCpuMs('postgres') - services.postgres),
+    redisCpuMsPerMoment: perMoment(commandCpuMs('redis-server') - services.redis),
   };
   await side.check(MOMENTS);
   process.stdout.write(
-    `${side.name.padEnd(9)} round ${round}: ${MOMENTS} moments in ${result.seconds} s, ${result.momentsPerSecond}/s, ${result.sqlPerMoment} SQL and ${result.redisPerMoment} Redis, ${result.cpuMsPerMoment} ms CPU per moment\n`,
+    `${side.name.padEnd(9)} round ${round}: ${MOMENTS} moments in ${result.seconds} s, ${result.momentsPerSecond}/s, ${result.sqlPerMoment} SQL and ${result.redisPerMoment} Redis, CPU per moment: ${result.cpuMsPerMoment} ms here, ${result.postgresCpuMsPerMoment} ms Postgres, ${result.redisCpuMsPerMoment} ms Redis\n`,
   );
   return result;
 }

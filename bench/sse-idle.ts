@@ -1,9 +1,10 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { get, type ClientRequest } from 'node:http';
 import { resolve } from 'node:path';
 import { MomentsClient } from '@main-character/sdk';
 import { ROOT, startStack } from '../scripts/stack';
 import { benchEnvironment } from './bench-environment';
+import { processCpuMs } from './process-cpu';
 
 /**
  * CPU of one api process over SECONDS with no stream open, then with STREAMS idle live-event
@@ -14,14 +15,9 @@ const STREAMS = Number(process.env.BENCH_STREAMS ?? 1000);
 const MOMENTS = Number(process.env.BENCH_MOMENTS ?? 100);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
 const INPUT = resolve(ROOT, 'test/fixtures/hum-phone.m4a');
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-/** utime + stime of a process, in seconds, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-}
+/** utime + stime of a process, in seconds. */
+const cpuSeconds = (pid: number): number => processCpuMs(pid).own / 1000;
 
 async function measure(pid: number): Promise<number> {
   const before = cpuSeconds(pid);

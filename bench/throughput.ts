@@ -5,7 +5,8 @@ import { MomentsClient } from '@main-character/sdk';
 import { closeAudioWorkers, startFfmpegLauncher, stopFfmpegLauncher, uploadDemuxer } from '@mcm/audio';
 import { ROOT, startStack, type Stack } from '../scripts/stack';
 import { benchEnvironment } from './bench-environment';
-import { processCpuMs, processTreeCpuMs, runEngineMoment } from './engine-moment';
+import { runEngineMoment } from './engine-moment';
+import { processCpuMs, processTreeCpuMs } from './process-cpu';
 
 /**
  * Throughput with MOMENTS submitted at once through the SDK to the stack as processes: moments per minute

@@ -9,7 +9,9 @@ import {
   WEBHOOK_EVENT_TYPES,
   subscribedEvent,
   webhookDeliveryId,
+  type ChangeOutcome,
   type InsertOptions,
+  type KnownMoment,
   type MomentChange,
   type MomentHistoryRow,
   type MomentListQuery,
@@ -33,6 +35,11 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
   private nextTransitionId = 1;
   reachable = true;
 
+  /** The row's whole content stands for Postgres' xmin: any change to it is a new version. */
+  private version(moment: MomentEntity): string {
+    return createHash('sha256').update(JSON.stringify(moment)).digest('hex');
+  }
+
   /** A copy, as a fresh read from the database would be. */
   private read(moment: MomentEntity | undefined): MomentEntity | null {
     return moment ? Object.assign(new MomentEntity(), structuredClone(moment)) : null;
@@ -45,8 +52,7 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
   async findReading(id: string, knownVersion: string | null = null): Promise<MomentReadingResult | null> {
     const moment = this.read(this.rows.get(id));
     if (!moment) return null;
-    // The row's whole content stands for Postgres' xmin: any change to it is a new version.
-    const version = createHash('sha256').update(JSON.stringify(moment)).digest('hex');
+    const version = this.version(moment);
     const reading = Object.fromEntries([...MOMENT_VIEW_COLUMNS, 'owner'].map((column) => [column, moment[column as keyof MomentEntity]])) as unknown as MomentReading;
     return { version, owner: moment.owner, deletedAt: moment.deletedAt, moment: version === knownVersion ? null : reading };
   }
@@ -59,7 +65,7 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
     return [...this.rows.values()].filter((m) => m.owner === owner && !TERMINAL_STATUSES.includes(m.status)).length;
   }
 
-  async insert(moment: MomentEntity, transition: MomentHistoryRow, options: InsertOptions = {}): Promise<void> {
+  async insert(moment: MomentEntity, transition: MomentHistoryRow, options: InsertOptions = {}): Promise<KnownMoment> {
     if (moment.idempotencyKey) {
       const existing = await this.findByIdempotencyKey(moment.idempotencyKey, moment.owner);
       if (existing) throw new IdempotencyConflict(existing);
@@ -68,9 +74,11 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
     moment.updatedAt = new Date();
     this.rows.set(moment.id, this.read(moment)!);
     this.record(moment, transition);
+    return { moment, version: this.version(moment) };
   }
 
-  change<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>): Promise<{ moment: MomentEntity; result: T; webhooks: string[] } | null> {
+  /** Decides on the row as stored, whatever `known` says: what the repository's version check comes to. */
+  change<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>): Promise<ChangeOutcome<T> | null> {
     // Changes to one moment queue behind each other, as the row lock makes them.
     const previous = this.locks.get(id) ?? Promise.resolve();
     const next = previous.then(async () => {
@@ -97,7 +105,7 @@ export class FakeMomentsRepository implements Port<MomentsRepository> {
         Object.assign(moment, changes, { updatedAt: new Date() });
         this.rows.set(id, this.read(moment)!);
       }
-      return { moment, result, webhooks };
+      return { moment, version: this.version(moment), result, webhooks };
     });
     this.locks.set(
       id,

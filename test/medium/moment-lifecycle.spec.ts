@@ -77,22 +77,24 @@ describe('moment lifecycle against Postgres and Redis', () => {
     expect(await queue.depth('mix')).toEqual({ stage: 'mix', waiting: 0, active: 0, delayed: 0, oldestWaitingSeconds: 0 });
   });
 
-  it('writes a create in one statement and a change in three round trips (BEGIN with the lock, one statement, COMMIT), with what Postgres filled in', async () => {
+  it('writes a create in one statement, and a change in two (the row, then the change if the row is still at the version read), with what Postgres filled in', async () => {
     const statements = vi.spyOn(Client.prototype, 'query');
     try {
       const moment = await create();
       expect(statements).toHaveBeenCalledTimes(1);
       statements.mockClear();
       const outcome = await lifecycle.apply(moment.id, analyzed);
-      // BEGIN with the row lock in one message, the row with its history row and notice, COMMIT.
-      expect(statements).toHaveBeenCalledTimes(3);
-      expect(statements.mock.calls[0][0]).toMatch(/^BEGIN; SELECT .* FOR UPDATE$/);
+      // The row with its version, then the row, its history row and notice in one statement that checks the version.
+      expect(statements).toHaveBeenCalledTimes(2);
+      // Prepared: each connection parses and plans it once.
+      expect(statements.mock.calls[1][0]).toMatchObject({ name: expect.stringMatching(/^mcm_moment_/), text: expect.stringMatching(/ AND xmin = \$\d+::xid /) });
       statements.mockClear();
       const stored = (await moments.findById(moment.id))!;
       expect(outcome?.moment.updatedAt).toEqual(stored.updatedAt);
       expect(moment.updatedAt.getTime()).toBeLessThanOrEqual(stored.updatedAt.getTime());
-      // The locked row, changed in place, is the row as stored: nothing needs reading back.
+      // The row, changed in place, is the row as stored: nothing needs reading back.
       expect({ ...outcome?.moment }).toEqual({ ...stored });
+      expect(outcome?.version).toBe((await moments.findReading(moment.id))?.version);
       const history = await moments.history(moment.id);
       expect(history.map((row) => [row.eventType, row.status, row.momentStage, row.progress])).toEqual([
         ['CREATED', 'PENDING', 'analyze', 0],
@@ -101,6 +103,53 @@ describe('moment lifecycle against Postgres and Redis', () => {
     } finally {
       statements.mockRestore();
     }
+  });
+
+  it('decides an event on a row passed along in one statement, and again on the row as committed when the row has moved since', async () => {
+    const moment = await create();
+    const started = (await lifecycle.apply(moment.id, { type: 'STAGE_STARTED', stage: 'analyze' }, { forRun: { stage: 'analyze', run: 1, attempt: 1 } }))!;
+    expect(started.accepted).toBe(true);
+    const statements = vi.spyOn(Client.prototype, 'query');
+    try {
+      const outcome = (await lifecycle.apply(moment.id, analyzed, { known: started }))!;
+      expect(outcome.applied).toBe(true);
+      expect(statements).toHaveBeenCalledTimes(1);
+      statements.mockClear();
+
+      // The row moves (a cancel) after `outcome`: a late failure decided on `outcome` would move the moment to a retry.
+      await lifecycle.apply(moment.id, { type: 'CANCEL' });
+      statements.mockClear();
+      const late = (await lifecycle.apply(moment.id, { type: 'STAGE_FAILED', stage: 'compose', error: { code: 'X', message: 'no', retryable: true } }, { known: outcome }))!;
+      // Refused by the version check, then decided on the row read again and written at its version.
+      const texts = statements.mock.calls.map(([query]) => (typeof query === 'string' ? query : (query as { text: string }).text));
+      expect(texts).toEqual([expect.stringMatching(/^WITH written AS/), expect.stringMatching(/^SELECT "xmin"/), expect.stringMatching(/^WITH written AS/)]);
+      expect(late.applied).toBe(false);
+      expect(late.moment.status).toBe('CANCELED');
+      expect((await moments.findById(moment.id))?.status).toBe('CANCELED');
+      const history = await moments.history(moment.id);
+      expect(history.map((row) => [row.eventType, row.applied])).toEqual([
+        ['CREATED', true],
+        ['STAGE_STARTED', true],
+        ['STAGE_SUCCEEDED', true],
+        ['CANCEL', true],
+        ['STAGE_FAILED', false],
+      ]);
+    } finally {
+      statements.mockRestore();
+    }
+  });
+
+  it('does not skip a stage on a row passed along that says the moment no longer waits for it, when the row has moved since', async () => {
+    const moment = await create();
+    await lifecycle.apply(moment.id, analyzed);
+    const failed = (await lifecycle.apply(moment.id, { type: 'STAGE_FAILED', stage: 'compose', error: { code: 'X', message: 'no', retryable: false } }))!;
+    expect(failed.moment.status).toBe('FAILED');
+    await lifecycle.apply(moment.id, { type: 'RETRY' });
+    // `failed` awaits nothing; the row now awaits run 2 of compose.
+    const rerun = { stage: 'compose' as const, run: 2, attempt: 1 };
+    const started = await lifecycle.apply(moment.id, { type: 'STAGE_STARTED', stage: 'compose' }, { forRun: rerun, known: failed });
+    expect(started?.accepted).toBe(true);
+    expect((await moments.history(moment.id)).at(-1)).toMatchObject({ eventType: 'STAGE_STARTED', stage: 'compose' });
   });
 
   it('announces each committed change on the change feed with the id of its last history row', async () => {

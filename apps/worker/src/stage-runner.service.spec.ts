@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AudioError } from '@mcm/audio';
-import { ElevenLabsError, MusicToolsError, type StorageRepository } from '@mcm/core';
+import { ElevenLabsError, MusicToolsError, type KnownMoment, type StorageRepository } from '@mcm/core';
 import { backoffMs, OutputKind, PipelineError, PUBLIC_ERROR_MESSAGES, GENERIC_ERROR_MESSAGE, type Analysis, type Stage, type StageJobData, type StageOutput } from '@mcm/pipeline';
 import { metricValue, parseMetrics } from '../../../test/support/prometheus';
 import { asAdapter, fakeCore } from '../../../test/fakes';
@@ -103,6 +103,29 @@ describe('StageRunner', () => {
     ]);
     expect((await moments.findById(moment.id))?.analysis).toEqual(analysis);
     expect(queue.job(moment.id, { stage: 'compose', run: 1, attempt: 1 })?.state).toBe('waiting');
+  });
+
+  it("decides each outcome on its start's row, and the moment's next start on that outcome's row, without reading them again", async () => {
+    const core = world();
+    const compose = scriptedWork('compose', async () => ({ blueprint: null as never }));
+    const runner = new StageRunner(core.lifecycle, asAdapter<StorageRepository>(core.storage), [core.work, compose], core.metrics);
+    const applied: Array<{ event: string; known?: KnownMoment; outcome?: KnownMoment | null }> = [];
+    const apply = core.lifecycle.apply.bind(core.lifecycle);
+    core.lifecycle.apply = async (id, event, options) => {
+      const outcome = await apply(id, event, options);
+      applied.push({ event: `${event.type} ${'stage' in event ? event.stage : ''}`, known: options?.known, outcome });
+      return outcome;
+    };
+    const moment = await core.create();
+    await runner.run(job(moment.id));
+    await runner.run({ momentId: moment.id, stage: 'compose', run: 1, attempt: 1 });
+    expect(applied.map(({ event }) => event)).toEqual(['STAGE_STARTED analyze', 'STAGE_SUCCEEDED analyze', 'STAGE_STARTED compose', 'STAGE_SUCCEEDED compose']);
+    // The first start reads the row: this runner has not seen the moment before.
+    expect(applied[0].known).toBeUndefined();
+    for (let i = 1; i < applied.length; i++) {
+      expect(applied[i].known?.moment).toBe(applied[i - 1].outcome?.moment);
+      expect(applied[i].known?.version).toBe(applied[i - 1].outcome?.version);
+    }
   });
 
   it('times each run of the work by stage and outcome, and none of a skipped job', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { initialTransition } from 'xstate';
 import type { Blueprint } from './blueprint.schema';
 import {
   applyMomentEvent,
@@ -6,6 +7,7 @@ import {
   backoffMs,
   MACHINE_VERSION,
   migrateSnapshot,
+  momentMachine,
   stageSucceeded,
   describeMoment,
   startMoment,
@@ -57,6 +59,13 @@ describe('moment machine', () => {
     expect(started.persisted.value).toEqual({ active: 'pending' });
     expect(describeMoment(started.persisted)).toEqual({ status: MomentStatus.Pending, stage: 'analyze', progress: 0 });
     expect(started.requests).toEqual([{ type: 'runStage', params: { stage: 'analyze', run: 1, attempt: 1, delayMs: 0 } }]);
+  });
+
+  it("answers XState's throwaway initial snapshot without input (made at every pure transition) with an empty moment, not an error", () => {
+    // transition() builds one before it applies the event; an error there is caught by XState, after its stack trace was taken.
+    const [snapshot] = initialTransition(momentMachine, undefined as never);
+    expect(snapshot.status).toBe('active');
+    expect(snapshot.context).toMatchObject({ momentId: '', blueprint: null, assets: { original: '' } });
   });
 
   it('walks the happy path through every status to COMPLETED', () => {

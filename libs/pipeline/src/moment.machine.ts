@@ -149,13 +149,15 @@ export const momentMachine = setup({
 }).createMachine({
   id: 'moment',
   initial: 'active',
-  context: ({ input }) => ({
-    momentId: input.momentId,
-    outputKind: input.outputKind,
+  // XState's pure `transition()` first builds a throwaway initial snapshot without input (statelyai/xstate#4774): it gets
+  // an empty moment, not a TypeError, whose stack trace would cost more than the transition itself.
+  context: ({ input }: { input: MomentInput | undefined }) => ({
+    momentId: input?.momentId ?? '',
+    outputKind: input?.outputKind ?? OutputKind.Preview,
     analysis: null,
-    blueprint: input.blueprint ?? null,
+    blueprint: input?.blueprint ?? null,
     validated: false,
-    assets: { original: input.originalKey },
+    assets: { original: input?.originalKey ?? '' },
     mix: null,
     attempts: {},
     totalAttempts: 0,

@@ -21,7 +21,7 @@ import { AppMetrics } from '../observability/metrics';
 import { StageQueue } from '../queue/stage-queue';
 import { WebhookQueue } from '../queue/webhook-queue';
 import type { WebhookEvent } from '../webhooks/webhook-events';
-import { MomentsRepository, type InsertOptions, type MomentHistoryRow } from './moments.repository';
+import { MomentsRepository, type InsertOptions, type KnownMoment, type MomentHistoryRow } from './moments.repository';
 
 export interface NewMoment extends MomentInput {
   style?: string | null;
@@ -78,6 +78,14 @@ interface AfterCommit {
 export interface ApplyOptions {
   /** Offer the event only if the moment waits for exactly this run of a stage (a live, current attempt); else write nothing. */
   forRun?: Pick<StageRun, 'stage' | 'run' | 'attempt'>;
+  /** The row as an earlier change committed it (its outcome, passed along): the event is decided on it, and written only if the row is still at that version. */
+  known?: KnownMoment;
+}
+
+/** An event's outcome: the row as committed and its version, whether the snapshot moved (`applied`) and whether the machine took the event (`accepted`). */
+export interface Applied extends KnownMoment {
+  applied: boolean;
+  accepted: boolean;
 }
 
 /** Whether a live moment waits for exactly `run`: a stale attempt, an earlier run, a canceled or deleted moment does not. */
@@ -152,8 +160,9 @@ function eventDetail(event: MomentEvent): string | null {
 }
 
 /**
- * Each moment is an actor: an event is applied to its snapshot under a row lock, the new
- * snapshot is committed, and only then are the machine's requests carried out.
+ * Each moment is an actor: an event is applied to its snapshot as last committed, the new
+ * snapshot is committed only if the row has not moved since (else the event is applied again, to
+ * the row as it is then), and only then are the machine's requests carried out.
  */
 @Injectable()
 export class MomentLifecycle {
@@ -195,23 +204,28 @@ export class MomentLifecycle {
    * Offers an event to a moment's machine. Returns null for an unknown moment. A deleted moment
    * takes no event (a late stage result cannot bring it back), an expired one no RETRY.
    * `applied`: the snapshot moved; `accepted`: the machine took the event (a stage's start moves nothing).
-   * The moment returned is the locked row as committed, for the caller to work from without reading it again.
+   * The moment returned is the row as committed, with its version, for the caller to work from (and to pass
+   * along as `known` to its next event) without reading it again.
    */
-  async apply(momentId: string, event: MomentEvent, options: ApplyOptions = {}): Promise<{ moment: MomentEntity; applied: boolean; accepted: boolean } | null> {
-    const outcome = await this.moments.change<AfterCommit & { changed: boolean; accepted: boolean; ended: boolean }>(momentId, (moment) => {
-      if (options.forRun && !awaits(moment, options.forRun)) return { history: [], result: { before: null, requests: [], changed: false, accepted: false, ended: false } };
-      const refused = refusal(moment, event);
-      if (refused) {
-        const row = note(moment, { eventType: event.type, stage: 'stage' in event ? event.stage : null, applied: false, detail: refused });
-        return { history: [row], result: { before: null, requests: [], changed: false, accepted: false, ended: false } };
-      }
-      const { before, changes, row, requests, changed, accepted } = offer(moment, event);
-      return { changes, history: [row], result: { before, requests, changed, accepted, ended: endsMoment(moment, changes) } };
-    });
+  async apply(momentId: string, event: MomentEvent, options: ApplyOptions = {}): Promise<Applied | null> {
+    const outcome = await this.moments.change<AfterCommit & { changed: boolean; accepted: boolean; ended: boolean }>(
+      momentId,
+      (moment) => {
+        if (options.forRun && !awaits(moment, options.forRun)) return { history: [], result: { before: null, requests: [], changed: false, accepted: false, ended: false } };
+        const refused = refusal(moment, event);
+        if (refused) {
+          const row = note(moment, { eventType: event.type, stage: 'stage' in event ? event.stage : null, applied: false, detail: refused });
+          return { history: [row], result: { before: null, requests: [], changed: false, accepted: false, ended: false } };
+        }
+        const { before, changes, row, requests, changed, accepted } = offer(moment, event);
+        return { changes, history: [row], result: { before, requests, changed, accepted, ended: endsMoment(moment, changes) } };
+      },
+      options.known,
+    );
     if (!outcome) return null;
     if (outcome.result.ended) this.metrics.observeMomentEnded(outcome.moment.status, outcome.moment.createdAt);
     await this.perform(momentId, outcome.result.requests, outcome.result.before, outcome.webhooks);
-    return { moment: outcome.moment, applied: outcome.result.changed, accepted: outcome.result.accepted };
+    return { moment: outcome.moment, version: outcome.version, applied: outcome.result.changed, accepted: outcome.result.accepted };
   }
 
   /**

@@ -1,15 +1,18 @@
+import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import DataLoader from 'dataloader';
-import type { PoolClient, QueryResult } from 'pg';
+import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { DataSource, type EntityManager } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { TERMINAL_STATUSES, type MomentStatus, type Stage } from '@mcm/pipeline';
 import { MomentEntity } from '../database/moment.entity';
 import { MomentTransitionEntity } from '../database/moment-transition.entity';
 import { WebhookDeliveriesRepository } from '../webhooks/webhook-deliveries.repository';
-import { WEBHOOK_EVENT_TYPES, subscribedEvent, webhookDeliveryId, type MomentPosition } from '../webhooks/webhook-events';
+import { WEBHOOK_EVENT_TYPES, subscribedEvent, webhookDeliveryId, type MomentPosition, type WebhookEvent } from '../webhooks/webhook-events';
 import { MOMENT_CHANGED_CHANNEL } from './moment-change-feed';
 import { MOMENT_ID } from './moment-id';
 import { MOMENT_VIEW_COLUMNS, type MomentViewSource } from './moment-view';
@@ -79,30 +82,66 @@ export interface MomentChange<T> {
   result: T;
 }
 
-/** The columns of a history row, in the order `historyStatement` gives their values. */
-const HISTORY_COLUMNS = ['moment_id', 'event_type', 'stage', 'from_state', 'to_state', 'applied', 'detail', 'status', 'moment_stage', 'progress'];
+/** The columns of a history row and their types, in the order `historyStatement` gives their values. */
+const HISTORY_COLUMNS = [
+  ['moment_id', 'uuid'],
+  ['event_type', 'varchar'],
+  ['stage', 'varchar'],
+  ['from_state', 'text'],
+  ['to_state', 'text'],
+  ['applied', 'boolean'],
+  ['detail', 'text'],
+  ['status', 'varchar'],
+  ['moment_stage', 'varchar'],
+  ['progress', 'real'],
+] as const;
 
 type HistoryInsert = MomentHistoryRow & Pick<MomentTransitionEntity, 'status' | 'momentStage' | 'progress'>;
 
 /**
- * One statement that writes a change, so one round trip: `write` (an INSERT or UPDATE of the
- * moment returning `updated_at`; its parameters come first) when there is one, the history rows,
- * and the change feed's notice naming the last of them, which Postgres sends only if the
- * transaction commits. It answers the last row's id as `seq`, and the moment's `updated_at`.
+ * One statement that writes a change, so one round trip. `row` is the moment's part (its parameters
+ * come first): an INSERT, an UPDATE or a locking SELECT of the moment answering `updated_at` and the
+ * row's version; the history rows and the change feed's notice naming the last of them are written
+ * only if it answers a row, and Postgres sends the notice only if the transaction commits. It answers
+ * the last history row's id as `seq`, `updated_at` and the version; no row when `row` found none.
  */
-function historyStatement(momentId: string, rows: HistoryInsert[], write?: [string, unknown[]]): [string, unknown[]] {
-  const parameters = [...(write?.[1] ?? []), MOMENT_CHANGED_CHANNEL, momentId];
+function historyStatement(momentId: string, rows: HistoryInsert[], row: [string, unknown[]]): [string, unknown[]] {
+  const parameters = [...row[1], MOMENT_CHANGED_CHANNEL, momentId];
   const [channel, id] = [parameters.length - 1, parameters.length];
-  const values = rows.map((row) => {
-    parameters.push(row.eventType, row.stage, row.fromState, row.toState, row.applied, row.detail, row.status, row.momentStage, row.progress);
+  const values = rows.map((history) => {
+    parameters.push(history.eventType, history.stage, history.fromState, history.toState, history.applied, history.detail, history.status, history.momentStage, history.progress);
     const at = parameters.length - 8;
-    return `($${id}::uuid, ${Array.from({ length: 9 }, (_, i) => `$${at + i}`).join(', ')})`;
+    const placeholders = HISTORY_COLUMNS.map(([, type], i) => `${i ? `$${at + i - 1}` : `$${id}`}::${type}`);
+    return `(${placeholders.join(', ')})`;
   });
-  const sql = `WITH ${write ? `written AS (${write[0]}), ` : ''}added AS (
-      INSERT INTO moment_transitions (${HISTORY_COLUMNS.join(', ')}) VALUES ${values.join(', ')} RETURNING id
+  const columns = HISTORY_COLUMNS.map(([name]) => name).join(', ');
+  const sql = `WITH written AS (${row[0]}), added AS (
+      INSERT INTO moment_transitions (${columns}) SELECT history.* FROM written, (VALUES ${values.join(', ')}) AS history (${columns}) RETURNING id
     ), last AS (SELECT max(id) AS seq FROM added)
-    SELECT last.seq, ${write ? '(SELECT updated_at FROM written)' : 'NULL::timestamptz'} AS updated_at, pg_notify($${channel}, $${id} || ':' || last.seq) FROM last`;
+    SELECT last.seq, written.updated_at, written.row_version, pg_notify($${channel}, $${id} || ':' || last.seq) FROM last, written WHERE last.seq IS NOT NULL`;
   return [sql, parameters];
+}
+
+/** Where a statement runs: the pool (a connection of its own) or the connection of a transaction. */
+type Queryable = Pick<Pool, 'query'> | PoolClient;
+
+/** What `historyStatement` answers. */
+interface Written {
+  seq: string;
+  updated_at: Date;
+  row_version: string;
+}
+
+/** A moment's row as a commit left it, and its version then (Postgres' `xmin`): what a change can start from without reading the row again. */
+export interface KnownMoment {
+  moment: MomentEntity;
+  version: string;
+}
+
+/** What a change leaves: the row as committed and its version, the decision's result, and the webhook deliveries it wrote. */
+export interface ChangeOutcome<T> extends KnownMoment {
+  result: T;
+  webhooks: string[];
 }
 
 // Namespace of the per-owner advisory locks that serialise an owner's creates.
@@ -122,7 +161,9 @@ export class MomentsRepository {
     batchScheduleFn: (dispatch) => setImmediate(dispatch),
     maxBatchSize: 200,
   });
-  private built?: { lock: string; columns: Map<string, ColumnMetadata> };
+  private built?: { read: string; columns: Map<string, ColumnMetadata> };
+  /** The name each prepared statement has on every connection, by its text. */
+  private readonly statementNames = new Map<string, string>();
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -197,16 +238,15 @@ export class MomentsRepository {
    * an owner at `maxInFlight` raises `InFlightLimitReached`. Without a cap it is one statement, so
    * one round trip: the row, its history row and the change feed's notice commit together.
    */
-  async insert(moment: MomentEntity, transition: MomentHistoryRow, options: InsertOptions = {}): Promise<void> {
+  async insert(moment: MomentEntity, transition: MomentHistoryRow, options: InsertOptions = {}): Promise<KnownMoment> {
     try {
       if (options.maxInFlight && moment.owner) {
-        await this.dataSource.transaction(async (manager) => {
+        return await this.dataSource.transaction(async (manager) => {
           await this.claimInFlightSlot(manager, moment, options.maxInFlight!);
-          await this.insertWithHistory(manager, moment, transition);
+          return this.insertWithHistory(manager, moment, transition);
         });
-      } else {
-        await this.insertWithHistory(this.dataSource.manager, moment, transition);
       }
+      return await this.insertWithHistory(this.dataSource.manager, moment, transition);
     } catch (error) {
       if ((error as { code?: string }).code === '23505' && moment.idempotencyKey) {
         const existing = await this.findByIdempotencyKey(moment.idempotencyKey, moment.owner);
@@ -216,17 +256,18 @@ export class MomentsRepository {
     }
   }
 
-  /** The row, its first history row and the notice in one statement; reads back what Postgres fills in (updated_at). */
-  private async insertWithHistory(manager: EntityManager, moment: MomentEntity, transition: MomentHistoryRow): Promise<void> {
+  /** The row, its first history row and the notice in one statement; reads back what Postgres fills in (updated_at) and the row's version. */
+  private async insertWithHistory(manager: EntityManager, moment: MomentEntity, transition: MomentHistoryRow): Promise<KnownMoment> {
     const [sql, parameters] = manager
       .createQueryBuilder()
       .insert()
       .into(MomentEntity)
       .values(moment as QueryDeepPartialEntity<MomentEntity>)
-      .returning('"updated_at"')
+      .returning('"updated_at", "xmin"::text AS "row_version"')
       .getQueryAndParameters();
-    const rows = await manager.query<Array<{ updated_at: Date }>>(...historyStatement(moment.id, [{ ...transition, ...pointOf(moment) }], [sql, parameters]));
-    moment.updatedAt = rows[0].updated_at;
+    const [written] = await manager.query<Written[]>(...historyStatement(moment.id, [{ ...transition, ...pointOf(moment) }], [sql, parameters]));
+    moment.updatedAt = written.updated_at;
+    return { moment, version: written.row_version };
   }
 
   /**
@@ -244,49 +285,123 @@ export class MomentsRepository {
   }
 
   /**
-   * Locks the moment's row, asks `decide` (pure: it reads the row and changes nothing) what to
-   * write, and writes the changed columns and the history rows in one transaction, so events for
-   * one moment apply one at a time. A change that is an event the moment's webhook subscribes to
-   * writes its delivery in the same transaction (the outbox); `webhooks` names the deliveries
-   * written, for the caller to enqueue after commit. Null for an unknown moment.
+   * Applies a decision about a moment: `decide` (pure: it reads the row and changes nothing) says
+   * what to write, and the changed columns, the history rows and the change feed's notice are
+   * written together, so events for one moment apply one at a time, each to the row as the last
+   * one left it. A change that is an event the moment's webhook subscribes to writes its delivery
+   * in the same transaction (the outbox); `webhooks` names the deliveries written, for the caller
+   * to enqueue after commit. Null for an unknown moment.
+   *
+   * The decision is made on `known` (a row passed along from an earlier change) or on the row as
+   * last committed, and written in one statement that locks the row and writes only if its version
+   * is still the one decided on. When it has moved since (a concurrent change), or the change has a
+   * webhook delivery to write, the decision is made again in a transaction holding the row's lock;
+   * a row passed along that has moved is first read once more and decided on again. A decision to
+   * write nothing stands only on a row just read.
    */
-  change<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>): Promise<{ moment: MomentEntity; result: T; webhooks: string[] } | null> {
-    return this.lockedTransaction(id, async (row, manager) => {
-      if (!row) return null;
-      const moment = Object.assign(new MomentEntity(), row);
-      const { changes, history, result } = decide(moment);
-      const next = { ...moment, ...changes };
-      const webhooks: string[] = [];
-      // The locked row is the truth until commit: it is updated in place, never read again.
-      const update = changes ? this.updateStatement(id, changes) : null;
-      if (history.length) {
-        const rows = history.map((row) => ({ ...row, ...pointOf(next) }));
-        const [written] = await manager.query<Array<{ seq: string; updated_at: Date | null }>>(...historyStatement(id, rows, update ?? undefined));
-        const delivery = await this.addWebhookDelivery(manager, moment, next, written.seq);
-        if (delivery) webhooks.push(delivery);
-        if (changes) Object.assign(moment, changes, { updatedAt: written.updated_at });
-      } else if (update) {
-        const [written] = await manager.query<Array<{ updated_at: Date }>>(update[0], update[1]);
-        Object.assign(moment, changes, { updatedAt: written.updated_at });
-      }
-      return { moment, result, webhooks };
+  async change<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>, known?: KnownMoment): Promise<ChangeOutcome<T> | null> {
+    let outcome: ChangeOutcome<T> | 'moved' | 'lock' = 'moved';
+    if (known) outcome = await this.changeAt(id, decide, known, false);
+    if (outcome === 'moved') {
+      const current = await this.read(id);
+      if (!current) return null;
+      outcome = await this.changeAt(id, decide, current, true);
+    }
+    return typeof outcome === 'string' ? this.changeLocked(id, decide) : outcome;
+  }
+
+  /**
+   * The decision on `start`, written if the row is still at its version: 'moved' when it is not, or when the decision
+   * writes nothing and `start` was not just read; 'lock' when the change must be written in a locked transaction.
+   */
+  private async changeAt<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>, start: KnownMoment, justRead: boolean): Promise<ChangeOutcome<T> | 'moved' | 'lock'> {
+    const moment = Object.assign(new MomentEntity(), start.moment);
+    const decision = decide(moment);
+    if (!decision.history.length) {
+      if (decision.changes) return 'lock';
+      return justRead ? { moment, version: start.version, result: decision.result, webhooks: [] } : 'moved';
+    }
+    if (this.webhookEvent(moment, { ...moment, ...decision.changes })) return 'lock';
+    const written = await this.write(this.pool(), id, moment, decision, start.version);
+    return written ? { moment, version: written.row_version, result: decision.result, webhooks: [] } : 'moved';
+  }
+
+  /** `change` in a transaction that starts with the row locked, for what may not be written on a version read earlier. */
+  private changeLocked<T>(id: string, decide: (moment: Readonly<MomentEntity>) => MomentChange<T>): Promise<ChangeOutcome<T> | null> {
+    return this.lockedTransaction(id, async (locked, client, manager) => {
+      if (!locked) return null;
+      const moment = Object.assign(new MomentEntity(), locked.moment);
+      const decision = decide(moment);
+      const event = this.webhookEvent(moment, { ...moment, ...decision.changes });
+      const written = await this.write(client, id, moment, decision);
+      const delivery = event && written?.seq ? await this.addWebhookDelivery(manager, moment, event, written.seq) : null;
+      return { moment, version: written?.row_version ?? locked.version, result: decision.result, webhooks: delivery ? [delivery] : [] };
     });
   }
 
   /**
-   * A transaction that starts with the moment's row locked: `BEGIN` and the locked read go to Postgres as one
-   * message (the simple protocol, the id a quoted literal; it takes no parameters), so a change costs three round
-   * trips instead of four. `work` writes through `manager`, on the same connection; its return commits, its
-   * throw rolls back.
+   * Writes `decision` about `moment` in one statement, and updates `moment` in place to the row as
+   * written: the row is the truth until commit, never read again. With `version`, only if the row
+   * is still at that version (locking it); null when it has moved, or when there was nothing to write.
    */
-  private async lockedTransaction<R>(id: string, work: (row: MomentEntity | undefined, manager: EntityManager) => Promise<R>): Promise<R> {
+  private async write<T>(on: Queryable, id: string, moment: MomentEntity, decision: MomentChange<T>, version?: string): Promise<Written | null> {
+    const changes = decision.changes && this.changedColumns(moment, decision.changes);
+    let written: Written | undefined;
+    if (decision.history.length) {
+      const next = { ...moment, ...changes };
+      const row: [string, unknown[]] = changes ? this.updateStatement(id, changes, version) : this.lockStatement(id, version);
+      [written] = await this.prepared<Written>(
+        on,
+        historyStatement(
+          id,
+          decision.history.map((history) => ({ ...history, ...pointOf(next) })),
+          row,
+        ),
+      );
+    } else if (changes) {
+      [written] = await this.prepared<Written>(on, this.updateStatement(id, changes, version));
+    }
+    if (!written) return null;
+    Object.assign(moment, changes, { updatedAt: written.updated_at });
+    return written;
+  }
+
+  /** The row as last committed, and its version; null when there is none. */
+  private async read(id: string): Promise<KnownMoment | null> {
+    const [row] = await this.prepared<Record<string, unknown>>(this.pool(), [this.statements().read, [id]]);
+    return row ? this.known(row) : null;
+  }
+
+  /** The pool TypeORM connects through, for the statements this repository prepares itself. */
+  private pool(): Pool {
+    return (this.dataSource.driver as PostgresDriver).master as Pool;
+  }
+
+  /**
+   * One of this repository's statements, run as a named prepared statement: each connection parses and
+   * plans a statement once, not at every change (a change's statement is as costly to plan as to run).
+   * Its shapes are few (one per set of changed columns and number of history rows).
+   */
+  private async prepared<R>(on: Queryable, [text, values]: [string, unknown[]]): Promise<R[]> {
+    let name = this.statementNames.get(text);
+    if (!name) this.statementNames.set(text, (name = `mcm_moment_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`));
+    return (await on.query<R & QueryResultRow>({ name, text, values })).rows;
+  }
+
+  /**
+   * A transaction that starts with the moment's row locked: `BEGIN` and the locked read go to Postgres as one
+   * message (the simple protocol, the id a quoted literal; it takes no parameters). `work` writes through
+   * `client` or `manager`, the same connection; its return commits, its throw rolls back.
+   */
+  private async lockedTransaction<R>(id: string, work: (row: KnownMoment | null, client: PoolClient, manager: EntityManager) => Promise<R>): Promise<R> {
     if (!MOMENT_ID.test(id)) throw new Error(`not a moment id: ${JSON.stringify(id)}`);
     const runner = this.dataSource.createQueryRunner('master');
     try {
       const client = (await runner.connect()) as PoolClient;
       try {
-        const results = (await client.query(`BEGIN; ${this.statements().lock.replace('$1', client.escapeLiteral(id))}`)) as unknown as QueryResult<MomentEntity>[];
-        const outcome = await work(results[1].rows[0], runner.manager);
+        const results = (await client.query(`BEGIN; ${this.statements().read.replace('$1', client.escapeLiteral(id))} FOR UPDATE`)) as unknown as QueryResult<Record<string, unknown>>[];
+        const row = results[1].rows[0];
+        const outcome = await work(row ? this.known(row) : null, client, runner.manager);
         await client.query('COMMIT');
         return outcome;
       } catch (error) {
@@ -299,48 +414,74 @@ export class MomentsRepository {
     }
   }
 
-  /** The row lock's read, built once from the entity's columns: Postgres' own types (jsonb, timestamptz, real) arrive as the entity's. */
-  private statements(): { lock: string; columns: Map<string, ColumnMetadata> } {
+  /** A row as `statements().read` answers it: the entity's columns, and its version apart. */
+  private known(row: Record<string, unknown>): KnownMoment {
+    const { row_version: version, ...columns } = row;
+    return { moment: Object.assign(new MomentEntity(), columns), version: version as string };
+  }
+
+  /** The row's read, built once from the entity's columns: Postgres' own types (jsonb, timestamptz, real) arrive as the entity's. */
+  private statements(): { read: string; columns: Map<string, ColumnMetadata> } {
     if (!this.built) {
       const { columns } = this.dataSource.getMetadata(MomentEntity);
       this.built = {
-        lock: `SELECT ${columns.map((column) => `"${column.databaseName}" AS "${column.propertyName}"`).join(', ')} FROM moments WHERE id = $1 FOR UPDATE`,
+        read: `SELECT "xmin"::text AS "row_version", ${columns.map((column) => `"${column.databaseName}" AS "${column.propertyName}"`).join(', ')} FROM moments WHERE id = $1`,
         columns: new Map(columns.map((column) => [column.propertyName, column])),
       };
     }
     return this.built;
   }
 
-  /** An UPDATE of `changes` (values prepared as TypeORM saves them) that answers the new `updated_at`. */
-  private updateStatement(id: string, changes: Partial<MomentEntity>): [string, unknown[]] {
-    const { columns } = this.statements();
-    const parameters: unknown[] = [];
-    const assignments = Object.entries(changes)
-      .filter(([, value]) => value !== undefined)
-      .map(([property, value]) => {
-        const column = columns.get(property);
-        if (!column) throw new Error(`moments has no column for ${property}`);
-        parameters.push(this.dataSource.driver.preparePersistentValue(value, column));
-        return `"${column.databaseName}" = $${parameters.length}`;
-      });
-    parameters.push(id);
-    return [`UPDATE moments SET ${[...assignments, 'updated_at = CURRENT_TIMESTAMP'].join(', ')} WHERE id = $${parameters.length} RETURNING updated_at`, parameters];
+  /** The columns of `changes` whose values differ from the row's: what an UPDATE needs to send. Undefined when none do. */
+  private changedColumns(moment: MomentEntity, changes: Partial<MomentEntity>): Partial<MomentEntity> | undefined {
+    const changed = Object.entries(changes).filter(([property, value]) => value !== undefined && !isDeepStrictEqual(moment[property as keyof MomentEntity], value));
+    return changed.length ? Object.fromEntries(changed) : undefined;
   }
 
-  /** The outbox row of the change from `moment` to `point`, when it is an event its webhook subscribes to; its id when written. */
-  private async addWebhookDelivery(manager: EntityManager, moment: MomentEntity, next: MomentPosition, seq: string): Promise<string | null> {
-    if (!moment.webhookUrl) return null;
-    const after: MomentPosition = { status: next.status, stage: next.stage, progress: next.progress };
-    const event = subscribedEvent(moment.webhookEvents, moment, after);
-    if (!event) return null;
+  /** The version condition on a row's statement: none in a transaction already holding its lock. */
+  private guarded(parameters: unknown[], version: string | undefined): string {
+    if (version === undefined) return '';
+    parameters.push(version);
+    return ` AND xmin = $${parameters.length}::xid`;
+  }
+
+  /** An UPDATE of `changes` (values prepared as TypeORM saves them) that answers the new `updated_at` and version. */
+  private updateStatement(id: string, changes: Partial<MomentEntity>, version?: string): [string, unknown[]] {
+    const { columns } = this.statements();
+    const parameters: unknown[] = [];
+    const assignments = Object.entries(changes).map(([property, value]) => {
+      const column = columns.get(property);
+      if (!column) throw new Error(`moments has no column for ${property}`);
+      parameters.push(this.dataSource.driver.preparePersistentValue(value, column));
+      return `"${column.databaseName}" = $${parameters.length}`;
+    });
+    parameters.push(id);
+    const where = `id = $${parameters.length}${this.guarded(parameters, version)}`;
+    return [`UPDATE moments SET ${[...assignments, 'updated_at = CURRENT_TIMESTAMP'].join(', ')} WHERE ${where} RETURNING updated_at, xmin::text AS row_version`, parameters];
+  }
+
+  /** The row's `updated_at` and version, for a change that writes only history; with `version`, locked if still at it. */
+  private lockStatement(id: string, version?: string): [string, unknown[]] {
+    const parameters: unknown[] = [id];
+    const guard = this.guarded(parameters, version);
+    return [`SELECT updated_at, xmin::text AS row_version FROM moments WHERE id = $1${guard}${guard ? ' FOR UPDATE' : ''}`, parameters];
+  }
+
+  /** The webhook event the change from `moment` to `next` is, when the moment's webhook subscribes to it. */
+  private webhookEvent(moment: MomentEntity, next: MomentPosition): WebhookEvent | null {
+    return moment.webhookUrl ? subscribedEvent(moment.webhookEvents, moment, next) : null;
+  }
+
+  /** The outbox row of `event`, caused by history row `seq` and leaving `moment` as it is now; its id when written. */
+  private async addWebhookDelivery(manager: EntityManager, moment: MomentEntity, event: WebhookEvent, seq: string): Promise<string | null> {
     const id = webhookDeliveryId(moment.id, seq);
     const written = await this.webhooks.add(manager, {
       id,
       momentId: moment.id,
       seq,
       eventType: WEBHOOK_EVENT_TYPES[event],
-      url: moment.webhookUrl,
-      point: { ...after, at: new Date().toISOString() },
+      url: moment.webhookUrl!,
+      point: { status: moment.status, stage: moment.stage, progress: moment.progress, at: new Date().toISOString() },
     });
     return written ? id : null;
   }
