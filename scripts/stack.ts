@@ -5,7 +5,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { setPriority } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { loadConfig } from '@mcm/core/config/app-config';
+import { appEnvironment, loadConfig } from '@mcm/core/config/app-config';
 import { migrate } from '@mcm/core/database/database';
 import { startEmbeddedStorage, type EmbeddedStorage } from '@mcm/core/storage/embedded-storage';
 
@@ -135,7 +135,7 @@ export function launcherWorkerNice(env: NodeJS.ProcessEnv = process.env): number
 
 /** Starts one app as its own process and resolves once it prints its ready line. */
 export async function startApp(kind: AppKind, name: string, env: NodeJS.ProcessEnv, log: StackOptions['log'] = defaultLog, nice = 0): Promise<RunningApp> {
-  const child = spawn(process.execPath, [ENTRY[kind]], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [ENTRY[kind]], { env: appEnvironment(kind, env), stdio: ['ignore', 'pipe', 'pipe'] });
   if (nice && child.pid) {
     try {
       setPriority(child.pid, nice);

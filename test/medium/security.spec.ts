@@ -365,6 +365,17 @@ describe('security', () => {
       // The apps as they are deployed, each its own process (`npm run build` first).
       const stack = await startStack({ env, workers: 1, log: (app, line, stream) => output.push({ app, line, stream }) });
       try {
+        // Each app's process holds only the secrets it reads (music-tools' key for the api is the first of API_KEYS).
+        const named = { ADMIN_TOKEN, KEY_A, KEY_B, DB_PASSWORD: dbUrl.password, MCP_AUTH_TOKEN: env.MCP_AUTH_TOKEN, ELEVENLABS_API_KEY: env.ELEVENLABS_API_KEY, S3_SECRET };
+        const held = (app: string) => {
+          const environment = readFileSync(`/proc/${stack.apps.find((running) => running.name === app)!.child.pid}/environ`, 'utf8');
+          return Object.entries(named)
+            .filter(([, value]) => environment.includes(value))
+            .map(([name]) => name);
+        };
+        expect(held('api')).toEqual(['ADMIN_TOKEN', 'KEY_A', 'KEY_B', 'DB_PASSWORD', 'MCP_AUTH_TOKEN', 'ELEVENLABS_API_KEY', 'S3_SECRET']);
+        expect(held('worker-1')).toEqual(['DB_PASSWORD', 'MCP_AUTH_TOKEN', 'ELEVENLABS_API_KEY', 'S3_SECRET']);
+        expect(held('music-tools')).toEqual(['KEY_A', 'MCP_AUTH_TOKEN']);
         const send = async (path: string, init: RequestInit = {}) => statuses.push(await record(await fetch(`${stack.apiUrl}${path}`, init)));
         await send('/v1/admin/jobs', { headers: { authorization: 'Bearer wrong-admin-token' } });
         await send('/v1/admin/jobs', { headers: { authorization: `Bearer ${KEY_A}` } });
@@ -385,13 +396,13 @@ describe('security', () => {
         answers.push(JSON.stringify(moment));
         expect(moment).toMatchObject({ status: 'FAILED', error: { code: 'ELEVENLABS_UNAUTHORIZED' } });
 
-        // music-tools: a caller with the wrong token, and a render whose stem is missing, named after a secret.
+        // music-tools: a caller with the wrong token, and a render whose stem is missing, named after a secret music-tools holds.
         const wrongToken = await new MusicToolsClient({ baseUrl: stack.mcpUrl, authToken: `${env.MCP_AUTH_TOKEN}-wrong` }).validateBlueprint(VALID_BLUEPRINT).catch((error: MusicToolsError) => error);
         expect(wrongToken).toMatchObject({ code: 'MCP_UNAUTHORIZED' });
         const storage = loadConfigStorage();
         const missing = await new MusicToolsClient({ baseUrl: stack.mcpUrl, authToken: env.MCP_AUTH_TOKEN })
           .synthesizePreview({
-            blueprint: { ...VALID_BLUEPRINT, id: `theme-${env.ELEVENLABS_API_KEY}` },
+            blueprint: { ...VALID_BLUEPRINT, id: `theme-${env.MCP_AUTH_TOKEN}` },
             stems: { instrumental_url: await storage.presignGet(`moments/${randomUUID()}/stems/instrumental.wav`) },
             upload: { preview_url: await storage.presignPut('moments/x/preview.mp3', 'audio/mpeg'), master_url: await storage.presignPut('moments/x/master.wav', 'audio/wav') },
           })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, type ConfigScope } from './app-config';
+import { appEnvironment, ConfigError, loadConfig, type ConfigScope } from './app-config';
 
 /** Settings music-tools never reads, each set to a value its readers refuse. */
 const OTHER_APPS_BROKEN = {
@@ -39,6 +39,30 @@ describe('configuration per app', () => {
     const config = loadConfig({ MCM_API_URL: 'https://api.example.com', MCM_API_KEY: 'agent-key-0123456789', MAX_UPLOAD_MB: '10', API_KEYS: 'client-key-0123456789' }, 'music-tools');
     expect(config).toMatchObject({ MCM_API_URL: 'https://api.example.com', MCM_API_KEY: 'agent-key-0123456789', MAX_UPLOAD_MB: 10 });
     expect(Object.keys(config)).not.toContain('API_KEYS');
+  });
+
+  it('starts each app of the stack without the settings only the others read, secrets included, and passes what no app reads', () => {
+    const stack = {
+      PATH: '/usr/bin',
+      OTEL_SERVICE_NAME: 'mcm',
+      API_KEYS: 'client-key-0123456789',
+      ADMIN_TOKEN: 'admin-token-0123456789',
+      WEBHOOK_SECRET: 'whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0',
+      DATABASE_URL: 'postgres://app:password@db/main',
+      S3_SECRET_ACCESS_KEY: 's3-secret',
+      DO_SPACES_SECRET: 'spaces-secret',
+      DO_SPACES_BUCKET: 'spaces-bucket',
+      ELEVENLABS_API_KEY: 'elevenlabs-key',
+      MCP_AUTH_TOKEN: 'music-tools-token-0123',
+      MCM_API_KEY: 'agent-key-0123456789',
+      SOUNDFONT_PATH: '/fonts/a.sf2',
+    };
+    const dropped = (scope: Exclude<ConfigScope, 'stack'>) => Object.keys(stack).filter((name) => !(name in appEnvironment(scope, stack)));
+    expect(dropped('music-tools')).toEqual(['API_KEYS', 'ADMIN_TOKEN', 'WEBHOOK_SECRET', 'DATABASE_URL', 'S3_SECRET_ACCESS_KEY', 'DO_SPACES_SECRET', 'ELEVENLABS_API_KEY']);
+    expect(dropped('worker')).toEqual(['API_KEYS', 'ADMIN_TOKEN', 'MCM_API_KEY']);
+    expect(dropped('api')).toEqual(['MCM_API_KEY', 'SOUNDFONT_PATH']);
+    // What is left still configures the app as the whole stack's settings do.
+    expect(loadConfig(appEnvironment('api', stack), 'api')).toMatchObject({ S3_SECRET_ACCESS_KEY: 's3-secret', S3_BUCKET: 'spaces-bucket', ADMIN_TOKEN: 'admin-token-0123456789' });
   });
 
   it('api and worker refuse a broken DATABASE_URL with the same one line as the whole stack', () => {

@@ -240,13 +240,19 @@ function resolveRenders<T extends { MCP_MAX_RENDERS?: number }>(config: T) {
   return { ...config, MCP_MAX_RENDERS: config.MCP_MAX_RENDERS ?? availableParallelism() };
 }
 
+/** The settings each app reads. */
+const SETTINGS = {
+  api: { ...shared, ...storageLocation, ...core, ...webhookSecrets, ...api },
+  worker: { ...shared, ...storageLocation, ...core, ...render, ...webhookSecrets, ...webhookDelivery, ...worker },
+  'music-tools': { ...shared, ...storageLocation, ...render, ...musicTools },
+  stack: { ...shared, ...storageLocation, ...core, ...render, ...webhookSecrets, ...webhookDelivery, ...api, ...worker, ...musicTools, ...stack },
+};
+
 const SCHEMAS = {
-  api: z.object({ ...shared, ...storageLocation, ...core, ...webhookSecrets, ...api }).transform((config) => resolveCore(resolveStorage(config))),
-  worker: z.object({ ...shared, ...storageLocation, ...core, ...render, ...webhookSecrets, ...webhookDelivery, ...worker }).transform((config) => resolveCore(resolveStorage(config))),
-  'music-tools': z.object({ ...shared, ...storageLocation, ...render, ...musicTools }).transform((config) => resolveRenders(resolveStorage(config))),
-  stack: z
-    .object({ ...shared, ...storageLocation, ...core, ...render, ...webhookSecrets, ...webhookDelivery, ...api, ...worker, ...musicTools, ...stack })
-    .transform((config) => resolveRenders(resolveCore(resolveStorage(config)))),
+  api: z.object(SETTINGS.api).transform((config) => resolveCore(resolveStorage(config))),
+  worker: z.object(SETTINGS.worker).transform((config) => resolveCore(resolveStorage(config))),
+  'music-tools': z.object(SETTINGS['music-tools']).transform((config) => resolveRenders(resolveStorage(config))),
+  stack: z.object(SETTINGS.stack).transform((config) => resolveRenders(resolveCore(resolveStorage(config)))),
 };
 
 /** An app that validates its own slice of the configuration; `stack` is `npm start`, which runs them all. */
@@ -268,6 +274,19 @@ const ALIASES: Record<string, string> = {
   DO_SPACES_BUCKET: 'S3_BUCKET',
   DO_SPACES_ENDPOINT: 'S3_ENDPOINT',
 };
+
+/**
+ * The environment an app of the stack starts with: the stack's, without the settings only other apps read (the
+ * api's keys and admin token, the worker's webhook secrets, the storage credentials and database of the api and the
+ * worker, and their aliases), so a process holds no secret it has no use for. What no app reads (PATH, NODE_OPTIONS,
+ * OTEL_*) passes.
+ */
+export function appEnvironment(scope: Exclude<ConfigScope, 'stack'>, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const own = new Set(Object.keys(SETTINGS[scope]));
+  const others = new Set(Object.keys(SETTINGS.stack).filter((name) => !own.has(name)));
+  for (const [alias, name] of Object.entries(ALIASES)) if (!own.has(name)) others.add(alias);
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !others.has(name)));
+}
 
 export class ConfigError extends Error {}
 
