@@ -31,6 +31,8 @@ describe('integratedLoudness', () => {
     thenSilence.set(tone);
     expect(integratedLoudness([thenSilence], rate)).toBeGreaterThan(-9.6);
     expect(integratedLoudness([new Float32Array(rate * 2)], rate)).toBe(-70);
+    // A span past the end of a short recording holds nothing: silence too.
+    expect(integratedLoudness([tone], rate, rate * 5, rate * 8)).toBe(-70);
   });
 
   it('agrees with ffmpeg on a stereo stem written as the pipeline writes it', async () => {

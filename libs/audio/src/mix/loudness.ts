@@ -75,7 +75,8 @@ export function integratedLoudness(channels: Float32Array[], sampleRate: number,
   const end = Math.min(channels[0]?.length ?? 0, Math.floor(to));
   const hop = Math.round(HOP_SECONDS * sampleRate);
   const hopsPerBlock = Math.round(BLOCK_SECONDS / HOP_SECONDS);
-  const hops = Math.floor((end - start) / hop);
+  // A span past the end (a stem shorter than the blueprint) holds no hop.
+  const hops = Math.max(0, Math.floor((end - start) / hop));
   // The K-weighted energy of each 100 ms hop, summed over the channels; a block is four hops.
   const energy = new Float64Array(hops);
   const [shelf, highpass] = kWeighting(sampleRate);

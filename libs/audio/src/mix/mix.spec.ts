@@ -140,11 +140,15 @@ describe('the hum-phone fixture through the whole engine', () => {
     expect(Math.abs(mp3.duration_s - blueprintDurationSeconds(blueprint))).toBeLessThanOrEqual(0.05);
   });
 
-  it('makes the same files when the master is the only one in the process (two runs side by side) and beside another (one run)', async () => {
+  // Alone, the premix is made in two halves side by side and the master in two runs; beside another mix, each in one run.
+  it.each([
+    ['an instrumental', null],
+    ['a voice over an instrumental (a 48 kHz mono WAV, brought to the stems\' format)', path.join(fixtures, 'voice-clean.wav')],
+  ])('makes the same files from %s when the mix is the only one in the process and beside another', async (_, vocals) => {
     const { dir, blueprint, instrumental } = await lofiInstrumental('alone-or-not');
     const outputs = (name: string) => ({ outPreviewMp3: path.join(dir, `${name}.mp3`), outMasterWav: path.join(dir, `${name}.wav`) });
-    await mixAndMaster({ blueprint, instrumental, vocals: null, ...outputs('alone') });
-    await Promise.all(['first', 'second'].map((name) => mixAndMaster({ blueprint, instrumental, vocals: null, ...outputs(name) })));
+    await mixAndMaster({ blueprint, instrumental, vocals, ...outputs('alone') });
+    await Promise.all(['first', 'second'].map((name) => mixAndMaster({ blueprint, instrumental, vocals, ...outputs(name) })));
     const [alone, first, second] = await Promise.all(['alone', 'first', 'second'].map(async (name) => [await readFile(path.join(dir, `${name}.mp3`)), await readFile(path.join(dir, `${name}.wav`))]));
     expect(alone[0].length).toBeGreaterThan(100_000);
     for (const other of [first, second]) {

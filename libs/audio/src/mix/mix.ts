@@ -49,32 +49,19 @@ const MASTER_TRUE_PEAK_DBTP = MAX_TRUE_PEAK_DBTP - ENCODER_HEADROOM_DB;
  * then masters to −14 LUFS with a limiter: master.wav (16-bit), preview.mp3 (192 kbps CBR) and,
  * when asked, waveform peaks of the master.
  *
- * The premix is one ffmpeg run, measured for loudness as it is written and kept in memory; then gain and
- * limiter take it into the master (metered as it is written) and the MP3 (see `master`). The voice is matched to
- * the band in process, on the stems' PCM.
+ * The stems are read in process, where the voice is matched to the band on their PCM; the premix (see `premixOf`)
+ * is measured for loudness in process and kept in memory; then gain and limiter take it into the master (metered as
+ * it is written) and the MP3 (see `master`).
  */
 export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
   const { blueprint } = options;
   const frames = blueprintFrames(blueprint);
   const duration = frames / RENDER_RATE;
   const fade = Math.min(duration / 2, blueprint.mix?.fade_out_seconds ?? 2);
-  const matchDb = options.vocals ? await voiceMatchDb(blueprint, options.instrumental, options.vocals) : 0;
+  const [band, voice] = await Promise.all([readStem(options.instrumental, options.signal), options.vocals ? readStem(options.vocals, options.signal) : null]);
+  const matchDb = voice ? stemsMatchDb(blueprint, band, voice) : 0;
   // The premix stays in memory (about 10 MB for 30 s) and is piped into the master: no file between the passes.
-  const { stdout: premix } = await runFfmpeg(
-    [
-      ...mixInputs(options),
-      '-filter_complex',
-      `${mixGraph(options, frames, fade, matchDb)};[mix]aformat=sample_rates=${RENDER_RATE}[premix]`,
-      '-map',
-      '[premix]',
-      '-f',
-      'f32le',
-      '-c:a',
-      'pcm_f32le',
-      'pipe:1',
-    ],
-    { stdout: true, signal: options.signal },
-  ).catch(refuseBadStem);
+  const premix = await premixOf(interleaveStems(band, voice), { options, frames, fade, matchDb });
   // Metered here, on the PCM in hand: ffmpeg's meter needs a 48 kHz resampler on a leg of its own, a third of the premix's time.
   const premixLufs = integratedLoudness(deinterleave(premix, 2), RENDER_RATE);
   if (premixLufs <= -69) throw new AudioError('AUDIO_ENGINE_FAILED', 'the mix is silent', false);
@@ -107,9 +94,37 @@ function deinterleave(pcm: Buffer, channelCount: number): Float32Array[] {
   });
 }
 
-function mixInputs(options: MixOptions): string[] {
-  const instrumental = ffmpegInput(options.instrumental, STEM_FORMAT);
-  return options.vocals ? [...instrumental, ...ffmpegInput(options.vocals, STEM_FORMAT)] : instrumental;
+/**
+ * The premix's one input: the band's two channels, then the voice's (cut or padded with silence to the band's
+ * length, as the mix ends with the band), interleaved 32-bit float. One input, because ffmpeg reads each input
+ * file on a thread of its own and hands every 1024-sample packet across: 25 ms of a 150 ms premix.
+ */
+function interleaveStems(band: Float32Array[], voice: Float32Array[] | null): Buffer {
+  const channels = voice ? [...band, ...voice] : band;
+  const frames = band[0].length;
+  const out = new Float32Array(frames * channels.length);
+  channels.forEach((channel, c) => {
+    const length = Math.min(frames, channel.length);
+    for (let i = 0, j = c; i < length; i++, j += channels.length) out[j] = channel[i];
+  });
+  return Buffer.from(out.buffer);
+}
+
+/** The pipeline's stems are read in process; any other WAV is brought to the same 44.1 kHz stereo by ffmpeg, as the premix did with every stem. */
+async function readStem(file: string, signal?: AbortSignal): Promise<Float32Array[]> {
+  const bytes = await readFile(file);
+  let decoded: DecodedWav | null = null;
+  try {
+    decoded = decodeWav16(bytes);
+  } catch {
+    // Not a 16-bit WAV: ffmpeg's WAV demuxer decides below whether it is a WAV at all.
+  }
+  if (decoded?.sampleRate === RENDER_RATE && decoded.channels.length === 2) return decoded.channels;
+  const { stdout } = await runFfmpeg(
+    [...ffmpegInput(file, STEM_FORMAT), '-map', '0:a:0', '-af', `aresample=${RENDER_RATE},aformat=channel_layouts=stereo`, '-f', 'f32le', '-c:a', 'pcm_f32le', 'pipe:1'],
+    { stdout: true, signal },
+  ).catch(refuseBadStem);
+  return deinterleave(stdout, 2);
 }
 
 /** The forced WAV demuxer refused a stem: the caller's input is wrong, so running again cannot help. */
@@ -125,30 +140,90 @@ function refuseBadStem(error: unknown): never {
  * hook, averaged), so every style's band gets the same lead vocal. The blueprint's `vocal_gain_db` comes on top.
  */
 export async function voiceMatchDb(blueprint: Blueprint, instrumental: string, vocals: string): Promise<number> {
+  const [band, voice] = await Promise.all([readStem(instrumental), readStem(vocals)]);
+  return stemsMatchDb(blueprint, band, voice);
+}
+
+/** `voiceMatchDb` on stems in hand, 44.1 kHz stereo. */
+function stemsMatchDb(blueprint: Blueprint, band: Float32Array[], voice: Float32Array[]): number {
   const secondsPerBeat = 60 / blueprint.tempo_bpm;
   const hooks = hookSpans(blueprint).map((hook) => ({ from_s: hook.startBeat * secondsPerBeat, to_s: (hook.startBeat + hook.beats) * secondsPerBeat }));
   if (!hooks.length) return 0;
   // Measured in process on the stems' PCM: four ffmpeg processes cost more CPU to start than the meter takes to run.
-  const [voice, band] = await Promise.all([readStem(vocals), readStem(instrumental)]).then((stems) =>
-    stems.map(({ channels, sampleRate }) => hooks.map(({ from_s, to_s }) => integratedLoudness(channels, sampleRate, from_s * sampleRate, to_s * sampleRate))),
-  );
-  const over = voice.map((lufs, index) => lufs - band[index]).filter((value) => Number.isFinite(value));
+  const [voiceLufs, bandLufs] = [voice, band].map((channels) => hooks.map(({ from_s, to_s }) => integratedLoudness(channels, RENDER_RATE, from_s * RENDER_RATE, to_s * RENDER_RATE)));
+  const over = voiceLufs.map((lufs, index) => lufs - bandLufs[index]).filter((value) => Number.isFinite(value));
   if (!over.length) return 0;
   const match = VOICE_OVER_BAND_LU - over.reduce((sum, value) => sum + value, 0) / over.length;
   return Math.min(MAX_VOICE_MATCH_DB, Math.max(MIN_VOICE_MATCH_DB, match));
 }
 
-/** A stem as the pipeline writes it (16-bit WAV); anything else is the caller's mistake, not a passing failure. */
-async function readStem(file: string): Promise<DecodedWav> {
-  const bytes = await readFile(file);
+interface PremixPlan {
+  options: MixOptions;
+  frames: number;
+  fade: number;
+  matchDb: number;
+}
+
+/** Premixes being made in this process: see `premixOf`. */
+let premixesInFlight = 0;
+// Every filter of the premix forgets its past within this long (the compressors' envelopes fall by e^-60 in 3 s), so
+// a second half started this much early is the same, sample for sample, from its first frame on.
+const PREMIX_PRE_ROLL_FRAMES = 3 * RENDER_RATE;
+// Shorter premixes are not worth a second ffmpeg.
+const PREMIX_SPLIT_MIN_FRAMES = 10 * RENDER_RATE;
+
+/**
+ * The premix, from the interleaved stems. Its filters run one after another on one core, and the master cannot start
+ * before the premix is measured: when this is the only premix in the process, its two halves are made side by side,
+ * the second started PREMIX_PRE_ROLL_FRAMES early and its lead-in dropped (0.15 → 0.11 s for 30 s); beside others it
+ * is one run. Both give the same samples.
+ */
+async function premixOf(input: Buffer, plan: PremixPlan): Promise<Buffer> {
+  const channelCount = plan.options.vocals ? 4 : 2;
+  const inputFrames = input.length / (4 * channelCount);
+  const split = premixesInFlight === 0 && inputFrames === plan.frames && plan.frames >= PREMIX_SPLIT_MIN_FRAMES;
+  premixesInFlight++;
   try {
-    return decodeWav16(bytes);
-  } catch {
-    throw new AudioError('AUDIO_UNDECODABLE', 'a stem is not a WAV file', false);
+    if (!split) return await premixSpan(input, channelCount, plan, 0, plan.frames);
+    const middle = Math.floor(plan.frames / 2);
+    const lead = middle - PREMIX_PRE_ROLL_FRAMES;
+    const bytesPerFrame = 4 * channelCount;
+    const failed = new AbortController();
+    const signal = plan.options.signal ? AbortSignal.any([plan.options.signal, failed.signal]) : failed.signal;
+    const half = (from: number, to: number) =>
+      premixSpan(input.subarray(from * bytesPerFrame, to * bytesPerFrame), channelCount, { ...plan, options: { ...plan.options, signal } }, from, to).catch((error: unknown) => {
+        failed.abort();
+        throw error;
+      });
+    const [first, second] = await Promise.all([half(0, middle), half(lead, plan.frames)]);
+    return Buffer.concat([first, second.subarray((middle - lead) * 8)]);
+  } finally {
+    premixesInFlight--;
   }
 }
 
-function mixGraph(options: MixOptions, frames: number, fade: number, matchDb: number): string {
+/** One ffmpeg run of the premix over the frames `from`…`to` of the mix, whose input starts at `from`. */
+async function premixSpan(input: Buffer, channelCount: number, plan: PremixPlan, from: number, to: number): Promise<Buffer> {
+  const { stdout } = await runFfmpeg(
+    [
+      ...ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', String(channelCount)]),
+      '-filter_complex',
+      `${mixGraph(plan, from, to)};[mix]aformat=sample_rates=${RENDER_RATE}[premix]`,
+      '-map',
+      '[premix]',
+      '-f',
+      'f32le',
+      '-c:a',
+      'pcm_f32le',
+      'pipe:1',
+    ],
+    { input: Readable.from([input]), stdout: true, signal: plan.options.signal },
+  );
+  return stdout;
+}
+
+/** The premix's graph over the frames `from`…`to`: its fade, padding and trim are placed as in the whole mix. */
+function mixGraph({ options, frames, fade, matchDb }: PremixPlan, from: number, to: number): string {
   const duration = frames / RENDER_RATE;
   const shape = [
     'equalizer=f=250:t=q:w=1.2:g=-1.5',
@@ -156,13 +231,13 @@ function mixGraph(options: MixOptions, frames: number, fade: number, matchDb: nu
     // A gentle tilt of the whole mix: the phone hum's fundamental sits under 200 Hz, the sampled instruments thin out above 4 kHz.
     'bass=g=-3:f=150:t=q:w=0.7',
     'treble=g=4:f=4000:t=q:w=0.7',
-    `afade=t=out:st=${(duration - fade).toFixed(4)}:d=${fade.toFixed(4)}`,
-    `apad=whole_len=${frames}`,
-    `atrim=end_sample=${frames}`,
+    `afade=t=out:st=${(duration - fade - from / RENDER_RATE).toFixed(4)}:d=${fade.toFixed(4)}`,
+    `apad=whole_len=${to - from}`,
+    `atrim=end_sample=${to - from}`,
   ].join(',');
   // The band's glue compressor sits before the voice joins, so the voice never pumps the band outside the ducked 300 Hz–4 kHz.
-  const instrumental = `[0:a]aresample=${RENDER_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo,acompressor=threshold=0.2:ratio=2:attack=15:release=200:makeup=1`;
-  if (!options.vocals) return `${instrumental},${shape}[mix]`;
+  const compressed = `aresample=${RENDER_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo,acompressor=threshold=0.2:ratio=2:attack=15:release=200:makeup=1`;
+  if (!options.vocals) return `[0:a]${compressed},${shape}[mix]`;
   const vocalGain = options.blueprint.mix?.vocal_gain_db ?? 0;
   const ducking = options.blueprint.mix?.ducking ?? 0.5;
   // Share of the band taken out under full compression: 0.33 is −3.5 dB at the blueprint's default ducking.
@@ -170,9 +245,11 @@ function mixGraph(options: MixOptions, frames: number, fade: number, matchDb: nu
   const STEREO = `aformat=sample_fmts=fltp:sample_rates=${RENDER_RATE}:channel_layouts=stereo`;
   const depth = Math.min(MAX_DUCK_SHARE, Math.max(0, ducking) * 2 * MAX_DUCK_SHARE).toFixed(3);
   return [
-    `${instrumental}[inst]`,
+    // The input's first two channels are the band, the other two the voice.
+    `[0:a]asplit=2[bandstem][voicestem]`,
+    `[bandstem]pan=stereo|c0=c0|c1=c1,${compressed}[inst]`,
     // The ducking key is the voice before it is matched to the band, so the dip's depth does not follow the style.
-    `[1:a]aresample=${RENDER_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo,volume=${vocalGain}dB,asplit=2[key][unmatched]`,
+    `[voicestem]pan=stereo|c0=c2|c1=c3,aresample=${RENDER_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo,volume=${vocalGain}dB,asplit=2[key][unmatched]`,
     `[unmatched]volume=${matchDb.toFixed(2)}dB[voice]`,
     // Only the voice's band (300 Hz–4 kHz) of the backing dips while the user sings: the compressor's gain g,
     // keyed by the gated vocal stem, is applied as inst − depth·(1 − g)·band, so the dip never exceeds about 3 dB.
