@@ -35,8 +35,15 @@ export interface DecodedWav {
   channels: Float32Array[];
 }
 
-/** Reads a 16-bit PCM WAV (as written by encodeWav16 or ffmpeg's pcm_s16le), skipping chunks other than fmt and data. */
-export function decodeWav16(buffer: Buffer): DecodedWav {
+export interface Wav16 {
+  sampleRate: number;
+  channelCount: number;
+  /** The frames, channels interleaved. */
+  samples: Int16Array;
+}
+
+/** A 16-bit PCM WAV's samples as they lie in the file (as written by encodeWav16 or ffmpeg's pcm_s16le), skipping chunks other than fmt and data. */
+export function readWav16(buffer: Buffer): Wav16 {
   if (buffer.toString('ascii', 0, 4) !== 'RIFF' || buffer.toString('ascii', 8, 12) !== 'WAVE') throw new Error('not a RIFF/WAVE file');
   let offset = 12;
   let channelCount = 0;
@@ -54,18 +61,30 @@ export function decodeWav16(buffer: Buffer): DecodedWav {
       if (bits !== 16 || channelCount === 0) throw new Error(`unsupported WAV: ${bits}-bit, ${channelCount} channels`);
       const end = Math.min(buffer.length, body + size);
       const frames = Math.floor((end - body) / (2 * channelCount));
-      const channels = Array.from({ length: channelCount }, () => new Float32Array(frames));
       // A typed view reads the samples ten times faster than readInt16LE; a chunk at an odd offset is copied first.
       const start = buffer.byteOffset + body;
       const bytes = frames * channelCount * 2;
-      const pcm = start % 2 === 0 ? new Int16Array(buffer.buffer, start, frames * channelCount) : new Int16Array(buffer.buffer.slice(start, start + bytes));
-      for (let c = 0; c < channelCount; c++) {
-        const channel = channels[c];
-        for (let i = 0, j = c; i < frames; i++, j += channelCount) channel[i] = pcm[j] / 32768;
-      }
-      return { sampleRate, channels };
+      const samples = start % 2 === 0 ? new Int16Array(buffer.buffer, start, frames * channelCount) : new Int16Array(buffer.buffer.slice(start, start + bytes));
+      return { sampleRate, channelCount, samples };
     }
     offset = body + size + (size % 2);
   }
   throw new Error('WAV has no data chunk');
+}
+
+/** Frames `from`…`to` of interleaved 16-bit PCM as one float array per channel. */
+export function planarFloat(samples: Int16Array, channelCount: number, from = 0, to = Math.floor(samples.length / channelCount)): Float32Array[] {
+  const start = Math.max(0, from);
+  const frames = Math.max(0, Math.min(to, Math.floor(samples.length / channelCount)) - start);
+  return Array.from({ length: channelCount }, (_, c) => {
+    const channel = new Float32Array(frames);
+    for (let i = 0, j = start * channelCount + c; i < frames; i++, j += channelCount) channel[i] = samples[j] / 32768;
+    return channel;
+  });
+}
+
+/** Reads a 16-bit PCM WAV as one float array per channel. */
+export function decodeWav16(buffer: Buffer): DecodedWav {
+  const { sampleRate, channelCount, samples } = readWav16(buffer);
+  return { sampleRate, channels: planarFloat(samples, channelCount) };
 }

@@ -26,6 +26,11 @@ describe('integratedLoudness', () => {
     // A full-scale 1 kHz sine in one channel reads −3.01 LUFS; at half scale −9.03, in both channels −6.02.
     expect(integratedLoudness([tone, tone], rate)).toBeCloseTo(-6.02, 1);
     expect(integratedLoudness([tone], rate)).toBeCloseTo(-9.03, 1);
+    // The same frames interleaved read the same, whole and over a span.
+    const quiet = tone.map((value) => value / 4);
+    const interleaved = Float32Array.from({ length: tone.length * 2 }, (_, i) => (i % 2 ? quiet : tone)[i >> 1]);
+    expect(integratedLoudness({ interleaved, channelCount: 2 }, rate)).toBe(integratedLoudness([tone, quiet], rate));
+    expect(integratedLoudness({ interleaved, channelCount: 2 }, rate, rate / 2, rate * 2)).toBe(integratedLoudness([tone, quiet], rate, rate / 2, rate * 2));
     // Ten seconds of silence after the tone fall under the gates; only the blocks across the edge pull it down.
     const thenSilence = new Float32Array(rate * 13);
     thenSilence.set(tone);

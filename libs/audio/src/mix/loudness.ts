@@ -65,14 +65,20 @@ const RELATIVE_GATE_LU = -10;
 
 const lufs = (meanSquare: number) => -0.691 + 10 * Math.log10(meanSquare);
 
+/** PCM as one array per channel, or as one array of interleaved frames and its channel count. */
+export type Pcm = Float32Array[] | { interleaved: Float32Array; channelCount: number };
+
 /**
  * EBU R128 integrated loudness (BS.1770-4: K-weighting, 400 ms blocks every 100 ms, absolute and relative
- * gates) of frames `from`…`to` of planar PCM, the front channels weighted 1, in process. Silence reads −70 LUFS,
+ * gates) of frames `from`…`to` of the PCM, the front channels weighted 1, in process. Silence reads −70 LUFS,
  * as ffmpeg's meter reports it.
  */
-export function integratedLoudness(channels: Float32Array[], sampleRate: number, from = 0, to = channels[0]?.length ?? 0): number {
+export function integratedLoudness(pcm: Pcm, sampleRate: number, from = 0, to = Infinity): number {
+  const planar = Array.isArray(pcm);
+  const channelCount = planar ? pcm.length : pcm.channelCount;
+  const frames = planar ? (pcm[0]?.length ?? 0) : Math.floor(pcm.interleaved.length / Math.max(1, pcm.channelCount));
   const start = Math.max(0, Math.floor(from));
-  const end = Math.min(channels[0]?.length ?? 0, Math.floor(to));
+  const end = Math.min(frames, Math.floor(to));
   const hop = Math.round(HOP_SECONDS * sampleRate);
   const hopsPerBlock = Math.round(BLOCK_SECONDS / HOP_SECONDS);
   // A span past the end (a stem shorter than the blueprint) holds no hop.
@@ -80,17 +86,20 @@ export function integratedLoudness(channels: Float32Array[], sampleRate: number,
   // The K-weighted energy of each 100 ms hop, summed over the channels; a block is four hops.
   const energy = new Float64Array(hops);
   const [shelf, highpass] = kWeighting(sampleRate);
-  for (const samples of channels) {
+  for (let channel = 0; channel < channelCount; channel++) {
+    // Frame i of the channel is samples[i·stride + (planar ? 0 : channel)].
+    const samples = planar ? pcm[channel] : pcm.interleaved;
+    const stride = planar ? 1 : channelCount;
     let x1 = 0;
     let x2 = 0;
     let y1 = 0;
     let y2 = 0;
     let z1 = 0;
     let z2 = 0;
-    for (let h = 0; h < hops; h++) {
+    for (let h = 0, j = (planar ? 0 : channel) + start * stride; h < hops; h++) {
       let sum = 0;
-      for (let i = start + h * hop, last = i + hop; i < last; i++) {
-        const x = samples[i];
+      for (let i = 0; i < hop; i++, j += stride) {
+        const x = samples[j];
         const y = shelf.b0 * x + shelf.b1 * x1 + shelf.b2 * x2 - shelf.a1 * y1 - shelf.a2 * y2;
         const z = y - 2 * y1 + y2 - highpass.a1 * z1 - highpass.a2 * z2;
         x2 = x1;

@@ -6,7 +6,7 @@ import { STEM_FORMAT } from '../io/containers';
 import { ffmpegInput, runFfmpeg } from '../io/ffmpeg';
 import { blueprintFrames, RENDER_RATE } from '../render/instrumental';
 import { integratedLoudness, parseEbur128 } from './loudness';
-import { decodeWav16, type DecodedWav } from '../io/wav';
+import { planarFloat, readWav16, type Wav16 } from '../io/wav';
 import { waveformPeaks, type WaveformPeaks } from './peaks';
 import { hookSpans } from '../score/form';
 
@@ -61,9 +61,9 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
   const [band, voice] = await Promise.all([readStem(options.instrumental, options.signal), options.vocals ? readStem(options.vocals, options.signal) : null]);
   const matchDb = voice ? stemsMatchDb(blueprint, band, voice) : 0;
   // The premix stays in memory (about 10 MB for 30 s) and is piped into the master: no file between the passes.
-  const premix = await premixOf(interleaveStems(band, voice), { options, frames, fade, matchDb });
+  const premix = await premixOf(premixInput(band, voice), { options, frames, fade, matchDb });
   // Metered here, on the PCM in hand: ffmpeg's meter needs a 48 kHz resampler on a leg of its own, a third of the premix's time.
-  const premixLufs = integratedLoudness(deinterleave(premix, 2), RENDER_RATE);
+  const premixLufs = integratedLoudness({ interleaved: float32(premix), channelCount: 2 }, RENDER_RATE);
   if (premixLufs <= -69) throw new AudioError('AUDIO_ENGINE_FAILED', 'the mix is silent', false);
   let gain = TARGET_LUFS - premixLufs;
   let ceiling = LIMIT_DBFS;
@@ -82,49 +82,52 @@ export async function mixAndMaster(options: MixOptions): Promise<MixReport> {
   };
 }
 
-/** Interleaved 32-bit float PCM as one array per channel. */
-function deinterleave(pcm: Buffer, channelCount: number): Float32Array[] {
+/** 32-bit float PCM as ffmpeg writes it, viewed in place (copied only when the bytes sit off a 4-byte boundary). */
+function float32(pcm: Buffer): Float32Array {
   const aligned = pcm.byteOffset % 4 === 0 ? pcm : Buffer.from(pcm);
-  const samples = new Float32Array(aligned.buffer, aligned.byteOffset, Math.floor(aligned.length / 4));
-  const frames = Math.floor(samples.length / channelCount);
-  return Array.from({ length: channelCount }, (_, channel) => {
-    const out = new Float32Array(frames);
-    for (let i = 0, j = channel; i < frames; i++, j += channelCount) out[i] = samples[j];
-    return out;
-  });
+  return new Float32Array(aligned.buffer, aligned.byteOffset, Math.floor(aligned.length / 4));
 }
 
 /**
- * The premix's one input: the band's two channels, then the voice's (cut or padded with silence to the band's
- * length, as the mix ends with the band), interleaved 32-bit float. One input, because ffmpeg reads each input
- * file on a thread of its own and hands every 1024-sample packet across: 25 ms of a 150 ms premix.
+ * The premix's one input, 16-bit as the stems are: the band's two channels, then the voice's (cut or padded with
+ * silence to the band's length, as the mix ends with the band), interleaved. One input, because ffmpeg reads each
+ * input file on a thread of its own and hands every 1024-sample packet across: 25 ms of a 150 ms premix.
  */
-function interleaveStems(band: Float32Array[], voice: Float32Array[] | null): Buffer {
-  const channels = voice ? [...band, ...voice] : band;
-  const frames = band[0].length;
-  const out = new Float32Array(frames * channels.length);
-  channels.forEach((channel, c) => {
-    const length = Math.min(frames, channel.length);
-    for (let i = 0, j = c; i < length; i++, j += channels.length) out[j] = channel[i];
-  });
+function premixInput(band: Int16Array, voice: Int16Array | null): Buffer {
+  if (!voice) return Buffer.from(band.buffer, band.byteOffset, band.byteLength);
+  const frames = band.length / 2;
+  const out = new Int16Array(frames * 4);
+  const voiced = Math.min(frames, voice.length / 2);
+  for (let i = 0; i < frames; i++) {
+    out[4 * i] = band[2 * i];
+    out[4 * i + 1] = band[2 * i + 1];
+  }
+  for (let i = 0; i < voiced; i++) {
+    out[4 * i + 2] = voice[2 * i];
+    out[4 * i + 3] = voice[2 * i + 1];
+  }
   return Buffer.from(out.buffer);
 }
 
-/** The pipeline's stems are read in process; any other WAV is brought to the same 44.1 kHz stereo by ffmpeg, as the premix did with every stem. */
-async function readStem(file: string, signal?: AbortSignal): Promise<Float32Array[]> {
+/**
+ * A stem's interleaved 16-bit stereo frames at the render rate. The pipeline's stems are read as they lie; any other
+ * WAV is brought to that format by ffmpeg, whose forced WAV demuxer refuses what is not a WAV.
+ */
+async function readStem(file: string, signal?: AbortSignal): Promise<Int16Array> {
   const bytes = await readFile(file);
-  let decoded: DecodedWav | null = null;
+  let wav: Wav16 | null = null;
   try {
-    decoded = decodeWav16(bytes);
+    wav = readWav16(bytes);
   } catch {
-    // Not a 16-bit WAV: ffmpeg's WAV demuxer decides below whether it is a WAV at all.
+    // Not a 16-bit WAV: ffmpeg decides below whether it is a WAV at all.
   }
-  if (decoded?.sampleRate === RENDER_RATE && decoded.channels.length === 2) return decoded.channels;
+  if (wav?.sampleRate === RENDER_RATE && wav.channelCount === 2) return wav.samples;
   const { stdout } = await runFfmpeg(
-    [...ffmpegInput(file, STEM_FORMAT), '-map', '0:a:0', '-af', `aresample=${RENDER_RATE},aformat=channel_layouts=stereo`, '-f', 'f32le', '-c:a', 'pcm_f32le', 'pipe:1'],
+    [...ffmpegInput(file, STEM_FORMAT), '-map', '0:a:0', '-af', `aresample=${RENDER_RATE},aformat=channel_layouts=stereo`, '-f', 's16le', '-c:a', 'pcm_s16le', 'pipe:1'],
     { stdout: true, signal },
   ).catch(refuseBadStem);
-  return deinterleave(stdout, 2);
+  const aligned = stdout.byteOffset % 2 === 0 ? stdout : Buffer.from(stdout);
+  return new Int16Array(aligned.buffer, aligned.byteOffset, Math.floor(aligned.length / 2));
 }
 
 /** The forced WAV demuxer refused a stem: the caller's input is wrong, so running again cannot help. */
@@ -144,13 +147,12 @@ export async function voiceMatchDb(blueprint: Blueprint, instrumental: string, v
   return stemsMatchDb(blueprint, band, voice);
 }
 
-/** `voiceMatchDb` on stems in hand, 44.1 kHz stereo. */
-function stemsMatchDb(blueprint: Blueprint, band: Float32Array[], voice: Float32Array[]): number {
+/** `voiceMatchDb` on stems in hand: each hook's frames are measured in process. */
+function stemsMatchDb(blueprint: Blueprint, band: Int16Array, voice: Int16Array): number {
   const secondsPerBeat = 60 / blueprint.tempo_bpm;
-  const hooks = hookSpans(blueprint).map((hook) => ({ from_s: hook.startBeat * secondsPerBeat, to_s: (hook.startBeat + hook.beats) * secondsPerBeat }));
+  const hooks = hookSpans(blueprint).map((hook) => ({ from: Math.floor(hook.startBeat * secondsPerBeat * RENDER_RATE), to: Math.floor((hook.startBeat + hook.beats) * secondsPerBeat * RENDER_RATE) }));
   if (!hooks.length) return 0;
-  // Measured in process on the stems' PCM: four ffmpeg processes cost more CPU to start than the meter takes to run.
-  const [voiceLufs, bandLufs] = [voice, band].map((channels) => hooks.map(({ from_s, to_s }) => integratedLoudness(channels, RENDER_RATE, from_s * RENDER_RATE, to_s * RENDER_RATE)));
+  const [voiceLufs, bandLufs] = [voice, band].map((stem) => hooks.map(({ from, to }) => integratedLoudness(planarFloat(stem, 2, from, to), RENDER_RATE)));
   const over = voiceLufs.map((lufs, index) => lufs - bandLufs[index]).filter((value) => Number.isFinite(value));
   if (!over.length) return 0;
   const match = VOICE_OVER_BAND_LU - over.reduce((sum, value) => sum + value, 0) / over.length;
@@ -180,14 +182,14 @@ const PREMIX_SPLIT_MIN_FRAMES = 10 * RENDER_RATE;
  */
 async function premixOf(input: Buffer, plan: PremixPlan): Promise<Buffer> {
   const channelCount = plan.options.vocals ? 4 : 2;
-  const inputFrames = input.length / (4 * channelCount);
+  const inputFrames = input.length / (2 * channelCount);
   const split = premixesInFlight === 0 && inputFrames === plan.frames && plan.frames >= PREMIX_SPLIT_MIN_FRAMES;
   premixesInFlight++;
   try {
     if (!split) return await premixSpan(input, channelCount, plan, 0, plan.frames);
     const middle = Math.floor(plan.frames / 2);
     const lead = middle - PREMIX_PRE_ROLL_FRAMES;
-    const bytesPerFrame = 4 * channelCount;
+    const bytesPerFrame = 2 * channelCount;
     const failed = new AbortController();
     const signal = plan.options.signal ? AbortSignal.any([plan.options.signal, failed.signal]) : failed.signal;
     const half = (from: number, to: number) =>
@@ -206,7 +208,7 @@ async function premixOf(input: Buffer, plan: PremixPlan): Promise<Buffer> {
 async function premixSpan(input: Buffer, channelCount: number, plan: PremixPlan, from: number, to: number): Promise<Buffer> {
   const { stdout } = await runFfmpeg(
     [
-      ...ffmpegInput('pipe:0', 'f32le', ['-ar', String(RENDER_RATE), '-ac', String(channelCount)]),
+      ...ffmpegInput('pipe:0', 's16le', ['-ar', String(RENDER_RATE), '-ac', String(channelCount)]),
       '-filter_complex',
       `${mixGraph(plan, from, to)};[mix]aformat=sample_rates=${RENDER_RATE}[premix]`,
       '-map',
