@@ -1,11 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
+import { processTreeCpuMs } from './process-cpu';
 import { analyzeAudio, closeAudioWorkers, composeBlueprint, measureLoudness, mixAndMaster, renderInstrumental, renderVocals, startFfmpegLauncher, stopFfmpegLauncher, uploadDemuxer } from '@mcm/audio';
 
 /**
- * mixAndMaster alone on ~30 s stems (the phone fixture's preview): p50/min of wall time and the
- * loudness and true peak of each result, so a faster mix is never bought with a broken master.
+ * mixAndMaster alone on ~30 s stems (the phone fixture's preview): p50/min of wall time, the CPU of a mix (this
+ * process and its ffmpeg runs) and the loudness and true peak of each result, so a faster mix is never bought with
+ * a broken master.
  */
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const ROOT = resolve(__dirname, __dirname.includes(`${join('dist', 'bench')}`) ? '../..' : '..');
@@ -25,23 +27,31 @@ async function main(): Promise<void> {
     const vocals = join(dir, 'vocals.wav');
     await Promise.all([renderInstrumental(blueprint, instrumental), renderVocals(INPUT, blueprint, analysis, vocals, { format: INPUT_FORMAT })]);
     const times: number[] = [];
+    const cpu: number[] = [];
     const results: { lufs: number; tp: number }[] = [];
     for (let i = 0; i < RUNS + 1; i++) {
       const outPreviewMp3 = join(dir, `preview-${i}.mp3`);
+      const cpuBefore = processTreeCpuMs(process.pid);
       const started = performance.now();
       await mixAndMaster({ blueprint, instrumental, vocals, outPreviewMp3, outMasterWav: join(dir, `master-${i}.wav`) });
       const elapsed = performance.now() - started;
+      // The fork server counts a run's CPU once it has reaped it, a moment after the run's outputs close.
+      await new Promise((resolveDelay) => setTimeout(resolveDelay, 50));
+      const cpuMs = processTreeCpuMs(process.pid) - cpuBefore;
       // The first run warms the page cache and the ffmpeg binary; it is not counted.
       if (i === 0) continue;
       times.push(elapsed);
+      cpu.push(cpuMs);
       const measured = await measureLoudness(outPreviewMp3, 'mp3');
       results.push({ lufs: measured.integrated_lufs, tp: measured.true_peak_dbtp });
     }
     times.sort((a, b) => a - b);
+    cpu.sort((a, b) => a - b);
     const summary = {
       runs: RUNS,
       seconds_of_audio: Math.round(((blueprint.sections.reduce((sum, s) => sum + s.bars, 0) * 4 * 60) / blueprint.tempo_bpm) * 100) / 100,
       mix_ms: { p50: Math.round(times[Math.floor((times.length - 1) / 2)]), min: Math.round(times[0]), max: Math.round(times.at(-1)!) },
+      cpu_ms_p50: cpu[Math.floor((cpu.length - 1) / 2)],
       preview_lufs: { min: Math.min(...results.map((r) => r.lufs)), max: Math.max(...results.map((r) => r.lufs)) },
       preview_true_peak_dbtp_max: Math.max(...results.map((r) => r.tp)),
     };
