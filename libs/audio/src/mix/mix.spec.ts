@@ -143,7 +143,7 @@ describe('the hum-phone fixture through the whole engine', () => {
   // Alone, the premix is made in two halves side by side and the master in two runs; beside another mix, each in one run.
   it.each([
     ['an instrumental', null],
-    ['a voice over an instrumental (a 48 kHz mono WAV, brought to the stems\' format)', path.join(fixtures, 'voice-clean.wav')],
+    ["a voice over an instrumental (a 48 kHz mono WAV, brought to the stems' format)", path.join(fixtures, 'voice-clean.wav')],
   ])('makes the same files from %s when the mix is the only one in the process and beside another', async (_, vocals) => {
     const { dir, blueprint, instrumental } = await lofiInstrumental('alone-or-not');
     const outputs = (name: string) => ({ outPreviewMp3: path.join(dir, `${name}.mp3`), outMasterWav: path.join(dir, `${name}.wav`) });

@@ -21,11 +21,14 @@ export function addReverb(input: Float32Array, left: Float32Array, right: Float3
   const scale = halfRate / 44_100;
   const size = (delay: number) => Math.max(1, Math.round(delay * scale));
   const feedback = (length: number) => 10 ** ((-3 * length) / (seconds * halfRate));
-  const [n0, n1, n2, n3] = [1557, 1617, 1491, 1422].map(size);
-  const [f0, f1, f2, f3] = [n0, n1, n2, n3].map(feedback);
-  const [c0, c1, c2, c3] = [n0, n1, n2, n3].map((length) => new Float32Array(length));
-  const [nl0, nl1, nr0, nr1] = [556, 441, 579, 464].map(size);
-  const [l0, l1, r0, r1] = [nl0, nl1, nr0, nr1].map((length) => new Float32Array(length));
+  // Plain locals, not arrays destructured: this runs once per stem, its loop is optimised while it runs, and a
+  // destructured array whose elements kind changed between calls threw that code away at the next call's start.
+  const n0 = size(1557), n1 = size(1617), n2 = size(1491), n3 = size(1422); // prettier-ignore
+  const f0 = feedback(n0), f1 = feedback(n1), f2 = feedback(n2), f3 = feedback(n3); // prettier-ignore
+  const c0 = new Float32Array(n0), c1 = new Float32Array(n1), c2 = new Float32Array(n2), c3 = new Float32Array(n3); // prettier-ignore
+  const nl0 = size(556), nl1 = size(441), nr0 = size(579), nr1 = size(464); // prettier-ignore
+  const l0 = new Float32Array(nl0), l1 = new Float32Array(nl1), r0 = new Float32Array(nr0), r1 = new Float32Array(nr1); // prettier-ignore
+  const lastFrame = left.length - 1;
   let i0 = 0, i1 = 0, i2 = 0, i3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0; // prettier-ignore
   let j0 = 0, j1 = 0, k0 = 0, k1 = 0, lastL = 0, lastR = 0; // prettier-ignore
   for (let i = 0; i < half; i++) {
@@ -80,9 +83,9 @@ export function addReverb(input: Float32Array, left: Float32Array, right: Float3
     lastL = wetL;
     lastR = wetR;
   }
-  if (left.length > 0 && left.length % 2 === 0) {
-    left[left.length - 1] += lastL * level;
-    right[right.length - 1] += lastR * level;
+  if (lastFrame > 0 && lastFrame % 2 === 1) {
+    left[lastFrame] += lastL * level;
+    right[lastFrame] += lastR * level;
   }
 }
 
