@@ -76,11 +76,13 @@ export function readWav16(buffer: Buffer): Wav16 {
 export function planarFloat(samples: Int16Array, channelCount: number, from = 0, to = Math.floor(samples.length / channelCount)): Float32Array[] {
   const start = Math.max(0, from);
   const frames = Math.max(0, Math.min(to, Math.floor(samples.length / channelCount)) - start);
-  return Array.from({ length: channelCount }, (_, c) => {
+  const channels: Float32Array[] = [];
+  for (let c = 0; c < channelCount; c++) {
     const channel = new Float32Array(frames);
     for (let i = 0, j = start * channelCount + c; i < frames; i++, j += channelCount) channel[i] = samples[j] / 32768;
-    return channel;
-  });
+    channels.push(channel);
+  }
+  return channels;
 }
 
 /** Reads a 16-bit PCM WAV as one float array per channel. */

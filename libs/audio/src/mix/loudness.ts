@@ -65,6 +65,36 @@ const RELATIVE_GATE_LU = -10;
 
 const lufs = (meanSquare: number) => -0.691 + 10 * Math.log10(meanSquare);
 
+/**
+ * Adds the K-weighted energy of each `hop` frames of one channel (its frame i at samples[first + i·stride]) to
+ * `energy`. A function of its own, with the same argument types whatever the PCM's layout, so its loop stays
+ * optimised from one call to the next.
+ */
+function addHopEnergies(samples: Float32Array, first: number, stride: number, hop: number, energy: Float64Array, shelf: Biquad, highpass: Biquad): void {
+  let x1 = 0;
+  let x2 = 0;
+  let y1 = 0;
+  let y2 = 0;
+  let z1 = 0;
+  let z2 = 0;
+  for (let h = 0, j = first; h < energy.length; h++) {
+    let sum = 0;
+    for (let i = 0; i < hop; i++, j += stride) {
+      const x = samples[j];
+      const y = shelf.b0 * x + shelf.b1 * x1 + shelf.b2 * x2 - shelf.a1 * y1 - shelf.a2 * y2;
+      const z = y - 2 * y1 + y2 - highpass.a1 * z1 - highpass.a2 * z2;
+      x2 = x1;
+      x1 = x;
+      y2 = y1;
+      y1 = y;
+      z2 = z1;
+      z1 = z;
+      sum += z * z;
+    }
+    energy[h] += sum;
+  }
+}
+
 /** PCM as one array per channel, or as one array of interleaved frames and its channel count. */
 export type Pcm = Float32Array[] | { interleaved: Float32Array; channelCount: number };
 
@@ -87,31 +117,8 @@ export function integratedLoudness(pcm: Pcm, sampleRate: number, from = 0, to = 
   const energy = new Float64Array(hops);
   const [shelf, highpass] = kWeighting(sampleRate);
   for (let channel = 0; channel < channelCount; channel++) {
-    // Frame i of the channel is samples[i·stride + (planar ? 0 : channel)].
-    const samples = planar ? pcm[channel] : pcm.interleaved;
-    const stride = planar ? 1 : channelCount;
-    let x1 = 0;
-    let x2 = 0;
-    let y1 = 0;
-    let y2 = 0;
-    let z1 = 0;
-    let z2 = 0;
-    for (let h = 0, j = (planar ? 0 : channel) + start * stride; h < hops; h++) {
-      let sum = 0;
-      for (let i = 0; i < hop; i++, j += stride) {
-        const x = samples[j];
-        const y = shelf.b0 * x + shelf.b1 * x1 + shelf.b2 * x2 - shelf.a1 * y1 - shelf.a2 * y2;
-        const z = y - 2 * y1 + y2 - highpass.a1 * z1 - highpass.a2 * z2;
-        x2 = x1;
-        x1 = x;
-        y2 = y1;
-        y1 = y;
-        z2 = z1;
-        z1 = z;
-        sum += z * z;
-      }
-      energy[h] += sum;
-    }
+    if (planar) addHopEnergies(pcm[channel], start, 1, hop, energy, shelf, highpass);
+    else addHopEnergies(pcm.interleaved, start * channelCount + channel, channelCount, hop, energy, shelf, highpass);
   }
   const blocks: number[] = [];
   for (let h = 0; h + hopsPerBlock <= hops; h++) {

@@ -139,7 +139,7 @@ interface NoiseProfile {
  */
 function noiseProfile(noise: Float32Array): NoiseProfile {
   let sum = 0;
-  for (const sample of noise) sum += sample * sample;
+  for (let i = 0; i < noise.length; i++) sum += noise[i] * noise[i];
   const rmsDb = 10 * Math.log10(sum / Math.max(1, noise.length) + 1e-20);
   if (!(rmsDb > -90) || noise.length < NOISE_FFT_SIZE) return { rms_db: rmsDb, bands: [] };
   const power = powerSpectrum(noise, NOISE_FFT_SIZE);
@@ -439,15 +439,10 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     [vocalChain(blueprint.tempo_bpm), `volume=${LEAD_LIFT_DB}dB`, VOICE_LIMITER, `atrim=start_sample=${limiterLag}`],
     Readable.from([interleave(left, right)]),
   );
-  for (let i = 0; i < totalFrames; i++) {
-    left[i] = produced[i * 2] ?? 0;
-    right[i] = produced[i * 2 + 1] ?? 0;
-  }
+  deinterleaveInto(produced, left, right);
   levelSections(left, right, sung, hooks, framesPerBeat);
   // The reverb send: the room the band plays in, so a phrase's end rings into the next bar instead of stopping dead.
-  const send = new Float32Array(totalFrames);
-  for (let i = 0; i < totalFrames; i++) send[i] = 0.5 * (left[i] + right[i]);
-  addReverb(halfRate(send), left, right, RENDER_RATE, VOICE_REVERB_SECONDS, VOICE_REVERB_LEVEL);
+  addReverb(halfRate(monoSum(left, right)), left, right, RENDER_RATE, VOICE_REVERB_SECONDS, VOICE_REVERB_LEVEL);
   let speechBeat: number | null = null;
   if (spoken && speech) {
     speechBeat = spoken.startBeat;
@@ -455,10 +450,7 @@ export async function renderVocals(input: string, blueprint: Blueprint, analysis
     // The spoken line may run on to the next sung section but never over it.
     place(speech, 2, left, right, Math.round(spoken.startBeat * framesPerBeat), Math.round((Math.max(hookStart, spoken.startBeat + spoken.beats) - spoken.startBeat) * framesPerBeat));
   }
-  for (let i = 0; i < totalFrames; i++) {
-    left[i] = Math.max(-1, Math.min(1, left[i]));
-    right[i] = Math.max(-1, Math.min(1, right[i]));
-  }
+  clampStereo(left, right);
   await writeFile(outWav, encodeWav16([left, right], RENDER_RATE));
   return {
     duration_s: totalFrames / RENDER_RATE,
@@ -488,6 +480,35 @@ function levelSections(left: Float32Array, right: Float32Array, sung: SectionSpa
       left[i] *= level;
       right[i] *= level;
     }
+  }
+}
+
+// The stem's passes over every frame are functions of their own: each call of renderVocals would otherwise optimise its
+// loops afresh while they run, the first part of each pass running unoptimised.
+
+/** Interleaved stereo into two channels, silent past its end. */
+function deinterleaveInto(interleaved: Float32Array, left: Float32Array, right: Float32Array): void {
+  const frames = Math.min(left.length, Math.floor(interleaved.length / 2));
+  for (let i = 0; i < frames; i++) {
+    left[i] = interleaved[i * 2];
+    right[i] = interleaved[i * 2 + 1];
+  }
+  left.fill(0, frames);
+  right.fill(0, frames);
+}
+
+/** Half the sum of the two channels. */
+function monoSum(left: Float32Array, right: Float32Array): Float32Array {
+  const sum = new Float32Array(left.length);
+  for (let i = 0; i < sum.length; i++) sum[i] = 0.5 * (left[i] + right[i]);
+  return sum;
+}
+
+/** Each sample held within −1…1. */
+function clampStereo(left: Float32Array, right: Float32Array): void {
+  for (let i = 0; i < left.length; i++) {
+    left[i] = Math.max(-1, Math.min(1, left[i]));
+    right[i] = Math.max(-1, Math.min(1, right[i]));
   }
 }
 
