@@ -27,4 +27,8 @@ export class FakeMusicTools implements Port<MusicToolsClient> {
   async health(): Promise<boolean> {
     return !this.failure;
   }
+
+  async close(): Promise<void> {}
+
+  async onModuleDestroy(): Promise<void> {}
 }

@@ -92,3 +92,55 @@ describe('MusicToolsClient when music-tools dies during a call', () => {
     expect(error).toMatchObject({ code: 'MCP_UNAVAILABLE', retryable: true });
   });
 });
+
+describe('MusicToolsClient over one connection', () => {
+  let server: Server;
+  let port: number;
+  const seen = { initialize: 0, calls: 0 };
+  let cutNextCall = false;
+
+  beforeAll(async () => {
+    // Answers like a stateless music-tools: the handshake, then each tool call as one JSON answer (or a cut stream when told to).
+    server = createServer((request, response) => {
+      if (request.method !== 'POST') return void response.writeHead(405).end();
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        const message = JSON.parse(body) as { id?: number; method: string; params?: { protocolVersion?: string } };
+        const answer = (result: unknown) => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
+        if (message.method === 'initialize') {
+          seen.initialize += 1;
+          return answer({ protocolVersion: message.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'stateless', version: '1' } });
+        }
+        if (message.id === undefined) return void response.writeHead(202).end();
+        seen.calls += 1;
+        if (cutNextCall) {
+          cutNextCall = false;
+          response.writeHead(200, { 'content-type': 'text/event-stream' });
+          response.write(': checking\n\n');
+          return void setTimeout(() => request.socket.destroy(), 50);
+        }
+        answer({ content: [{ type: 'text', text: 'valid' }], structuredContent: { ok: true, errors: [] } });
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('initialises once for successive and simultaneous calls, and starts afresh after a call whose connection was cut', async () => {
+    const client = new MusicToolsClient({ baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 600_000 });
+    await client.validateBlueprint({});
+    await Promise.all([client.validateBlueprint({}), client.validateBlueprint({})]);
+    expect(seen).toEqual({ initialize: 1, calls: 3 });
+
+    cutNextCall = true;
+    await expect(client.validateBlueprint({})).rejects.toMatchObject({ code: 'MCP_UNAVAILABLE', retryable: true });
+    expect(await client.validateBlueprint({})).toEqual({ ok: true, errors: [] });
+    expect(seen).toEqual({ initialize: 2, calls: 5 });
+    await client.close();
+  });
+});
