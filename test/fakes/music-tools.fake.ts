@@ -29,6 +29,4 @@ export class FakeMusicTools implements Port<MusicToolsClient> {
   }
 
   async close(): Promise<void> {}
-
-  async onModuleDestroy(): Promise<void> {}
 }

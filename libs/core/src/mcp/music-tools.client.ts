@@ -123,30 +123,35 @@ export class MusicToolsClient {
     const transport = new StreamableHTTPClientTransport(this.endpoint, { requestInit: { headers: this.headers } });
     // A response stream cut mid-call (music-tools killed, connection dropped) is reported only
     // through these hooks; without them the calls under way would wait out their whole timeout.
+    // Once connected, an HTTP error answers one POST and reaches its own call: it leaves the others be.
+    let connected = false;
+    let cut: (error: unknown) => void = () => undefined;
     const lost = new Promise<never>((_, reject) => {
-      client.onerror = (error) => reject(error);
-      client.onclose = () => reject(new Error('the connection closed before music-tools answered'));
+      cut = reject;
     });
     lost.catch(() => undefined);
+    client.onerror = (error) => {
+      if (!connected || !(error instanceof StreamableHTTPError)) cut(error);
+    };
+    client.onclose = () => cut(new Error('the connection closed before music-tools answered'));
     try {
       await Promise.race([client.connect(transport, { timeout: Math.min(this.timeoutMs, 30_000) }), lost]);
     } catch (error) {
       await client.close().catch(() => undefined);
       throw error;
     }
+    connected = true;
     return { client, lost };
   }
 
-  /** Closes the shared connection (shutdown); a later call opens a new one. */
+  /**
+   * Closes the shared connection, failing the calls under way on it; a later call opens a new one. The apps leave it
+   * open at shutdown: it holds nothing but idle sockets, and a stage still finishing must keep its call.
+   */
   async close(): Promise<void> {
     const connection = this.connection;
     this.connection = null;
     await connection?.then(({ client }) => client.close()).catch(() => undefined);
-  }
-
-  /** Nest closes it with the app. */
-  onModuleDestroy(): Promise<void> {
-    return this.close();
   }
 
   private toolError(name: string, result: CallToolResult): MusicToolsError {
