@@ -43,8 +43,9 @@ interface Connection {
 /**
  * Talks to the music-tools MCP server over Streamable HTTP. The server is stateless, so one initialised client
  * serves every call, each its own POST: a call costs one round trip instead of the handshake's three more (about
- * 10 ms each time on loopback). A connection that fails a call is dropped and the next call starts afresh; calls
- * already under way on it finish on their own.
+ * 10 ms each time on loopback). A connection that fails a call is dropped and the next call starts afresh; the calls
+ * already under way on it finish on their own, unless a response stream was cut (music-tools gone), which fails them
+ * all at once.
  */
 export class MusicToolsClient {
   private readonly endpoint: URL;
