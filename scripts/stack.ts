@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { setPriority } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -95,8 +95,41 @@ function defaultLog(app: string, line: string): void {
   process.stdout.write(`[${app}] ${formatLogLine(line)}\n`);
 }
 
-/** A port free right now, so music-tools can be told where the api will listen before the api starts. */
-async function unusedPort(host: string): Promise<number> {
+/** The kernel's range for the local ports of outgoing connections and of `listen(0)`; Linux's default where it cannot be read. */
+function ephemeralPorts(): { low: number; high: number } {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low > 0 && high >= low) return { low, high };
+  } catch {
+    // Not Linux: its default range is as good a guess as any.
+  }
+  return { low: 32_768, high: 60_999 };
+}
+
+/** Whether `port` can be bound on `host` right now. */
+async function isFree(host: string, port: number): Promise<boolean> {
+  const server = createServer();
+  const bound = await new Promise<boolean>((resolvePromise) => {
+    server.once('error', () => resolvePromise(false));
+    server.listen(port, host, () => resolvePromise(true));
+  });
+  if (bound) await new Promise((resolvePromise) => server.close(resolvePromise));
+  return bound;
+}
+
+/**
+ * A port free right now for an app that binds it a moment later, so music-tools can be told where the api will
+ * listen before the api starts. Picked under the kernel's ephemeral range: a port `listen(0)` hands out lies inside
+ * it, where any outgoing connection (to Postgres, Redis, storage) may take it before the app binds it; under the
+ * range only another listener can, and the draw is random.
+ */
+export async function unusedPort(host: string): Promise<number> {
+  const floor = 10_000;
+  const { low } = ephemeralPorts();
+  for (let attempt = 0; attempt < 20 && low - floor >= 1_000; attempt++) {
+    const port = floor + Math.floor(Math.random() * (low - floor));
+    if (await isFree(host, port)) return port;
+  }
   const server = createServer().listen(0, host);
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
@@ -145,17 +178,30 @@ export async function startApp(kind: AppKind, name: string, env: NodeJS.ProcessE
   }
   const lines = (stream: NodeJS.ReadableStream) => createInterface({ input: stream });
   let readyLine = '';
+  // What the app said last: an app that stops before it is ready says why there.
+  const last: string[] = [];
+  const remember = (line: string) => {
+    last.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
+    if (last.length > 5) last.shift();
+  };
   const ready = new Promise<string>((resolvePromise, reject) => {
     const onLine = (line: string) => {
       log(name, line, 'stdout');
+      remember(line);
       if (!readyLine && READY[kind].test(line)) {
         readyLine = line;
         resolvePromise(line);
       }
     };
     lines(child.stdout).on('line', onLine);
-    lines(child.stderr).on('line', (line) => log(name, line, 'stderr'));
-    child.once('exit', (code, signal) => reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`)));
+    lines(child.stderr).on('line', (line) => {
+      log(name, line, 'stderr');
+      remember(line);
+    });
+    // The exit can come before the last lines are read: they are given a moment.
+    child.once('exit', (code, signal) =>
+      setTimeout(() => reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})${last.length ? `; its last lines:\n${last.join('\n')}` : ''}`)), 50),
+    );
   });
   const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${name} was not ready within 120 s`)), 120_000).unref());
   await Promise.race([ready, timeout]).catch((error) => {
