@@ -84,16 +84,7 @@ export function yinDetector(options: YinOptions): (frame: Float32Array) => numbe
   const lags = Math.min(window, Math.ceil(sampleRate / options.minHz) + 3);
   const yin = new Float32Array(lags);
   return (frame) => {
-    for (let lag = 1; lag < lags; lag++) {
-      let sum = 0;
-      for (let i = 0; i < window; i++) {
-        const delta = frame[i] - frame[i + lag];
-        sum = Math.fround(sum + delta * delta);
-      }
-      yin[lag] = sum;
-    }
-    yin[0] = 1;
-    yin[1] = 1;
+    differences(frame, window, yin);
     let runningSum = 0;
     for (let lag = 1; lag < lags; lag++) {
       runningSum += yin[lag];
@@ -123,6 +114,25 @@ export function yinDetector(options: YinOptions): (frame: Float32Array) => numbe
     const hz = sampleRate / period;
     return hz >= options.minHz ? hz : null;
   };
+}
+
+/**
+ * YIN's difference function of the frame over `window` samples, for every lag `yin` holds, rounded to 32 bits at each
+ * step; the first two values are fixed at 1 (the normalisation replaces lag 1's sum). A function of its own, called
+ * once per frame: optimised after the first frames with the feedback of all of it, where the loop optimised inside the
+ * detector while it ran lost that code at the first statement after it, at every frame.
+ */
+function differences(frame: Float32Array, window: number, yin: Float32Array): void {
+  yin[0] = 1;
+  yin[1] = 1;
+  for (let lag = 2; lag < yin.length; lag++) {
+    let sum = 0;
+    for (let i = 0; i < window; i++) {
+      const delta = frame[i] - frame[i + lag];
+      sum = Math.fround(sum + delta * delta);
+    }
+    yin[lag] = sum;
+  }
 }
 
 function windowRms(samples: Float32Array, from: number, to: number): number {
