@@ -1,13 +1,9 @@
-import { createServer } from 'node:net';
+import { unusedPort } from '../../scripts/stack';
 
-/** A TCP port nothing listens on right now, for a server that must come back on the same port. */
+/**
+ * A TCP port nothing listens on right now, for a server that must come back on the same port: drawn under the
+ * kernel's ephemeral range (see `unusedPort`), so no outgoing connection takes it while the server is down.
+ */
 export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
+  return unusedPort('127.0.0.1');
 }
