@@ -1,7 +1,41 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MusicToolsClient, MusicToolsError } from './music-tools.client';
+
+type Answer = (result: unknown) => void;
+
+/**
+ * A stateless MCP server on loopback that answers the handshake as music-tools does and hands each tool call
+ * (its answer function and its request) to `onCall`.
+ */
+async function mcpStandIn(name: string, onCall: (answer: Answer, request: IncomingMessage, response: ServerResponse) => void): Promise<{ server: Server; port: number; initialized: () => number }> {
+  let initialized = 0;
+  const server = createServer((request, response) => {
+    if (request.method !== 'POST') return void response.writeHead(405).end();
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      const message = JSON.parse(body) as { id?: number; method: string; params?: { protocolVersion?: string } };
+      const answer: Answer = (result) => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
+      if (message.method === 'initialize') {
+        initialized += 1;
+        return answer({ protocolVersion: message.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name, version: '1' } });
+      }
+      if (message.id === undefined) return void response.writeHead(202).end();
+      onCall(answer, request, response);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port, initialized: () => initialized };
+}
+
+/** Begins a tool call's event stream, then cuts the connection under it. */
+function cutMidStream(request: IncomingMessage, response: ServerResponse, afterMs: number): void {
+  response.writeHead(200, { 'content-type': 'text/event-stream' });
+  response.write(': working\n\n');
+  setTimeout(() => request.socket.destroy(), afterMs);
+}
 
 describe('MusicToolsClient when music-tools is not reachable', () => {
   let closedPort: number;
@@ -54,31 +88,7 @@ describe('MusicToolsClient when music-tools dies during a call', () => {
 
   beforeAll(async () => {
     // Answers the MCP handshake like music-tools, then drops the connection once a tool call's stream has begun.
-    server = createServer((request, response) => {
-      if (request.method !== 'POST') return void response.writeHead(405).end();
-      let body = '';
-      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      request.on('end', () => {
-        const message = JSON.parse(body) as { id?: number; method: string; params?: { protocolVersion?: string } };
-        if (message.method === 'initialize') {
-          response.writeHead(200, { 'content-type': 'application/json' }).end(
-            JSON.stringify({
-              jsonrpc: '2.0',
-              id: message.id,
-              result: { protocolVersion: message.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'dying', version: '1' } },
-            }),
-          );
-        } else if (message.id === undefined) {
-          response.writeHead(202).end();
-        } else {
-          response.writeHead(200, { 'content-type': 'text/event-stream' });
-          response.write(': rendering\n\n');
-          setTimeout(() => request.socket.destroy(), 100);
-        }
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
+    ({ server, port } = await mcpStandIn('dying', (_answer, request, response) => cutMidStream(request, response, 100)));
   });
 
   afterAll(async () => {
@@ -96,35 +106,18 @@ describe('MusicToolsClient when music-tools dies during a call', () => {
 describe('MusicToolsClient over one connection', () => {
   let server: Server;
   let port: number;
-  const seen = { initialize: 0, calls: 0 };
+  let initialized: () => number;
+  let calls = 0;
   let cutNextCall = false;
 
   beforeAll(async () => {
-    // Answers like a stateless music-tools: the handshake, then each tool call as one JSON answer (or a cut stream when told to).
-    server = createServer((request, response) => {
-      if (request.method !== 'POST') return void response.writeHead(405).end();
-      let body = '';
-      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      request.on('end', () => {
-        const message = JSON.parse(body) as { id?: number; method: string; params?: { protocolVersion?: string } };
-        const answer = (result: unknown) => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
-        if (message.method === 'initialize') {
-          seen.initialize += 1;
-          return answer({ protocolVersion: message.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'stateless', version: '1' } });
-        }
-        if (message.id === undefined) return void response.writeHead(202).end();
-        seen.calls += 1;
-        if (cutNextCall) {
-          cutNextCall = false;
-          response.writeHead(200, { 'content-type': 'text/event-stream' });
-          response.write(': checking\n\n');
-          return void setTimeout(() => request.socket.destroy(), 50);
-        }
-        answer({ content: [{ type: 'text', text: 'valid' }], structuredContent: { ok: true, errors: [] } });
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
+    // Each tool call answered as one JSON message, or its stream cut when told to.
+    ({ server, port, initialized } = await mcpStandIn('stateless', (answer, request, response) => {
+      calls += 1;
+      if (!cutNextCall) return answer({ content: [{ type: 'text', text: 'valid' }], structuredContent: { ok: true, errors: [] } });
+      cutNextCall = false;
+      cutMidStream(request, response, 50);
+    }));
   });
 
   afterAll(async () => {
@@ -135,12 +128,12 @@ describe('MusicToolsClient over one connection', () => {
     const client = new MusicToolsClient({ baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 600_000 });
     await client.validateBlueprint({});
     await Promise.all([client.validateBlueprint({}), client.validateBlueprint({})]);
-    expect(seen).toEqual({ initialize: 1, calls: 3 });
+    expect({ initialized: initialized(), calls }).toEqual({ initialized: 1, calls: 3 });
 
     cutNextCall = true;
     await expect(client.validateBlueprint({})).rejects.toMatchObject({ code: 'MCP_UNAVAILABLE', retryable: true });
     expect(await client.validateBlueprint({})).toEqual({ ok: true, errors: [] });
-    expect(seen).toEqual({ initialize: 2, calls: 5 });
+    expect({ initialized: initialized(), calls }).toEqual({ initialized: 2, calls: 5 });
     await client.close();
   });
 });
